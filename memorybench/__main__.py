@@ -1,0 +1,3 @@
+from memorybench.cli import main
+
+main()

@@ -1,0 +1,217 @@
+"""From names, specs, suites and flags to a list of fully resolved cells.
+
+A cell is one (task, length, model, seed) with every parameter spelled out; its key is a
+hash of that config, so a stored result is found again whatever order or command produced
+it, and any change to the protocol (a parameter, a budget, a generator version) makes a
+new cell instead of silently reusing an old result.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+from dataclasses import dataclass, field
+
+from memorybench.errors import UserError
+from memorybench.models import MODELS
+from memorybench.models.base import Core
+from memorybench.registry import unknown_name
+from memorybench.specs import check_keys, load_spec, read_toml, spec_dir, spec_names
+from memorybench.tasks import TASKS
+from memorybench.tasks.base import Task
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """How one cell is trained. Task and model specs set these; flags override them."""
+
+    steps: int = 2000  # budget of optimizer steps, each on a fresh batch
+    batch_size: int = 128
+    lr: float = 1e-3
+    optimizer: str = "adam"  # adam | rmsprop
+    clip: float = 1.0  # max gradient norm
+    eval_every: int = 250  # steps between evaluations on the held-out set
+    eval_size: int = 1000  # held-out examples (drawn from a different seed)
+    early_stop: bool = True  # stop as soon as the held-out metric reaches `solved`
+
+    def __post_init__(self):
+        positive_ints = ("steps", "batch_size", "eval_every", "eval_size")
+        for name in positive_ints:
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                raise UserError(f"train.{name}={value!r} is invalid; expected an integer >= 1")
+        for name in ("lr", "clip"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int | float) or value <= 0:
+                raise UserError(f"train.{name}={value!r} is invalid; expected a number > 0")
+        if self.optimizer not in ("adam", "rmsprop"):
+            raise UserError(f"train.optimizer={self.optimizer!r} is invalid; "
+                            "expected 'adam' or 'rmsprop'")
+        if not isinstance(self.early_stop, bool):
+            raise UserError(f"train.early_stop={self.early_stop!r}; expected true or false")
+
+
+TRAIN_KEYS = {f.name for f in dataclasses.fields(TrainConfig)}
+SPEC_KEYS = {"type", "description", "lengths", "params", "train"}
+
+
+# --- the catalog: registered classes plus the variants their specs define -------------------
+def task_names() -> list[str]:
+    return sorted(set(TASKS.names()) | set(spec_names("tasks")))
+
+
+def model_names() -> list[str]:
+    return sorted(set(MODELS.names()) | set(spec_names("models")))
+
+
+def _spec(kind: str, name: str, known: list[str]) -> dict:
+    if name not in known:
+        raise unknown_name(kind[:-1], name, known)
+    spec = load_spec(kind, name) or {}
+    where = f"{spec_dir(kind) / name}.toml"
+    check_keys(where, spec, SPEC_KEYS)
+    check_keys(f"{where} [train]", spec.get("train", {}), TRAIN_KEYS)
+    return spec
+
+
+def task_spec(name: str) -> dict:
+    return _spec("tasks", name, task_names())
+
+
+def model_spec(name: str) -> dict:
+    return _spec("models", name, model_names())
+
+
+def task_class(name: str) -> type[Task]:
+    return TASKS.get(task_spec(name).get("type", name))
+
+
+def model_class(name: str) -> type[Core]:
+    return MODELS.get(model_spec(name).get("type", name))
+
+
+def describe(kind: str, name: str) -> str:
+    spec = task_spec(name) if kind == "task" else model_spec(name)
+    cls = task_class(name) if kind == "task" else model_class(name)
+    return spec.get("description") or cls.description
+
+
+def build_task(name: str, params: dict) -> Task:
+    cls = task_class(name)
+    known = cls.parameters()
+    for key in params:
+        if key not in known:
+            raise UserError(f"task {name}: unknown parameter {key!r}; expected one of: "
+                            f"{', '.join(sorted(known))}")
+    return cls(**params)
+
+
+# --- sweeps --------------------------------------------------------------------------------
+SUITE_KEYS = {"description", "tasks", "models", "lengths", "seeds", "train", "task", "model"}
+
+
+@dataclass
+class Sweep:
+    """What to run: tasks x models x lengths x seeds, with overrides of the specs."""
+
+    tasks: list[str] = field(default_factory=list)
+    models: list[str] = field(default_factory=list)
+    lengths: list[int] | dict[str, list[int]] | None = None  # None: each task's spec lengths
+    seeds: list[int] = field(default_factory=lambda: [0])
+    train: dict = field(default_factory=dict)  # overrides of TrainConfig fields
+    task: dict = field(default_factory=dict)  # overrides of task parameters
+    model: dict = field(default_factory=dict)  # overrides of model parameters
+
+    def lengths_for(self, task: str) -> list[int]:
+        if isinstance(self.lengths, dict):
+            if task in self.lengths:
+                return list(self.lengths[task])
+        elif self.lengths is not None:
+            return list(self.lengths)
+        spec_lengths = task_spec(task).get("lengths")
+        if not spec_lengths:
+            raise UserError(f"task {task}: no lengths given and its spec has none; "
+                            "pass --lengths like 10,50,100")
+        return list(spec_lengths)
+
+    def cells(self) -> list[dict]:
+        """Every cell of the sweep, fully resolved and validated, in a stable order."""
+        if not self.tasks or not self.models:
+            raise UserError("empty sweep: give at least one --task and one --model, "
+                            "or a --suite")
+        if not self.seeds:
+            raise UserError("empty sweep: no seeds; pass --seeds like 0,1,2")
+        for seed in self.seeds:
+            if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
+                raise UserError(f"seed {seed!r} is invalid; expected an integer >= 0")
+        cells = []
+        for task_name in self.tasks:
+            tspec = task_spec(task_name)
+            task = build_task(task_name, {**tspec.get("params", {}), **self.task})
+            lengths = self.lengths_for(task_name)
+            if not lengths:
+                raise UserError(f"empty sweep: no lengths for task {task_name}")
+            for length in lengths:
+                task.check_length(length)
+            for model_name in self.models:
+                mspec = model_spec(model_name)
+                mcls = model_class(model_name)
+                params = {**mcls.parameters_of(), **mspec.get("params", {}), **self.model}
+                check_keys(f"model {model_name} parameters", params,
+                           {"embed", *mcls.parameters_of()})
+                train = TrainConfig(**{**tspec.get("train", {}), **mspec.get("train", {}),
+                                       **self.train})
+                for length in lengths:
+                    for seed in self.seeds:
+                        cells.append(make_cell(task_name, task, length, model_name, mcls, params, train,
+                                               seed))
+        return cells
+
+
+def make_cell(task_name: str, task: Task, length: int, model: str, mcls: type[Core], model_params: dict,
+              train: TrainConfig, seed: int) -> dict:
+    cell = {
+        "task": task_name,
+        "task_type": task.name,
+        "task_version": task.version,
+        "task_params": dataclasses.asdict(task),
+        "length": length,
+        "model": model,
+        "model_type": mcls.name,
+        "model_params": model_params,
+        "train": dataclasses.asdict(train),
+        "seed": seed,
+    }
+    cell["key"] = cell_key(cell)
+    return cell
+
+
+def cell_key(cell: dict) -> str:
+    """A short, stable hash of everything that determines a cell's result."""
+    body = {k: v for k, v in cell.items() if k != "key"}
+    text = json.dumps(body, sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(text.encode()).hexdigest()[:20]
+
+
+def suite_names() -> list[str]:
+    return list(spec_names("suites"))
+
+
+def load_suite(name: str) -> tuple[Sweep, str]:
+    """A suite by name (``suites/NAME.toml``) or by path to a TOML file."""
+    if name.endswith(".toml"):
+        path = name
+        data = read_toml(path)
+    else:
+        if name not in suite_names():
+            raise unknown_name("suite", name, suite_names())
+        path = spec_dir("suites") / f"{name}.toml"
+        data = read_toml(path)
+    check_keys(str(path), data, SUITE_KEYS)
+    check_keys(f"{path} [train]", data.get("train", {}), TRAIN_KEYS)
+    sweep = Sweep(tasks=list(data.get("tasks", [])), models=list(data.get("models", [])),
+                  lengths=data.get("lengths"), seeds=list(data.get("seeds", [0])),
+                  train=dict(data.get("train", {})), task=dict(data.get("task", {})),
+                  model=dict(data.get("model", {})))
+    return sweep, data.get("description", "")

@@ -1,0 +1,71 @@
+"""What every model is: encode the inputs, run a core over time, read out with a head.
+
+    tokens (B, T) -> Embedding | reals (B, T, in) -> Linear      (B, T, d)
+    core                                                         (B, T, F) or (B, F)
+    head: Linear                                                 (B, T, out) or (B, out)
+
+A registered model is a ``Core``; its constructor arguments are the model's parameters
+(set from its TOML spec in ``models/``). The encoder and head come from the task's
+``TaskIO``, so every core runs on every task kind.
+"""
+
+from __future__ import annotations
+
+import inspect
+from typing import ClassVar
+
+import torch
+from torch import nn
+
+from memorybench.errors import UserError
+from memorybench.tasks.base import TaskIO
+
+
+class Core(nn.Module):
+    """Maps encoded inputs (B, T, d_in) to features: (B, T, F) per step, or (B, F) for
+    the whole sequence. Subclasses set ``out_features`` in ``__init__``."""
+
+    name: ClassVar[str] = "core"  # set by the registry
+    description: ClassVar[str] = ""
+    causal: ClassVar[bool] = True  # the output at step t depends on inputs at steps <= t only
+    out_features: int
+
+    def forward(self, h: torch.Tensor, per_step: bool) -> torch.Tensor:
+        raise NotImplementedError
+
+    @classmethod
+    def parameters_of(cls) -> dict[str, object]:
+        """Constructor parameters and their defaults (``d_in`` is supplied by the model)."""
+        sig = inspect.signature(cls.__init__)
+        return {k: p.default for k, p in sig.parameters.items() if k not in ("self", "d_in")}
+
+
+class SequenceModel(nn.Module):
+    """A core between an input encoder and an output head sized for one task."""
+
+    def __init__(self, io: TaskIO, core_cls: type[Core], embed: int | None = None, **params):
+        super().__init__()
+        known = core_cls.parameters_of()
+        for key in params:
+            if key not in known:
+                raise UserError(f"model {core_cls.name}: unknown parameter {key!r}; expected "
+                                f"one of: {', '.join(sorted(['embed', *known]))}")
+        width = embed or params.get("hidden") or known.get("hidden")
+        if not isinstance(width, int) or width < 1:
+            raise UserError(f"model {core_cls.name}: embed/hidden must be a positive integer")
+        if io.inputs == "tokens":
+            self.encode = nn.Embedding(io.in_size, width)
+        else:
+            self.encode = nn.Linear(io.in_size, width)
+        self.core = core_cls(d_in=width, **params)
+        self.head = nn.Linear(self.core.out_features, io.out_size)
+        self.per_step = io.positions == "each"
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        h = self.encode(x)  # (B, T, d)
+        feats = self.core(h, per_step=self.per_step)  # (B, T, F) or (B, F)
+        return self.head(feats)  # (B, T, out) or (B, out)
+
+
+def count_parameters(model: nn.Module) -> int:
+    return sum(p.numel() for p in model.parameters() if p.requires_grad)

@@ -1,0 +1,66 @@
+"""Name -> class registries for tasks and models, open to plugins through entry points."""
+
+from __future__ import annotations
+
+import difflib
+from importlib.metadata import entry_points
+
+from memorybench.errors import UserError
+
+
+def unknown_name(kind: str, name: str, known: list[str]) -> UserError:
+    """The error for a name nobody registered, with the closest matches first."""
+    close = difflib.get_close_matches(name, known, n=1)
+    hint = f"; did you mean {close[0]!r}?" if close else ";"
+    return UserError(f"unknown {kind} {name!r}{hint} known: {', '.join(known)}")
+
+
+class Registry:
+    """Maps short lowercase names to subclasses of ``base``.
+
+    Built-in entries register with the ``register`` decorator; third-party packages add
+    entries through the entry-point ``group`` (e.g. ``memorybench.models``) without
+    editing this repository. Names are unique: a second registration of a name fails.
+    """
+
+    def __init__(self, kind: str, group: str, base: type):
+        self.kind, self.group, self.base = kind, group, base
+        self._entries: dict[str, type] = {}
+        self._plugins_loaded = False
+
+    def register(self, name: str):
+        def add(cls: type) -> type:
+            if not (isinstance(cls, type) and issubclass(cls, self.base)):
+                raise UserError(f"{self.kind} {name!r} must be a subclass of {self.base.__name__}")
+            if self._entries.get(name) is cls:  # a plugin that also self-registers
+                return cls
+            if name in self._entries:
+                owner = self._entries[name].__module__
+                raise UserError(f"{self.kind} {name!r} is already registered by {owner}; "
+                                "choose another name")
+            self._entries[name] = cls
+            cls.name = name
+            return cls
+        return add
+
+    def _load_plugins(self) -> None:
+        if self._plugins_loaded:
+            return
+        self._plugins_loaded = True
+        for ep in entry_points(group=self.group):
+            try:
+                cls = ep.load()
+            except Exception as exc:  # a broken plugin must not hide the built-ins
+                raise UserError(f"{self.kind} plugin {ep.name!r} ({ep.value}) failed to load: "
+                                f"{type(exc).__name__}: {exc}") from exc
+            self.register(ep.name)(cls)
+
+    def names(self) -> list[str]:
+        self._load_plugins()
+        return sorted(self._entries)
+
+    def get(self, name: str) -> type:
+        self._load_plugins()
+        if name not in self._entries:
+            raise unknown_name(self.kind, name, self.names())
+        return self._entries[name]

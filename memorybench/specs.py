@@ -1,0 +1,58 @@
+"""The benchmark's protocol files: one TOML spec per task, model variant and suite.
+
+They live in ``tasks/``, ``models/`` and ``suites/`` at the top of the repository and are
+copied into the wheel as ``memorybench/_specs/``, so a checkout and an installed package
+read the same files.
+"""
+
+from __future__ import annotations
+
+import tomllib
+from functools import cache
+from pathlib import Path
+
+from memorybench.errors import UserError
+
+_PACKAGE = Path(__file__).resolve().parent
+
+
+def spec_dir(kind: str) -> Path:
+    """Folder holding the ``kind`` ('tasks', 'models' or 'suites') specs."""
+    installed = _PACKAGE / "_specs" / kind
+    return installed if installed.is_dir() else _PACKAGE.parent / kind
+
+
+def read_toml(path: Path) -> dict:
+    """Parse a TOML file; a syntax error names the file and line."""
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise UserError(f"{path}: no such file; expected a TOML file") from None
+    except (IsADirectoryError, PermissionError, UnicodeDecodeError) as exc:
+        raise UserError(f"{path}: cannot read as a UTF-8 TOML file ({exc.__class__.__name__})") \
+            from None
+    try:
+        return tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise UserError(f"{path}: malformed TOML: {exc}") from None
+
+
+@cache
+def spec_names(kind: str) -> tuple[str, ...]:
+    folder = spec_dir(kind)
+    return tuple(sorted(p.stem for p in folder.glob("*.toml"))) if folder.is_dir() else ()
+
+
+def load_spec(kind: str, name: str) -> dict | None:
+    """The spec ``kind/name.toml`` as a dict, or None when there is no such file."""
+    if name not in spec_names(kind):
+        return None
+    return read_toml(spec_dir(kind) / f"{name}.toml")
+
+
+def check_keys(where: str, table: dict, allowed: set[str]) -> None:
+    """Reject unknown keys, naming the allowed ones (catches typos in specs and flags)."""
+    unknown = sorted(set(table) - allowed)
+    if unknown:
+        raise UserError(f"{where}: unknown key {unknown[0]!r}; expected one of: "
+                        f"{', '.join(sorted(allowed))}")

@@ -1,0 +1,9 @@
+"""The task registry. Built-in tasks register here; plugins use the entry-point group
+``memorybench.tasks``."""
+
+from memorybench.registry import Registry
+from memorybench.tasks.base import Task
+
+TASKS = Registry("task", "memorybench.tasks", Task)
+
+from memorybench.tasks import adding, copy  # noqa: E402,F401  (registers the built-ins)

@@ -1,0 +1,122 @@
+"""What every task provides: seeded batches, a loss, a score, and its chance level.
+
+A task is a small frozen dataclass whose fields are its parameters (set from its TOML spec
+in ``tasks/``); ``sample`` draws a batch of a given memory distance ("length") from a
+numpy generator, so the same seed always gives the same data.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from typing import ClassVar
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from memorybench.errors import UserError
+
+IGNORE = -100  # target value at positions that carry no label (PyTorch's cross-entropy default)
+
+
+@dataclass(frozen=True)
+class TaskIO:
+    """The shapes a model must accept and produce for a task."""
+
+    inputs: str  # "tokens": x is (B, T) int64 | "reals": x is (B, T, in_size) float32
+    in_size: int  # vocabulary size, or features per step
+    targets: str  # "class": logits over out_size classes | "real": out_size real values
+    out_size: int
+    positions: str  # "last": one output per sequence | "each": one output per step
+
+
+@dataclass
+class Batch:
+    """Inputs, targets and per-example facts (e.g. attractor counts) for slicing scores."""
+
+    x: torch.Tensor
+    y: torch.Tensor  # (B,) classes | (B, out) reals | (B, T) classes with IGNORE where unlabelled
+    meta: dict[str, np.ndarray] = field(default_factory=dict)
+
+    def __len__(self) -> int:
+        return self.x.shape[0]
+
+    def to(self, device: torch.device | str) -> Batch:
+        return Batch(self.x.to(device), self.y.to(device), self.meta)
+
+
+@dataclass(frozen=True)
+class Task:
+    """Base class of every task. Subclasses set the class variables and implement
+    ``io``, ``sample``, ``score`` and ``chance``; their dataclass fields are parameters."""
+
+    name: ClassVar[str] = "task"  # set by the registry
+    description: ClassVar[str] = ""
+    length_meaning: ClassVar[str] = ""
+    metric: ClassVar[str] = "accuracy"  # the score plotted against length; higher is better
+    version: ClassVar[int] = 1  # bump when the generator changes: old results stop matching
+    min_length: ClassVar[int] = 1
+
+    solved: float = 0.9  # metric at or above which a cell counts as solved
+
+    def __post_init__(self):
+        self.require("solved", 0.0 < self.solved <= 1.0, "0 < solved <= 1")
+        self.validate()
+
+    def validate(self) -> None:
+        """Check parameters; raise through ``require``."""
+
+    def require(self, name: str, ok: bool, expected: str) -> None:
+        if not ok:
+            value = getattr(self, name)
+            raise UserError(f"task {self.name}: parameter {name}={value!r} is out of range; "
+                            f"expected {expected}")
+
+    @classmethod
+    def parameters(cls) -> dict[str, object]:
+        return {f.name: f.default for f in dataclasses.fields(cls)}
+
+    def check_length(self, length: int) -> None:
+        if isinstance(length, bool) or not isinstance(length, int) or length < self.min_length:
+            raise UserError(f"task {self.name}: length {length!r} is invalid; expected an "
+                            f"integer >= {self.min_length} ({self.length_meaning})")
+
+    # --- to implement -------------------------------------------------------------------
+    @property
+    def io(self) -> TaskIO:
+        raise NotImplementedError
+
+    def sample(self, n: int, length: int, rng: np.random.Generator) -> Batch:
+        raise NotImplementedError
+
+    def score(self, out: torch.Tensor, batch: Batch) -> dict[str, float]:
+        """Metrics of model outputs on a batch; must include ``self.metric``."""
+        raise NotImplementedError
+
+    def chance(self, length: int) -> float:
+        """The metric a model with no memory of the deciding input scores at ``length``."""
+        raise NotImplementedError
+
+    # --- shared defaults ----------------------------------------------------------------
+    def loss(self, out: torch.Tensor, batch: Batch) -> torch.Tensor:
+        """Cross-entropy for classes (unlabelled positions ignored), MSE for reals."""
+        if self.io.targets == "real":
+            return F.mse_loss(out, batch.y)
+        return F.cross_entropy(out.reshape(-1, out.shape[-1]), batch.y.reshape(-1),
+                               ignore_index=IGNORE)
+
+
+def lined_up(rows: dict[str, object]) -> str:
+    """Rows of values printed as aligned columns, for the examples in task docstrings."""
+
+    def cell(v) -> str:
+        if isinstance(v, float | np.floating):
+            return f"{v:.2f}"
+        return str(v.item() if hasattr(v, "item") else v)
+
+    cells = {k: [cell(v) for v in np.asarray(vals).tolist()] for k, vals in rows.items()}
+    width = max(len(c) for cs in cells.values() for c in cs)
+    label = max(len(k) for k in cells)
+    return "\n".join(f"{k:<{label}} " + " ".join(c.rjust(width) for c in cs)
+                     for k, cs in cells.items())

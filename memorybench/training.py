@@ -1,0 +1,122 @@
+"""Train and evaluate one cell: the unit of work of every sweep.
+
+``train_cell`` never raises: a cell whose loss turns NaN/inf is a ``diverged`` result, a
+cell whose code raises is a ``failed`` result with the error, and both are stored like any
+other result.
+"""
+
+from __future__ import annotations
+
+import math
+import platform
+import time
+import traceback
+from datetime import UTC, datetime
+
+import numpy as np
+import torch
+
+import memorybench
+from memorybench.config import TrainConfig, build_task, model_class
+from memorybench.models.base import SequenceModel, count_parameters
+from memorybench.tasks.base import Batch, Task
+
+TRAIN_STREAM, EVAL_STREAM = 0, 1  # data seeds: SeedSequence([seed, stream])
+
+
+def resolve_device(device: str) -> torch.device:
+    if device == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    return torch.device(device)
+
+
+def versions() -> dict[str, str]:
+    return {"memorybench": memorybench.__version__, "torch": torch.__version__,
+            "numpy": np.__version__, "python": platform.python_version()}
+
+
+def make_optimizer(model: torch.nn.Module, cfg: TrainConfig) -> torch.optim.Optimizer:
+    if cfg.optimizer == "rmsprop":
+        return torch.optim.RMSprop(model.parameters(), lr=cfg.lr)
+    return torch.optim.Adam(model.parameters(), lr=cfg.lr)
+
+
+@torch.inference_mode()
+def evaluate(model: torch.nn.Module, task: Task, data: Batch, chunk: int = 500) -> dict:
+    """Held-out metrics and loss, computed in large batches without autograd."""
+    model.eval()
+    out = torch.cat([model(data.x[i:i + chunk]) for i in range(0, len(data), chunk)])
+    model.train()
+    metrics = task.score(out, data)
+    metrics["loss"] = task.loss(out, data).item()
+    return metrics
+
+
+def train_cell(cell: dict, device: str = "cpu") -> dict:
+    """Train the model of ``cell`` on its task and return the result row for the store."""
+    torch.set_num_threads(1)  # one thread per worker, one worker per core
+    start = time.perf_counter()
+    dev = resolve_device(device)
+    result = {"key": cell["key"], "task": cell["task"], "model": cell["model"],
+              "length": cell["length"], "seed": cell["seed"], "device": str(dev),
+              "versions": versions(), "config": cell, "status": "ok", "error": None,
+              "params": None, "steps": 0, "steps_to_solve": None, "diverged_step": None,
+              "metric_name": None, "metric": None, "chance": None, "solved_threshold": None,
+              "solved": False, "loss": None, "metrics": {}}
+    try:
+        _train(cell, dev, result)
+    except Exception as exc:  # recorded, not raised: one broken cell must not stop a sweep
+        result["status"] = "failed"
+        result["error"] = f"{type(exc).__name__}: {exc}"
+        result["metrics"]["traceback"] = traceback.format_exc(limit=8)
+    result["wall_time"] = time.perf_counter() - start
+    result["finished_at"] = datetime.now(UTC).isoformat(timespec="seconds")
+    return result
+
+
+def _train(cell: dict, dev: torch.device, result: dict) -> None:
+    task = build_task(cell["task"], cell["task_params"])
+    cfg = TrainConfig(**cell["train"])
+    length, seed = cell["length"], cell["seed"]
+    result.update(metric_name=task.metric, chance=task.chance(length),
+                  solved_threshold=task.solved)
+
+    torch.manual_seed(seed)
+    model = SequenceModel(task.io, model_class(cell["model"]), **cell["model_params"]).to(dev)
+    result["params"] = count_parameters(model)
+    optimizer = make_optimizer(model, cfg)
+    train_rng = np.random.default_rng([seed, TRAIN_STREAM])
+    held_out = task.sample(cfg.eval_size, length, np.random.default_rng([seed, EVAL_STREAM]))
+    held_out = held_out.to(dev)
+
+    curve = []  # (step, held-out metric, held-out loss)
+    # The first step whose loss was not finite, tracked on the device: no host sync per step.
+    bad_step = torch.zeros((), dtype=torch.long, device=dev)
+    for step in range(1, cfg.steps + 1):
+        batch = task.sample(cfg.batch_size, length, train_rng).to(dev)
+        loss = task.loss(model(batch.x), batch)
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.clip)
+        optimizer.step()
+        bad_step = torch.where((bad_step == 0) & ~torch.isfinite(loss), step, bad_step)
+
+        if step % cfg.eval_every and step != cfg.steps:
+            continue
+        result["steps"] = step
+        if bad_step.item():
+            result.update(status="diverged", diverged_step=int(bad_step.item()))
+            break
+        metrics = evaluate(model, task, held_out)
+        if not all(math.isfinite(v) for v in metrics.values() if isinstance(v, float)):
+            result.update(status="diverged", diverged_step=step)
+            break
+        curve.append([step, metrics[task.metric], metrics["loss"]])
+        result.update(metric=metrics[task.metric], loss=metrics["loss"], metrics=metrics)
+        result["solved"] = metrics[task.metric] >= task.solved
+        if result["solved"]:
+            if result["steps_to_solve"] is None:
+                result["steps_to_solve"] = step
+            if cfg.early_stop:
+                break
+    result["metrics"]["curve"] = curve
