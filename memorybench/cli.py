@@ -277,14 +277,16 @@ def export(db, fmt, out, tasks, models):
 
 
 def _jsonable(value):
-    """NaN -> null, numpy scalars -> Python, recursively (JSON has no NaN)."""
+    """NaN and NA -> null, numpy scalars -> Python, recursively (JSON has no NaN)."""
+    import pandas as pd
+
     if isinstance(value, dict):
         return {k: _jsonable(v) for k, v in value.items()}
     if isinstance(value, list):
         return [_jsonable(v) for v in value]
     if hasattr(value, "item"):
         value = value.item()
-    if isinstance(value, float) and value != value:
+    if value is pd.NA or (isinstance(value, float) and value != value):
         return None
     return value
 

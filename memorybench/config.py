@@ -145,6 +145,7 @@ class Sweep:
         for seed in self.seeds:
             if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
                 raise UserError(f"seed {seed!r} is invalid; expected an integer >= 0")
+        check_keys("train settings", self.train, TRAIN_KEYS)
         cells = []
         for task_name in self.tasks:
             tspec = task_spec(task_name)

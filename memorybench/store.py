@@ -133,5 +133,12 @@ class Store:
             return pd.DataFrame(columns=list(COLUMNS))
         frame = pd.read_sql_query("SELECT * FROM cells ORDER BY task, model, length, seed, key",
                                   self.con)
+        for name, kind in COLUMNS.items():  # fixed dtypes, whatever the rows hold
+            if kind.startswith("INTEGER"):
+                frame[name] = frame[name].astype("Int64")
+            elif kind.startswith("REAL"):
+                frame[name] = frame[name].astype("float64")
+            else:
+                frame[name] = frame[name].astype("string")
         frame["solved"] = frame["solved"].astype(bool)
         return frame

@@ -1,0 +1,225 @@
+"""The README's commands, through the real CLI."""
+
+import io
+import json
+import sqlite3
+
+import pandas as pd
+import pytest
+
+from conftest import TINY
+from memorybench.store import Store
+
+SWEEP = ["run", "--task", "adding", "--task", "copy", "--model", "elman", "--model", "lstm",
+         "--model", "gru", "--lengths", "4,6,8", "--seeds", "0,1"]
+
+
+def stored(db="results/memorybench.db"):
+    with Store(db, readonly=True) as store:
+        return store.frame()
+
+
+def test_list_shows_every_task_model_and_suite(invoke):
+    result = invoke("list")
+    assert result.exit_code == 0
+    for name in ["adding", "copy", "elman", "lstm", "gru", "smoke", "quick"]:
+        assert any(line.split()[0] == name for line in result.stdout.splitlines()[1:]
+                   if line.startswith("  ")), name
+
+
+def test_sweep_stores_every_cell_and_a_rerun_trains_none(invoke):
+    first = invoke(*SWEEP, *TINY)
+    assert first.exit_code == 0, first.output
+    frame = stored()
+    assert len(frame) == 36 and frame["key"].is_unique
+    assert set(frame["status"]) == {"ok"}
+    assert set(frame["task"]) == {"adding", "copy"} and set(frame["length"]) == {4, 6, 8}
+    row = frame.iloc[0]
+    assert row["params"] > 0 and row["steps"] == 6 and row["wall_time"] > 0
+    assert json.loads(row["versions"])["torch"]
+    assert json.loads(row["config"])["key"] == row["key"]
+    assert "trained 36 cells" in first.stderr
+
+    again = invoke(*SWEEP, *TINY)
+    assert again.exit_code == 0
+    assert "0 to train, 36 already stored" in again.stderr
+    assert "trained 0 cells" in again.stderr
+    pd.testing.assert_frame_equal(stored(), frame)
+
+
+def test_changing_the_protocol_makes_new_cells(invoke):
+    invoke("run", "--task", "adding", "--model", "gru", "--lengths", "4", *TINY)
+    result = invoke("run", "--task", "adding", "--model", "gru", "--lengths", "4", *TINY,
+                    "--set", "train.lr=0.01")
+    assert "1 to train, 0 already stored" in result.stderr
+    assert len(stored()) == 2
+
+
+def test_dry_run_prints_the_plan_and_trains_nothing(invoke):
+    invoke("run", "--task", "copy", "--model", "gru", "--lengths", "4", *TINY)
+    result = invoke(*SWEEP, *TINY, "--dry-run")
+    assert result.exit_code == 0
+    assert "36 cells: 35 to run, 1 already stored" in result.stdout
+    assert sum(" stored " in line for line in result.stdout.splitlines()) == 1
+    assert len(stored()) == 1
+
+
+def test_dry_run_on_a_missing_store_creates_nothing(invoke, tmp_path):
+    result = invoke("run", "--suite", "smoke", "--dry-run", "--db", "new.db")
+    assert result.exit_code == 0 and "to run, 0 already stored" in result.stdout
+    assert not (tmp_path / "new.db").exists()
+
+
+def test_named_suite_runs(invoke):
+    result = invoke("run", "--suite", "smoke", "--workers", "1", "--quiet")
+    assert result.exit_code == 0, result.output
+    assert len(stored()) == 12
+
+
+def test_suite_values_are_overridden_by_flags(invoke):
+    result = invoke("run", "--suite", "smoke", "--model", "gru", "--lengths", "5", "--dry-run")
+    assert "2 cells" in result.stdout  # 2 tasks x gru x length 5 x seed 0
+
+
+def test_two_workers_store_the_same_results_as_one(invoke):
+    args = ["run", "--task", "adding", "--model", "gru", "--model", "elman", "--lengths", "4",
+            *TINY]
+    invoke(*args, "--db", "one.db")
+    invoke(*args, "--db", "two.db", "--workers", "2")
+    cols = ["key", "status", "metric", "loss", "steps", "params"]
+    pd.testing.assert_frame_equal(stored("one.db")[cols], stored("two.db")[cols])
+
+
+@pytest.mark.parametrize("fmt", ["csv", "json", "parquet"])
+def test_export_round_trip(invoke, fmt):
+    invoke("run", "--task", "adding", "--task", "copy", "--model", "gru", "--lengths", "4",
+           *TINY)
+    original = stored()
+    result = invoke("export", "--format", fmt, "--out", f"out.{fmt}")
+    assert result.exit_code == 0 and "wrote 2 results" in result.stderr
+    if fmt == "csv":
+        back = pd.read_csv("out.csv")
+    elif fmt == "parquet":
+        back = pd.read_parquet("out.parquet")
+    else:
+        back = pd.DataFrame(json.load(open("out.json")))
+        for col in ["metrics", "versions", "config"]:
+            assert back[col].map(json.dumps).tolist() == \
+                original[col].map(lambda s: json.dumps(json.loads(s))).tolist()
+            back[col] = original[col]
+    back = back[original.columns].astype(original.dtypes.to_dict())
+    pd.testing.assert_frame_equal(back, original)
+
+
+def test_export_to_stdout(invoke):
+    invoke("run", "--task", "adding", "--model", "gru", "--lengths", "4", *TINY)
+    result = invoke("export")
+    assert pd.read_csv(io.StringIO(result.stdout))["model"].tolist() == ["gru"]
+
+
+def test_diverging_training_is_stored_as_diverged(invoke):
+    result = invoke("run", "--task", "adding", "--model", "elman", "--lengths", "4", *TINY,
+                    "--lr", "1e30")
+    assert result.exit_code == 0
+    row = stored().iloc[0]
+    assert row["status"] == "diverged" and 1 <= row["diverged_step"] <= 6
+
+
+def test_a_failing_model_is_stored_as_failed_and_the_sweep_goes_on(invoke):
+    from memorybench.models import MODELS
+    from memorybench.models.recurrent import Elman
+
+    class Broken(Elman):
+        def forward(self, h, per_step):
+            raise RuntimeError("boom")
+
+    MODELS.register("broken")(Broken)
+    try:
+        result = invoke("run", "--task", "adding", "--model", "broken", "--model", "gru",
+                        "--lengths", "4", *TINY)
+    finally:
+        MODELS._entries.pop("broken")
+    assert result.exit_code == 1
+    frame = stored().set_index("model")
+    assert frame.loc["broken", "status"] == "failed"
+    assert frame.loc["broken", "error"] == "RuntimeError: boom"
+    assert frame.loc["gru", "status"] == "ok"
+    assert "1 failed" in result.stderr
+
+
+# --- bad input: one line on stderr, exit 2, the store untouched ------------------------------
+BAD = [
+    (["run", "--task", "adding", "--model", "lstn"], "unknown model 'lstn'; did you mean 'lstm'?"),
+    (["run", "--task", "adding", "--model", "lstm", "--lengths", "0"], "--lengths: 0 is not"),
+    (["run", "--task", "adding", "--model", "lstm", "--lengths", "10,x"], "'x' is not an integ"),
+    (["run", "--task", "adding", "--model", "lstm", "--lengths", "1"], "expected an integer >= 2"),
+    (["run", "--suite", "smok"], "unknown suite 'smok'; did you mean 'smoke'?"),
+    (["run"], "empty sweep"),
+    (["run", "--suite", "smoke", "--workers", "0"], "'--workers': 0 is not in the range"),
+    (["run", "--suite", "smoke", "--set", "train.stepz=3"], "unknown key 'stepz'"),
+    (["run", "--suite", "smoke", "--set", "steps"], "expected SECTION.KEY=VALUE"),
+    (["run", "--suite", "smoke", "--set", "model.hiden=3"], "unknown key 'hiden'"),
+    (["run", "--suite", "smoke", "--seeds", "-1"], "seed -1 is invalid"),
+    (["export", "--db", "nothing.db"], "no such database"),
+]
+
+
+def _one_line_exit_2(result, expected):
+    assert result.exit_code == 2, result.output
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("memorybench: error: "), result.stderr
+    assert expected in lines[0]
+    assert "Traceback" not in result.output
+
+
+@pytest.mark.parametrize("args,expected", BAD, ids=[" ".join(a) for a, _ in BAD])
+def test_bad_input_is_one_line_and_exit_2_and_leaves_the_store(invoke, args, expected):
+    invoke("run", "--task", "adding", "--model", "gru", "--lengths", "4", *TINY)
+    before = open("results/memorybench.db", "rb").read()
+    _one_line_exit_2(invoke(*args), expected)
+    assert open("results/memorybench.db", "rb").read() == before
+
+
+def test_malformed_suite_names_file_and_line(invoke, tmp_path):
+    (tmp_path / "bad.toml").write_text('tasks = ["adding"]\nmodels = [lstm\n')
+    result = invoke("run", "--suite", "bad.toml")
+    _one_line_exit_2(result, "bad.toml: malformed TOML")
+    assert "line 2" in result.stderr
+
+
+def _sqlite_of_another_program(path):
+    con = sqlite3.connect(path)
+    con.execute("CREATE TABLE notes (body TEXT)")
+    con.execute("INSERT INTO notes VALUES ('keep me')")
+    con.commit()
+    con.close()
+
+
+@pytest.mark.parametrize("make,expected", [
+    (lambda p: p.mkdir(), "is a directory"),
+    (lambda p: p.write_bytes(b"\x00\x01garbage" * 100), "not a memorybench database"),
+    (_sqlite_of_another_program, "SQLite database of another program"),
+    (lambda p: p.write_bytes(b"SQLite format 3\x00" + b"\xff" * 200), "damaged database"),
+], ids=["directory", "random-bytes", "other-sqlite", "truncated"])
+def test_a_bad_db_path_is_refused_and_left_as_it_was(invoke, tmp_path, make, expected):
+    path = tmp_path / "x.db"
+    make(path)
+    before = None if path.is_dir() else path.read_bytes()
+    for args in (["run", "--suite", "smoke"], ["run", "--suite", "smoke", "--dry-run"],
+                 ["export"]):
+        _one_line_exit_2(invoke(*args, "--db", str(path)), expected)
+    if before is not None:
+        assert path.read_bytes() == before
+        assert not (tmp_path / "x.db-wal").exists()
+
+
+def test_an_unwritable_db_path_is_refused(invoke, tmp_path):
+    (tmp_path / "afile").write_text("")
+    _one_line_exit_2(invoke("run", "--suite", "smoke", "--db", "afile/x.db"),
+                     "cannot be written")
+
+
+def test_help_has_an_example_for_every_command(invoke):
+    for command in ["list", "run", "export"]:
+        result = invoke(command, "--help")
+        assert result.exit_code == 0 and "Example:" in result.stdout
