@@ -108,7 +108,8 @@ def build_task(name: str, params: dict) -> Task:
 
 
 # --- sweeps --------------------------------------------------------------------------------
-SUITE_KEYS = {"description", "tasks", "models", "lengths", "seeds", "train", "task", "model"}
+SUITE_KEYS = {"description", "tasks", "models", "lengths", "seeds", "train", "task", "model",
+              "params"}
 
 
 @dataclass
@@ -122,6 +123,7 @@ class Sweep:
     train: dict = field(default_factory=dict)  # overrides of TrainConfig fields
     task: dict = field(default_factory=dict)  # overrides of task parameters
     model: dict = field(default_factory=dict)  # overrides of model parameters
+    params: int | None = None  # size every model's `hidden` to about this many parameters
 
     def lengths_for(self, task: str) -> list[int]:
         if isinstance(self.lengths, dict):
@@ -161,17 +163,33 @@ class Sweep:
                 params = {**mcls.parameters_of(), **mspec.get("params", {}), **self.model}
                 check_keys(f"model {model_name} parameters", params,
                            {"embed", *mcls.parameters_of()})
+                if self.params is not None:
+                    params = self.sized(task, model_name, mcls, params)
                 train = TrainConfig(**{**tspec.get("train", {}), **mspec.get("train", {}),
                                        **self.train})
                 for length in lengths:
                     for seed in self.seeds:
-                        cells.append(make_cell(task_name, task, length, model_name, mcls, params, train,
-                                               seed))
+                        cells.append(make_cell(task_name, task, length, model_name, mcls,
+                                               params, train, seed))
         return cells
 
+    def sized(self, task: Task, model_name: str, mcls: type[Core], params: dict) -> dict:
+        """``params`` with the width that gives about ``self.params`` trainable parameters
+        on ``task``; the target is kept in the parameters, so it is part of the cell key."""
+        from memorybench.models.sizing import width_for
 
-def make_cell(task_name: str, task: Task, length: int, model: str, mcls: type[Core], model_params: dict,
-              train: TrainConfig, seed: int) -> dict:
+        target = self.params
+        if isinstance(target, bool) or not isinstance(target, int) or target < 1:
+            raise UserError(f"--params {target!r} is invalid; expected an integer >= 1")
+        if "hidden" in self.model:
+            raise UserError("--params chooses each model's hidden width; do not also set "
+                            "model.hidden")
+        hidden, _ = width_for(task.io, mcls, params, target, model_name)
+        return {**params, "hidden": hidden, "target_params": target}
+
+
+def make_cell(task_name: str, task: Task, length: int, model: str, mcls: type[Core],
+              model_params: dict, train: TrainConfig, seed: int) -> dict:
     cell = {
         "task": task_name,
         "task_type": task.name,
@@ -214,5 +232,5 @@ def load_suite(name: str) -> tuple[Sweep, str]:
     sweep = Sweep(tasks=list(data.get("tasks", [])), models=list(data.get("models", [])),
                   lengths=data.get("lengths"), seeds=list(data.get("seeds", [0])),
                   train=dict(data.get("train", {})), task=dict(data.get("task", {})),
-                  model=dict(data.get("model", {})))
+                  model=dict(data.get("model", {})), params=data.get("params"))
     return sweep, data.get("description", "")

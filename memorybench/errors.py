@@ -2,4 +2,4 @@
 
 
 class UserError(Exception):
-    """Bad input from the user (a name, a length, a file): say what is wrong and what is expected."""
+    """Bad input from the user (a name, a length, a file): what is wrong, what is expected."""

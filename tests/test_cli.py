@@ -7,8 +7,9 @@ import sqlite3
 import pandas as pd
 import pytest
 
-from conftest import TINY
 from memorybench.store import Store
+
+from conftest import TINY
 
 SWEEP = ["run", "--task", "adding", "--task", "copy", "--model", "elman", "--model", "lstm",
          "--model", "gru", "--lengths", "4,6,8", "--seeds", "0,1"]
