@@ -1,8 +1,9 @@
-"""The ``memorybench`` command line: list, run, export."""
+"""The ``memorybench`` command line: list, run, export, report."""
 
 from __future__ import annotations
 
 import json
+import shlex
 import sys
 import tomllib
 from pathlib import Path
@@ -20,6 +21,7 @@ class Cli(click.Group):
 
     def main(self, args=None, prog_name=None, complete_var=None, standalone_mode=True, **extra):
         try:
+            self.raw_args = list(sys.argv[1:] if args is None else args)  # for "resume with"
             code = super().main(args, prog_name, complete_var, standalone_mode=False, **extra)
             code = code if isinstance(code, int) else 0
         except (UserError, click.ClickException) as exc:
@@ -102,12 +104,13 @@ def cli():
       memorybench list
       memorybench run --suite smoke
       memorybench export --format csv --out results.csv
+      memorybench report --out reports/latest
     """
 
 
 @cli.command("list")
 def list_cmd():
-    """Every task, model and suite, one line each.
+    """Every task, model, classical baseline and suite, one line each.
 
     \b
     Example:
@@ -122,7 +125,11 @@ def list_cmd():
             click.echo(f"  {name:<{width}}  {text}")
 
     section("tasks", [(n, describe("task", n)) for n in task_names()])
-    section("models", [(n, describe("model", n)) for n in model_names()])
+    from memorybench.baselines import is_baseline
+
+    names = model_names()
+    section("models", [(n, describe("model", n)) for n in names if not is_baseline(n)])
+    section("baselines", [(n, describe("model", n)) for n in names if is_baseline(n)])
     section("suites", [(n, load_suite(n)[1]) for n in suite_names()])
 
 
@@ -137,6 +144,9 @@ def list_cmd():
 @click.option("--batch-size", type=click.IntRange(min=1), help="Examples per training step.")
 @click.option("--lr", type=click.FloatRange(min=0, min_open=True), help="Learning rate.")
 @click.option("--eval-every", type=click.IntRange(min=1), help="Steps between evaluations.")
+@click.option("--params", "n_params", type=click.IntRange(min=1), metavar="N",
+              help="Equal-size comparison: set each model's hidden width so it has about N "
+              "trainable parameters (within 10%) [default: the specs' widths].")
 @click.option("--set", "settings", multiple=True, metavar="SECTION.KEY=VALUE",
               help="Override any spec value: train.*, task.* or model.* "
               "(e.g. --set model.hidden=64).")
@@ -148,9 +158,14 @@ def list_cmd():
               show_default=True, help="Where to train; auto picks CUDA when present.")
 @click.option("--dry-run", is_flag=True, help="Print the plan and train nothing.")
 @click.option("--retry-failed", is_flag=True, help="Train again the cells stored as failed.")
+@click.option("--backend", type=click.Choice(["local", "dask"]), default="local",
+              show_default=True, help="local: processes on this machine (joblib); dask: a "
+              "dask.distributed cluster (pip install 'memorybench[dask]').")
+@click.option("--scheduler", metavar="ADDRESS", help="Dask scheduler, e.g. tcp://HOST:8786 "
+              "(implies --backend dask; without it, dask starts a LocalCluster).")
 @click.option("--quiet", is_flag=True, help="No progress bar.")
-def run(suite, tasks, models, lengths, seeds, steps, batch_size, lr, eval_every, settings, db,
-        workers, device, dry_run, retry_failed, quiet):
+def run(suite, tasks, models, lengths, seeds, steps, batch_size, lr, eval_every, n_params,
+        settings, db, workers, device, dry_run, retry_failed, backend, scheduler, quiet):
     """Train every cell of a sweep that is not stored yet, and store it.
 
     A sweep is tasks x models x lengths x seeds, from a suite and/or flags (flags win).
@@ -162,9 +177,10 @@ def run(suite, tasks, models, lengths, seeds, steps, batch_size, lr, eval_every,
       memorybench run --task adding --task copy --model elman --model lstm --model gru \\
           --lengths 10,50,100 --seeds 0,1
       memorybench run --suite smoke --dry-run
+      memorybench run --task copy --model lstm --model orthogonal --params 6500
     """
     from memorybench.config import Sweep, load_suite, model_names, task_names
-    from memorybench.runner import default_workers, make_plan, run_plan
+    from memorybench.runner import SweepInterrupted, default_workers, make_plan, run_plan
     from memorybench.store import Store
 
     sweep = load_suite(suite)[0] if suite else Sweep()
@@ -178,6 +194,10 @@ def run(suite, tasks, models, lengths, seeds, steps, batch_size, lr, eval_every,
     sweep.train.update({**overrides["train"], **{k: v for k, v in flags.items() if v}})
     sweep.task.update(overrides["task"])
     sweep.model.update(overrides["model"])
+    if n_params:
+        if "hidden" not in overrides["model"]:
+            sweep.model.pop("hidden", None)  # the flag wins over a suite's width
+        sweep.params = n_params
     cells = sweep.cells()
     device = check_device(device)
     workers = workers or default_workers()
@@ -189,7 +209,16 @@ def run(suite, tasks, models, lengths, seeds, steps, batch_size, lr, eval_every,
             return 0
         click.echo(f"{len(plan.cells)} cells: {len(plan.todo)} to train, "
                    f"{len(plan.stored)} already stored in {db}", err=True)
-        counts = run_plan(plan, store, workers=workers, device=device, progress=not quiet)
+        try:
+            counts = run_plan(plan, store, workers=workers, device=device,
+                              backend="dask" if scheduler else backend, scheduler=scheduler,
+                              progress=not quiet)
+        except SweepInterrupted as stop:
+            resume = shlex.join(["memorybench", *click.get_current_context().find_root()
+                                 .command.raw_args])
+            click.echo(f"memorybench: interrupted; {sum(stop.counts.values())} cells trained "
+                       f"and stored in {db} before it. Resume with: {resume}", err=True)
+            return 130
         frame = store.frame()
     print_summary(frame[frame["key"].isin({c["key"] for c in plan.cells})])
     trained = ", ".join(f"{n} {status}" for status, n in sorted(counts.items())) or "none"
@@ -214,81 +243,188 @@ def print_summary(frame) -> None:
         return
     grouped = frame.groupby(["task", "model", "length"]).agg(
         metric=("metric_name", "first"), mean=("metric", "mean"), chance=("chance", "first"),
-        solved=("solved", "sum"), seeds=("seed", "count"),
+        solved=("solved", "sum"), seeds=("seed", "count"), params=("params", "max"),
         not_ok=("status", lambda s: int((s != "ok").sum())))
-    click.echo(f"{'task':<12} {'model':<12} {'length':>7}  {'metric':<10} {'mean':>6} "
-               f"{'chance':>6}  solved  not ok")
+    click.echo(f"{'task':<12} {'model':<12} {'length':>7} {'params':>8}  {'metric':<10} "
+               f"{'mean':>6} {'chance':>6}  solved  not ok")
     for (task, model, length), row in grouped.iterrows():
         mean = "nan" if row["mean"] != row["mean"] else f"{row['mean']:.3f}"
         chance = "" if row["chance"] != row["chance"] else f"{row['chance']:.3f}"
-        click.echo(f"{task:<12} {model:<12} {length:>7}  {str(row['metric']):<10} {mean:>6} "
-                   f"{chance:>6}  {int(row['solved'])}/{row['seeds']:<4}  {row['not_ok']}")
+        params = "" if row["params"] != row["params"] else f"{int(row['params'])}"
+        click.echo(f"{task:<12} {model:<12} {length:>7} {params:>8}  {str(row['metric']):<10} "
+                   f"{mean:>6} {chance:>6}  {int(row['solved'])}/{row['seeds']:<4}  "
+                   f"{row['not_ok']}")
 
 
 @cli.command()
 @db_option
-@click.option("--format", "fmt", type=click.Choice(["csv", "json", "parquet"]), default="csv",
-              show_default=True, help="Table format.")
+@click.option("--format", "fmt", type=click.Choice(["csv", "json", "jsonl", "parquet"]),
+              default="csv", show_default=True, help="Table format.")
 @click.option("--out", type=click.Path(dir_okay=False, path_type=Path),
               help="File to write [default: standard output; required for parquet].")
 @click.option("--task", "tasks", multiple=True, help="Only these tasks.")
 @click.option("--model", "models", multiple=True, help="Only these models.")
 def export(db, fmt, out, tasks, models):
-    """Every stored result as one table (csv, json or parquet).
+    """Every stored result as one table (csv, json, jsonl or parquet).
 
     JSON columns (config, metrics, versions) stay JSON text in csv and parquet, and become
-    nested objects in json.
+    nested objects in json and jsonl (one cell per line, the format results are committed
+    in). Every format reads back with `memorybench compare` and `report --db`.
 
     \b
     Example:
       memorybench export --format csv > results.csv
       memorybench export --format parquet --out results.parquet --task copy
     """
-    from memorybench.store import JSON_COLUMNS, Store
+    from memorybench import results
 
     if not db.exists():
         raise UserError(f"--db {db}: no such database; run `memorybench run` first or pass "
                         "--db PATH")
-    with Store(db, readonly=True) as store:
-        frame = store.frame()
+    frame = results.load(db)
     if tasks:
         frame = frame[frame["task"].isin(tasks)]
     if models:
         frame = frame[frame["model"].isin(models)]
-    if fmt == "parquet":
-        if out is None:
-            raise UserError("--format parquet writes binary data; expected --out FILE")
-        frame.to_parquet(out, index=False)
-    elif fmt == "csv":
-        text = frame.to_csv(index=False)
-    else:
-        records = frame.to_dict(orient="records")
-        for record in records:
-            for name in JSON_COLUMNS:
-                record[name] = json.loads(record[name])
-        text = json.dumps(_jsonable(records), indent=1) + "\n"
-    if fmt != "parquet":
-        if out is None:
-            click.echo(text, nl=False)
-        else:
-            out.write_text(text, encoding="utf-8")
     if out is not None:
+        results.write(frame, out, fmt)
         click.echo(f"wrote {len(frame)} results to {out}", err=True)
+    elif fmt == "parquet":
+        raise UserError("--format parquet writes binary data; expected --out FILE")
+    else:
+        click.echo(results.to_text(frame, fmt), nl=False)
 
 
-def _jsonable(value):
-    """NaN and NA -> null, numpy scalars -> Python, recursively (JSON has no NaN)."""
-    import pandas as pd
+@cli.command()
+@click.argument("new", type=click.Path(path_type=Path))
+@click.option("--baseline", required=True, type=click.Path(path_type=Path),
+              help="Results to compare against: a store (.db) or an exported file.")
+@click.option("--margin", type=click.FloatRange(min=0), default=0.05, show_default=True,
+              help="Smallest drop of the mean metric that counts as worse (absolute).")
+@click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text",
+              show_default=True, help="text for people, json for machines.")
+@click.option("--update-baseline", is_flag=True,
+              help="After comparing, rewrite --baseline with NEW (for a reviewed change).")
+def compare(new, baseline, margin, fmt, update_baseline):
+    """Pair the cells of NEW and --baseline by task/model/length/seed: worse, improved,
+    unchanged, missing, extra. Exits 1 when anything got worse or went missing.
 
-    if isinstance(value, dict):
-        return {k: _jsonable(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_jsonable(v) for v in value]
-    if hasattr(value, "item"):
-        value = value.item()
-    if value is pd.NA or (isinstance(value, float) and value != value):
-        return None
-    return value
+    A (task, model, length) is worse only when its mean metric over seeds dropped by more
+    than --margin and a paired bootstrap 95% interval of the difference excludes zero.
+
+    \b
+    Example:
+      memorybench compare results/memorybench.db --baseline results/ci-baseline.jsonl
+      memorybench compare new.jsonl --baseline old.jsonl --format json
+    """
+    from memorybench import results
+    from memorybench.compare import compare as compare_results
+    from memorybench.compare import render_text
+
+    new_frame = results.load(new)
+    first = update_baseline and (not baseline.exists() or baseline.stat().st_size == 0)
+    old_frame = results.empty() if first else results.load(baseline)  # a new baseline
+    outcome = compare_results(new_frame, old_frame, margin)
+    if fmt == "json":
+        click.echo(json.dumps(outcome.to_dict(), indent=1))
+    else:
+        click.echo(render_text(outcome))
+    if update_baseline:
+        fmt_out = results.FILE_FORMATS.get(baseline.suffix)
+        if fmt_out is None:
+            raise UserError(f"--update-baseline: {baseline} is not an exported results file; "
+                            "expected a .jsonl, .json, .csv or .parquet path")
+        results.write(new_frame, baseline, fmt_out)
+        click.echo(f"rewrote {baseline} with {len(new_frame)} results", err=True)
+        return 0
+    return 1 if outcome.failed else 0
+
+
+@cli.command()
+@db_option
+@click.option("--out", type=click.Path(path_type=Path), default=Path("reports") / "latest",
+              show_default=True, help="Folder to write (replaced if it holds a previous report).")
+@click.option("--task", "tasks", multiple=True, help="Only these tasks; repeat for several.")
+@click.option("--model", "models", multiple=True, help="Only these models; repeat for several.")
+@click.option("--format", "formats", metavar="html,md", default="html,md", show_default=True,
+              help="Comma list: html (index.html, figures embedded) and/or md (README.md).")
+def report(db, out, tasks, models, formats):
+    """A results store as a report: figures, tables, memory horizons, published references.
+
+    Writes index.html (one self-contained file), README.md and figures/*.png into --out.
+    Nothing is written unless the whole report renders.
+
+    \b
+    Example:
+      memorybench report
+      memorybench report --db results/x.db --out reports/x --task copy --format html,md
+    """
+    from memorybench.report import parse_formats, render_report
+
+    written = render_report(db, out, tasks, models, parse_formats(formats))
+    click.echo(f"wrote {len(written)} files to {out}", err=True)
+
+
+@cli.command()
+@click.option("--results", "results_path", type=click.Path(path_type=Path),
+              default=Path("results") / "standard.jsonl", show_default=True,
+              help="The committed per-seed results of the standard suite (JSON lines).")
+@click.option("--out", type=click.Path(path_type=Path), default=Path("reports") / "leaderboard",
+              show_default=True, help="Folder of the leaderboard report.")
+@click.option("--db", type=click.Path(path_type=Path),
+              help="First rewrite --results from this store (after `run --suite standard`).")
+@click.option("--check", is_flag=True,
+              help="Change nothing; exit 1 if the committed report is stale.")
+def leaderboard(results_path, out, db, check):
+    """Rebuild the leaderboard: the memory horizon table and the report of the committed
+    standard-suite results.
+
+    \b
+    Example:
+      memorybench run --suite standard --db results/standard.db
+      memorybench leaderboard --db results/standard.db    # rewrite results, rebuild report
+      memorybench leaderboard --check                     # is the committed report stale?
+    """
+    import tempfile
+
+    from memorybench import results
+    from memorybench.report import render_report, summary, tables
+
+    if db is not None and not check:
+        results.write(results.load(db), results_path, "jsonl")
+    frame = summary.normalise(results.load(results_path))
+    if check:
+        with tempfile.TemporaryDirectory() as tmp:
+            fresh = Path(tmp) / "report"
+            render_report(results_path, fresh)
+            stale = stale_files(fresh, out)
+        if stale:
+            click.echo(f"{out} is stale ({', '.join(stale)} differ from a fresh render); "
+                       "rebuild it with `memorybench leaderboard`", err=True)
+            return 1
+        click.echo(f"{out} is up to date with {results_path}", err=True)
+        return 0
+    render_report(results_path, out)
+    horizons = summary.horizons(summary.by_length(frame))
+    table = tables.horizon_table(horizons, sorted(frame["model"].unique()),
+                                 sorted(frame["task"].unique()))
+    click.echo(table.markdown())
+    click.echo(f"wrote the leaderboard report to {out}", err=True)
+    return 0
+
+
+def stale_files(fresh: Path, committed: Path) -> list[str]:
+    """Files whose text differs between two report folders. Figures are compared by name
+    only: their bytes depend on the plotting library's version, the tables do not."""
+    def names(root: Path) -> set[str]:
+        return {str(p.relative_to(root)) for p in root.rglob("*") if p.is_file()}
+
+    if not committed.is_dir():
+        return ["the whole folder"]
+    diff = sorted(names(fresh) ^ names(committed))
+    if not diff and (fresh / "README.md").read_text() != (committed / "README.md").read_text():
+        diff = ["README.md"]
+    return diff
 
 
 def main() -> None:

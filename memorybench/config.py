@@ -13,6 +13,7 @@ import hashlib
 import json
 from dataclasses import dataclass, field
 
+from memorybench.baselines import BASELINES, Baseline
 from memorybench.errors import UserError
 from memorybench.models import MODELS
 from memorybench.models.base import Core
@@ -62,7 +63,7 @@ def task_names() -> list[str]:
 
 
 def model_names() -> list[str]:
-    return sorted(set(MODELS.names()) | set(spec_names("models")))
+    return sorted(set(MODELS.names()) | set(spec_names("models")) | set(BASELINES.names()))
 
 
 def _spec(kind: str, name: str, known: list[str]) -> dict:
@@ -87,7 +88,9 @@ def task_class(name: str) -> type[Task]:
     return TASKS.get(task_spec(name).get("type", name))
 
 
-def model_class(name: str) -> type[Core]:
+def model_class(name: str) -> type[Core] | type[Baseline]:
+    if name in BASELINES.names():
+        return BASELINES.get(name)
     return MODELS.get(model_spec(name).get("type", name))
 
 
@@ -160,6 +163,9 @@ class Sweep:
             for model_name in self.models:
                 mspec = model_spec(model_name)
                 mcls = model_class(model_name)
+                if issubclass(mcls, Baseline):
+                    cells += self.baseline_cells(task_name, task, lengths, model_name, mcls)
+                    continue
                 params = {**mcls.parameters_of(), **mspec.get("params", {}), **self.model}
                 check_keys(f"model {model_name} parameters", params,
                            {"embed", *mcls.parameters_of()})
@@ -171,7 +177,23 @@ class Sweep:
                     for seed in self.seeds:
                         cells.append(make_cell(task_name, task, length, model_name, mcls,
                                                params, train, seed))
+        if not cells:
+            raise UserError(f"empty sweep: none of the baselines {', '.join(self.models)} "
+                            f"applies to the tasks {', '.join(self.tasks)}; add a --model "
+                            "(see `memorybench list`)")
         return cells
+
+    def baseline_cells(self, task_name: str, task: Task, lengths: list[int], name: str,
+                       bcls: type[Baseline]) -> list[dict]:
+        """A baseline's cells, or none where it does not apply to the task. Model
+        overrides set only the baseline's own parameters (e.g. ``model.window``)."""
+        own = bcls.parameters_of()
+        params = {**own, **{k: v for k, v in self.model.items() if k in own}}
+        if not bcls(**params).applies_to(task):
+            return []
+        train = TrainConfig(**{**task_spec(task_name).get("train", {}), **self.train})
+        return [make_cell(task_name, task, length, name, bcls, params, train, seed)
+                for length in lengths for seed in self.seeds]
 
     def sized(self, task: Task, model_name: str, mcls: type[Core], params: dict) -> dict:
         """``params`` with the width that gives about ``self.params`` trainable parameters

@@ -16,7 +16,7 @@ import pandas as pd
 from memorybench.errors import UserError
 
 APPLICATION_ID = 0x4D424E43  # "MBNC": marks a SQLite file as a memorybench store
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 SQLITE_HEADER = b"SQLite format 3\x00"
 DEFAULT_DB = Path("results") / "memorybench.db"
 
@@ -28,7 +28,12 @@ COLUMNS = {
     "solved": "INTEGER", "loss": "REAL", "steps": "INTEGER", "steps_to_solve": "INTEGER",
     "diverged_step": "INTEGER", "wall_time": "REAL", "params": "INTEGER", "device": "TEXT",
     "error": "TEXT", "finished_at": "TEXT", "metrics": "TEXT", "versions": "TEXT",
-    "config": "TEXT",
+    "config": "TEXT", "host": "TEXT",
+}
+# Schema version -> statements that bring a store from that version to the next. Each step
+# runs in one transaction with its version bump, so a store is never left half-migrated.
+MIGRATIONS = {
+    1: ["ALTER TABLE cells ADD COLUMN host TEXT"],  # v2: which machine trained the cell
 }
 JSON_COLUMNS = ("metrics", "versions", "config")
 
@@ -87,13 +92,25 @@ class Store:
                             "file path") from None
 
     def _create(self) -> None:
-        with self.con:
-            if self.con.execute("PRAGMA application_id").fetchone()[0] == APPLICATION_ID:
-                return
-            cols = ", ".join(f"{name} {kind}" for name, kind in COLUMNS.items())
-            self.con.execute(f"CREATE TABLE IF NOT EXISTS cells ({cols})")
-            self.con.execute(f"PRAGMA application_id = {APPLICATION_ID}")
-            self.con.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+        with self.con:  # one transaction: a new store is created whole or not at all
+            self.con.execute("BEGIN IMMEDIATE")
+            if self.con.execute("PRAGMA application_id").fetchone()[0] != APPLICATION_ID:
+                cols = ", ".join(f"{name} {kind}" for name, kind in COLUMNS.items())
+                self.con.execute(f"CREATE TABLE cells ({cols})")
+                self.con.execute(f"PRAGMA application_id = {APPLICATION_ID}")
+                self.con.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+        self._migrate()
+
+    def _migrate(self) -> None:
+        """Bring an older store forward, one version at a time, keeping every row."""
+        version = self.con.execute("PRAGMA user_version").fetchone()[0]
+        while version < SCHEMA_VERSION:
+            with self.con:
+                self.con.execute("BEGIN IMMEDIATE")
+                for statement in MIGRATIONS[version]:
+                    self.con.execute(statement)
+                version += 1
+                self.con.execute(f"PRAGMA user_version = {version}")
 
     def close(self) -> None:
         if self.con is not None:
@@ -133,6 +150,7 @@ class Store:
             return pd.DataFrame(columns=list(COLUMNS))
         frame = pd.read_sql_query("SELECT * FROM cells ORDER BY task, model, length, seed, key",
                                   self.con)
+        frame = frame.reindex(columns=list(COLUMNS))  # an older store read as it is: NA columns
         for name, kind in COLUMNS.items():  # fixed dtypes, whatever the rows hold
             if kind.startswith("INTEGER"):
                 frame[name] = frame[name].astype("Int64")
@@ -140,5 +158,5 @@ class Store:
                 frame[name] = frame[name].astype("float64")
             else:
                 frame[name] = frame[name].astype("string")
-        frame["solved"] = frame["solved"].astype(bool)
+        frame["solved"] = frame["solved"].fillna(0).astype(bool)
         return frame

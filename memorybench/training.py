@@ -7,16 +7,21 @@ other result.
 
 from __future__ import annotations
 
+import functools
 import math
 import platform
+import socket
+import subprocess
 import time
 import traceback
 from datetime import UTC, datetime
+from pathlib import Path
 
 import numpy as np
 import torch
 
 import memorybench
+from memorybench.baselines import Baseline
 from memorybench.config import TrainConfig, build_task, model_class
 from memorybench.models.base import SequenceModel, count_parameters
 from memorybench.tasks.base import Batch, Task
@@ -32,13 +37,47 @@ def resolve_device(device: str) -> torch.device:
 
 def versions() -> dict[str, str]:
     return {"memorybench": memorybench.__version__, "torch": torch.__version__,
-            "numpy": np.__version__, "python": platform.python_version()}
+            "numpy": np.__version__, "python": platform.python_version(),
+            "git_commit": git_commit()}
+
+
+@functools.cache
+def git_commit() -> str | None:
+    """The commit of the source checkout this package runs from ('+dirty' if edited), or
+    None for an installed package."""
+    root = Path(memorybench.__file__).resolve().parent.parent
+    if not (root / ".git").exists():
+        return None
+    try:
+        head = subprocess.run(["git", "-C", str(root), "rev-parse", "HEAD"], text=True,
+                              capture_output=True, timeout=10)
+        dirty = subprocess.run(["git", "-C", str(root), "status", "--porcelain",
+                                "--untracked-files=no"], text=True, capture_output=True,
+                               timeout=10)
+    except (OSError, subprocess.SubprocessError):
+        return None
+    if head.returncode != 0:
+        return None
+    return head.stdout.strip() + ("+dirty" if dirty.stdout.strip() else "")
+
+
+def param_groups(model: torch.nn.Module, lr: float) -> list[dict]:
+    """One optimizer group per learning rate: ``lr`` times the factor the core gives a
+    parameter in ``Core.lr_factors`` (1 for all others)."""
+    core = getattr(model, "core", None)
+    factors = {f"core.{k}": v for k, v in (core.lr_factors() if core is not None else {}).items()}
+    by_lr: dict[float, list] = {}
+    for name, p in model.named_parameters():
+        if p.requires_grad:
+            by_lr.setdefault(lr * factors.get(name, 1.0), []).append(p)
+    return [{"params": ps, "lr": group_lr} for group_lr, ps in by_lr.items()]
 
 
 def make_optimizer(model: torch.nn.Module, cfg: TrainConfig) -> torch.optim.Optimizer:
+    groups = param_groups(model, cfg.lr)
     if cfg.optimizer == "rmsprop":
-        return torch.optim.RMSprop(model.parameters(), lr=cfg.lr)
-    return torch.optim.Adam(model.parameters(), lr=cfg.lr)
+        return torch.optim.RMSprop(groups, lr=cfg.lr)
+    return torch.optim.Adam(groups, lr=cfg.lr)
 
 
 @torch.inference_mode()
@@ -59,7 +98,8 @@ def train_cell(cell: dict, device: str = "cpu") -> dict:
     dev = resolve_device(device)
     result = {"key": cell["key"], "task": cell["task"], "model": cell["model"],
               "length": cell["length"], "seed": cell["seed"], "device": str(dev),
-              "versions": versions(), "config": cell, "status": "ok", "error": None,
+              "versions": versions(), "config": cell, "host": socket.gethostname(),
+              "status": "ok", "error": None,
               "params": None, "steps": 0, "steps_to_solve": None, "diverged_step": None,
               "metric_name": None, "metric": None, "chance": None, "solved_threshold": None,
               "solved": False, "loss": None, "metrics": {}}
@@ -80,6 +120,8 @@ def _train(cell: dict, dev: torch.device, result: dict) -> None:
     length, seed = cell["length"], cell["seed"]
     result.update(metric_name=task.metric, chance=task.chance(length),
                   solved_threshold=task.solved)
+    if issubclass(model_class(cell["model"]), Baseline):
+        return _fit_baseline(cell, task, cfg, result)
 
     torch.manual_seed(seed)
     model = SequenceModel(task.io, model_class(cell["model"]), **cell["model_params"]).to(dev)
@@ -120,3 +162,18 @@ def _train(cell: dict, dev: torch.device, result: dict) -> None:
             if cfg.early_stop:
                 break
     result["metrics"]["curve"] = curve
+
+
+def _fit_baseline(cell: dict, task: Task, cfg: TrainConfig, result: dict) -> None:
+    """A baseline cell: the same training stream and held-out batch as a model's, and the
+    same row (params = fitted coefficients, steps = training examples)."""
+    baseline = model_class(cell["model"])(**cell["model_params"])
+    length, seed = cell["length"], cell["seed"]
+    held_out = task.sample(cfg.eval_size, length, np.random.default_rng([seed, EVAL_STREAM]))
+    metrics = baseline.fit_score(task, length, np.random.default_rng([seed, TRAIN_STREAM]),
+                                 held_out)
+    metric = metrics[task.metric]
+    result.update(params=metrics["coefficients"], steps=metrics["train_examples"],
+                  metric=metric, loss=None, metrics=metrics, solved=metric >= task.solved)
+    if result["solved"]:
+        result["steps_to_solve"] = result["steps"]

@@ -71,14 +71,22 @@ def test_dry_run_on_a_missing_store_creates_nothing(invoke, tmp_path):
     assert not (tmp_path / "new.db").exists()
 
 
-def test_named_suite_runs(invoke):
-    result = invoke("run", "--suite", "smoke", "--workers", "1", "--quiet")
+def test_named_suite_runs_every_task_and_model(invoke):
+    from memorybench.config import model_names, task_names
+
+    result = invoke("run", "--suite", "smoke", "--workers", "2", "--quiet")
     assert result.exit_code == 0, result.output
-    assert len(stored()) == 12
+    frame = stored()
+    assert set(frame["status"]) == {"ok"}
+    assert set(frame["task"]) == set(task_names())
+    assert set(frame["model"]) == set(model_names())
+    again = invoke("run", "--suite", "smoke", "--workers", "2", "--quiet")
+    assert again.exit_code == 0 and "trained 0 cells" in again.stderr
 
 
 def test_suite_values_are_overridden_by_flags(invoke):
-    result = invoke("run", "--suite", "smoke", "--model", "gru", "--lengths", "5", "--dry-run")
+    result = invoke("run", "--suite", "smoke", "--model", "gru", "--task", "copy", "--task",
+                    "adding", "--lengths", "5", "--dry-run")
     assert "2 cells" in result.stdout  # 2 tasks x gru x length 5 x seed 0
 
 

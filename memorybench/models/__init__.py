@@ -6,4 +6,5 @@ from memorybench.registry import Registry
 
 MODELS = Registry("model", "memorybench.models", Core)
 
-from memorybench.models import recurrent  # noqa: E402,F401  (registers the built-ins)
+# Importing a module registers its cores.
+from memorybench.models import attention, orthogonal, recurrent, window  # noqa: E402,F401

@@ -16,6 +16,7 @@ from typing import ClassVar
 
 import torch
 from torch import nn
+from torch.nn.utils.parametrizations import _OrthMaps, _Orthogonal
 
 from memorybench.errors import UserError
 from memorybench.tasks.base import TaskIO
@@ -33,6 +34,11 @@ class Core(nn.Module):
     def forward(self, h: torch.Tensor, per_step: bool) -> torch.Tensor:
         raise NotImplementedError
 
+    def lr_factors(self) -> dict[str, float]:
+        """Learning-rate multipliers of some of this core's parameters, by name relative to
+        the core (e.g. expRNN trains its orthogonal matrix 10x slower); others get 1."""
+        return {}
+
     @classmethod
     def parameters_of(cls) -> dict[str, object]:
         """Constructor parameters and their defaults (``d_in`` is supplied by the model)."""
@@ -43,7 +49,10 @@ class Core(nn.Module):
 class SequenceModel(nn.Module):
     """A core between an input encoder and an output head sized for one task."""
 
-    def __init__(self, io: TaskIO, core_cls: type[Core], embed: int | None = None, **params):
+    def __init__(self, io: TaskIO, core_cls: type[Core], embed: int | None = None,
+                 target_params: int | None = None, **params):
+        """``embed``: encoder width (default: ``hidden``). ``target_params``: the
+        ``--params`` budget ``hidden`` was chosen for; recorded with the cell, unused here."""
         super().__init__()
         known = core_cls.parameters_of()
         for key in params:
@@ -68,4 +77,17 @@ class SequenceModel(nn.Module):
 
 
 def count_parameters(model: nn.Module) -> int:
-    return sum(p.numel() for p in model.parameters() if p.requires_grad)
+    """Trainable parameters, counted as degrees of freedom: an (n, n) orthogonal matrix
+    stored by torch as a full square of which only the strict lower triangle is used
+    (``parametrizations.orthogonal`` with matrix_exp or cayley) counts n (n - 1) / 2."""
+    total = sum(p.numel() for p in model.parameters() if p.requires_grad)
+    for module in model.modules():
+        for plist in getattr(module, "parametrizations", {}).values():
+            orth = plist[0]
+            if isinstance(orth, _Orthogonal) and orth.orthogonal_map != _OrthMaps.householder:
+                original = plist.original
+                n, k = original.shape[-2:]
+                if n == k and original.requires_grad:
+                    matrices = original.numel() // (n * n)
+                    total -= original.numel() - matrices * n * (n - 1) // 2
+    return total

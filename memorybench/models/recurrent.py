@@ -61,3 +61,42 @@ class LSTM(FusedRecurrent):
 class GRU(FusedRecurrent):
     description = "gated recurrent unit (Cho et al. 2014)"
     module = nn.GRU
+
+
+@MODELS.register("irnn")
+class IRNN(FusedRecurrent):
+    description = "ReLU RNN with identity recurrent init (Le, Jaitly & Hinton 2015)"
+    module = nn.RNN
+    extra = {"nonlinearity": "relu"}
+
+    def __init__(self, d_in: int, hidden: int = 128, layers: int = 1):
+        super().__init__(d_in, hidden, layers)
+        # Identity recurrence and zero bias: at the start the state is copied from step to
+        # step, so neither it nor its gradient decays (Le et al. 2015, sec 2).
+        with torch.no_grad():
+            for name, w in self.rnn.named_parameters():
+                if name.startswith("weight_hh"):
+                    w.copy_(torch.eye(hidden))
+                elif name.startswith("bias"):
+                    w.zero_()
+
+
+@MODELS.register("birnn")
+class BiRNN(LSTM):
+    """Reads the sequence in both directions, so the output at step t sees every step."""
+
+    description = "bidirectional LSTM (Schuster & Paliwal 1997; Graves & Schmidhuber 2005)"
+    extra = {"bidirectional": True}
+    causal = False
+
+    def __init__(self, d_in: int, hidden: int = 128, layers: int = 1, forget_bias: float = 1.0):
+        super().__init__(d_in, hidden, layers, forget_bias)  # both directions' forget gates
+        self.out_features = 2 * hidden
+
+    def forward(self, h: torch.Tensor, per_step: bool) -> torch.Tensor:
+        out, (h_n, _) = self.rnn(h)  # (B, T, 2 hidden), h_n (layers * 2, B, hidden)
+        if per_step:
+            return out  # (B, T, 2 hidden): forward and backward state at each step
+        # The final state of each direction of the top layer: the forward one after step
+        # T-1, the backward one after step 0; each has read the whole sequence.
+        return torch.cat([h_n[-2], h_n[-1]], dim=-1)  # (B, 2 hidden)

@@ -6,4 +6,11 @@ from memorybench.tasks.base import Task
 
 TASKS = Registry("task", "memorybench.tasks", Task)
 
-from memorybench.tasks import adding, copy  # noqa: E402,F401  (registers the built-ins)
+from memorybench.tasks import (  # noqa: E402,F401  (registers the built-ins)
+    adding,
+    agreement,
+    copy,
+    forecasting,
+    recall,
+    sentiment,
+)

@@ -62,6 +62,20 @@ class Adding(Task):
         y = values[rows, first] + values[rows, second]  # (n,)
         return Batch(torch.from_numpy(x), torch.from_numpy(y[:, None]))  # y: (n, 1)
 
+    def probe(self, n: int, length: int, rng: np.random.Generator) -> tuple[Batch, Batch, Batch]:
+        base = self.sample(n, length, rng)
+        x = base.x.clone()
+        x[:, : length // 2, 1] = 0.0
+        x[:, 0, 1] = 1.0  # the first marker as far back as it goes: T-1 steps
+        base = Batch(x, (x[..., 0] * x[..., 1]).sum(1, keepdim=True))
+        deciding = x.clone()
+        deciding[:, 0, 0] = (x[:, 0, 0] + 0.5) % 1.0  # the first marked value
+        unmarked = x[..., 1] == 0
+        filler = x.clone()
+        filler[..., 0] = torch.where(unmarked, (x[..., 0] + 0.5) % 1.0, x[..., 0])
+        return (base, Batch(deciding, (deciding[..., 0] * x[..., 1]).sum(1, keepdim=True)),
+                Batch(filler, base.y.clone()))
+
     def score(self, out: torch.Tensor, batch: Batch) -> dict[str, float]:
         err = (out - batch.y).squeeze(-1)
         return {"accuracy": (err.abs() < self.tolerance).float().mean().item(),

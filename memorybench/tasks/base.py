@@ -57,6 +57,7 @@ class Task:
     metric: ClassVar[str] = "accuracy"  # the score plotted against length; higher is better
     version: ClassVar[int] = 1  # bump when the generator changes: old results stop matching
     min_length: ClassVar[int] = 1
+    balanced: ClassVar[bool] = False  # every class equally frequent in every batch
 
     solved: float = 0.9  # metric at or above which a cell counts as solved
 
@@ -98,6 +99,16 @@ class Task:
         """The metric a model with no memory of the deciding input scores at ``length``."""
         raise NotImplementedError
 
+    def probe(self, n: int, length: int, rng: np.random.Generator) -> tuple[Batch, Batch, Batch]:
+        """Three batches that prove the target needs memory of ``length`` steps.
+
+        ``base``; ``deciding``: base with only the deciding input changed (the one about
+        ``length`` steps before the output that reads it), so every example's target
+        changes; ``filler``: base with only inputs the target must not depend on changed,
+        so every target stays the same. The shared test battery checks all three.
+        """
+        raise NotImplementedError
+
     # --- shared defaults ----------------------------------------------------------------
     def loss(self, out: torch.Tensor, batch: Batch) -> torch.Tensor:
         """Cross-entropy for classes (unlabelled positions ignored), MSE for reals."""
@@ -105,6 +116,11 @@ class Task:
             return F.mse_loss(out, batch.y)
         return F.cross_entropy(out.reshape(-1, out.shape[-1]), batch.y.reshape(-1),
                                ignore_index=IGNORE)
+
+
+def balanced_labels(n: int, classes: int, rng: np.random.Generator) -> np.ndarray:
+    """Class labels 0..classes-1 in random order, each as frequent as the others (+-1)."""
+    return rng.permutation((np.arange(n) + rng.integers(classes)) % classes)
 
 
 def lined_up(rows: dict[str, object]) -> str:

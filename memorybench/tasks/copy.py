@@ -61,6 +61,16 @@ class Copy(Task):
         y[:, k + length:] = data
         return Batch(torch.from_numpy(x), torch.from_numpy(y))
 
+    def probe(self, n: int, length: int, rng: np.random.Generator) -> tuple[Batch, Batch, Batch]:
+        base = self.sample(n, length, rng)
+        k = self.symbols
+        deciding = Batch(base.x.clone(), base.y.clone())
+        deciding.x[:, 0] = (base.x[:, 0] + 1) % 8  # the first symbol, read length+k steps later
+        deciding.y[:, k + length] = deciding.x[:, 0]
+        filler = Batch(base.x.clone(), base.y.clone())
+        filler.x[:, -1] = (base.y[:, -1] + 1) % 8  # a blank while answering becomes a symbol
+        return base, deciding, filler
+
     def score(self, out: torch.Tensor, batch: Batch) -> dict[str, float]:
         k = self.symbols
         recalled = out[:, -k:].argmax(-1) == batch.y[:, -k:]

@@ -1,0 +1,102 @@
+"""Compare two sets of results cell by cell: what got worse, what improved, what is missing.
+
+Cells pair by (task, model, length, seed). Per (task, model, length), the difference of the
+metric is averaged over the paired seeds; the group is *worse* only when the mean dropped by
+more than ``margin`` and a paired bootstrap 95% interval of the difference lies below zero
+(with few seeds the margin does most of the work), and *improved* symmetrically. A cell that
+diverged or failed scores its task's memoryless (chance) level: it remembers nothing.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+
+GROUP = ["task", "model", "length"]
+CELL = [*GROUP, "seed"]
+N_BOOT = 2000
+
+
+@dataclass
+class Comparison:
+    margin: float
+    rows: list[dict] = field(default_factory=list)  # one per (task, model, length) in both
+    missing: list[dict] = field(default_factory=list)  # cells of the baseline not in the new
+    extra: list[dict] = field(default_factory=list)  # cells of the new not in the baseline
+
+    def verdicts(self, verdict: str) -> list[dict]:
+        return [r for r in self.rows if r["verdict"] == verdict]
+
+    @property
+    def failed(self) -> bool:
+        return bool(self.verdicts("worse") or self.missing)
+
+    def to_dict(self) -> dict:
+        return {"margin": self.margin, "failed": self.failed,
+                **{v: self.verdicts(v) for v in ("worse", "improved", "unchanged")},
+                "missing": self.missing, "extra": self.extra}
+
+
+def effective_metric(frame: pd.DataFrame) -> pd.Series:
+    """The metric, with diverged/failed cells at the chance level (0 when unknown)."""
+    ok = frame["status"] == "ok"
+    fallback = frame["chance"].astype("float64").fillna(0.0)
+    return frame["metric"].astype("float64").where(ok, fallback).fillna(fallback)
+
+
+def paired_interval(diffs: np.ndarray, rng: np.random.Generator) -> tuple[float, float]:
+    """Percentile bootstrap 95% interval of the mean paired difference (seeds resampled)."""
+    if len(diffs) == 1:
+        return float(diffs[0]), float(diffs[0])
+    idx = rng.integers(0, len(diffs), size=(N_BOOT, len(diffs)))
+    lo, hi = np.percentile(diffs[idx].mean(axis=1), [2.5, 97.5])
+    return float(lo), float(hi)
+
+
+def compare(new: pd.DataFrame, old: pd.DataFrame, margin: float = 0.05) -> Comparison:
+    result = Comparison(margin=margin)
+    cols = [*CELL, "metric"]
+    a = new.assign(metric=effective_metric(new))[cols].astype({"length": int, "seed": int})
+    b = old.assign(metric=effective_metric(old))[cols].astype({"length": int, "seed": int})
+    both = a.merge(b, on=CELL, how="outer", suffixes=("_new", "_old"), indicator=True)
+    for side, target in (("right_only", result.missing), ("left_only", result.extra)):
+        for cell in both.loc[both["_merge"] == side, CELL].sort_values(CELL).to_dict("records"):
+            target.append({k: (v.item() if hasattr(v, "item") else v) for k, v in cell.items()})
+    paired = both[both["_merge"] == "both"]
+    for (task, model, length), rows in paired.groupby(GROUP, sort=True):
+        diffs = (rows["metric_new"] - rows["metric_old"]).to_numpy(dtype=float)
+        mean = float(diffs.mean())
+        lo, hi = paired_interval(diffs, np.random.default_rng(0))
+        if mean < -margin and hi < 0:
+            verdict = "worse"
+        elif mean > margin and lo > 0:
+            verdict = "improved"
+        else:
+            verdict = "unchanged"
+        result.rows.append({"task": task, "model": model, "length": int(length),
+                            "seeds": len(diffs), "old": float(rows["metric_old"].mean()),
+                            "new": float(rows["metric_new"].mean()), "diff": mean,
+                            "ci_low": lo, "ci_high": hi, "verdict": verdict})
+    return result
+
+
+def render_text(result: Comparison) -> str:
+    """The comparison as a plain-text table, worst news first."""
+    lines = [f"{'verdict':<10} {'task':<12} {'model':<14} {'length':>7} {'seeds':>5} "
+             f"{'old':>7} {'new':>7} {'diff':>7}  95% CI"]
+    for verdict in ("worse", "improved", "unchanged"):
+        for r in result.verdicts(verdict):
+            lines.append(f"{verdict:<10} {r['task']:<12} {r['model']:<14} {r['length']:>7} "
+                         f"{r['seeds']:>5} {r['old']:>7.3f} {r['new']:>7.3f} {r['diff']:>+7.3f}"
+                         f"  [{r['ci_low']:+.3f}, {r['ci_high']:+.3f}]")
+    for name, cells in (("missing", result.missing), ("extra", result.extra)):
+        for c in cells:
+            lines.append(f"{name:<10} {c['task']:<12} {c['model']:<14} {c['length']:>7} "
+                         f"seed {c['seed']}")
+    counts = {v: len(result.verdicts(v)) for v in ("worse", "improved", "unchanged")}
+    lines.append(f"{counts['worse']} worse, {counts['improved']} improved, "
+                 f"{counts['unchanged']} unchanged (margin {result.margin}); "
+                 f"{len(result.missing)} missing, {len(result.extra)} extra cells")
+    return "\n".join(lines)

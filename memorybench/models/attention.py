@@ -1,0 +1,83 @@
+"""A small self-attention encoder (Vaswani et al. 2017) on torch's own attention.
+
+Every step can look at every allowed step directly, at any distance, so its memory is not
+limited by a state carried through time: the contrast the recurrent models are measured
+against. Blocks are pre-norm (Xiong et al. 2020): x + MHA(LN(x)), then x + MLP(LN(x)).
+
+``causal`` (default true) masks later steps, so the output at step t depends on inputs up
+to t only, like the recurrent models; the whole-sequence output is then the last step's,
+which has seen everything. ``models/encoder.toml`` is the non-causal variant (every step
+sees the whole sequence, like ``birnn``).
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+from torch import nn
+
+from memorybench.errors import UserError
+from memorybench.models import MODELS
+from memorybench.models.base import Core
+
+
+def sinusoids(length: int, dim: int, device: torch.device | None = None) -> torch.Tensor:
+    """Fixed sinusoidal positions (Vaswani et al. 2017, sec 3.5); no parameters, so any
+    length works, including lengths longer than those trained on."""
+    pos = torch.arange(length, device=device, dtype=torch.float32)[:, None]  # (T, 1)
+    freq = torch.exp(torch.arange(0, dim, 2, device=device) * (-math.log(10000.0) / dim))
+    angle = pos * freq  # (T, ceil(dim/2))
+    pe = torch.zeros(length, dim, device=device)  # (T, dim)
+    pe[:, 0::2] = torch.sin(angle)
+    pe[:, 1::2] = torch.cos(angle[:, : dim // 2])
+    return pe
+
+
+class Block(nn.Module):
+    def __init__(self, dim: int, heads: int, mlp: int):
+        super().__init__()
+        self.ln1 = nn.LayerNorm(dim)
+        self.attn = nn.MultiheadAttention(dim, heads, batch_first=True)
+        self.ln2 = nn.LayerNorm(dim)
+        self.mlp = nn.Sequential(nn.Linear(dim, mlp * dim), nn.GELU(), nn.Linear(mlp * dim, dim))
+
+    def forward(self, x: torch.Tensor, mask: torch.Tensor | None) -> torch.Tensor:
+        a = self.ln1(x)  # (B, T, dim)
+        a, _ = self.attn(a, a, a, attn_mask=mask, need_weights=False,
+                         is_causal=mask is not None)  # (B, T, dim)
+        x = x + a
+        return x + self.mlp(self.ln2(x))  # (B, T, dim)
+
+
+@MODELS.register("attention")
+class Attention(Core):
+    """``layers`` pre-norm blocks of ``heads``-head attention and an MLP ``mlp`` x wider,
+    width ``hidden``, on inputs plus sinusoidal positions."""
+
+    description = "causal self-attention encoder, sinusoidal positions (Vaswani et al. 2017)"
+
+    def __init__(self, d_in: int, hidden: int = 64, layers: int = 2, heads: int = 4,
+                 mlp: int = 4, causal: bool = True):
+        super().__init__()
+        if min(hidden, layers, heads, mlp) < 1 or hidden % heads:
+            raise UserError(f"model {self.name}: hidden={hidden}, layers={layers}, "
+                            f"heads={heads}, mlp={mlp}; expected positive integers with "
+                            "hidden a multiple of heads")
+        self.causal = causal  # shadows the class default: this instance's masking
+        self.proj = nn.Identity() if d_in == hidden else nn.Linear(d_in, hidden)
+        self.blocks = nn.ModuleList(Block(hidden, heads, mlp) for _ in range(layers))
+        self.ln = nn.LayerNorm(hidden)
+        self.out_features = hidden
+
+    def forward(self, h: torch.Tensor, per_step: bool) -> torch.Tensor:
+        T = h.shape[1]
+        x = self.proj(h) + sinusoids(T, self.out_features, h.device)  # (B, T, hidden)
+        mask = nn.Transformer.generate_square_subsequent_mask(T, device=h.device) \
+            if self.causal else None  # (T, T): -inf above the diagonal
+        for block in self.blocks:
+            x = block(x, mask)  # (B, T, hidden)
+        x = self.ln(x)
+        if per_step:
+            return x  # (B, T, hidden)
+        return x[:, -1] if self.causal else x.mean(dim=1)  # (B, hidden)

@@ -1,0 +1,214 @@
+"""The report: a results store as a self-contained HTML page, a Markdown page and figures.
+
+    render_report("results/memorybench.db", "reports/latest")
+
+reads the store with pandas (never torch), computes every table and figure in memory, renders
+``index.html`` (figures embedded) and ``README.md`` (figures beside it in ``figures/``) into a
+temporary folder next to the output, and only then moves it into place: bad input leaves
+nothing behind. The same store gives the same bytes (see ``figures`` and ``summary``).
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import os
+import re
+import shutil
+import tempfile
+from pathlib import Path
+
+import pandas as pd
+from jinja2 import Environment, PackageLoader, StrictUndefined
+
+from memorybench import results
+from memorybench.errors import UserError
+from memorybench.report import figures, references, summary, tables
+
+FORMATS = ("html", "md")
+DEFAULT_OUT = Path("reports") / "latest"
+OUTPUT_NAMES = {"index.html", "README.md", "figures"}  # what a report folder may hold
+
+
+def parse_formats(text: str | None) -> tuple[str, ...]:
+    """'html,md' -> ('html', 'md'); an unknown name is a one-line error."""
+    if text is None:
+        return FORMATS
+    chosen = [part.strip() for part in text.split(",") if part.strip()]
+    for name in chosen:
+        if name not in FORMATS:
+            raise UserError(f"--format {name!r} is not a report format; expected a comma list "
+                            "of html, md (e.g. --format html,md)")
+    if not chosen:
+        raise UserError("--format is empty; expected a comma list of html, md")
+    return tuple(dict.fromkeys(chosen))
+
+
+def render_report(db: str | Path, out: str | Path = DEFAULT_OUT, tasks=(), models=(),
+                  formats=FORMATS) -> list[Path]:
+    """Write the report of store ``db`` into folder ``out``; returns the files written."""
+    db, out = Path(db), Path(out)
+    _check_out(out)
+    if not db.exists():
+        raise UserError(f"--db {db}: no such database; run `memorybench run` first or pass "
+                        "--db PATH")
+    raw = results.load(db)  # a store, or an exported file such as committed results
+    frame = summary.select(summary.normalise(raw), tuple(tasks), tuple(models))
+    files, context = _build(frame, store_name=db.name, tasks=tasks, models=models)
+    env = _environment()
+    if "html" in formats:
+        files["index.html"] = env.get_template("report.html.j2").render(**context).encode()
+    if "md" in formats:
+        files["README.md"] = env.get_template("report.md.j2").render(**context).encode()
+    _write_atomically(out, files)
+    return [out / name for name in sorted(files)]
+
+
+def _check_out(out: Path) -> None:
+    if out.exists() and not out.is_dir():
+        raise UserError(f"--out {out} is a file; expected a folder for the report (new, empty, "
+                        "or a previous report)")
+    if out.is_dir():
+        foreign = sorted(p.name for p in out.iterdir() if p.name not in OUTPUT_NAMES)
+        if foreign:
+            raise UserError(f"--out {out} holds files that are not a report ({foreign[0]}, ...);"
+                            " expected a new or empty folder, or a previous report to replace")
+
+
+def _slug(name: str) -> str:
+    """A file and anchor name for any task name: readable, and unique by a short hash when
+    the name had to change."""
+    slug = re.sub(r"[^a-z0-9]+", "-", name.lower()).strip("-")
+    if slug != name:
+        slug = f"{slug or 'task'}-{hashlib.sha1(name.encode()).hexdigest()[:6]}"
+    return slug
+
+
+def _figure(files: dict, name: str, png: bytes, alt: str) -> dict:
+    path = f"figures/{name}.png"
+    files[path] = png
+    return {"path": path, "alt": alt,
+            "data": "data:image/png;base64," + base64.b64encode(png).decode("ascii")}
+
+
+def _build(frame: pd.DataFrame, store_name: str, tasks, models) -> tuple[dict, dict]:
+    """Every figure (bytes) and the template context, from normalised store rows."""
+    files: dict[str, bytes] = {}
+    all_models = sorted(frame["model"].unique())
+    all_tasks = sorted(frame["task"].unique())
+    styles = figures.style(all_models)
+    scores = summary.by_length(frame)
+    horizons = summary.horizons(scores)
+    context_refs = references.compare(frame)
+    published = {r["model"]: r["values"] for r in references.load()
+                 if "values" in r and "by_attractors" == r["ours"]}
+
+    share = pd.DataFrame(float("nan"), index=all_models, columns=all_tasks)
+    text = pd.DataFrame("not run", index=all_models, columns=all_tasks)
+    for (model, task), h in horizons.items():
+        share.loc[model, task] = h.share
+        text.loc[model, task] = h.text()
+    horizon = {
+        "rule": summary.HORIZON_RULE,
+        "table": tables.horizon_table(horizons, all_models, all_tasks),
+        "figure": _figure(files, "horizon", figures.horizon_figure(share, text),
+                          "Heatmap of the memory horizon of each model on each task"),
+    }
+
+    sections = []
+    for task in all_tasks:
+        rows = frame[frame["task"] == task]
+        task_scores = scores[scores["task"] == task]
+        names = sorted({n for n in rows["metric_name"] if n})
+        metric_name = " / ".join(names) or "metric"
+        slug = _slug(task)
+        section = {
+            "name": task, "anchor": f"task-{slug}", "metric_name": metric_name,
+            "lengths": ", ".join(str(n) for n in sorted(rows["length"].unique())),
+            "models": ", ".join(sorted(rows["model"].unique())),
+            "seeds": ", ".join(str(s) for s in sorted(rows["seed"].unique())),
+            "figure": _figure(files, f"{slug}-score",
+                              figures.score_figure(task_scores, styles, task, metric_name),
+                              f"{metric_name} against sequence length for task {task}"),
+            "scores": tables.score_table(task_scores, metric_name),
+            "steps": tables.steps_table(task_scores),
+            "attractors": None, "forecast": None,
+        }
+        attr = summary.attractor_frame(rows)
+        if not attr.empty:
+            refs = [(f"{m}, Yogatama et al. 2018 (natural text)", v)
+                    for m, v in sorted(published.items())]
+            section["attractors"] = {
+                "table": tables.attractor_table(attr),
+                "figure": _figure(files, f"{slug}-attractors",
+                                  figures.attractor_figure(attr, styles, task, refs),
+                                  f"accuracy by number of attractors for task {task}"),
+            }
+        r2 = summary.extra(rows, "r2")
+        if r2.notna().any():
+            r2_scores = summary.by_length(rows, r2)
+            section["forecast"] = {
+                "table": tables.forecast_table(task_scores, r2_scores, metric_name),
+                "figure": _figure(files, f"{slug}-r2",
+                                  figures.r2_figure(r2_scores, styles, task),
+                                  f"R² against sequence length for task {task}"),
+            }
+        sections.append(section)
+
+    facts = summary.run_facts(frame)
+    params = tables.Table(["model / task"] + all_tasks,
+                          [[m] + [facts["params"].get((m, t), "not run") for t in all_tasks]
+                           for m in all_models])
+    bad = tables.Table(["task", "model", "length", "seed", "status", "detail"],
+                       [[b["task"], b["model"], str(b["length"]), str(b["seed"]), b["status"],
+                         b["detail"]] for b in facts["bad"]])
+    context = {
+        "store": store_name,
+        "filters": {"tasks": ", ".join(tasks) or "all", "models": ", ".join(models) or "all"},
+        "horizon": horizon, "sections": sections,
+        "matched": context_refs[0], "context_refs": context_refs[1],
+        "facts": facts, "params": params, "bad": bad,
+        "versions": tables.Table(["package", "version"],
+                                 [[k, v] for k, v in facts["versions"].items()]),
+    }
+    return files, context
+
+
+def _environment() -> Environment:
+    def autoescape(name: str | None) -> bool:
+        return name is None or name.endswith(".html.j2")
+
+    env = Environment(loader=PackageLoader("memorybench.report", "templates"),
+                      autoescape=autoescape, undefined=StrictUndefined, trim_blocks=True,
+                      lstrip_blocks=True, keep_trailing_newline=True)
+    env.filters["md"] = tables.md
+    return env
+
+
+def _write_atomically(out: Path, files: dict[str, bytes]) -> None:
+    """Write ``files`` into a temporary folder beside ``out``, then swap it into place."""
+    try:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", suffix=".tmp", dir=out.parent))
+    except OSError as exc:
+        raise UserError(f"--out {out} cannot be created ({exc.strerror}); expected a folder "
+                        "path in a writable place") from None
+    old = None
+    try:
+        os.chmod(tmp, 0o755)  # mkdtemp makes 0700; a report is meant to be read and served
+        for rel, data in sorted(files.items()):
+            path = tmp / rel
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_bytes(data)
+        if out.exists():
+            old = out.with_name(tmp.name[:-4] + ".old")
+            out.rename(old)
+        tmp.rename(out)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        if old is not None and old.exists() and not out.exists():
+            old.rename(out)  # put the previous report back
+            old = None
+        raise
+    if old is not None:
+        shutil.rmtree(old, ignore_errors=True)

@@ -1,0 +1,167 @@
+"""Figures of the report, as PNG bytes that repeat exactly for the same numbers.
+
+Determinism: figures are drawn on a bare ``matplotlib.figure.Figure`` (Agg canvas, no pyplot
+state) inside a fixed ``rc_context``, with the bundled DejaVu font, and saved without the
+"Software" metadata that would carry a version string. Readability: large type for a
+projector, the colour-blind palette of seaborn, one colour and marker per model across every
+figure of a report.
+"""
+
+from __future__ import annotations
+
+import io
+from itertools import cycle
+
+import matplotlib
+import numpy as np
+import pandas as pd
+import seaborn as sns
+from matplotlib.figure import Figure
+from matplotlib.ticker import FixedFormatter, FixedLocator, NullLocator
+
+RC = {
+    "font.family": "DejaVu Sans", "font.size": 14, "axes.titlesize": 17, "axes.labelsize": 15,
+    "xtick.labelsize": 13, "ytick.labelsize": 13, "legend.fontsize": 13,
+    "legend.title_fontsize": 13, "lines.linewidth": 2.5, "lines.markersize": 9,
+    "axes.grid": True, "grid.alpha": 0.35, "axes.spines.top": False, "axes.spines.right": False,
+    "axes.formatter.useoffset": False, "text.usetex": False, "svg.hashsalt": "memorybench",
+    "savefig.dpi": 120, "figure.dpi": 120, "image.cmap": "viridis",
+}
+MARKERS = ["o", "s", "^", "D", "v", "P", "X", "<", ">", "p"]
+GREY = "#555555"
+
+
+def style(models: list[str]) -> dict[str, tuple]:
+    """Model -> (colour, marker), fixed for a whole report: sorted names, colour-blind palette."""
+    colours = sns.color_palette("colorblind", 10)
+    # Past ten models the colours repeat, each time with a shifted marker.
+    return {m: (colours[i % 10], MARKERS[(i + i // 10) % len(MARKERS)])
+            for i, m in enumerate(sorted(models))}
+
+
+def label(text) -> str:
+    """A name as matplotlib shows it literally: no mathtext from a '$' in it."""
+    return str(text).replace("$", r"\$")
+
+
+def _png(fig: Figure) -> bytes:
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", bbox_inches="tight", metadata={"Software": None})
+    return buf.getvalue()
+
+
+def _length_axis(ax, lengths) -> None:
+    """Log scale when lengths span a decade or more; ticks at the swept lengths."""
+    lengths = sorted(set(int(n) for n in lengths))
+    if lengths[-1] >= 10 * lengths[0]:
+        ax.set_xscale("log")
+    ax.xaxis.set_major_locator(FixedLocator(lengths))
+    ax.xaxis.set_major_formatter(FixedFormatter([str(n) for n in lengths]))
+    ax.xaxis.set_minor_locator(NullLocator())
+    ax.set_xlabel("sequence length")
+
+
+def _legend(ax) -> None:
+    ax.legend(loc="upper left", bbox_to_anchor=(1.02, 1.0), frameon=False)
+
+
+def _lines(ax, summary: pd.DataFrame, styles: dict) -> None:
+    """Mean over seeds per model, with its 95% bootstrap band where there is one."""
+    for model, g in summary.groupby("model", sort=True):
+        g = g.sort_values("length")
+        colour, marker = styles[model]
+        ax.plot(g["length"].to_numpy(), g["mean"].to_numpy(), color=colour, marker=marker,
+                label=label(model))
+        band = g["lo"].notna().to_numpy()
+        if band.any():
+            ax.fill_between(g["length"].to_numpy()[band], g["lo"].to_numpy()[band],
+                            g["hi"].to_numpy()[band], color=colour, alpha=0.2, linewidth=0)
+
+
+def _unit_range(ax, *series) -> None:
+    values = np.concatenate([np.asarray(s, dtype=float) for s in series])
+    values = values[np.isfinite(values)]
+    if len(values) and values.min() >= 0 and values.max() <= 1:
+        ax.set_ylim(-0.03, 1.03)
+
+
+def score_figure(summary: pd.DataFrame, styles: dict, task: str, metric_name: str) -> bytes:
+    """One task: metric against length, one line per model, chance and threshold lines."""
+    with matplotlib.rc_context(RC):
+        fig = Figure(figsize=(9.5, 5.2))
+        ax = fig.subplots()
+        _lines(ax, summary, styles)
+        chance = summary.groupby("length")["chance"].first().dropna()
+        if len(chance):
+            ax.plot(chance.index, chance.to_numpy(), color=GREY, linestyle="--", linewidth=2,
+                    label="chance (memoryless)")
+        threshold = summary["threshold"].dropna()
+        if len(threshold):
+            ax.axhline(threshold.iloc[0], color=GREY, linestyle=":", linewidth=2,
+                       label="solved threshold")
+        _length_axis(ax, summary["length"])
+        _unit_range(ax, summary["mean"], summary["lo"], summary["hi"], chance)
+        ax.set_ylabel(label(metric_name))
+        ax.set_title(label(f"{task}: {metric_name} against length"))
+        _legend(ax)
+        return _png(fig)
+
+
+def r2_figure(summary: pd.DataFrame, styles: dict, task: str) -> bytes:
+    """Forecasting: R² against length, with R² = 0 (predict the mean) as reference."""
+    with matplotlib.rc_context(RC):
+        fig = Figure(figsize=(9.5, 5.2))
+        ax = fig.subplots()
+        _lines(ax, summary, styles)
+        ax.axhline(0.0, color=GREY, linestyle="--", linewidth=2, label="predict the mean")
+        _length_axis(ax, summary["length"])
+        ax.set_ylabel("R²")
+        ax.set_title(label(f"{task}: R² against length"))
+        _legend(ax)
+        return _png(fig)
+
+
+def horizon_figure(share: pd.DataFrame, text: pd.DataFrame) -> bytes:
+    """Model x task heatmap; colour = share of swept lengths inside the horizon, text = it."""
+    rows, cols = share.shape
+    with matplotlib.rc_context(RC):
+        fig = Figure(figsize=(3.5 + 1.7 * cols, 1.6 + 0.65 * rows))
+        ax = fig.subplots()
+        sns.heatmap(share.rename(index=label, columns=label), annot=text.to_numpy(), fmt="",
+                    vmin=0, vmax=1, cmap="viridis", linewidths=2, linecolor="white", ax=ax,
+                    annot_kws={"fontsize": 15},
+                    cbar_kws={"label": "share of swept lengths\nwithin the horizon"})
+        ax.set_facecolor("#e6e6e6")  # a pair never run shows as a plain grey cell
+        ax.set_xlabel("task")
+        ax.set_ylabel("model")
+        ax.set_title("memory horizon (longest solved length)")
+        ax.tick_params(axis="y", rotation=0)
+        ax.grid(False)
+        return _png(fig)
+
+
+def attractor_figure(attr: pd.DataFrame, styles: dict, task: str,
+                     published: list[tuple[str, list[float]]]) -> bytes:
+    """Accuracy against attractor count (all lengths pooled), published curves in grey."""
+    with matplotlib.rc_context(RC):
+        fig = Figure(figsize=(9.5, 5.2))
+        ax = fig.subplots()
+        means = attr.groupby(["model", "attractors"])["accuracy"].mean()
+        for model in sorted(attr["model"].unique()):
+            series = means.loc[model]
+            colour, marker = styles[model]
+            ax.plot(series.index.to_numpy(), series.to_numpy(), color=colour, marker=marker,
+                    label=label(model))
+        for (name, values), dash in zip(published, cycle([(4, 2), (1, 1.5), (6, 2, 1, 2)]),
+                                        strict=False):
+            ax.plot(range(len(values)), values, color=GREY, dashes=dash, linewidth=2,
+                    marker=".", label=label(name))
+        counts = sorted(set(attr["attractors"]) | {i for _, v in published
+                                                   for i in range(len(v))})
+        ax.xaxis.set_major_locator(FixedLocator(counts))
+        ax.set_xlabel("number of attractors")
+        ax.set_ylabel("accuracy")
+        ax.set_ylim(-0.03, 1.03)
+        ax.set_title(label(f"{task}: accuracy by attractors (all lengths pooled)"))
+        _legend(ax)
+        return _png(fig)

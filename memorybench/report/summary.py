@@ -1,0 +1,222 @@
+"""From stored cells to the numbers a report shows: means, intervals, horizons, run facts.
+
+Everything here is pandas and numpy on the store's DataFrame; nothing imports torch.
+Every aggregate is sorted and every random draw is seeded, so one store gives one answer.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from memorybench.errors import UserError
+
+N_BOOT = 2000  # bootstrap resamples: enough for stable 2.5/97.5 percentiles over a few seeds
+HORIZON_RULE = (
+    "A (model, task, length) is solved when the majority of its seeds reach the task's "
+    "solved threshold. The memory horizon is the longest swept length such that it and every "
+    "shorter swept length are solved; \"none\" when even the shortest length fails, and "
+    "\"≥ L\" when every swept length is solved (the true horizon may lie further out).")
+NUMERIC = ["length", "seed", "metric", "chance", "solved_threshold", "loss", "steps",
+           "steps_to_solve", "diverged_step", "wall_time", "params"]
+TEXT = ["key", "task", "model", "status", "metric_name", "device", "error", "finished_at"]
+
+
+def normalise(frame: pd.DataFrame) -> pd.DataFrame:
+    """Plain dtypes (float, object with None) whatever nullable dtypes the store returns, and
+    the JSON columns parsed into Python objects."""
+    out = pd.DataFrame(index=range(len(frame)))
+    for name in NUMERIC:
+        out[name] = pd.to_numeric(frame[name], errors="coerce").astype(float).to_numpy()
+    for name in TEXT:
+        values = frame[name].astype(object).to_numpy()
+        out[name] = [None if v is None or v is pd.NA or v != v else str(v) for v in values]
+    out["solved"] = frame["solved"].fillna(False).astype(bool).to_numpy()
+    for name in ("metrics", "versions", "config"):
+        out[name] = [_parse(v) for v in frame[name].astype(object).to_numpy()]
+    out["length"] = out["length"].astype(int)
+    out["seed"] = out["seed"].astype(int)
+    return out.sort_values(["task", "model", "length", "seed", "key"]).reset_index(drop=True)
+
+
+def _parse(text) -> dict:
+    if not isinstance(text, str):
+        return {}
+    try:
+        value = json.loads(text)
+    except ValueError:
+        return {}
+    return value if isinstance(value, dict) else {}
+
+
+def select(frame: pd.DataFrame, tasks=(), models=()) -> pd.DataFrame:
+    """Rows of the chosen tasks and models; a choice that matches nothing is a user error."""
+    if frame.empty:
+        raise UserError("the store holds no results; run `memorybench run` first "
+                        "(e.g. memorybench run --suite smoke)")
+    for option, column, wanted in (("--task", "task", tasks), ("--model", "model", models)):
+        stored = sorted(frame[column].unique())
+        missing = [name for name in wanted if name not in stored]
+        if missing:
+            raise UserError(f"{option} {', '.join(missing)} matches no stored result; stored "
+                            f"{column}s: {', '.join(stored)}")
+    if tasks:
+        frame = frame[frame["task"].isin(tasks)]
+    if models:
+        frame = frame[frame["model"].isin(models)]
+    if frame.empty:
+        raise UserError(f"no stored result has task {' or '.join(tasks)} and model "
+                        f"{' or '.join(models)}; expected a task and model run together")
+    for task, rows in frame.groupby("task", sort=True):
+        lengths = sorted(rows["length"].unique())
+        if len(lengths) < 2:
+            raise UserError(f"task {task} has results at one length only ({lengths[0]}); a "
+                            "report plots memory against length: run at least two lengths "
+                            f"(memorybench run --task {task} --lengths {lengths[0]},"
+                            f"{2 * lengths[0]}) or leave it out with --task")
+    return frame.reset_index(drop=True)
+
+
+def bootstrap(values) -> tuple[float, float, float]:
+    """Mean and 95% percentile-bootstrap interval over seeds; no interval for fewer than two.
+
+    Resampling draws from ``default_rng(0)`` so the same values always give the same interval.
+    """
+    v = np.asarray([x for x in values if x == x], dtype=float)  # drop NaN (failed cells)
+    if len(v) == 0:
+        return math.nan, math.nan, math.nan
+    mean = float(v.mean())
+    if len(v) < 2:
+        return mean, math.nan, math.nan
+    idx = np.random.default_rng(0).integers(0, len(v), size=(N_BOOT, len(v)))
+    lo, hi = np.percentile(v[idx].mean(axis=1), [2.5, 97.5])
+    return mean, float(lo), float(hi)
+
+
+def extra(frame: pd.DataFrame, key: str) -> pd.Series:
+    """One numeric score from the metrics JSON (NaN where absent), e.g. ``r2``."""
+    def get(m):
+        value = m.get(key)
+        return float(value) if isinstance(value, int | float) else math.nan
+    return frame["metrics"].map(get).astype(float)
+
+
+def by_length(frame: pd.DataFrame, value: str | pd.Series = "metric") -> pd.DataFrame:
+    """One row per (task, model, length): mean, lo, hi of ``value`` over ok seeds, seed
+    counts, majority-solved, median steps-to-solve, chance and threshold."""
+    values = frame[value] if isinstance(value, str) else value
+    frame = frame.assign(_v=values.where(frame["status"] == "ok"))
+    rows = []
+    for (task, model, length), g in frame.groupby(["task", "model", "length"], sort=True):
+        mean, lo, hi = bootstrap(g["_v"])
+        solved_steps = g.loc[g["solved"], "steps_to_solve"].dropna()
+        rows.append({
+            "task": task, "model": model, "length": int(length), "mean": mean, "lo": lo,
+            "hi": hi, "seeds": len(g), "ok": int((g["status"] == "ok").sum()),
+            "n_solved": int(g["solved"].sum()), "solved": bool(g["solved"].sum() * 2 > len(g)),
+            "steps_to_solve": float(solved_steps.median()) if len(solved_steps) else math.nan,
+            "chance": float(g["chance"].dropna().iloc[0]) if g["chance"].notna().any()
+            else math.nan,
+            "threshold": float(g["solved_threshold"].dropna().iloc[0])
+            if g["solved_threshold"].notna().any() else math.nan,
+        })
+    return pd.DataFrame(rows, columns=["task", "model", "length", "mean", "lo", "hi", "seeds",
+                                       "ok", "n_solved", "solved", "steps_to_solve", "chance",
+                                       "threshold"])
+
+
+@dataclass(frozen=True)
+class Horizon:
+    length: int | None  # longest length within the horizon; None: even the shortest fails
+    all_solved: bool  # every swept length solved: the true horizon may be longer
+    share: float  # fraction of swept lengths inside the horizon (colours the heatmap)
+
+    def text(self) -> str:
+        if self.length is None:
+            return "none"
+        return f"≥ {self.length}" if self.all_solved else str(self.length)
+
+
+def horizons(summary: pd.DataFrame) -> dict[tuple[str, str], Horizon]:
+    """(model, task) -> memory horizon, by the rule in ``HORIZON_RULE``."""
+    out = {}
+    for (task, model), g in summary.groupby(["task", "model"], sort=True):
+        g = g.sort_values("length")
+        inside = 0
+        for solved in g["solved"]:
+            if not solved:
+                break
+            inside += 1
+        length = int(g["length"].iloc[inside - 1]) if inside else None
+        out[model, task] = Horizon(length, inside == len(g), inside / len(g))
+    return out
+
+
+def attractor_frame(frame: pd.DataFrame) -> pd.DataFrame:
+    """Long table (task, model, length, seed, attractors, accuracy) from ``by_attractors``."""
+    rows = []
+    for r in frame[frame["status"] == "ok"].itertuples():
+        scores = r.metrics.get("by_attractors")
+        if not isinstance(scores, dict):
+            continue
+        for k, acc in scores.items():
+            if str(k).isdigit() and isinstance(acc, int | float) and acc == acc:
+                rows.append({"task": r.task, "model": r.model, "length": r.length,
+                             "seed": r.seed, "attractors": int(k), "accuracy": float(acc)})
+    return pd.DataFrame(rows, columns=["task", "model", "length", "seed", "attractors",
+                                       "accuracy"])
+
+
+def clock(seconds: float) -> str:
+    """Training time as people say it: 45.3 s, 12 min 05 s, 3 h 02 min."""
+    if seconds < 60:
+        return f"{seconds:.1f} s"
+    minutes, secs = divmod(int(round(seconds)), 60)
+    if minutes < 60:
+        return f"{minutes} min {secs:02d} s"
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours} h {minutes:02d} min"
+
+
+COMMIT_KEYS = ("git", "git_commit", "commit")
+
+
+def run_facts(frame: pd.DataFrame) -> dict:
+    """Versions, commit, devices, newest date, total time, parameters, cells not ok."""
+    versions: dict[str, set] = {}
+    for v in frame["versions"]:
+        for name, value in v.items():
+            versions.setdefault(str(name), set()).add(str(value))
+    commits = sorted(set().union(*(versions.pop(k, set()) for k in COMMIT_KEYS)))
+    dates = sorted(d for d in frame["finished_at"] if d)
+    params = {}
+    for (model, task), g in frame.groupby(["model", "task"], sort=True):
+        counts = sorted({int(p) for p in g["params"].dropna()})
+        params[model, task] = (f"{counts[0]:,}" if len(counts) == 1 else
+                               f"{counts[0]:,}–{counts[-1]:,}" if counts else "—")
+    bad = []
+    for r in frame[frame["status"] != "ok"].itertuples():
+        if r.status == "diverged":
+            step = "?" if r.diverged_step != r.diverged_step else int(r.diverged_step)
+            detail = f"loss not finite at step {step}"
+        else:
+            detail = (r.error or "no error recorded").strip().splitlines()[0][:200]
+        bad.append({"task": r.task, "model": r.model, "length": r.length, "seed": r.seed,
+                    "status": r.status, "detail": detail})
+    return {
+        "versions": {name: ", ".join(sorted(values)) for name, values in sorted(versions.items())},
+        "commit": ", ".join(commits) if commits else "not recorded in the store",
+        "devices": ", ".join(sorted({d for d in frame["device"] if d})) or "not recorded",
+        "newest": dates[-1] if dates else "not recorded",
+        "oldest": dates[0] if dates else "not recorded",
+        "train_time": clock(float(frame["wall_time"].fillna(0).sum())),
+        "cells": len(frame),
+        "status_counts": {s: int(n) for s, n in
+                          frame["status"].value_counts().sort_index().items()},
+        "params": params,
+        "bad": bad,
+    }

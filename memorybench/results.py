@@ -1,0 +1,122 @@
+"""Results as one table, from a store or from an exported file, and back to a file.
+
+Committed results (the leaderboard, the CI baseline) are JSON lines: one cell per line,
+sorted, nested config and metrics, so a change diffs line by line. Any of the export formats
+reads back into the same table a store gives.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pandas as pd
+
+from memorybench.errors import UserError
+from memorybench.store import COLUMNS, JSON_COLUMNS, Store
+
+FILE_FORMATS = {".csv": "csv", ".json": "json", ".jsonl": "jsonl", ".parquet": "parquet"}
+REQUIRED = ["key", "task", "model", "length", "seed", "status", "metric"]
+ORDER = ["task", "model", "length", "seed", "key"]
+
+
+def _jsonable(value):
+    """NaN and NA -> null, numpy scalars -> Python, recursively (JSON has no NaN)."""
+    if isinstance(value, dict):
+        return {k: _jsonable(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_jsonable(v) for v in value]
+    if value is pd.NA or value is None:
+        return None
+    if hasattr(value, "item"):
+        value = value.item()
+    if isinstance(value, float) and value != value:
+        return None
+    return value
+
+
+def records(frame: pd.DataFrame) -> list[dict]:
+    """Rows as plain dicts, JSON columns parsed into nested objects."""
+    out = []
+    for record in frame.to_dict(orient="records"):
+        for name in JSON_COLUMNS:
+            text = record.get(name)
+            record[name] = json.loads(text) if isinstance(text, str) else None
+        out.append(_jsonable(record))
+    return out
+
+
+def to_text(frame: pd.DataFrame, fmt: str) -> str:
+    """csv, json (one array) or jsonl (one cell per line) text of a results table."""
+    frame = frame.sort_values(ORDER, kind="stable")
+    if fmt == "csv":
+        return frame.to_csv(index=False)
+    rows = records(frame)
+    if fmt == "jsonl":
+        return "".join(json.dumps(r, sort_keys=True) + "\n" for r in rows)
+    return json.dumps(rows, indent=1) + "\n"
+
+
+def write(frame: pd.DataFrame, path: Path, fmt: str) -> None:
+    """Write ``frame`` to ``path`` whole: a temporary file renamed over the target."""
+    tmp = path.with_name(path.name + ".tmp")
+    if fmt == "parquet":
+        frame.sort_values(ORDER, kind="stable").to_parquet(tmp, index=False)
+    else:
+        tmp.write_text(to_text(frame, fmt), encoding="utf-8")
+    tmp.replace(path)
+
+
+def empty() -> pd.DataFrame:
+    return pd.DataFrame({name: pd.Series(dtype="object") for name in COLUMNS})
+
+
+def load(path: str | Path) -> pd.DataFrame:
+    """A results table from a store (.db) or an exported file; malformed input is one line."""
+    path = Path(path)
+    if not path.exists():
+        raise UserError(f"{path}: no such results file or store; expected a .db store or an "
+                        "exported .csv/.json/.jsonl/.parquet file")
+    fmt = FILE_FORMATS.get(path.suffix)
+    if fmt is None:
+        with Store(path, readonly=True) as store:
+            return store.frame()
+    try:
+        if fmt == "csv":
+            frame = pd.read_csv(path)
+        elif fmt == "parquet":
+            frame = pd.read_parquet(path)
+        else:
+            text = path.read_text(encoding="utf-8")
+            rows = ([json.loads(line) for line in text.splitlines() if line.strip()]
+                    if fmt == "jsonl" else json.loads(text))
+            if not isinstance(rows, list) or not all(isinstance(r, dict) for r in rows):
+                raise ValueError("expected one JSON object per cell")
+            for row in rows:
+                for name in JSON_COLUMNS:
+                    if not isinstance(row.get(name), str | type(None)):
+                        row[name] = json.dumps(row[name], sort_keys=True)
+            frame = pd.DataFrame(rows)
+    except Exception as exc:  # any parser's complaint: the file is not a results table
+        raise UserError(f"{path}: malformed {fmt} results file ({type(exc).__name__}: "
+                        f"{str(exc).splitlines()[0] if str(exc) else ''}); expected a file "
+                        "written by `memorybench export`") from None
+    missing = [c for c in REQUIRED if c not in frame.columns]
+    if missing:
+        raise UserError(f"{path}: not a results table (no column {missing[0]!r}); expected a "
+                        "file written by `memorybench export`")
+    frame = frame.reindex(columns=list(COLUMNS))
+    for name, kind in COLUMNS.items():
+        try:
+            if kind.startswith("INTEGER"):
+                frame[name] = pd.to_numeric(frame[name]).astype("Int64")
+            elif kind.startswith("REAL"):
+                frame[name] = pd.to_numeric(frame[name]).astype("float64")
+            else:
+                frame[name] = frame[name].astype("string")
+        except (TypeError, ValueError):
+            raise UserError(f"{path}: column {name!r} holds a value that is not "
+                            f"{kind.split()[0].lower()}; expected a file written by "
+                            "`memorybench export`") from None
+    frame["solved"] = frame["solved"].fillna(0).astype(bool)
+    return frame.sort_values(ORDER, kind="stable").reset_index(drop=True)

@@ -1,0 +1,161 @@
+"""Subject-verb agreement over a controlled distance (after Linzen, Dupoux & Goldberg 2016),
+from a small grammar of this module's own."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from memorybench.tasks import TASKS
+from memorybench.tasks.base import Batch, Task, TaskIO, balanced_labels
+
+# The vocabulary. Nouns come in pairs: singular NOUNS[i] and plural NOUNS[i] + N_NOUNS.
+WORDS = ("<pad>", "the", ",", "that",
+         "near", "behind", "beside", "above",  # prepositions
+         "saw", "chased", "liked", "met",  # past-tense verbs: no number marking
+         "often", "really", "now", "surely",  # adverbs
+         "dog", "cat", "bird", "fox", "pig", "cow",
+         "dogs", "cats", "birds", "foxes", "pigs", "cows")
+PAD, THE, COMMA, THAT = 0, 1, 2, 3
+PREPS, VERBS, ADVERBS = np.arange(4, 8), np.arange(8, 12), np.arange(12, 16)
+NOUNS, N_NOUNS = 16, 6  # singular nouns 16..21, plural 22..27
+PREFIX = 6  # [prep the noun ,] or 4 pads, then [the subject]: the material starts here
+
+# Units of material between subject and verb: adverb (1 token), prepositional phrase
+# "near the cats" (3), subject relative clause "that chased the cats" (4), object relative
+# clause "that the cats saw" (4). Verbs in the clauses are past tense, so they carry no
+# number the model could copy.
+UNIT_LENGTHS = np.array([1, 3, 4, 4])
+UNIT_WEIGHTS = np.array([0.2, 0.4, 0.2, 0.2])
+NOUN_SLOT = np.array([-1, 2, 3, 2])  # where the unit's noun sits (-1: none)
+
+
+def sibling(tokens: np.ndarray) -> np.ndarray:
+    """Each token replaced by another of the same class (and the same number, for nouns)."""
+    out = tokens.copy()
+    for first, size in ((4, 4), (8, 4), (12, 4), (NOUNS, N_NOUNS), (NOUNS + N_NOUNS, N_NOUNS)):
+        inside = (tokens >= first) & (tokens < first + size)
+        out[inside] = first + (tokens[inside] - first + 1) % size
+    return out
+
+
+@TASKS.register("agreement")
+@dataclass(frozen=True)
+class Agreement(Task):
+    """Predict whether the verb is singular or plural after ``length`` tokens of material.
+
+    A sentence is an optional fronted phrase ("near the cats ,", else 4 pads, so the first
+    noun is not always the subject), then "the" and the subject, then exactly ``length``
+    tokens of prepositional phrases, relative clauses and adverbs. The model reads up to,
+    not including, the verb and predicts its number (0 singular, 1 plural), as in Linzen
+    et al. (2016). Each intervening noun's number is drawn independently of the subject's,
+    so the last noun gives nothing away; an intervening noun of the other number is an
+    attractor, counted per example in ``meta["attractors"]``.
+
+    >>> from memorybench.tasks.base import lined_up
+    >>> task = Agreement()
+    >>> b = task.sample(1, 5, np.random.default_rng(11))
+    >>> words = [WORDS[t] for t in b.x[0]]
+    >>> print(lined_up({"input": words, "target": ["."] * 10 + [("sg", "pl")[b.y[0]]]}))
+    input   above    the    fox      ,    the   pigs really   that    the    dog  liked
+    target      .      .      .      .      .      .      .      .      .      .     pl
+    >>> int(b.meta["attractors"][0]), bool(b.meta["last_noun_attractor"][0])  # "dog"
+    (1, True)
+
+    Chance is 0.5 (classes are balanced). Reference points (Yogatama et al. 2018 via
+    Dehghani et al. 2019, Table 2): LSTM accuracy .993 .972 .950 .922 .900 .842 at 0..5
+    attractors. The rule "agree with the most recent noun" is right with no attractor and
+    wrong whenever the last noun is one (the ``recent-noun`` baseline).
+    """
+
+    description = "singular or plural verb after `length` tokens of phrases and clauses " \
+                  "with attractors (Linzen et al. 2016)"
+    length_meaning = "number of tokens between the subject and its verb"
+    balanced = True
+
+    fronted: float = 0.5  # probability of a fronted phrase "near the cats ," before the subject
+    solved: float = 0.9
+
+    def validate(self) -> None:
+        self.require("fronted", 0.0 <= self.fronted <= 1.0, "0 <= fronted <= 1")
+
+    @property
+    def io(self) -> TaskIO:
+        return TaskIO(inputs="tokens", in_size=len(WORDS), targets="class", out_size=2,
+                      positions="last")
+
+    def _nouns(self, number: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+        return NOUNS + N_NOUNS * number + rng.integers(0, N_NOUNS, number.shape,
+                                                       dtype=number.dtype)
+
+    def sample(self, n: int, length: int, rng: np.random.Generator) -> Batch:
+        rows = np.arange(n)
+        x = np.full((n, length + PREFIX), PAD, dtype=np.int64)  # (n, T)
+        fronted = rng.random(n) < self.fronted
+        x[fronted, :4] = np.stack([rng.choice(PREPS, n), np.full(n, THE),
+                                   self._nouns(rng.integers(0, 2, n), rng),
+                                   np.full(n, COMMA)], axis=1)[fronted]
+        subject = balanced_labels(n, 2, rng)  # 0 singular, 1 plural
+        x[:, 4], x[:, 5] = THE, self._nouns(subject, rng)
+
+        # Draw units for S slots, keep those that fit in `length`, and fill the tokens left
+        # over (0..3 unless the slots run out) with adverbs right after the subject.
+        slots = length // 2 + 4  # units average 3 tokens: S units almost always overfill
+        kind = np.searchsorted(np.cumsum(UNIT_WEIGHTS), rng.random((n, slots)))  # (n, S)
+        size = UNIT_LENGTHS[kind]
+        fits = np.cumsum(size, axis=1) <= length  # a prefix of the slots
+        spare = length - (size * fits).sum(1)  # (n,)
+        number = rng.integers(0, 2, (n, slots), dtype=np.int16)  # each unit's noun number
+        noun = self._nouns(number, rng)
+
+        def words(first: int) -> np.ndarray:  # one of the 4 words of a class per slot
+            return rng.integers(first, first + 4, (n, slots), dtype=np.int16)
+
+        verb, blank = words(VERBS[0]), np.zeros_like(noun)
+        the, that = np.full_like(noun, THE), np.full_like(noun, THAT)
+        units = np.stack([np.choose(kind, [words(ADVERBS[0]), words(PREPS[0]), that, that]),
+                          np.choose(kind, [blank, the, verb, the]),
+                          np.choose(kind, [blank, noun, the, noun]),
+                          np.choose(kind, [blank, blank, noun, verb])], axis=-1)  # (n, S, 4)
+        used = fits[..., None] & (np.arange(4) < size[..., None])  # (n, S, 4)
+        pad = int(spare.max())
+        tokens = np.concatenate([rng.integers(ADVERBS[0], ADVERBS[-1] + 1, (n, pad),
+                                              dtype=np.int16), units.reshape(n, -1)], axis=1)
+        used = np.concatenate([np.arange(pad) < spare[:, None], used.reshape(n, -1)], axis=1)
+        r, c = np.nonzero(used)  # exactly `length` used tokens per row, in order
+        x[r, PREFIX + np.cumsum(used, axis=1, dtype=np.int32)[r, c] - 1] = tokens[r, c]
+
+        has_noun = fits & (NOUN_SLOT[kind] >= 0)  # (n, S)
+        nouns = has_noun.sum(1)
+        attractors = (has_noun & (number != subject[:, None])).sum(1)
+        last = np.where(has_noun, np.arange(slots), -1).max(1)  # slot of the last noun
+        last_number = np.where(last >= 0, number[rows, last], subject)
+        meta = {"attractors": attractors, "nouns": nouns,
+                "last_noun_attractor": last_number != subject, "fronted": fronted}
+        return Batch(torch.from_numpy(x), torch.from_numpy(subject), meta)
+
+    def probe(self, n: int, length: int, rng: np.random.Generator) -> tuple[Batch, Batch, Batch]:
+        base = self.sample(n, length, rng)
+        x = base.x.numpy()
+        deciding = x.copy()
+        deciding[:, 5] = np.where(x[:, 5] < NOUNS + N_NOUNS, x[:, 5] + N_NOUNS, x[:, 5] - N_NOUNS)
+        filler = x.copy()
+        filler[:, PREFIX:] = sibling(x[:, PREFIX:])  # other words, every noun's number kept
+        return (base, Batch(torch.from_numpy(deciding), 1 - base.y),
+                Batch(torch.from_numpy(filler), base.y.clone()))
+
+    def score(self, out: torch.Tensor, batch: Batch) -> dict[str, float]:
+        right = (out.argmax(-1) == batch.y).cpu().numpy()
+        attractors = batch.meta["attractors"]
+        last = batch.meta["last_noun_attractor"]
+        metrics = {"accuracy": float(right.mean()),
+                   "by_attractors": {str(a): float(right[attractors == a].mean())
+                                     for a in np.unique(attractors)}}
+        if last.any():
+            metrics["accuracy_last_noun_attractor"] = float(right[last].mean())
+        return metrics
+
+    def chance(self, length: int) -> float:
+        return 0.5

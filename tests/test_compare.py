@@ -1,0 +1,122 @@
+"""The regression gate: compare fails on a real regression and passes on an unchanged run."""
+
+import json
+
+import pandas as pd
+import pytest
+
+from memorybench import results
+from memorybench.compare import compare
+from memorybench.store import Store
+
+TRAIN = ["run", "--task", "adding", "--model", "gru", "--lengths", "5", "--seeds", "0,1,2",
+         "--set", "model.hidden=24", "--steps", "250", "--eval-every", "250", "--batch-size",
+         "32", "--set", "train.eval_size=200", "--set", "train.lr=0.01", "--workers", "1",
+         "--quiet"]
+
+
+def frame(metrics, status=None, model="lstm", length=10):
+    n = len(metrics)
+    return pd.DataFrame({"key": [f"k{i}" for i in range(n)], "task": "copy", "model": model,
+                         "length": length, "seed": range(n), "metric": metrics,
+                         "status": status or ["ok"] * n, "chance": 0.125})
+
+
+def verdict(new, old, margin=0.05):
+    rows = compare(new, old, margin).rows
+    assert len(rows) == 1
+    return rows[0]["verdict"]
+
+
+def test_a_clear_consistent_drop_is_worse_and_a_rise_is_improved():
+    assert verdict(frame([0.5, 0.55, 0.6]), frame([0.9, 0.95, 0.9])) == "worse"
+    assert verdict(frame([0.9, 0.95, 0.9]), frame([0.5, 0.55, 0.6])) == "improved"
+
+
+def test_a_drop_within_the_margin_is_unchanged():
+    assert verdict(frame([0.86, 0.87, 0.88]), frame([0.9, 0.9, 0.9])) == "unchanged"
+
+
+def test_a_drop_whose_interval_includes_zero_is_unchanged():
+    # Mean drop 0.2, but one seed improved: the paired interval straddles zero.
+    assert verdict(frame([0.2, 0.2, 1.0]), frame([0.9, 0.9, 0.2])) == "unchanged"
+
+
+def test_a_diverged_cell_counts_as_memoryless():
+    new = frame([None, None, None], status=["diverged"] * 3)
+    assert verdict(new, frame([0.9, 0.9, 0.9])) == "worse"
+
+
+def test_missing_and_extra_cells_are_listed_and_missing_fails():
+    old = pd.concat([frame([0.9, 0.9]), frame([0.5], model="gru")])
+    new = pd.concat([frame([0.9, 0.9]), frame([0.5], model="elman")])
+    outcome = compare(new, old)
+    assert [c["model"] for c in outcome.missing] == ["gru"]
+    assert [c["model"] for c in outcome.extra] == ["elman"]
+    assert outcome.failed
+
+
+def test_the_gate_fails_on_a_crippled_model_and_passes_unchanged(invoke, monkeypatch):
+    assert invoke(*TRAIN, "--db", "old.db").exit_code == 0
+    assert invoke(*TRAIN, "--db", "same.db").exit_code == 0
+    unchanged = invoke("compare", "same.db", "--baseline", "old.db")
+    assert unchanged.exit_code == 0, unchanged.output
+    assert "0 worse, 0 improved, 1 unchanged" in unchanged.stdout
+
+    from memorybench.models.recurrent import GRU
+
+    original = GRU.forward
+    # Crippled: the recurrent core sees no input, so it cannot remember the marked values.
+    monkeypatch.setattr(GRU, "forward", lambda self, h, per_step: original(self, h * 0, per_step))
+    assert invoke(*TRAIN, "--db", "new.db").exit_code == 0
+    old_mean = results.load("old.db")["metric"].mean()
+    assert old_mean > 0.3, "the healthy model must learn something for the gate to mean much"
+    worse = invoke("compare", "new.db", "--baseline", "old.db", "--format", "json")
+    assert worse.exit_code == 1
+    report = json.loads(worse.stdout)
+    assert report["failed"] and [r["model"] for r in report["worse"]] == ["gru"]
+
+
+def test_update_baseline_rewrites_it_as_committed_text(invoke, tmp_path):
+    with Store("new.db") as store:
+        for i, m in enumerate([0.2, 0.3]):
+            store.put({"key": f"k{i}", "task": "copy", "model": "lstm", "length": 10,
+                       "seed": i, "status": "ok", "metric": m, "chance": 0.125,
+                       "metrics": {"accuracy": m}, "versions": {}, "config": {"seed": i}})
+    (tmp_path / "base.jsonl").write_text("")
+    result = invoke("compare", "new.db", "--baseline", "base.jsonl", "--update-baseline")
+    assert result.exit_code == 0
+    lines = (tmp_path / "base.jsonl").read_text().splitlines()
+    assert [json.loads(line)["metric"] for line in lines] == [0.2, 0.3]
+    assert invoke("compare", "new.db", "--baseline", "base.jsonl").exit_code == 0
+
+
+@pytest.mark.parametrize("content,expected", [
+    ("{not json\n", "malformed jsonl results file"),
+    ('{"a": 1}\n', "not a results table (no column 'key')"),
+    ("[1, 2]", "malformed json results file"),
+], ids=["broken-jsonl", "wrong-columns", "not-records"])
+def test_a_malformed_results_file_is_one_line_exit_2_and_left_as_it_was(invoke, tmp_path,
+                                                                        content, expected):
+    suffix = ".json" if content.startswith("[") else ".jsonl"
+    bad = tmp_path / f"bad{suffix}"
+    bad.write_text(content)
+    with Store("ok.db") as store:
+        store.put({"key": "k", "task": "copy", "model": "lstm", "length": 10, "seed": 0,
+                   "status": "ok", "metric": 0.5})
+    for args in (["compare", str(bad), "--baseline", "ok.db"],
+                 ["compare", "ok.db", "--baseline", str(bad), "--update-baseline"]):
+        result = invoke(*args)
+        assert result.exit_code == 2, result.output
+        assert result.stderr.count("\n") == 1 and expected in result.stderr
+    assert bad.read_text() == content
+
+
+def test_every_export_format_reads_back_for_compare(invoke):
+    assert invoke("run", "--task", "copy", "--model", "gru", "--lengths", "4", "--steps", "4",
+                  "--set", "model.hidden=8", "--set", "train.eval_size=16", "--batch-size",
+                  "4", "--workers", "1", "--quiet").exit_code == 0
+    for fmt in ("csv", "json", "jsonl", "parquet"):
+        assert invoke("export", "--format", fmt, "--out", f"r.{fmt}").exit_code == 0
+        result = invoke("compare", f"r.{fmt}", "--baseline", "results/memorybench.db")
+        assert result.exit_code == 0 and "1 unchanged" in result.stdout, (fmt, result.output)

@@ -1,0 +1,142 @@
+"""No finished result is ever lost: kills, interrupts, concurrent writers, dask workers dying."""
+
+import os
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+
+import pandas as pd
+import pytest
+
+from memorybench.store import Store
+
+from conftest import TINY
+
+# Eight cells of a fraction of a second each: long enough to stop a sweep in the middle.
+SLOW = ["run", "--task", "adding", "--model", "gru", "--model", "elman", "--lengths", "20,30",
+        "--seeds", "0,1", "--set", "model.hidden=16", "--steps", "100", "--eval-every", "50",
+        "--set", "train.eval_size=64", "--batch-size", "16", "--quiet"]
+
+
+def start(args, cwd, workers=1):
+    return subprocess.Popen([sys.executable, "-m", "memorybench", *args, "--workers",
+                             str(workers), "--db", "s.db"], cwd=cwd, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
+
+
+def rows(cwd):
+    path = cwd / "s.db"
+    if not path.exists():
+        return 0
+    try:
+        return sqlite3.connect(path).execute("SELECT count(*) FROM cells").fetchone()[0]
+    except sqlite3.OperationalError:  # the table is not created yet
+        return 0
+
+
+def wait_for_rows(cwd, n, proc, timeout=120):
+    deadline = time.monotonic() + timeout
+    while rows(cwd) < n:
+        assert proc.poll() is None, proc.communicate()
+        assert time.monotonic() < deadline, "no results appeared"
+        time.sleep(0.05)
+
+
+def frame(cwd):
+    with Store(cwd / "s.db", readonly=True) as store:
+        return store.frame().set_index("key")
+
+
+def test_kill_9_mid_sweep_then_rerun_keeps_every_finished_cell(tmp_path, workers=2):
+    proc = start(SLOW, tmp_path, workers)
+    wait_for_rows(tmp_path, 2, proc)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    before = frame(tmp_path)
+    assert 2 <= len(before) < 8
+
+    again = subprocess.run([sys.executable, "-m", "memorybench", *SLOW, "--db", "s.db",
+                            "--workers", str(workers)], cwd=tmp_path, capture_output=True,
+                           text=True)
+    assert again.returncode == 0, again.stderr
+    assert f"{8 - len(before)} to train, {len(before)} already stored" in again.stderr
+    after = frame(tmp_path)
+    assert len(after) == 8
+    # Cells finished before the kill were not trained again: their rows are untouched.
+    pd.testing.assert_frame_equal(after.loc[before.index], before)
+
+
+def test_ctrl_c_stops_promptly_keeps_results_and_prints_the_resume_command(tmp_path):
+    proc = start(SLOW, tmp_path, workers=2)
+    wait_for_rows(tmp_path, 1, proc)
+    proc.send_signal(signal.SIGINT)
+    t0 = time.monotonic()
+    _, err = proc.communicate(timeout=60)
+    assert time.monotonic() - t0 < 30
+    assert proc.returncode == 130
+    assert "Resume with: memorybench run --task adding" in err
+    stored = frame(tmp_path)
+    assert len(stored) >= 1 and set(stored["status"]) == {"ok"}
+    resume = err.split("Resume with: ")[1].strip().split()[1:]
+    done = subprocess.run([sys.executable, "-m", "memorybench", *resume], cwd=tmp_path,
+                          capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    assert len(frame(tmp_path)) == 8
+
+
+def test_two_runs_on_one_store_at_once_store_every_cell_once(tmp_path):
+    other = [a if a != "elman" else "lstm" for a in SLOW]  # overlaps on the gru cells
+    one, two = start(SLOW, tmp_path), start(other, tmp_path)
+    for proc in (one, two):
+        _, err = proc.communicate(timeout=300)
+        assert proc.returncode == 0, err
+    stored = frame(tmp_path)
+    assert len(stored) == 12 and stored.index.is_unique
+    con = sqlite3.connect(tmp_path / "s.db")
+    assert con.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+
+
+def test_dask_backend_without_dask_names_the_extra(invoke, monkeypatch):
+    monkeypatch.setitem(sys.modules, "distributed", None)  # import fails as if not installed
+    result = invoke("run", "--task", "adding", "--model", "gru", "--lengths", "4", *TINY,
+                    "--backend", "dask")
+    assert result.exit_code == 2
+    assert "pip install 'memorybench[dask]'" in result.stderr
+
+
+def test_an_unreachable_scheduler_is_one_line(invoke):
+    pytest.importorskip("distributed")
+    result = invoke("run", "--task", "adding", "--model", "gru", "--lengths", "4", *TINY,
+                    "--scheduler", "tcp://127.0.0.1:9")
+    assert result.exit_code == 2 and "cannot reach a Dask scheduler" in result.stderr
+
+
+def test_dask_local_cluster_stores_the_same_results_as_the_local_backend(invoke):
+    pytest.importorskip("distributed")
+    args = ["run", "--task", "adding", "--task", "copy", "--model", "gru", "--lengths", "4,6",
+            *TINY]
+    assert invoke(*args, "--db", "local.db").exit_code == 0
+    assert invoke(*args, "--db", "dask.db", "--backend", "dask", "--workers", "2").exit_code == 0
+    cols = ["status", "metric", "loss", "steps", "params"]
+    with Store("local.db", readonly=True) as a, Store("dask.db", readonly=True) as b:
+        pd.testing.assert_frame_equal(a.frame().set_index("key")[cols],
+                                      b.frame().set_index("key")[cols])
+
+
+def test_a_dask_worker_killed_mid_sweep_does_not_stop_it(tmp_path):
+    distributed = pytest.importorskip("distributed")
+    with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
+                                  dashboard_address=None) as cluster, \
+            distributed.Client(cluster) as client:
+        pids = list(client.run(os.getpid).values())
+        proc = subprocess.Popen([sys.executable, "-m", "memorybench", *SLOW, "--db", "s.db",
+                                 "--scheduler", cluster.scheduler_address], cwd=tmp_path,
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        wait_for_rows(tmp_path, 1, proc)
+        os.kill(pids[0], signal.SIGKILL)  # the nanny restarts it; its cells are rescheduled
+        _, err = proc.communicate(timeout=300)
+    assert proc.returncode == 0, err
+    stored = frame(tmp_path)
+    assert len(stored) == 8 and set(stored["status"]) == {"ok"}

@@ -1,0 +1,78 @@
+"""The store keeps every row: across schema versions, concurrent writers and retries."""
+
+import sqlite3
+
+import pytest
+
+from memorybench.errors import UserError
+from memorybench.store import APPLICATION_ID, COLUMNS, SCHEMA_VERSION, Store
+
+# The version-1 schema, frozen as it shipped, to prove that migration keeps old rows.
+V1_COLUMNS = [c for c in COLUMNS if c != "host"]
+
+
+def row(key, status="ok", metric=0.5, **extra):
+    base = {"key": key, "task": "copy", "model": "lstm", "length": 10, "seed": 0,
+            "status": status, "metric": metric, "metrics": {}, "versions": {}, "config": {}}
+    return {**base, **extra}
+
+
+def make_v1_store(path, n=3):
+    con = sqlite3.connect(path)
+    cols = ", ".join(f"{c} {COLUMNS[c]}" for c in V1_COLUMNS)
+    con.execute(f"CREATE TABLE cells ({cols})")
+    con.execute(f"PRAGMA application_id = {APPLICATION_ID}")
+    con.execute("PRAGMA user_version = 1")
+    for i in range(n):
+        con.execute("INSERT INTO cells (key, task, model, length, seed, status, metric) "
+                    "VALUES (?, 'copy', 'lstm', 10, ?, 'ok', 0.25)", (f"k{i}", i))
+    con.commit()
+    con.close()
+
+
+def test_an_older_store_is_migrated_forward_without_losing_rows(tmp_path):
+    path = tmp_path / "old.db"
+    make_v1_store(path)
+    with Store(path, readonly=True) as store:  # reading does not migrate
+        assert len(store.frame()) == 3 and store.frame()["host"].isna().all()
+    with Store(path) as store:
+        frame = store.frame()
+        assert store.con.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
+    assert frame["key"].tolist() == ["k0", "k1", "k2"]
+    assert (frame["metric"] == 0.25).all()
+
+
+def test_a_store_from_a_newer_version_is_refused_untouched(tmp_path):
+    path = tmp_path / "new.db"
+    Store(path).close()
+    con = sqlite3.connect(path)
+    con.execute(f"PRAGMA user_version = {SCHEMA_VERSION + 1}")
+    con.commit()
+    con.close()
+    before = path.read_bytes()
+    with pytest.raises(UserError, match="newer than this memorybench"):
+        Store(path)
+    assert path.read_bytes() == before
+
+
+def test_a_cell_is_stored_once_and_only_a_failure_is_replaced(tmp_path):
+    with Store(tmp_path / "s.db") as store:
+        store.put(row("a", metric=0.7))
+        store.put(row("a", metric=0.1))
+        store.put(row("b", status="failed", metric=None, error="boom"))
+        store.put(row("b", metric=0.9))
+        frame = store.frame().set_index("key")
+    assert frame.loc["a", "metric"] == 0.7
+    assert frame.loc["b", "status"] == "ok" and frame.loc["b", "metric"] == 0.9
+
+
+def test_two_connections_write_one_store(tmp_path):
+    path = tmp_path / "s.db"
+    with Store(path) as one, Store(path) as two:
+        for i in range(20):
+            (one if i % 2 else two).put(row(f"k{i}"))
+            (two if i % 2 else one).put(row(f"k{i}", metric=0.0))  # the overlap is ignored
+    with Store(path, readonly=True) as store:
+        frame = store.frame()
+    assert len(frame) == 20 and frame["key"].is_unique
+    assert sqlite3.connect(path).execute("PRAGMA integrity_check").fetchone()[0] == "ok"
