@@ -210,8 +210,9 @@ class Sweep:
         return {**params, "hidden": hidden, "target_params": target}
 
 
-def make_cell(task_name: str, task: Task, length: int, model: str, mcls: type[Core],
-              model_params: dict, train: TrainConfig, seed: int) -> dict:
+def make_cell(task_name: str, task: Task, length: int, model: str,
+              mcls: type[Core] | type[Baseline], model_params: dict, train: TrainConfig,
+              seed: int) -> dict:
     cell = {
         "task": task_name,
         "task_type": task.name,
@@ -220,6 +221,7 @@ def make_cell(task_name: str, task: Task, length: int, model: str, mcls: type[Co
         "length": length,
         "model": model,
         "model_type": mcls.name,
+        "model_kind": "baseline" if issubclass(mcls, Baseline) else "network",
         "model_params": model_params,
         "train": dataclasses.asdict(train),
         "seed": seed,

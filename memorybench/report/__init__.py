@@ -96,7 +96,9 @@ def _build(frame: pd.DataFrame, store_name: str, tasks, models) -> tuple[dict, d
     files: dict[str, bytes] = {}
     all_models = sorted(frame["model"].unique())
     all_tasks = sorted(frame["task"].unique())
-    styles = figures.style(all_models)
+    baselines = frozenset(frame.loc[[c.get("model_kind") == "baseline"
+                                     for c in frame["config"]], "model"])
+    styles = figures.style(all_models, baselines)
     scores = summary.by_length(frame)
     horizons = summary.horizons(scores)
     context_refs = references.compare(frame)

@@ -31,12 +31,20 @@ MARKERS = ["o", "s", "^", "D", "v", "P", "X", "<", ">", "p"]
 GREY = "#555555"
 
 
-def style(models: list[str]) -> dict[str, tuple]:
-    """Model -> (colour, marker), fixed for a whole report: sorted names, colour-blind palette."""
-    colours = sns.color_palette("colorblind", 10)
-    # Past ten models the colours repeat, each time with a shifted marker.
-    return {m: (colours[i % 10], MARKERS[(i + i // 10) % len(MARKERS)])
-            for i, m in enumerate(sorted(models))}
+def style(models: list[str], baselines: frozenset[str] = frozenset()) -> dict[str, tuple]:
+    """Model -> (colour, marker, line style), fixed for a whole report. Networks take the
+    colour-blind palette in name order (markers shift each time it repeats); classical
+    baselines are drawn in greys with dashed lines, so they read as reference levels."""
+    # seaborn's colour-blind palette, its grey swapped for Tol's indigo: greys are baselines'.
+    colours = [c for c in sns.color_palette("colorblind", 10).as_hex() if c != "#949494"]
+    colours.append("#332288")
+    greys = ["#555555", "#888888", "#aaaaaa", "#333333"]
+    out, networks = {}, [m for m in sorted(models) if m not in baselines]
+    for i, m in enumerate(networks):
+        out[m] = (colours[i % 10], MARKERS[(i + i // 10) % len(MARKERS)], "-")
+    for i, m in enumerate(sorted(set(models) & set(baselines))):
+        out[m] = (greys[i % len(greys)], MARKERS[(i + 3) % len(MARKERS)], "--")
+    return out
 
 
 def label(text) -> str:
@@ -69,9 +77,9 @@ def _lines(ax, summary: pd.DataFrame, styles: dict) -> None:
     """Mean over seeds per model, with its 95% bootstrap band where there is one."""
     for model, g in summary.groupby("model", sort=True):
         g = g.sort_values("length")
-        colour, marker = styles[model]
+        colour, marker, line = styles[model]
         ax.plot(g["length"].to_numpy(), g["mean"].to_numpy(), color=colour, marker=marker,
-                label=label(model))
+                linestyle=line, label=label(model))
         band = g["lo"].notna().to_numpy()
         if band.any():
             ax.fill_between(g["length"].to_numpy()[band], g["lo"].to_numpy()[band],
@@ -149,9 +157,9 @@ def attractor_figure(attr: pd.DataFrame, styles: dict, task: str,
         means = attr.groupby(["model", "attractors"])["accuracy"].mean()
         for model in sorted(attr["model"].unique()):
             series = means.loc[model]
-            colour, marker = styles[model]
+            colour, marker, line = styles[model]
             ax.plot(series.index.to_numpy(), series.to_numpy(), color=colour, marker=marker,
-                    label=label(model))
+                    linestyle=line, label=label(model))
         for (name, values), dash in zip(published, cycle([(4, 2), (1, 1.5), (6, 2, 1, 2)]),
                                         strict=False):
             ax.plot(range(len(values)), values, color=GREY, dashes=dash, linewidth=2,
