@@ -1,1 +1,2 @@
-"""On-demand benchmarks (not part of the test suite): python -m benchmarks.NAME."""
+"""On-demand benchmarks (not part of the test suite): ``python -m benchmarks`` runs them all
+and writes reports/performance.md; ``python -m benchmarks.NAME`` runs one."""

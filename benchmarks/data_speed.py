@@ -4,6 +4,8 @@ Data generation must never be the bottleneck of training: 10,000 examples at the
 default length should take well under a second.
 
     python -m benchmarks.data_speed [--examples 10000] [--repeats 3]
+
+``python -m benchmarks`` also reports each task's share of a training step (``share``).
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ import argparse
 import time
 
 import numpy as np
+import torch
 
 from memorybench.config import build_task, task_spec
 from memorybench.tasks import TASKS
@@ -28,6 +31,26 @@ def measure(name: str, examples: int, repeats: int) -> tuple[int, float]:
         task.sample(examples, length, np.random.default_rng(seed))
         best = min(best, time.perf_counter() - start)
     return length, best
+
+
+def share(name: str, model: str, length: int, batch: int, steps: int) -> tuple[float, float]:
+    """(seconds to sample one batch, its share of a training step that samples it) for
+    ``model`` on task ``name``, as ``training.train_steps`` trains a cell."""
+    from benchmarks.harness import optimizer, setup, timed
+    from memorybench.training import train_steps
+
+    s = setup(name, model, length, {"batch_size": batch}, {"hidden": 64})
+    opt, params = optimizer(s), [p for p in s.model.parameters()]
+
+    def train(n: int) -> None:
+        train_steps(s.model, opt, params, s.task, s.cfg, length, gen, 1, n, torch.device("cpu"))
+
+    gen = np.random.default_rng(0)
+    train(2)  # warm-up
+    step = min(timed(train, steps) for _ in range(2)) / steps
+    sample = min(timed(lambda: [s.task.sample(batch, length, gen) for _ in range(steps)])
+                 for _ in range(2)) / steps
+    return sample, sample / step
 
 
 def main() -> None:

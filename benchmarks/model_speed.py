@@ -24,10 +24,11 @@ TASKS = ("adding", "copy")
 
 
 def steps_per_second(task_name: str, model: str, length: int, batch: int, seconds: float,
-                     params: int | None) -> tuple[int, float]:
-    """(parameter count, training steps per second) of one model on one task."""
+                     params: int | None, model_params: dict | None = None) -> tuple[int, float]:
+    """(parameter count, training steps per second) of one model on one task;
+    ``model_params`` overrides the spec's (e.g. {"hidden": 64})."""
     cell = Sweep(tasks=[task_name], models=[model], lengths=[length],
-                 train={"batch_size": batch}, params=params).cells()[0]
+                 train={"batch_size": batch}, params=params, model=model_params or {}).cells()[0]
     task = build_task(task_name, cell["task_params"])
     cfg = TrainConfig(**cell["train"])
     torch.manual_seed(0)

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from joblib import Parallel, delayed
 from tqdm import tqdm
 
+from memorybench.costs import cell_seconds
 from memorybench.errors import UserError
 from memorybench.store import Store
 from memorybench.training import train_cell
@@ -53,8 +54,16 @@ def default_workers() -> int:
 
 
 def longest_first(cells: list[dict]) -> list[dict]:
-    """So the last worker to finish is not left with the biggest job."""
-    return sorted(cells, key=lambda c: -c["length"] * c["train"]["steps"])
+    """So the last worker to finish is not left with the biggest job: cells in decreasing
+    order of their estimated cost (``memorybench.costs``), which knows that an attention
+    cell costs more than an Elman cell of the same length."""
+    def cost(cell: dict) -> float:
+        try:
+            return cell_seconds(cell)
+        except Exception:  # a cell that cannot even sample fails in training, not here
+            return float(cell["length"] * cell["train"]["steps"])
+
+    return sorted(cells, key=lambda c: -cost(c))
 
 
 def failed_row(cell: dict, error: str) -> dict:

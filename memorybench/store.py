@@ -16,7 +16,7 @@ import pandas as pd
 from memorybench.errors import UserError
 
 APPLICATION_ID = 0x4D424E43  # "MBNC": marks a SQLite file as a memorybench store
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 SQLITE_HEADER = b"SQLite format 3\x00"
 DEFAULT_DB = Path("results") / "memorybench.db"
 
@@ -30,10 +30,22 @@ COLUMNS = {
     "error": "TEXT", "finished_at": "TEXT", "metrics": "TEXT", "versions": "TEXT",
     "config": "TEXT", "host": "TEXT",
 }
+# One row per diagnosed (task, model, length, seed, budget): memorybench.diagnostics. The
+# key is a hash of the diagnostic config, as a cell's is of its config.
+DIAGNOSTIC_COLUMNS = {
+    "key": "TEXT PRIMARY KEY", "task": "TEXT NOT NULL", "model": "TEXT NOT NULL",
+    "length": "INTEGER NOT NULL", "seed": "INTEGER NOT NULL", "steps": "INTEGER NOT NULL",
+    "status": "TEXT NOT NULL", "error": "TEXT", "wall_time": "REAL", "finished_at": "TEXT",
+    "result": "TEXT", "versions": "TEXT", "config": "TEXT",
+}
+DIAGNOSTIC_JSON = ("result", "versions", "config")
+CREATE_DIAGNOSTICS = ("CREATE TABLE diagnostics ("
+                      + ", ".join(f"{n} {k}" for n, k in DIAGNOSTIC_COLUMNS.items()) + ")")
 # Schema version -> statements that bring a store from that version to the next. Each step
 # runs in one transaction with its version bump, so a store is never left half-migrated.
 MIGRATIONS = {
     1: ["ALTER TABLE cells ADD COLUMN host TEXT"],  # v2: which machine trained the cell
+    2: [CREATE_DIAGNOSTICS],  # v3: gradient flow and memory probes
 }
 JSON_COLUMNS = ("metrics", "versions", "config")
 
@@ -97,6 +109,7 @@ class Store:
             if self.con.execute("PRAGMA application_id").fetchone()[0] != APPLICATION_ID:
                 cols = ", ".join(f"{name} {kind}" for name, kind in COLUMNS.items())
                 self.con.execute(f"CREATE TABLE cells ({cols})")
+                self.con.execute(CREATE_DIAGNOSTICS)
                 self.con.execute(f"PRAGMA application_id = {APPLICATION_ID}")
                 self.con.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
         self._migrate()
@@ -132,17 +145,20 @@ class Store:
     def put(self, row: dict) -> None:
         """Store one finished cell and commit. A cell is stored once: a new result replaces
         an existing row only when that row is a failure (a retry)."""
-        values = {name: row.get(name) for name in COLUMNS}
-        for name in JSON_COLUMNS:
+        self._upsert("cells", COLUMNS, JSON_COLUMNS,
+                     {**row, "solved": int(bool(row.get("solved")))})
+
+    def _upsert(self, table: str, columns: dict, json_columns: tuple, row: dict) -> None:
+        values = {name: row.get(name) for name in columns}
+        for name in json_columns:
             values[name] = json.dumps(values[name], sort_keys=True)
-        values["solved"] = int(bool(values["solved"]))
         names = ", ".join(values)
         marks = ", ".join(f":{name}" for name in values)
         updates = ", ".join(f"{name} = excluded.{name}" for name in values if name != "key")
         with self.con:
-            self.con.execute(f"INSERT INTO cells ({names}) VALUES ({marks}) "
+            self.con.execute(f"INSERT INTO {table} ({names}) VALUES ({marks}) "
                              f"ON CONFLICT(key) DO UPDATE SET {updates} "
-                             "WHERE cells.status = 'failed'", values)
+                             f"WHERE {table}.status = 'failed'", values)
 
     def frame(self) -> pd.DataFrame:
         """Every stored cell as a DataFrame; JSON columns are left as JSON text."""
@@ -160,3 +176,28 @@ class Store:
                 frame[name] = frame[name].astype("string")
         frame["solved"] = frame["solved"].fillna(0).astype(bool)
         return frame
+
+    # --- diagnostics (memorybench.diagnostics) ----------------------------------------------
+    def _has_diagnostics(self) -> bool:
+        return self.con is not None and self.con.execute(
+            "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'diagnostics'"
+        ).fetchone() is not None
+
+    def diagnostic_keys(self) -> set[str]:
+        """Keys of the stored diagnostics that finished ok (a failed one is run again)."""
+        if not self._has_diagnostics():
+            return set()
+        return {k for (k,) in self.con.execute(
+            "SELECT key FROM diagnostics WHERE status = 'ok'")}
+
+    def put_diagnostic(self, row: dict) -> None:
+        """Store one diagnostic and commit; like ``put``, only a failure is ever replaced."""
+        self._upsert("diagnostics", DIAGNOSTIC_COLUMNS, DIAGNOSTIC_JSON, row)
+
+    def diagnostics(self) -> pd.DataFrame:
+        """Every stored diagnostic; JSON columns left as JSON text. Empty for a store that
+        has none (or predates them)."""
+        if not self._has_diagnostics():
+            return pd.DataFrame({n: pd.Series(dtype="object") for n in DIAGNOSTIC_COLUMNS})
+        return pd.read_sql_query("SELECT * FROM diagnostics ORDER BY task, length, steps, "
+                                 "model, seed, key", self.con)

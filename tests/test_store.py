@@ -38,6 +38,7 @@ def test_an_older_store_is_migrated_forward_without_losing_rows(tmp_path):
     with Store(path) as store:
         frame = store.frame()
         assert store.con.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
+        assert store.con.execute("SELECT count(*) FROM diagnostics").fetchone()[0] == 0  # v3
     assert frame["key"].tolist() == ["k0", "k1", "k2"]
     assert (frame["metric"] == 0.25).all()
 

@@ -29,10 +29,24 @@ class Core(nn.Module):
     name: ClassVar[str] = "core"  # set by the registry
     description: ClassVar[str] = ""
     causal: ClassVar[bool] = True  # the output at step t depends on inputs at steps <= t only
+    # True when the core carries a state from step to step and ``unroll`` exposes it
+    # (memorybench.diagnostics); attention and windows have no such state.
+    recurrent_state: ClassVar[bool] = False
     out_features: int
 
     def forward(self, h: torch.Tensor, per_step: bool) -> torch.Tensor:
         raise NotImplementedError
+
+    def unroll(self, h: torch.Tensor) -> tuple[list[tuple[torch.Tensor, ...]], torch.Tensor]:
+        """Run the recurrence one step at a time, for diagnostics (a recurrent core only).
+
+        Returns ``states``, T tuples of (B, hidden) tensors (one per layer): the state after
+        step t, exactly the tensors step t+1 is computed from, so the gradient of a loss
+        with respect to ``states[t]`` is dLoss/dh_t through every later step; and the
+        per-step features (B, T, F) computed from those states, equal to
+        ``forward(h, per_step=True)``.
+        """
+        raise NotImplementedError(f"model {self.name} carries no per-step recurrent state")
 
     def lr_factors(self) -> dict[str, float]:
         """Learning-rate multipliers of some of this core's parameters, by name relative to

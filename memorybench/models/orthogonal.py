@@ -123,6 +123,26 @@ class Orthogonal(Core):
         return {f"recurrent.{i}.parametrizations.weight.original": self.orth_lr
                 for i in range(len(self.recurrent))}
 
+    recurrent_state = True
+
+    def unroll(self, h: torch.Tensor) -> tuple[list[tuple[torch.Tensor, ...]], torch.Tensor]:
+        # The same recurrence as ``_layer``, with the layers interleaved per step.
+        states = []
+        with parametrize.cached():
+            weights = [rec.weight.T for rec in self.recurrent]  # (hidden, hidden) each
+            prev: tuple[torch.Tensor, ...] = ()
+            for x_t in h.unbind(1):  # T x (B, d)
+                below, new = x_t, []
+                for i, (w_in, act) in enumerate(zip(self.inputs, self.act, strict=True)):
+                    z = w_in(below)  # (B, hidden)
+                    if prev:
+                        z = torch.addmm(z, prev[i], weights[i])
+                    below = act(z)  # (B, hidden)
+                    new.append(below)
+                prev = tuple(new)
+                states.append(prev)
+        return states, torch.stack([s[-1] for s in states], dim=1)  # (B, T, hidden)
+
     def forward(self, h: torch.Tensor, per_step: bool) -> torch.Tensor:
         with parametrize.cached():
             for w_in, rec, act in zip(self.inputs, self.recurrent, self.act, strict=True):

@@ -28,9 +28,30 @@ class FusedRecurrent(Core):
         self.rnn = self.module(d_in, hidden, num_layers=layers, batch_first=True, **self.extra)
         self.out_features = hidden
 
+    recurrent_state = True
+
     def forward(self, h: torch.Tensor, per_step: bool) -> torch.Tensor:
         out, _ = self.rnn(h)  # (B, T, hidden)
         return out if per_step else out[:, -1]  # (B, T, hidden) | (B, hidden)
+
+    def unroll(self, h: torch.Tensor) -> tuple[list[tuple[torch.Tensor, ...]], torch.Tensor]:
+        # The fused module's output sequence feeds no later step, so a gradient with respect
+        # to it is not dLoss/dh_t through time. Here the same weights run one step per call,
+        # each step starting from the previous step's state tensors. For an LSTM the state
+        # is h_t; its cell c_t is carried alongside.
+        B = h.shape[0]
+        n, width = self.rnn.num_layers, self.rnn.hidden_size
+        layers = tuple(h.new_zeros(B, width) for _ in range(n))  # n x (B, hidden), h_0 = 0
+        cell = h.new_zeros(n, B, width) if isinstance(self.rnn, nn.LSTM) else None
+        states = []
+        for x_t in h.unbind(1):  # T x (B, d)
+            hx = torch.stack(layers)  # (layers, B, hidden)
+            _, h_n = self.rnn(x_t[:, None], hx if cell is None else (hx, cell))
+            if cell is not None:
+                h_n, cell = h_n  # (layers, B, hidden) each
+            layers = tuple(h_n.unbind(0))  # n x (B, hidden)
+            states.append(layers)
+        return states, torch.stack([s[-1] for s in states], dim=1)  # (B, T, hidden)
 
 
 @MODELS.register("elman")
@@ -88,6 +109,7 @@ class BiRNN(LSTM):
     description = "bidirectional LSTM (Schuster & Paliwal 1997; Graves & Schmidhuber 2005)"
     extra = {"bidirectional": True}
     causal = False
+    recurrent_state = False  # two states running in opposite directions, not one through time
 
     def __init__(self, d_in: int, hidden: int = 128, layers: int = 1, forget_bias: float = 1.0):
         super().__init__(d_in, hidden, layers, forget_bias)  # both directions' forget gates

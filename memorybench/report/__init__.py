@@ -23,11 +23,11 @@ from jinja2 import Environment, PackageLoader, StrictUndefined
 
 from memorybench import results
 from memorybench.errors import UserError
-from memorybench.report import figures, references, summary, tables
+from memorybench.report import diagnostics, figures, references, summary, tables
 
 FORMATS = ("html", "md")
 DEFAULT_OUT = Path("reports") / "latest"
-OUTPUT_NAMES = {"index.html", "README.md", "figures"}  # what a report folder may hold
+OUTPUT_NAMES = {"index.html", "README.md", "figures", diagnostics.FOLDER}  # a report folder
 
 
 def parse_formats(text: str | None) -> tuple[str, ...]:
@@ -53,8 +53,14 @@ def render_report(db: str | Path, out: str | Path = DEFAULT_OUT, tasks=(), model
         raise UserError(f"--db {db}: no such database; run `memorybench run` first or pass "
                         "--db PATH")
     raw = results.load(db)  # a store, or an exported file such as committed results
-    frame = summary.select(summary.normalise(raw), tuple(tasks), tuple(models))
-    files, context = _build(frame, store_name=db.name, tasks=tasks, models=models)
+    diag_files, gradient = diagnostics.build(diagnostics.load(db, tasks, models))
+    if raw.empty and gradient is not None:  # a store of diagnostics only
+        files, context = {}, {"cells": False, "store": db.name}
+    else:
+        frame = summary.select(summary.normalise(raw), tuple(tasks), tuple(models))
+        files, context = _build(frame, store_name=db.name, tasks=tasks, models=models)
+    files.update(diag_files)
+    context["gradient"] = gradient
     env = _environment()
     if "html" in formats:
         files["index.html"] = env.get_template("report.html.j2").render(**context).encode()
@@ -165,7 +171,7 @@ def _build(frame: pd.DataFrame, store_name: str, tasks, models) -> tuple[dict, d
                        [[b["task"], b["model"], str(b["length"]), str(b["seed"]), b["status"],
                          b["detail"]] for b in facts["bad"]])
     context = {
-        "store": store_name,
+        "cells": True, "store": store_name,
         "filters": {"tasks": ", ".join(tasks) or "all", "models": ", ".join(models) or "all"},
         "horizon": horizon, "sections": sections,
         "matched": context_refs[0], "context_refs": context_refs[1],

@@ -28,6 +28,10 @@ PREFIX = 6  # [prep the noun ,] or 4 pads, then [the subject]: the material star
 # clause "that the cats saw" (4). Verbs in the clauses are past tense, so they carry no
 # number the model could copy.
 UNIT_LENGTHS = np.array([1, 3, 4, 4])
+UNIT_USES = np.arange(4) < UNIT_LENGTHS[:, None]  # (kinds, 4): which of a unit's 4 places
+# The words of each kind of unit, as indices into the stack of candidate words per slot:
+# 0 blank, 1 "the", 2 "that", 3 noun, 4 verb, 5 adverb, 6 preposition.
+UNIT_WORDS = np.array([[5, 0, 0, 0], [6, 1, 3, 0], [2, 4, 1, 3], [2, 1, 3, 4]])
 UNIT_WEIGHTS = np.array([0.2, 0.4, 0.2, 0.2])
 NOUN_SLOT = np.array([-1, 2, 3, 2])  # where the unit's noun sits (-1: none)
 
@@ -113,19 +117,18 @@ class Agreement(Task):
         def words(first: int) -> np.ndarray:  # one of the 4 words of a class per slot
             return rng.integers(first, first + 4, (n, slots), dtype=np.int16)
 
-        verb, blank = words(VERBS[0]), np.zeros_like(noun)
+        verb = words(VERBS[0])
+        adverb, prep = words(ADVERBS[0]), words(PREPS[0])
         the, that = np.full_like(noun, THE), np.full_like(noun, THAT)
-        units = np.stack([np.choose(kind, [words(ADVERBS[0]), words(PREPS[0]), that, that]),
-                          np.choose(kind, [blank, the, verb, the]),
-                          np.choose(kind, [blank, noun, the, noun]),
-                          np.choose(kind, [blank, blank, noun, verb])], axis=-1)  # (n, S, 4)
-        used = fits[..., None] & (np.arange(4) < size[..., None])  # (n, S, 4)
+        source = np.stack([np.zeros_like(noun), the, that, noun, verb, adverb, prep],
+                          axis=-1)  # (n, S, 7): every word a slot's unit may use
+        units = np.take_along_axis(source, UNIT_WORDS[kind], axis=-1)  # (n, S, 4)
+        used = fits[..., None] & UNIT_USES[kind]  # (n, S, 4)
         pad = int(spare.max())
         tokens = np.concatenate([rng.integers(ADVERBS[0], ADVERBS[-1] + 1, (n, pad),
                                               dtype=np.int16), units.reshape(n, -1)], axis=1)
         used = np.concatenate([np.arange(pad) < spare[:, None], used.reshape(n, -1)], axis=1)
-        r, c = np.nonzero(used)  # exactly `length` used tokens per row, in order
-        x[r, PREFIX + np.cumsum(used, axis=1, dtype=np.int32)[r, c] - 1] = tokens[r, c]
+        x[:, PREFIX:] = tokens[used].reshape(n, length)  # exactly `length` used per row, in order
 
         has_noun = fits & (NOUN_SLOT[kind] >= 0)  # (n, S)
         nouns = has_noun.sum(1)

@@ -1,0 +1,96 @@
+"""What every benchmark section shares: machine facts, one cell's pieces, Markdown tables."""
+
+from __future__ import annotations
+
+import os
+import platform
+import statistics
+import time
+from dataclasses import dataclass, field
+
+import numpy as np
+import torch
+
+from memorybench.config import Sweep, TrainConfig, build_task, model_class
+from memorybench.models.base import SequenceModel
+from memorybench.tasks.base import Task
+from memorybench.training import make_optimizer
+
+
+def load() -> str:
+    """The 1-minute load average beside the core count: how shared the machine is."""
+    return f"{os.getloadavg()[0]:.2f} on {os.cpu_count()} cores"
+
+
+def machine() -> list[str]:
+    return [f"cores: {os.cpu_count()} ({platform.processor() or platform.machine()})",
+            f"torch {torch.__version__}, Python {platform.python_version()}, "
+            f"one torch thread per process",
+            f"load average at the start: {load()}"]
+
+
+@dataclass
+class Table:
+    """One section's result: a title, a note on what was measured, columns and rows."""
+
+    title: str
+    note: str
+    columns: list[str]
+    rows: list[list] = field(default_factory=list)
+
+    def add(self, *values) -> None:
+        self.rows.append([fmt(v) for v in values])
+        print("  " + " | ".join(self.rows[-1]), flush=True)
+
+    def markdown(self) -> str:
+        lines = [f"## {self.title}", "", self.note, "",
+                 "| " + " | ".join(self.columns) + " |",
+                 "|" + "---|" * len(self.columns)]
+        lines += ["| " + " | ".join(row) + " |" for row in self.rows]
+        return "\n".join(lines) + "\n"
+
+
+def fmt(value) -> str:
+    if isinstance(value, float):
+        if value == 0 or abs(value) >= 100:
+            return f"{value:,.0f}"
+        return f"{value:.3g}" if abs(value) < 1 else f"{value:.2f}"
+    return str(value)
+
+
+@dataclass
+class Setup:
+    """The pieces of one cell, built as ``training._train`` builds them."""
+
+    cell: dict
+    task: Task
+    cfg: TrainConfig
+    model: SequenceModel
+
+
+def setup(task: str, model: str, length: int, train: dict, model_params: dict | None = None,
+          seed: int = 0) -> Setup:
+    cell = Sweep(tasks=[task], models=[model], lengths=[length], seeds=[seed],
+                 train={"early_stop": False, **train}, model=model_params or {}).cells()[0]
+    built = build_task(task, cell["task_params"])
+    torch.manual_seed(seed)
+    net = SequenceModel(built.io, model_class(model), **cell["model_params"])
+    return Setup(cell, built, TrainConfig(**cell["train"]), net)
+
+
+def optimizer(s: Setup) -> torch.optim.Optimizer:
+    return make_optimizer(s.model, s.cfg)
+
+
+def timed(fn, *args) -> float:
+    start = time.perf_counter()
+    fn(*args)
+    return time.perf_counter() - start
+
+
+def median(values: list[float]) -> float:
+    return statistics.median(values)
+
+
+def rng(seed: int = 0) -> np.random.Generator:
+    return np.random.default_rng(seed)
