@@ -2,8 +2,10 @@
 
     python -m benchmarks                    # sections 1-4, 6 and memory: about 10 minutes
     python -m benchmarks --end-to-end       # and section 5: the quick suite, end to end
+    python -m benchmarks --end-to-end standard   # section 5 on the leaderboard's suite (~1 h)
     python -m benchmarks --fast             # a few steps of everything: a smoke test
     python -m benchmarks --model lstm --task copy --write-costs
+    python -m benchmarks.profile            # the operator profile alone (section 7)
 
 Timings on a shared machine are noisy: every row carries the load average it was measured
 under, and the overhead ratio is measured in alternating rounds so load hits both sides.
@@ -19,7 +21,7 @@ from pathlib import Path
 
 import torch
 
-from benchmarks import data_speed, growth, overhead, sweeps
+from benchmarks import data_speed, growth, overhead, profile, sweeps
 from benchmarks.harness import Table, load, machine
 from memorybench.tasks import TASKS
 
@@ -50,8 +52,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--fast", action="store_true", help="a few steps of everything")
     parser.add_argument("--model", action="append", help="model (repeat); default: all")
     parser.add_argument("--task", action="append", help="task (repeat); default: all")
-    parser.add_argument("--end-to-end", action="store_true",
-                        help="also run the quick suite end to end (minutes)")
+    parser.add_argument("--end-to-end", nargs="?", const="quick", metavar="SUITE",
+                        help="also time a whole suite end to end (default: quick, minutes)")
     parser.add_argument("--write-costs", action="store_true",
                         help="write the fitted cost model to memorybench/costs.toml")
     parser.add_argument("--out", type=Path, default=Path("reports/performance.md"))
@@ -71,7 +73,7 @@ def main(argv: list[str] | None = None) -> None:
     tables.append(sweeps.scaling(args.fast))
     if args.end_to_end:
         print("5. end to end", flush=True)
-        tables.append(sweeps.end_to_end())
+        tables.append(sweeps.end_to_end(args.end_to_end))
     print("6. growth", flush=True)
     table, fits = growth.run(models, args.fast)
     tables.append(table)
@@ -79,6 +81,11 @@ def main(argv: list[str] | None = None) -> None:
         growth.write_costs(fits)
     print("memory", flush=True)
     tables.append(sweeps.memory(args.fast))
+    print("7. profile", flush=True)
+    steps = 3 if args.fast else 20
+    for model in models[:1] if args.fast else [m for m in ("lstm", "elman") if m in models]:
+        tables.append(profile.operator_profile("copy", model, 100, steps, number="7"))
+    tables.append(profile.denormals([100] if args.fast else [100, 200, 400], steps))
     tables.sort(key=lambda t: t.title)
 
     command = shlex.join(["python", "-m", "benchmarks", *(sys.argv[1:] if argv is None else argv)])

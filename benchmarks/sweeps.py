@@ -1,6 +1,6 @@
 """Sections 4, 5 and memory: whole sweeps through the runner, and one worker's peak memory.
 
-    python -m benchmarks.sweeps [--fast] [--end-to-end]
+    python -m benchmarks.sweeps [--fast] [--end-to-end [SUITE]]
 """
 
 from __future__ import annotations
@@ -43,17 +43,18 @@ def sweep_time(cells: list[dict], workers: int) -> float:
 
 
 def scaling(fast: bool) -> Table:
-    models = ["gru"] if fast else ["lstm", "gru", "elman", "attention"]
-    lengths, steps = ([5, 10], 3) if fast else ([50, 100], 60)
-    cells = Sweep(tasks=["copy"], models=models, lengths=lengths,
+    """Identical cells, so a perfect runner would be exactly twice as fast on two cores."""
+    model, length, steps, seeds = ("gru", 10, 3, 2) if fast else ("lstm", 100, 150, 8)
+    cells = Sweep(tasks=["copy"], models=[model], lengths=[length], seeds=list(range(seeds)),
                   train={"steps": steps, "eval_every": steps, "eval_size": 200,
                          "batch_size": 64, "early_stop": False}, model={"hidden": 64}).cells()
     table = Table(
         "4. Scaling: the same sweep with --workers 2 vs --workers 1",
-        f"{len(cells)} cells (copy x {', '.join(models)} x lengths {lengths}, {steps} steps, "
-        "batch 64, hidden 64) through `runner.run_plan`, store included; --workers 2 includes "
-        "starting the worker processes. Target speed-up >= 1.7x; it needs two idle cores, "
-        "so read it beside the load average. `estimate` is what `run --dry-run` predicts.",
+        f"{len(cells)} cells of equal cost (copy x {model} x length {length}, seeds 0-"
+        f"{seeds - 1}, {steps} steps, batch 64, hidden 64) through `runner.run_plan`, store "
+        "included; --workers 2 includes starting the worker processes. A perfect runner "
+        "gives 2.0x; target >= 1.7x. It needs two idle cores, so read it beside the load "
+        "average. `estimate` is what `run --dry-run` predicts.",
         ["workers", "wall (s)", "estimate (s)", "speed-up", "load"])
     one = sweep_time(cells, 1)
     table.add(1, one, sweep_seconds(cells, 1), 1.0, load())
@@ -69,8 +70,8 @@ def end_to_end(suite: str = "quick") -> Table:
         "5. End to end: wall time of a whole suite",
         f"`memorybench run --suite {suite} --workers {workers}` into an empty store, process "
         "startup included; `estimate` is `run --dry-run`'s bound (full step budgets; early "
-        "stopping ends most cells sooner). There is no `standard` suite yet, so its wall "
-        "time (target <= 90 min) is not measured.",
+        "stopping ends most cells sooner). `python -m benchmarks --end-to-end standard` "
+        "times the leaderboard's suite the same way (target <= 90 min).",
         ["suite", "cells", "workers", "wall", "estimate", "load at start", "load at end"])
     with tempfile.TemporaryDirectory() as tmp:
         before = load()
@@ -106,11 +107,12 @@ def memory(fast: bool) -> Table:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--fast", action="store_true", help="tiny sweeps: a smoke test")
-    parser.add_argument("--end-to-end", action="store_true", help="also time the quick suite")
+    parser.add_argument("--end-to-end", nargs="?", const="quick", metavar="SUITE",
+                        help="also time a whole suite (default: quick)")
     args = parser.parse_args()
     tables = [scaling(args.fast), memory(args.fast)]
     if args.end_to_end:
-        tables.append(end_to_end())
+        tables.append(end_to_end(args.end_to_end))
     for table in tables:
         print(table.markdown())
 

@@ -191,8 +191,8 @@ def run(suite, tasks, models, lengths, seeds, steps, batch_size, lr, eval_every,
     sweep.seeds = parse_ints("--seeds", seeds) or sweep.seeds
     overrides = parse_set(settings)
     flags = {"steps": steps, "batch_size": batch_size, "lr": lr, "eval_every": eval_every}
-    sweep.train.update({**overrides["train"], **{k: v for k, v in flags.items() if v}})
-    sweep.task.update(overrides["task"])
+    sweep.override("train", {**overrides["train"], **{k: v for k, v in flags.items() if v}})
+    sweep.override("task", overrides["task"])
     sweep.model.update(overrides["model"])
     if n_params:
         if "hidden" not in overrides["model"]:
@@ -467,9 +467,11 @@ def _fmt(value) -> str:
               show_default=True, help="Folder of the leaderboard report.")
 @click.option("--db", type=click.Path(path_type=Path),
               help="First rewrite --results from this store (after `run --suite standard`).")
+@click.option("--suite", default="standard", show_default=True,
+              help="With --db: the suite whose cells make the leaderboard; all must be stored.")
 @click.option("--check", is_flag=True,
               help="Change nothing; exit 1 if the committed report is stale.")
-def leaderboard(results_path, out, db, check):
+def leaderboard(results_path, out, db, suite, check):
     """Rebuild the leaderboard: the memory horizon table and the report of the committed
     standard-suite results.
 
@@ -485,7 +487,7 @@ def leaderboard(results_path, out, db, check):
     from memorybench.report import render_report, summary, tables
 
     if db is not None and not check:
-        results.write(results.load(db), results_path, "jsonl")
+        results.write(suite_rows(db, suite), results_path, "jsonl")
     frame = summary.normalise(results.load(results_path))
     if check:
         with tempfile.TemporaryDirectory() as tmp:
@@ -505,6 +507,24 @@ def leaderboard(results_path, out, db, check):
     click.echo(table.markdown())
     click.echo(f"wrote the leaderboard report to {out}", err=True)
     return 0
+
+
+def suite_rows(db: Path, suite: str):
+    """The stored rows of every cell of ``suite``; a cell not stored yet is an error."""
+    from memorybench import results
+    from memorybench.config import load_suite
+
+    frame = results.load(db)
+    keys = {c["key"] for c in load_suite(suite)[0].cells()}
+    missing = keys - set(frame["key"])
+    if missing:
+        raise UserError(f"{db} lacks {len(missing)} of the {len(keys)} cells of suite {suite}; "
+                        f"train them first: memorybench run --suite {suite} --db {db}")
+    keep = frame["key"].isin(keys)
+    if not keep.all():
+        click.echo(f"left out {int((~keep).sum())} stored cells that are not in suite {suite}",
+                   err=True)
+    return frame[keep]
 
 
 def stale_files(fresh: Path, committed: Path) -> list[str]:

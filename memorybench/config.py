@@ -123,10 +123,42 @@ class Sweep:
     models: list[str] = field(default_factory=list)
     lengths: list[int] | dict[str, list[int]] | None = None  # None: each task's spec lengths
     seeds: list[int] = field(default_factory=lambda: [0])
-    train: dict = field(default_factory=dict)  # overrides of TrainConfig fields
-    task: dict = field(default_factory=dict)  # overrides of task parameters
+    # Overrides of TrainConfig fields and of task parameters. A value that is a table,
+    # keyed by a task's name (``[train.copy]`` in a suite), applies to that task only.
+    train: dict = field(default_factory=dict)
+    task: dict = field(default_factory=dict)
     model: dict = field(default_factory=dict)  # overrides of model parameters
     params: int | None = None  # size every model's `hidden` to about this many parameters
+
+    def override(self, section: str, values: dict) -> None:
+        """Set ``values`` for every task, also where a per-task table set them: flags
+        win over a suite."""
+        table = getattr(self, section)
+        for sub in table.values():
+            if isinstance(sub, dict):
+                for key in values:
+                    sub.pop(key, None)
+        table.update(values)
+
+    def for_task(self, section: str, task: str) -> dict:
+        """The overrides of ``section`` ('train' or 'task') that apply to ``task``."""
+        table = getattr(self, section)
+        flat = {k: v for k, v in table.items() if not isinstance(v, dict)}
+        return {**flat, **table.get(task, {})}
+
+    def check_per_task(self) -> None:
+        known = task_names()
+        for section in ("train", "task"):
+            for name, sub in getattr(self, section).items():
+                if not isinstance(sub, dict):
+                    continue
+                if name not in known:
+                    raise UserError(f"[{section}.{name}]: {unknown_name('task', name, known)}")
+                if section == "train":
+                    check_keys(f"[train.{name}]", sub, TRAIN_KEYS)
+            flat = {k for k, v in getattr(self, section).items() if not isinstance(v, dict)}
+            if section == "train":
+                check_keys("train settings", dict.fromkeys(flat), TRAIN_KEYS)
 
     def lengths_for(self, task: str) -> list[int]:
         if isinstance(self.lengths, dict):
@@ -150,11 +182,12 @@ class Sweep:
         for seed in self.seeds:
             if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
                 raise UserError(f"seed {seed!r} is invalid; expected an integer >= 0")
-        check_keys("train settings", self.train, TRAIN_KEYS)
+        self.check_per_task()
         cells = []
         for task_name in self.tasks:
             tspec = task_spec(task_name)
-            task = build_task(task_name, {**tspec.get("params", {}), **self.task})
+            task = build_task(task_name, {**tspec.get("params", {}),
+                                          **self.for_task("task", task_name)})
             lengths = self.lengths_for(task_name)
             if not lengths:
                 raise UserError(f"empty sweep: no lengths for task {task_name}")
@@ -172,7 +205,7 @@ class Sweep:
                 if self.params is not None:
                     params = self.sized(task, model_name, mcls, params)
                 train = TrainConfig(**{**tspec.get("train", {}), **mspec.get("train", {}),
-                                       **self.train})
+                                       **self.for_task("train", task_name)})
                 for length in lengths:
                     for seed in self.seeds:
                         cells.append(make_cell(task_name, task, length, model_name, mcls,
@@ -191,7 +224,8 @@ class Sweep:
         params = {**own, **{k: v for k, v in self.model.items() if k in own}}
         if not bcls(**params).applies_to(task):
             return []
-        train = TrainConfig(**{**task_spec(task_name).get("train", {}), **self.train})
+        train = TrainConfig(**{**task_spec(task_name).get("train", {}),
+                               **self.for_task("train", task_name)})
         return [make_cell(task_name, task, length, name, bcls, params, train, seed)
                 for length in lengths for seed in self.seeds]
 
@@ -252,7 +286,8 @@ def load_suite(name: str) -> tuple[Sweep, str]:
         path = spec_dir("suites") / f"{name}.toml"
         data = read_toml(path)
     check_keys(str(path), data, SUITE_KEYS)
-    check_keys(f"{path} [train]", data.get("train", {}), TRAIN_KEYS)
+    flat_train = {k for k, v in data.get("train", {}).items() if not isinstance(v, dict)}
+    check_keys(f"{path} [train]", dict.fromkeys(flat_train), TRAIN_KEYS)
     sweep = Sweep(tasks=list(data.get("tasks", [])), models=list(data.get("models", [])),
                   lengths=data.get("lengths"), seeds=list(data.get("seeds", [0])),
                   train=dict(data.get("train", {})), task=dict(data.get("task", {})),

@@ -10,12 +10,33 @@ from conftest import TINY
 ROOT = Path(__file__).resolve().parent.parent
 
 
+SUITE = """
+tasks = ["adding"]
+models = ["gru", "elman"]
+lengths = { adding = [4, 6] }
+seeds = [0, 1]
+
+[train]
+steps = 6
+eval_every = 3
+batch_size = 8
+eval_size = 32
+
+[model]
+hidden = 8
+"""
+
+
 def test_leaderboard_rebuilds_from_results_and_check_catches_staleness(invoke, tmp_path):
-    assert invoke("run", "--task", "adding", "--model", "gru", "--model", "elman", "--lengths",
-                  "4,6", "--seeds", "0,1", *TINY).exit_code == 0
-    built = invoke("leaderboard", "--db", "results/memorybench.db", "--results", "lb.jsonl",
-                   "--out", "lb")
+    (tmp_path / "lb.toml").write_text(SUITE)
+    assert invoke("run", "--suite", "lb.toml", "--workers", "1", "--quiet").exit_code == 0
+    # a cell of another sweep in the same store is left out of the leaderboard
+    assert invoke("run", "--task", "adding", "--model", "gru", "--lengths", "5",
+                  *TINY).exit_code == 0
+    built = invoke("leaderboard", "--db", "results/memorybench.db", "--suite", "lb.toml",
+                   "--results", "lb.jsonl", "--out", "lb")
     assert built.exit_code == 0, built.output
+    assert "left out 1 stored cells that are not in suite lb.toml" in built.stderr
     assert "| model / task" in built.stdout and "gru" in built.stdout
     assert (tmp_path / "lb" / "README.md").exists() and (tmp_path / "lb" / "index.html").exists()
     assert len((tmp_path / "lb.jsonl").read_text().splitlines()) == 8
@@ -29,6 +50,17 @@ def test_leaderboard_rebuilds_from_results_and_check_catches_staleness(invoke, t
     (tmp_path / "lb.jsonl").write_text("\n".join([json.dumps(row), *lines[1:]]) + "\n")
     stale = invoke("leaderboard", "--results", "lb.jsonl", "--out", "lb", "--check")
     assert stale.exit_code == 1 and "is stale" in stale.stderr
+
+
+def test_an_unfinished_suite_is_refused_and_nothing_is_written(invoke, tmp_path):
+    (tmp_path / "lb.toml").write_text(SUITE.replace("[4, 6]", "[4, 6, 8]"))
+    assert invoke("run", "--task", "adding", "--model", "gru", "--lengths", "5",
+                  *TINY).exit_code == 0
+    result = invoke("leaderboard", "--db", "results/memorybench.db", "--suite", "lb.toml",
+                    "--results", "lb.jsonl", "--out", "lb")
+    assert result.exit_code == 2
+    assert "lacks 12 of the 12 cells of suite lb.toml" in result.output
+    assert not (tmp_path / "lb.jsonl").exists() and not (tmp_path / "lb").exists()
 
 
 @pytest.mark.skipif(not (ROOT / "results" / "standard.jsonl").exists(),

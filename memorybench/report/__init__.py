@@ -23,7 +23,7 @@ from jinja2 import Environment, PackageLoader, StrictUndefined
 
 from memorybench import results
 from memorybench.errors import UserError
-from memorybench.report import diagnostics, figures, references, summary, tables
+from memorybench.report import claims, diagnostics, figures, references, summary, tables
 
 FORMATS = ("html", "md")
 DEFAULT_OUT = Path("reports") / "latest"
@@ -173,7 +173,7 @@ def _build(frame: pd.DataFrame, store_name: str, tasks, models) -> tuple[dict, d
     context = {
         "cells": True, "store": store_name,
         "filters": {"tasks": ", ".join(tasks) or "all", "models": ", ".join(models) or "all"},
-        "horizon": horizon, "sections": sections,
+        "horizon": horizon, "claims": claims.evaluate(frame, scores), "sections": sections,
         "matched": context_refs[0], "context_refs": context_refs[1],
         "facts": facts, "params": params, "bad": bad,
         "versions": tables.Table(["package", "version"],

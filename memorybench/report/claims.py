@@ -1,0 +1,138 @@
+"""Does a run show what the literature shows? ``claims.toml`` states each classic result;
+this module checks it against a report's per-length means and says which numbers decided.
+
+A claim is checked only when the report holds its task and every model it names; otherwise
+it is left out. The verdict is "holds" or "does not hold", never a number picked by hand.
+"""
+
+from __future__ import annotations
+
+import tomllib
+from importlib import resources
+
+import numpy as np
+import pandas as pd
+
+from memorybench.report.summary import attractor_frame
+from memorybench.report.tables import Table, number
+
+HOLDS, FAILS = "holds", "does not hold"
+MIN_DROP = 0.01  # accuracy lost per attractor that counts as falling
+LEARNED = 0.1  # above chance by this much: the model learned the task at that length
+
+
+def load() -> list[dict]:
+    text = resources.files("memorybench.report").joinpath("claims.toml").read_text("utf-8")
+    return tomllib.loads(text)["claim"]
+
+
+def _mean(rows: pd.DataFrame, model: str, length: int) -> pd.Series | None:
+    hit = rows[(rows["model"] == model) & (rows["length"] == length)]
+    return None if hit.empty else hit.iloc[0]
+
+
+def _models_of(claim: dict) -> list[str]:
+    if claim["kind"] == "outlasts":
+        return [*claim["strong"], *claim["weak"]]
+    if claim["kind"] == "window":
+        return [claim["model"]]
+    return list(claim["models"])
+
+
+def outlasts(claim: dict, scores: pd.DataFrame) -> tuple[bool, str]:
+    """A length where every strong model is solved and every weak one is not (and, with
+    ``weak_near_chance``, sits within that distance of chance)."""
+    rows = scores[scores["task"] == claim["task"]]
+    near = claim.get("weak_near_chance")
+    lines, found = [], None
+    for length in sorted(rows["length"].unique()):
+        strong = [_mean(rows, m, length) for m in claim["strong"]]
+        weak = [_mean(rows, m, length) for m in claim["weak"]]
+        if any(r is None for r in strong + weak):
+            continue
+        ok = all(r["solved"] for r in strong) and not any(r["solved"] for r in weak)
+        if near is not None:
+            ok = ok and all(r["mean"] <= r["chance"] + near for r in weak)
+        parts = [f"{r['model']} {number(r['mean'])}" for r in strong + weak]
+        lines.append(f"T={length}: " + ", ".join(parts))
+        if ok and found is None:
+            found = length
+    chance = rows["chance"].dropna()
+    level = f" (chance {number(chance.iloc[0])})" if len(chance) else ""
+    if found is not None:
+        return True, f"at T={found}{level}; " + "; ".join(lines)
+    return False, "no length separates them" + level + "; " + "; ".join(lines)
+
+
+def window(claim: dict, scores: pd.DataFrame) -> tuple[bool, str]:
+    """The model is solved at no length beyond its window, on any task."""
+    rows = scores[(scores["model"] == claim["model"]) & (scores["length"] > claim["window"])]
+    if rows.empty:
+        return True, f"no length beyond {claim['window']} was run"
+    solved = rows[rows["solved"]]
+    best = rows.loc[rows["mean"].idxmax()] if rows["mean"].notna().any() else None
+    tail = (f"best beyond the window: {best['task']} T={best['length']} "
+            f"{number(best['mean'])}" if best is not None else "")
+    if solved.empty:
+        return True, f"solved at none of {len(rows)} (task, length) pairs beyond " \
+                     f"{claim['window']}; {tail}"
+    where = ", ".join(f"{r.task} T={r.length}" for r in solved.itertuples())
+    return False, f"solved beyond its window at {where}"
+
+
+def attractors(claim: dict, frame: pd.DataFrame, scores: pd.DataFrame) -> tuple[bool, str]:
+    """Change in accuracy per attractor, a least-squares slope within each length (so that
+    length and attractor count are not confounded), averaged over the lengths where the
+    model beats chance by ``learned`` (a model at chance shows no attractor effect to
+    measure). The first model must lose at least ``min_drop`` per attractor and fall the
+    most steeply."""
+    attr = attractor_frame(frame[frame["task"] == claim["task"]])
+    rows = scores[scores["task"] == claim["task"]]
+    learned = claim.get("learned", LEARNED)
+    slopes, parts = {}, []
+    for model in claim["models"]:
+        per_length, at_chance = [], []
+        for length, g in attr[attr["model"] == model].groupby("length"):
+            summary_row = _mean(rows, model, length)
+            means = g.groupby("attractors")["accuracy"].mean()
+            if summary_row is None or len(means) < 2:
+                continue
+            if summary_row["mean"] < summary_row["chance"] + learned:
+                at_chance.append(f"T={length}")
+                continue
+            x = means.index.to_numpy(float)
+            per_length.append(float(np.polyfit(x, means.to_numpy(), 1)[0]))
+        if per_length:
+            slopes[model] = float(np.mean(per_length))
+            parts.append(f"{model} {round(slopes[model], 3) + 0.0:+.3f}")
+        else:
+            parts.append(f"{model} at chance ({', '.join(at_chance) or 'no lengths'})")
+    first, *others = claim["models"]
+    falls = -claim.get("min_drop", MIN_DROP)
+    ok = (first in slopes and slopes[first] <= falls
+          and all(slopes[first] < slopes[m] for m in others if m in slopes))
+    return ok, ("accuracy change per attractor, mean over the lengths where the model beats "
+                f"chance by {learned}: " + ", ".join(parts))
+
+
+def evaluate(frame: pd.DataFrame, scores: pd.DataFrame) -> Table | None:
+    """The claims this report can check, with verdicts and the deciding numbers."""
+    tasks, models = set(frame["task"]), set(frame["model"])
+    rows, notes = [], []
+    for claim in load():
+        if claim.get("task", next(iter(tasks), None)) not in tasks:
+            continue
+        if not set(_models_of(claim)) <= models:
+            continue
+        if claim["kind"] == "outlasts":
+            ok, evidence = outlasts(claim, scores)
+        elif claim["kind"] == "window":
+            ok, evidence = window(claim, scores)
+        else:
+            ok, evidence = attractors(claim, frame, scores)
+        rows.append([claim["text"], HOLDS if ok else FAILS, evidence, claim["citation"]])
+        if not ok and claim.get("explanation"):
+            notes.append(f"Why “{claim['text']}” does not hold here: {claim['explanation']}")
+    if not rows:
+        return None
+    return Table(["claim", "verdict", "our numbers (mean over seeds)", "source"], rows, notes)

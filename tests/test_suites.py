@@ -1,0 +1,95 @@
+"""Suites: per-task training budgets and task parameters, and every shipped suite resolves."""
+
+import pytest
+
+from memorybench.config import Sweep, load_suite, suite_names
+from memorybench.errors import UserError
+
+SUITE = """
+tasks = ["adding", "copy", "recall"]
+models = ["elman"]
+lengths = { adding = [5], copy = [5], recall = [24] }
+
+[train]
+steps = 50
+batch_size = 16
+
+[train.copy]
+steps = 70
+
+[task.recall]
+pairs = 4
+"""
+
+
+def write_suite(tmp_path, text=SUITE):
+    path = tmp_path / "mine.toml"
+    path.write_text(text)
+    return str(path)
+
+
+def by_task(cells):
+    return {c["task"]: c for c in cells}
+
+
+def test_a_per_task_table_applies_to_that_task_only(tmp_path):
+    sweep, _ = load_suite(write_suite(tmp_path))
+    cells = by_task(sweep.cells())
+    assert cells["copy"]["train"]["steps"] == 70
+    assert cells["adding"]["train"]["steps"] == 50
+    assert cells["recall"]["train"]["steps"] == 50
+    assert all(c["train"]["batch_size"] == 16 for c in cells.values())
+    assert cells["recall"]["task_params"]["pairs"] == 4
+    assert cells["copy"]["task_params"].get("pairs") is None
+
+
+def test_a_flag_wins_over_a_per_task_table(tmp_path):
+    sweep, _ = load_suite(write_suite(tmp_path))
+    sweep.override("train", {"steps": 9})
+    sweep.override("task", {"solved": 0.5})
+    cells = by_task(sweep.cells())
+    assert {c["train"]["steps"] for c in cells.values()} == {9}
+    assert {c["task_params"]["solved"] for c in cells.values()} == {0.5}
+    assert cells["recall"]["task_params"]["pairs"] == 4
+
+
+def test_the_cli_flag_wins_too(invoke, tmp_path):
+    path = write_suite(tmp_path)
+    result = invoke("run", "--suite", path, "--steps", "9", "--dry-run")
+    assert result.exit_code == 0, result.output
+    plain = invoke("run", "--suite", path, "--dry-run")
+    assert plain.exit_code == 0, plain.output
+    assert result.output != plain.output  # different budgets are different cells
+
+
+@pytest.mark.parametrize("text,expected", [
+    (SUITE.replace("[train.copy]", "[train.copyy]"),
+     "[train.copyy]: unknown task 'copyy'; did you mean 'copy'?"),
+    (SUITE.replace("[task.recall]", "[task.recal]"),
+     "[task.recal]: unknown task 'recal'; did you mean 'recall'?"),
+    (SUITE.replace("steps = 70", "stepz = 70"), "[train.copy]: unknown key 'stepz'"),
+    (SUITE.replace("pairs = 4", "pairz = 4"), "task recall: unknown parameter 'pairz'"),
+    (SUITE.replace("batch_size = 16", "batch = 16"), "unknown key 'batch'"),
+])
+def test_a_broken_per_task_table_is_one_clear_error(tmp_path, invoke, text, expected):
+    with pytest.raises(UserError) as info:
+        load_suite(write_suite(tmp_path, text))[0].cells()
+    assert expected in str(info.value)
+    result = invoke("run", "--suite", write_suite(tmp_path, text), "--dry-run")
+    assert result.exit_code == 2
+    assert expected in result.output
+    assert len(result.output.strip().splitlines()) == 1
+
+
+@pytest.mark.parametrize("name", suite_names())
+def test_every_shipped_suite_resolves_to_cells(name):
+    sweep, description = load_suite(name)
+    cells = sweep.cells()
+    assert description
+    assert len({c["key"] for c in cells}) == len(cells)
+    assert {c["task"] for c in cells} == set(sweep.tasks)
+
+
+def test_an_empty_sweep_is_still_an_error():
+    with pytest.raises(UserError, match="empty sweep"):
+        Sweep().cells()
