@@ -1,6 +1,6 @@
 """Run every performance benchmark, print its tables and write them to reports/performance.md.
 
-    python -m benchmarks                    # sections 1-4, 6 and memory: about 10 minutes
+    python -m benchmarks                    # sections 1-4, 6-8 and memory: about 15 minutes
     python -m benchmarks --end-to-end       # and section 5: the quick suite, end to end
     python -m benchmarks --end-to-end standard   # section 5 on the leaderboard's suite (~1 h)
     python -m benchmarks --fast             # a few steps of everything: a smoke test
@@ -21,7 +21,7 @@ from pathlib import Path
 
 import torch
 
-from benchmarks import data_speed, growth, overhead, profile, sweeps
+from benchmarks import data_speed, growth, model_speed, overhead, profile, sweeps
 from benchmarks.harness import Table, load, machine
 from memorybench.tasks import TASKS
 
@@ -86,6 +86,8 @@ def main(argv: list[str] | None = None) -> None:
     for model in models[:1] if args.fast else [m for m in ("lstm", "elman") if m in models]:
         tables.append(profile.operator_profile("copy", model, 100, steps, number="7"))
     tables.append(profile.denormals([100] if args.fast else [100, 200, 400], steps))
+    print("8. model speed", flush=True)
+    tables.append(model_speed.run(models, args.fast))
     tables.sort(key=lambda t: t.title)
 
     command = shlex.join(["python", "-m", "benchmarks", *(sys.argv[1:] if argv is None else argv)])

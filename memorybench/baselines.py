@@ -16,7 +16,7 @@ import numpy as np
 import torch
 
 from memorybench.registry import Registry
-from memorybench.tasks.base import Batch, Task
+from memorybench.tasks.base import Batch, Task, input_rows, sample_unseen
 
 
 class Baseline:
@@ -38,9 +38,13 @@ class Baseline:
 
     def fit_score(self, task: Task, length: int, train_rng: np.random.Generator,
                   eval_batch: Batch) -> dict:
-        """Fit on ``examples`` fresh examples, score ``eval_batch`` with ``task.score``.
-        The metrics also hold ``coefficients`` (fitted numbers) and ``train_examples``."""
-        train = task.sample(self.examples, length, train_rng) if self.examples else None
+        """Fit on ``examples`` fresh examples, none of them in ``eval_batch``, and score
+        ``eval_batch`` with ``task.score``. The metrics also hold ``coefficients`` (fitted
+        numbers) and ``train_examples``."""
+        train = None
+        if self.examples:
+            train = sample_unseen(task, self.examples, length, train_rng,
+                                  input_rows(task, eval_batch))
         out, coefficients = self.fit_predict(task, train, eval_batch)
         metrics = task.score(out, eval_batch)
         metrics["coefficients"] = coefficients

@@ -22,6 +22,7 @@ class Cli(click.Group):
     def main(self, args=None, prog_name=None, complete_var=None, standalone_mode=True, **extra):
         try:
             self.raw_args = list(sys.argv[1:] if args is None else args)  # for "resume with"
+            args = self.raw_args or ["--help"]  # no command: the overview, not an error
             code = super().main(args, prog_name, complete_var, standalone_mode=False, **extra)
             code = code if isinstance(code, int) else 0
         except (UserError, click.ClickException) as exc:
@@ -36,7 +37,7 @@ class Cli(click.Group):
         return code
 
 
-def parse_ints(option: str, text: str | None) -> list[int] | None:
+def parse_ints(option: str, text: str | None, example: str = "10,50,100") -> list[int] | None:
     """'10,50,100' -> [10, 50, 100]; anything else is a one-line error."""
     if text is None:
         return None
@@ -47,7 +48,7 @@ def parse_ints(option: str, text: str | None) -> list[int] | None:
             values.append(int(part))
         except ValueError:
             raise UserError(f"{option}: {part!r} is not an integer; expected comma-separated "
-                            "integers like 10,50,100") from None
+                            f"integers like {example}") from None
     return values
 
 
@@ -180,7 +181,13 @@ def run(suite, tasks, models, lengths, seeds, steps, batch_size, lr, eval_every,
       memorybench run --task copy --model lstm --model orthogonal --params 6500
     """
     from memorybench.config import Sweep, load_suite, model_names, task_names
-    from memorybench.runner import SweepInterrupted, default_workers, make_plan, run_plan
+    from memorybench.runner import (
+        SweepInterrupted,
+        default_workers,
+        make_plan,
+        require_dask,
+        run_plan,
+    )
     from memorybench.store import Store
 
     sweep = load_suite(suite)[0] if suite else Sweep()
@@ -188,7 +195,7 @@ def run(suite, tasks, models, lengths, seeds, steps, batch_size, lr, eval_every,
         sweep.tasks = list(tasks) or (sweep.tasks if suite else task_names())
         sweep.models = list(models) or (sweep.models if suite else model_names())
     sweep.lengths = parse_lengths(lengths) or sweep.lengths
-    sweep.seeds = parse_ints("--seeds", seeds) or sweep.seeds
+    sweep.seeds = parse_ints("--seeds", seeds, "0,1,2") or sweep.seeds
     overrides = parse_set(settings)
     flags = {"steps": steps, "batch_size": batch_size, "lr": lr, "eval_every": eval_every}
     sweep.override("train", {**overrides["train"], **{k: v for k, v in flags.items() if v}})
@@ -201,6 +208,8 @@ def run(suite, tasks, models, lengths, seeds, steps, batch_size, lr, eval_every,
     cells = sweep.cells()
     device = check_device(device)
     workers = workers or default_workers()
+    if (scheduler or backend == "dask") and not dry_run:
+        require_dask(scheduler)
 
     with Store(db, readonly=dry_run) as store:
         plan = make_plan(cells, store.statuses(), retry_failed)
@@ -220,10 +229,15 @@ def run(suite, tasks, models, lengths, seeds, steps, batch_size, lr, eval_every,
                        f"and stored in {db} before it. Resume with: {resume}", err=True)
             return 130
         frame = store.frame()
-    print_summary(frame[frame["key"].isin({c["key"] for c in plan.cells})])
+    mine = frame[frame["key"].isin({c["key"] for c in plan.cells})]
+    print_summary(mine)
     trained = ", ".join(f"{n} {status}" for status, n in sorted(counts.items())) or "none"
     click.echo(f"trained {sum(counts.values())} cells ({trained}); results in {db}", err=True)
-    return 1 if counts.get("failed") else 0
+    failed = int((mine["status"] == "failed").sum())
+    if failed > counts.get("failed", 0):
+        click.echo(f"{failed} cells of this sweep are stored as failed; train them again "
+                   "with --retry-failed", err=True)
+    return 1 if failed else 0
 
 
 def print_plan(plan, workers: int) -> None:
@@ -247,6 +261,8 @@ def print_plan(plan, workers: int) -> None:
 
 def print_summary(frame) -> None:
     """Mean metric over seeds per task/model/length, and how many seeds solved the cell."""
+    import pandas as pd
+
     if frame.empty:
         return
     grouped = frame.groupby(["task", "model", "length"]).agg(
@@ -256,9 +272,9 @@ def print_summary(frame) -> None:
     click.echo(f"{'task':<12} {'model':<12} {'length':>7} {'params':>8}  {'metric':<10} "
                f"{'mean':>6} {'chance':>6}  solved  not ok")
     for (task, model, length), row in grouped.iterrows():
-        mean = "nan" if row["mean"] != row["mean"] else f"{row['mean']:.3f}"
-        chance = "" if row["chance"] != row["chance"] else f"{row['chance']:.3f}"
-        params = "" if row["params"] != row["params"] else f"{int(row['params'])}"
+        mean = "nan" if pd.isna(row["mean"]) else f"{row['mean']:.3f}"
+        chance = "" if pd.isna(row["chance"]) else f"{row['chance']:.3f}"
+        params = "" if pd.isna(row["params"]) else f"{int(row['params'])}"
         click.echo(f"{task:<12} {model:<12} {length:>7} {params:>8}  {str(row['metric']):<10} "
                    f"{mean:>6} {chance:>6}  {int(row['solved'])}/{row['seeds']:<4}  "
                    f"{row['not_ok']}")
@@ -290,10 +306,14 @@ def export(db, fmt, out, tasks, models):
         raise UserError(f"--db {db}: no such database; run `memorybench run` first or pass "
                         "--db PATH")
     frame = results.load(db)
-    if tasks:
-        frame = frame[frame["task"].isin(tasks)]
-    if models:
-        frame = frame[frame["model"].isin(models)]
+    for column, names in (("task", tasks), ("model", models)):
+        stored = sorted(set(frame[column]))
+        for name in names:
+            if name not in stored:
+                raise UserError(f"--{column} {name} matches no stored result; stored "
+                                f"{column}s: {', '.join(stored) or 'none'}")
+        if names:
+            frame = frame[frame[column].isin(names)]
     if out is not None:
         results.write(frame, out, fmt)
         click.echo(f"wrote {len(frame)} results to {out}", err=True)
@@ -378,64 +398,98 @@ def report(db, out, tasks, models, formats):
 @click.option("--model", "models", multiple=True, help="Model to diagnose; repeat for several "
               "[default: elman, lstm, gru, orthogonal].")
 @click.option("--length", type=int, default=100, show_default=True,
-              help="Sequence length T: gradients are measured at distances 0..T-1.")
+              help="Sequence length T: gradients are measured at every distance from the "
+              "last step of the sequence (T steps; T + 20 for copy).")
 @click.option("--seeds", default="0", show_default=True, help="Comma-separated seeds.")
 @click.option("--steps", type=click.IntRange(min=1), default=200, show_default=True,
-              help="Diagnostic training budget: 'after training' means after these many "
-              "steps of the cell's own protocol (task and model specs).")
+              help="Diagnostic training budget: 'after training' means after at most these "
+              "many steps of the cell's own protocol (task and model specs, held-out "
+              "evaluation every eval_every steps, early stop once solved). The specs train "
+              "for thousands of steps; a model still at chance is flagged in the output.")
 @click.option("--set", "settings", multiple=True, metavar="SECTION.KEY=VALUE",
               help="Override any spec value, as in `run` (e.g. --set model.hidden=64).")
 @db_option
 @click.option("--out", type=click.Path(path_type=Path), default=Path("reports") / "latest",
               show_default=True, help="Report folder; its diagnostics/ subfolder (figures, "
               "README.md, factors.csv) is rewritten from the store.")
-def diagnose(task, models, length, seeds, steps, settings, db, out):
+@click.option("--workers", type=click.IntRange(min=1), default=None,
+              help="Diagnostics run at once, one process and one torch thread each "
+              "[default: number of cores].")
+def diagnose(task, models, length, seeds, steps, settings, db, out, workers):
     """Why a model forgets: gradient flow and a memory probe, at init and after training.
 
     For each model: the norm of dLoss/dh_t, the gradient reaching the hidden state at each
-    step t, against the distance from the output, with its fitted per-step decay factor;
+    step t, against the distance from the last step, with its fitted per-step decay factor;
     and how well a linear probe reads the task-relevant input back from the final state at
-    each distance. Results go to the store's diagnostics table (rerunning skips stored
-    ones) and to --out/diagnostics/; `memorybench report` then adds a "Gradient flow"
-    section. Models without a per-step recurrent state (attention, ffwindow) are noted
-    and skipped. The defaults take one to two minutes per model on a laptop CPU.
+    each distance; beside them the trained metric and the task's chance level. Results go
+    to the store's diagnostics table (rerunning skips stored ones) and to
+    --out/diagnostics/; `memorybench report` then adds a "Gradient flow" section. Models
+    without a per-step recurrent state (attention, ffwindow) are noted and skipped. The
+    first example takes about 4 minutes with 2 workers on 2 CPU cores, most of it the
+    LSTM's and the orthogonal RNN's 200 training steps at T=200.
 
     \b
     Example:
       memorybench diagnose --task adding --model elman --model lstm --model orthogonal \\
           --length 200
-      memorybench diagnose --model lstm --steps 2000 --seeds 0,1,2
+      memorybench diagnose --task adding --model lstm --length 50 --steps 2000 --seeds 0,1,2
     """
     from memorybench import diagnostics
     from memorybench.config import task_spec
+    from memorybench.report import check_out
     from memorybench.report import diagnostics as report_diagnostics
+    from memorybench.runner import default_workers
     from memorybench.store import Store
+
+    def _diagnosed(configs: list[dict], workers: int):
+        """Rows of ``configs`` in order, each as soon as it and those before it are done:
+        measured here for one, in joblib processes for more."""
+        if min(workers, len(configs)) <= 1:
+            yield from map(diagnostics.diagnose, configs)
+            return
+        from joblib import Parallel, delayed
+
+        yield from Parallel(n_jobs=min(workers, len(configs)), return_as="generator")(
+            delayed(diagnostics.diagnose)(c) for c in configs)
 
     if length <= 0:
         raise UserError(f"--length {length} is not a positive length; expected an integer "
                         ">= 2 such as 100")
     task_spec(task)  # an unknown task is a one-line error, whatever the models
-    seed_list = parse_ints("--seeds", seeds) or [0]
+    check_out(out)  # a bad --out is refused now, not after minutes of training
+    seed_list = parse_ints("--seeds", seeds, "0,1,2") or [0]
     overrides = parse_set(settings)
-    configs = []
-    for name in dict.fromkeys(models or ["elman", "lstm", "gru", "orthogonal"]):
-        if not diagnostics.applies(name):  # an unknown name raises "unknown model ..."
-            click.echo(f"{name}: does not apply: a per-step recurrent state does not exist "
-                       "in this model (no state is carried from step to step); skipped")
-            continue
-        configs += [diagnostics.diagnostic_config(task, name, length, seed, steps, overrides)
+    names = list(dict.fromkeys(models or ["elman", "lstm", "gru", "orthogonal"]))
+    skipped = [n for n in names if not diagnostics.applies(n)]  # unknown: "unknown model"
+    if len(skipped) == len(names):
+        raise UserError(f"nothing to diagnose: {', '.join(skipped)} carr"
+                        f"{'ies' if len(skipped) == 1 else 'y'} no per-step recurrent state "
+                        "(nothing is carried from step to step); expected a recurrent model "
+                        "such as elman, lstm, gru or orthogonal")
+    configs, not_applicable = [], []
+    for name in names:
+        per_seed = [diagnostics.diagnostic_config(task, name, length, seed, steps, overrides)
                     for seed in seed_list]
+        if name in skipped:
+            not_applicable += [diagnostics.not_applicable(c) for c in per_seed]
+        else:
+            diagnostics.check_builds(per_seed[0])  # a bad --set is an error before training
+            configs += per_seed
+    for name in skipped:
+        click.echo(f"{name}: does not apply: a per-step recurrent state does not exist in "
+                   "this model (no state is carried from step to step); skipped", err=True)
     with Store(db) as store:
+        for row in not_applicable:
+            store.put_diagnostic(row)  # so the report says so too
         stored = store.diagnostic_keys()
         todo = [c for c in configs if c["key"] not in stored]
         click.echo(f"{len(configs)} diagnostics: {len(todo)} to run, "
                    f"{len(configs) - len(todo)} already stored in {db}", err=True)
         failed = 0
-        for config in todo:
-            row = diagnostics.diagnose(config)
-            store.put_diagnostic(row)
+        for row in _diagnosed(todo, workers or default_workers()):
+            store.put_diagnostic(row)  # each as it arrives: an interrupted run resumes
             failed += row["status"] != "ok"
-            click.echo(f"{config['model']} seed {config['seed']}: {row['status']}"
+            click.echo(f"{row['model']} seed {row['seed']}: {row['status']}"
                        + (f" ({row['error']})" if row["error"] else "")
                        + f" in {row['wall_time']:.0f}s", err=True)
         frame = store.diagnostics()
@@ -443,13 +497,24 @@ def diagnose(task, models, length, seeds, steps, settings, db, out):
     frame = frame[frame["key"].isin(keys) & (frame["status"] == "ok")]
     if len(frame):
         click.echo(f"{'model':<12} {'seed':>4}  {'factor init':>11}  {'factor trained':>14}  "
-                   "metric trained")
+                   f"{'steps':>6}  {'metric trained':<24} {'chance':>6}  state")
+    at_chance = []
     for _, row in frame.sort_values(["model", "seed"]).iterrows():
         res = json.loads(row["result"])
+        metric, chance = res["trained"]["metric"], res["chance"]
+        state = report_diagnostics.learning_state(metric, chance, res["solved_threshold"])
+        if state == "at chance":
+            at_chance.append(f"{row['model']} (seed {row['seed']})")
         click.echo(f"{row['model']:<12} {row['seed']:>4}  "
                    f"{_fmt(res['init']['gradient']['factor']):>11}  "
                    f"{_fmt(res['trained']['gradient']['factor']):>14}  "
-                   f"{res['metric_name']} {res['trained']['metric']:.3f}")
+                   f"{res['trained']['steps']:>6}  "
+                   f"{res['metric_name'] + ' ' + format(metric, '.3f'):<24} "
+                   f"{chance:>6.3f}  {state}")
+    if at_chance:
+        click.echo(f"note: {', '.join(at_chance)} ended at chance level after at most {steps} "
+                   "steps: their 'trained' curves are those of models that have not learned "
+                   f"the task yet; raise --steps or shorten --length", err=True)
     written = report_diagnostics.write(db, out)
     click.echo(f"wrote {len(written)} files to {out / report_diagnostics.FOLDER}", err=True)
     return 1 if failed else 0
@@ -529,14 +594,20 @@ def suite_rows(db: Path, suite: str):
 
 def stale_files(fresh: Path, committed: Path) -> list[str]:
     """Files whose text differs between two report folders. Figures are compared by name
-    only: their bytes depend on the plotting library's version, the tables do not."""
+    only: their bytes depend on the plotting libraries' versions, the tables do not; so
+    does the README's line naming those versions, which is left out of the comparison."""
+    import re
+
     def names(root: Path) -> set[str]:
         return {str(p.relative_to(root)) for p in root.rglob("*") if p.is_file()}
+
+    def text(root: Path) -> str:
+        return re.sub(r"(?m)^- Figures drawn with .*$", "", (root / "README.md").read_text())
 
     if not committed.is_dir():
         return ["the whole folder"]
     diff = sorted(names(fresh) ^ names(committed))
-    if not diff and (fresh / "README.md").read_text() != (committed / "README.md").read_text():
+    if not diff and text(fresh) != text(committed):
         diff = ["README.md"]
     return diff
 

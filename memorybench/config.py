@@ -9,7 +9,9 @@ new cell instead of silently reusing an old result.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import hashlib
+import inspect
 import json
 from dataclasses import dataclass, field
 
@@ -63,7 +65,16 @@ def task_names() -> list[str]:
 
 
 def model_names() -> list[str]:
-    return sorted(set(MODELS.names()) | set(spec_names("models")) | set(BASELINES.names()))
+    cores, baselines = set(MODELS.names()), set(BASELINES.names())
+    variants = {n for n in spec_names("models")
+                if (load_spec("models", n) or {}).get("type", n) != n}
+    for name in sorted((cores & baselines) | (variants & (cores | baselines))):
+        kinds = [kind for kind, names in (("model", cores), ("baseline", baselines),
+                                          ("spec variant in models/", variants))
+                 if name in names]
+        raise UserError(f"name {name!r} is registered twice, as a {' and as a '.join(kinds)}; "
+                        "expected each model and baseline name once (rename the plugin)")
+    return sorted(cores | set(spec_names("models")) | baselines)
 
 
 def _spec(kind: str, name: str, known: list[str]) -> dict:
@@ -180,8 +191,9 @@ class Sweep:
         if not self.seeds:
             raise UserError("empty sweep: no seeds; pass --seeds like 0,1,2")
         for seed in self.seeds:
-            if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
-                raise UserError(f"seed {seed!r} is invalid; expected an integer >= 0")
+            if not _is_int(seed) or not 0 <= seed < 2 ** 63:
+                raise UserError(f"seed {seed!r} is invalid; expected an integer from 0 to "
+                                "2**63 - 1")
         self.check_per_task()
         cells = []
         for task_name in self.tasks:
@@ -202,8 +214,10 @@ class Sweep:
                 params = {**mcls.parameters_of(), **mspec.get("params", {}), **self.model}
                 check_keys(f"model {model_name} parameters", params,
                            {"embed", *mcls.parameters_of()})
+                check_model_params(model_name, mcls, params)
                 if self.params is not None:
                     params = self.sized(task, model_name, mcls, params)
+                check_model_builds(task, model_name, mcls, params)
                 train = TrainConfig(**{**tspec.get("train", {}), **mspec.get("train", {}),
                                        **self.for_task("train", task_name)})
                 for length in lengths:
@@ -230,9 +244,11 @@ class Sweep:
                 for length in lengths for seed in self.seeds]
 
     def sized(self, task: Task, model_name: str, mcls: type[Core], params: dict) -> dict:
-        """``params`` with the width that gives about ``self.params`` trainable parameters
-        on ``task``; the target is kept in the parameters, so it is part of the cell key."""
-        from memorybench.models.sizing import width_for
+        """``params`` with the width (and, for a core that needs it, its ``sizing_knob``)
+        that gives about ``self.params`` trainable parameters on ``task``; the chosen
+        values and the target are kept in the parameters, so they are part of the cell key.
+        Parameters the user set (``--set model.mlp=4``) are not changed."""
+        from memorybench.models.sizing import size_for
 
         target = self.params
         if isinstance(target, bool) or not isinstance(target, int) or target < 1:
@@ -240,8 +256,52 @@ class Sweep:
         if "hidden" in self.model:
             raise UserError("--params chooses each model's hidden width; do not also set "
                             "model.hidden")
-        hidden, _ = width_for(task.io, mcls, params, target, model_name)
-        return {**params, "hidden": hidden, "target_params": target}
+        chosen, _ = size_for(task.io, mcls, params, target, model_name, fixed=set(self.model))
+        return {**params, **chosen, "target_params": target}
+
+
+def check_model_params(name: str, mcls: type[Core], params: dict) -> None:
+    """Each parameter has the type of its default (an int where the default is an int, a
+    number where it is a float, ...): a wrong type is a one-line error before training."""
+    defaults = {"embed": 1, **mcls.parameters_of()}
+    for key, value in params.items():
+        default = defaults.get(key)
+        if value is None or default is None or default is inspect.Parameter.empty:
+            continue
+        if isinstance(default, bool):
+            ok, expected = isinstance(value, bool), "true or false"
+        elif isinstance(default, int):
+            ok, expected = _is_int(value), "an integer"
+        elif isinstance(default, float):
+            ok = isinstance(value, int | float) and not isinstance(value, bool)
+            expected = "a number"
+        elif isinstance(default, str):
+            ok, expected = isinstance(value, str), "a string"
+        else:
+            continue
+        if not ok:
+            raise UserError(f"model {name}: parameter {key}={value!r} is invalid; expected "
+                            f"{expected} (default {default!r})")
+
+
+@functools.cache
+def _builds(io, name: str, mcls: type[Core], params_json: str) -> None:
+    from memorybench.models.base import SequenceModel
+
+    SequenceModel(io, mcls, **json.loads(params_json))
+
+
+def check_model_builds(task: Task, name: str, mcls: type[Core], params: dict) -> None:
+    """Build the model once for the task, so out-of-range parameters (a width of 0, a
+    width that is not a multiple of the heads) are caught before any cell trains. The
+    model's own checks raise the one-line errors; any other exception is left to training,
+    where it is stored as a failed cell."""
+    try:
+        _builds(task.io, name, mcls, json.dumps(params, sort_keys=True))
+    except UserError:
+        raise
+    except Exception:
+        pass
 
 
 def make_cell(task_name: str, task: Task, length: int, model: str,
@@ -271,6 +331,40 @@ def cell_key(cell: dict) -> str:
     return hashlib.sha256(text.encode()).hexdigest()[:20]
 
 
+def _is_int(value) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _int_list(value) -> bool:
+    return isinstance(value, list) and all(_is_int(v) for v in value)
+
+
+SUITE_TYPES = {  # key -> (check, the expected form, for the error)
+    "description": (lambda v: isinstance(v, str), 'a string'),
+    "tasks": (lambda v: isinstance(v, list) and all(isinstance(t, str) for t in v),
+              'a list of task names, e.g. ["adding", "copy"]'),
+    "models": (lambda v: isinstance(v, list) and all(isinstance(m, str) for m in v),
+               'a list of model names, e.g. ["elman", "lstm"]'),
+    "lengths": (lambda v: _int_list(v) or (isinstance(v, dict) and all(
+        _int_list(x) for x in v.values())),
+        "a list of integers, e.g. [10, 50], or a table of them per task, e.g. "
+        "{ adding = [10, 50] }"),
+    "seeds": (_int_list, "a list of integers, e.g. [0, 1, 2]"),
+    "train": (lambda v: isinstance(v, dict), "a table, e.g. [train] steps = 500"),
+    "task": (lambda v: isinstance(v, dict), "a table of task parameters"),
+    "model": (lambda v: isinstance(v, dict), "a table of model parameters"),
+    "params": (_is_int, "an integer number of trainable parameters"),
+}
+
+
+def check_suite_types(where: str, data: dict) -> None:
+    """Each suite key holds the kind of value it must, or a one-line error."""
+    for key, value in data.items():
+        ok, expected = SUITE_TYPES[key]
+        if not ok(value):
+            raise UserError(f"{where}: {key} = {value!r} is invalid; expected {expected}")
+
+
 def suite_names() -> list[str]:
     return list(spec_names("suites"))
 
@@ -286,6 +380,7 @@ def load_suite(name: str) -> tuple[Sweep, str]:
         path = spec_dir("suites") / f"{name}.toml"
         data = read_toml(path)
     check_keys(str(path), data, SUITE_KEYS)
+    check_suite_types(str(path), data)
     flat_train = {k for k, v in data.get("train", {}).items() if not isinstance(v, dict)}
     check_keys(f"{path} [train]", dict.fromkeys(flat_train), TRAIN_KEYS)
     sweep = Sweep(tasks=list(data.get("tasks", [])), models=list(data.get("models", [])),

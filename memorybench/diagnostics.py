@@ -7,16 +7,23 @@ per-step factor rho (Hochreiter 1991; Bengio, Simard & Frasconi 1994; Pascanu, M
 Bengio 2013). A tanh RNN with small weights has rho < 1 and forgets exponentially; the
 LSTM's additive cell path and an orthogonal recurrence keep rho near 1.
 
-For one (task, model, length, seed) this module measures, at initialization and after a
-short training run with the cell's own protocol (task and model specs, optimizer, data
-streams; ``steps`` is the diagnostic budget):
+For one (task, model, length, seed) this module measures, at initialization and after
+training with the cell's own protocol (task and model specs, optimizer, data streams,
+held-out evaluation every ``eval_every`` steps and early stopping once solved), for at most
+``steps`` steps (the diagnostic budget):
 
 * gradient flow: ||dLoss/dh_t|| for every example of a batch, against the distance
-  d = T-1-t from the output step, and the fitted per-step factor rho (a least-squares line
-  through log ||dLoss/dh_t|| against d);
-* memory probe: how well a linear read-out (scikit-learn ridge regression) recovers the
-  task-relevant input at distance d from the final (top-layer) state. For ``adding`` that is the
-  marked value, with its marker moved to distance d; for other tasks, the input itself.
+  d = N-1-t from the last step of the sequence (N steps: the task's length T for most tasks,
+  T + 20 for copy), and the fitted per-step factor rho (a least-squares line through
+  log ||dLoss/dh_t|| against d);
+* memory probe: how well a linear read-out (scikit-learn ridge regression, its penalty chosen
+  by leave-one-out cross-validation) recovers the task-relevant input at distance d from the
+  final (top-layer) state. For ``adding`` that is the marked value, with its marker moved to
+  distance d; for other tasks, the input itself, at the distances where inputs vary
+  between examples (for copy: its ten symbols).
+
+Beside them it stores the held-out metric after training, the task's chance level and its
+solved threshold, so a reader sees whether "after training" means a model that learned.
 
 The loss is the task's loss at the last step only, summed over the batch, so each example's
 gradient is its own and every distance is measured from one output. The gradient is
@@ -34,13 +41,13 @@ from datetime import UTC, datetime
 import numpy as np
 import torch
 import torch.nn.functional as F
-from sklearn.linear_model import Ridge
+from sklearn.linear_model import RidgeCV
 from sklearn.metrics import r2_score
 
 from memorybench.config import Sweep, TrainConfig, build_task, cell_key, model_class
 from memorybench.errors import UserError
 from memorybench.models.base import SequenceModel
-from memorybench.tasks.base import IGNORE, Batch, Task
+from memorybench.tasks.base import IGNORE, Batch, Task, input_rows
 from memorybench.training import (
     EVAL_STREAM,
     TRAIN_STREAM,
@@ -50,12 +57,17 @@ from memorybench.training import (
     versions,
 )
 
-VERSION = 1  # bump when a measurement changes: stored diagnostics stop matching
+VERSION = 2  # bump when a measurement changes: stored diagnostics stop matching
 DIAG_STREAM = 2  # data seed of the measured batches: SeedSequence([seed, 2])
 GRAD_BATCH = 64  # examples whose gradients are measured
-PROBE_EXAMPLES = 600  # per probed distance; 2/3 fit the probe, 1/3 score it
-PROBE_POINTS = 10  # probed distances, spaced geometrically from 0 to T-1
+# Per probed distance; 2/3 fit the probe, 1/3 score it. With 400 fitted examples and 128 to
+# 190 state features, a lightly penalised read-out overfit (held-out R² down to -0.9); 667
+# fitted examples and a cross-validated penalty keep an empty state near R² = 0.
+PROBE_EXAMPLES = 1000
+PROBE_ALPHAS = np.logspace(-2, 5, 15)  # ridge penalties tried on standardised features
+PROBE_POINTS = 10  # probed distances, spaced geometrically from 0 to N-1
 BAND = (10, 90)  # percentiles of the examples' gradient norms drawn as a band
+EVAL_EXAMPLES = 500  # held-out examples behind the trained metric (at most the spec's)
 
 
 def applies(model: str) -> bool:
@@ -67,17 +79,46 @@ def applies(model: str) -> bool:
 def diagnostic_config(task: str, model: str, length: int, seed: int, steps: int,
                       overrides: dict | None = None) -> dict:
     """The cell config of (task, model, length, seed) with training budget ``steps``, plus
-    the measurement settings; its ``key`` is a hash of all of it."""
+    the measurement settings and the user's overrides (``--set``, kept so a report can
+    name what a run changed); its ``key`` is a hash of all of it."""
     overrides = overrides or {"train": {}, "task": {}, "model": {}}
     sweep = Sweep(tasks=[task], models=[model], lengths=[length], seeds=[seed],
                   train={**overrides["train"], "steps": steps}, task=dict(overrides["task"]),
                   model=dict(overrides["model"]))
     cell = sweep.cells()[0]
     del cell["key"]
+    settings = {f"{section}.{key}": value for section in ("task", "model", "train")
+                for key, value in sorted(overrides.get(section, {}).items())}
     cell["diagnostics"] = {"version": VERSION, "grad_batch": GRAD_BATCH,
-                           "probe_examples": PROBE_EXAMPLES, "probe_points": PROBE_POINTS}
+                           "probe_examples": PROBE_EXAMPLES, "probe_points": PROBE_POINTS,
+                           "settings": settings}
     cell["key"] = cell_key(cell)
     return cell
+
+
+def check_builds(config: dict) -> None:
+    """Build the model of ``config`` once, so a parameter no model can have (a width of 0)
+    is a one-line error before any training, not a failed diagnostic after it."""
+    task = build_task(config["task"], config["task_params"])
+    try:
+        SequenceModel(task.io, model_class(config["model"]), **config["model_params"])
+    except UserError:
+        raise
+    except Exception as exc:
+        detail = (str(exc).strip().splitlines() or [""])[0][:200]
+        raise UserError(f"model {config['model']}: parameters {config['model_params']} do not "
+                        f"build ({type(exc).__name__}: {detail}); expected values like those "
+                        f"in models/{config['model']}.toml") from None
+
+
+def not_applicable(config: dict) -> dict:
+    """The store row of a model without a per-step state: kept so a report can say so."""
+    return {"key": config["key"], "task": config["task"], "model": config["model"],
+            "length": config["length"], "seed": config["seed"],
+            "steps": config["train"]["steps"], "status": "not applicable",
+            "error": "no per-step recurrent state: nothing is carried from step to step",
+            "config": config, "versions": versions(), "result": {}, "wall_time": 0.0,
+            "finished_at": datetime.now(UTC).isoformat(timespec="seconds")}
 
 
 # --- gradient flow ---------------------------------------------------------------------------
@@ -111,7 +152,8 @@ def fit_factor(norms: np.ndarray) -> float | None:
     """Per-step factor rho of a line through log ||dLoss/dh_t|| against distance d, over
     d >= 1 (d = 0 is the read-out, not a recurrent step); None with < 2 usable points."""
     d = np.arange(len(norms))[1:]
-    logs = np.log(np.asarray(norms[1:], dtype=float))
+    with np.errstate(divide="ignore"):  # a norm of exactly 0 (a dead network) is left out
+        logs = np.log(np.asarray(norms[1:], dtype=float))
     ok = np.isfinite(logs)
     if ok.sum() < 2:
         return None
@@ -140,28 +182,42 @@ def _round(values) -> list[float]:
 
 
 # --- memory probe ----------------------------------------------------------------------------
-def probe_distances(length: int) -> list[int]:
-    return sorted({int(round(v)) - 1 for v in np.geomspace(1, length, PROBE_POINTS)})
+def probe_distances(task: Task, length: int) -> list[int]:
+    """Distances from the last step to probe: those whose input varies between examples
+    (copy's blanks and delimiter never do: there is nothing to read back), spaced
+    geometrically, at most ``PROBE_POINTS`` of them."""
+    x = task.sample(200, length, np.random.default_rng(0)).x
+    varies = (x.reshape(len(x), x.shape[1], -1).double().std(0) > 0).any(-1)  # (N,)
+    steps = len(varies)
+    candidates = [d for d in range(steps) if varies[steps - 1 - d]]
+    picks = {int(round(v)) - 1 for v in np.geomspace(1, len(candidates), PROBE_POINTS)}
+    return [candidates[i] for i in sorted(picks)]
 
 
-def probe_data(task: Task, length: int, distance: int, rng) -> tuple[torch.Tensor, np.ndarray]:
-    """Inputs and the probe target: what the state should hold from ``distance`` steps back."""
-    batch = task.sample(PROBE_EXAMPLES, length, rng)
-    pos = length - 1 - distance
-    if task.name == "adding":
-        # The marked value, its marker moved to distance d; the other marker stays in the
-        # other half, so the example is still a valid adding sequence.
-        x = batch.x.clone()
-        half = length // 2
-        other = rng.integers(half, length, len(x)) if pos < half \
-            else rng.integers(0, half, len(x))
-        x[..., 1] = 0.0
-        x[:, pos, 1] = 1.0
-        x[np.arange(len(x)), other, 1] = 1.0
-        return x, x[:, pos, 0].numpy()[:, None]
+def sequence_steps(task: Task, length: int) -> int:
+    """Steps of one input sequence at ``length`` (T for most tasks, T + 20 for copy)."""
+    return int(task.sample(1, length, np.random.default_rng(0)).x.shape[1])
+
+
+def adding_probe(batch: Batch, distance: int, rng) -> tuple[torch.Tensor, np.ndarray]:
+    """Adding: the marked value, its marker moved to ``distance``; the other marker stays in
+    the other half, so the example is still a valid adding sequence."""
+    x = batch.x.clone()
+    length = x.shape[1]
+    pos, half = length - 1 - distance, length // 2
+    other = rng.integers(half, length, len(x)) if pos < half else rng.integers(0, half, len(x))
+    x[..., 1] = 0.0
+    x[:, pos, 1] = 1.0
+    x[np.arange(len(x)), other, 1] = 1.0
+    return x, x[:, pos, 0].numpy()[:, None]
+
+
+def input_at(task: Task, x: torch.Tensor, distance: int) -> np.ndarray:
+    """The input ``distance`` steps before the last: one-hot for tokens, (B, features)."""
+    pos = x.shape[1] - 1 - distance
     if task.io.inputs == "tokens":
-        return batch.x, F.one_hot(batch.x[:, pos], task.io.in_size).double().numpy()
-    return batch.x, batch.x[:, pos].double().numpy()
+        return F.one_hot(x[:, pos], task.io.in_size).double().numpy()
+    return x[:, pos].double().numpy()
 
 
 @torch.no_grad()
@@ -171,43 +227,71 @@ def final_state(model: SequenceModel, x: torch.Tensor) -> np.ndarray:
     return model.core(model.encode(x), per_step=False).double().numpy()
 
 
-def probe_fit(features: np.ndarray, target: np.ndarray) -> float:
+def probe_fit(features: np.ndarray, target: np.ndarray) -> float | None:
     """R² of a ridge read-out fitted on the first 2/3 of the examples, scored on the rest
-    (variance-weighted over target columns; 0 = no better than the mean)."""
+    (variance-weighted over target columns; 0 = no better than the mean). The penalty is
+    chosen among ``PROBE_ALPHAS`` by leave-one-out error on the fitted part. None when the
+    target does not vary (e.g. copy's blanks): there is nothing to read back."""
     split = 2 * len(features) // 3
+    if not (target[:split].std(0) > 0).any() or not (target[split:].std(0) > 0).any():
+        return None
     mu, sd = features[:split].mean(0), features[:split].std(0) + 1e-8
     z = (features - mu) / sd
-    ridge = Ridge(alpha=1.0).fit(z[:split], target[:split])
+    ridge = RidgeCV(alphas=PROBE_ALPHAS).fit(z[:split], target[:split])
     return float(r2_score(target[split:], ridge.predict(z[split:]),
                           multioutput="variance_weighted"))
 
 
-def memory_probe(model: SequenceModel, task: Task, length: int, seed: int) -> list[float]:
+def memory_probe(model: SequenceModel, task: Task, length: int,
+                 seed: int) -> list[float | None]:
+    """Probe R² at each of ``probe_distances``. Adding needs a batch per distance (the marker
+    moves); any other task reads every distance from the inputs of one batch."""
     rng = np.random.default_rng([seed, DIAG_STREAM, 1])
     model = copy.deepcopy(model).cpu().eval()
+    batch = task.sample(PROBE_EXAMPLES, length, rng)
+    distances = probe_distances(task, length)
+    shared = None if task.name == "adding" else final_state(model, batch.x)
     r2 = []
-    for d in probe_distances(length):
-        x, target = probe_data(task, length, d, rng)
-        r2.append(round(probe_fit(final_state(model, x), target), 6))
+    for d in distances:
+        if shared is None:
+            x, target = adding_probe(batch, d, rng)
+            value = probe_fit(final_state(model, x), target)
+        else:
+            value = probe_fit(shared, input_at(task, batch.x, d))
+        r2.append(None if value is None else round(value, 6))
     return r2
 
 
 # --- one diagnostic --------------------------------------------------------------------------
-def train(model: SequenceModel, task: Task, cfg: TrainConfig, length: int, seed: int) -> None:
-    """The cell's training loop (memorybench.training) for ``cfg.steps`` steps, without its
-    evaluations: same optimizer, clipping and data stream."""
+def train(model: SequenceModel, task: Task, cfg: TrainConfig, held_out: Batch, length: int,
+          seed: int) -> dict:
+    """The cell's training protocol (memorybench.training) for at most ``cfg.steps`` steps:
+    same optimizer, clipping and data stream, the held-out metric every ``eval_every`` steps
+    and at the end, stopping early once it reaches the task's solved threshold. Returns the
+    steps trained, the last held-out metrics and the curve (step, metric, loss)."""
     optimizer = make_optimizer(model, cfg)
     rng = np.random.default_rng([seed, TRAIN_STREAM])
     params = [p for p in model.parameters() if p.requires_grad]
+    unseen = input_rows(task, held_out)  # as in a cell: never trained on
+    step, metrics, curve = 0, {}, []
     # A vanishing gradient is, in float32, a subnormal one past ~1e-38, which the CPU
     # computes many times slower (memorybench.training flushes them too).
     torch.set_flush_denormal(True)
     try:
-        if train_steps(model, optimizer, params, task, cfg, length, rng, 1, cfg.steps,
-                       torch.device("cpu")):
-            raise FloatingPointError("the training loss is not finite")
+        while step < cfg.steps:
+            first, step = step + 1, min((step // cfg.eval_every + 1) * cfg.eval_every,
+                                        cfg.steps)
+            bad = train_steps(model, optimizer, params, task, cfg, length, rng, first, step,
+                              torch.device("cpu"), exclude=unseen)
+            if bad:
+                raise FloatingPointError(f"the training loss is not finite at step {bad}")
+            metrics = evaluate(model, task, held_out)
+            curve.append([step, metrics[task.metric], metrics["loss"]])
+            if cfg.early_stop and metrics[task.metric] >= task.solved:
+                break
     finally:
         torch.set_flush_denormal(False)  # the measurements run in float64, unflushed
+    return {"steps": step, "metrics": metrics, "curve": curve}
 
 
 def diagnose(config: dict) -> dict:
@@ -234,15 +318,19 @@ def _measure(config: dict) -> dict:
     length, seed = config["length"], config["seed"]
     torch.manual_seed(seed)  # the same initial weights as the cell's
     model = SequenceModel(task.io, model_class(config["model"]), **config["model_params"])
-    result = {"distances": list(range(length)), "probe_distances": probe_distances(length),
-              "metric_name": task.metric}
+    steps = sequence_steps(task, length)
+    result = {"distances": list(range(steps)), "sequence_steps": steps,
+              "probe_distances": probe_distances(task, length), "metric_name": task.metric,
+              "chance": task.chance(length), "solved_threshold": task.solved}
     result["init"] = {"gradient": gradient_flow(model, task, length, seed),
                       "probe": memory_probe(model, task, length, seed)}
-    train(model, task, cfg, length, seed)
-    held_out = task.sample(min(cfg.eval_size, 500), length,
+    held_out = task.sample(min(cfg.eval_size, EVAL_EXAMPLES), length,
                            np.random.default_rng([seed, EVAL_STREAM]))
-    metrics = evaluate(model, task, held_out)
+    trained = train(model, task, cfg, held_out, length, seed)
+    metrics = trained["metrics"]
     result["trained"] = {"gradient": gradient_flow(model, task, length, seed),
                          "probe": memory_probe(model, task, length, seed),
-                         "metric": metrics[task.metric], "loss": metrics["loss"]}
+                         "metric": metrics[task.metric], "loss": metrics["loss"],
+                         "steps": trained["steps"], "curve": trained["curve"],
+                         "solved": metrics[task.metric] >= task.solved}
     return result

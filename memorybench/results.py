@@ -59,12 +59,20 @@ def to_text(frame: pd.DataFrame, fmt: str) -> str:
 
 def write(frame: pd.DataFrame, path: Path, fmt: str) -> None:
     """Write ``frame`` to ``path`` whole: a temporary file renamed over the target."""
+    path = Path(path)
+    if path.is_dir():
+        raise UserError(f"{path} is a directory; expected a file path to write")
     tmp = path.with_name(path.name + ".tmp")
-    if fmt == "parquet":
-        frame.sort_values(ORDER, kind="stable").to_parquet(tmp, index=False)
-    else:
-        tmp.write_text(to_text(frame, fmt), encoding="utf-8")
-    tmp.replace(path)
+    try:
+        if fmt == "parquet":
+            frame.sort_values(ORDER, kind="stable").to_parquet(tmp, index=False)
+        else:
+            tmp.write_text(to_text(frame, fmt), encoding="utf-8")
+        tmp.replace(path)
+    except OSError as exc:
+        tmp.unlink(missing_ok=True)
+        raise UserError(f"{path} cannot be written ({exc.strerror or exc}); expected a file "
+                        "path in an existing, writable folder") from None
 
 
 def empty() -> pd.DataFrame:
@@ -105,6 +113,7 @@ def load(path: str | Path) -> pd.DataFrame:
     if missing:
         raise UserError(f"{path}: not a results table (no column {missing[0]!r}); expected a "
                         "file written by `memorybench export`")
+    raw = frame
     frame = frame.reindex(columns=list(COLUMNS))
     for name, kind in COLUMNS.items():
         try:
@@ -114,9 +123,36 @@ def load(path: str | Path) -> pd.DataFrame:
                 frame[name] = pd.to_numeric(frame[name]).astype("float64")
             else:
                 frame[name] = frame[name].astype("string")
-        except (TypeError, ValueError):
+        except (TypeError, ValueError, OverflowError):
             raise UserError(f"{path}: column {name!r} holds a value that is not "
                             f"{kind.split()[0].lower()}; expected a file written by "
                             "`memorybench export`") from None
+    check_table(path, frame, raw)
     frame["solved"] = frame["solved"].fillna(0).astype(bool)
     return frame.sort_values(ORDER, kind="stable").reset_index(drop=True)
+
+
+def check_table(path: Path, frame: pd.DataFrame, raw: pd.DataFrame) -> None:
+    """The checks a results file must pass to be compared: every cell named, once, with
+    finite numbers; anything else is a one-line error naming the first bad row."""
+    def bad(row: int, what: str) -> UserError:
+        return UserError(f"{path}: row {row + 1} {what}; expected a file written by "
+                         "`memorybench export`")
+
+    for name in ("key", "task", "model", "length", "seed", "status"):
+        empty = frame[name].isna()
+        if empty.any():
+            raise bad(int(empty.to_numpy().argmax()), f"has no {name}")
+    for name in ("task", "model", "status", "key"):
+        if name in raw.columns:
+            wrong = ~raw[name].map(lambda v: isinstance(v, str))
+            if wrong.any():
+                raise bad(int(wrong.to_numpy().argmax()), f"has a {name} that is not text")
+    for name in ("metric", "chance", "loss"):
+        infinite = frame[name].abs() == float("inf")
+        if infinite.any():
+            raise bad(int(infinite.to_numpy().argmax()), f"has an infinite {name}")
+    repeated = frame["key"].duplicated()
+    if repeated.any():
+        raise bad(int(repeated.to_numpy().argmax()),
+                  f"repeats cell {frame['key'][repeated].iloc[0]}")

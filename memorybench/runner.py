@@ -10,11 +10,10 @@ from __future__ import annotations
 
 import os
 import sys
-from collections import Counter
+from collections import Counter, deque
 from collections.abc import Iterator
 from dataclasses import dataclass
 
-from joblib import Parallel, delayed
 from tqdm import tqdm
 
 from memorybench.costs import cell_seconds
@@ -73,28 +72,90 @@ def failed_row(cell: dict, error: str) -> dict:
             "error": error, "config": cell, "metrics": {}, "versions": {}}
 
 
+# A local worker process that has been idle this long exits (and one orphaned by a killed
+# `run` exits soon after finishing its cell).
+IDLE_SECONDS = 15
+
+
 def _local(cells: list[dict], workers: int, device: str) -> Iterator[dict]:
+    """Train ``cells`` in ``workers`` processes of joblib's process pool (loky), at most one
+    cell per process at a time, yielding results as they finish.
+
+    A cell whose process dies (a segfault, the kernel's out-of-memory killer, a plugin that
+    exits) takes down the whole pool, and with it the other cells in flight. The pool is
+    restarted and the cells that were in flight are run again, each one alone: a cell that
+    kills its process while running alone is stored as failed, and the sweep goes on.
+    """
     if workers == 1 or len(cells) <= 1:
         for cell in cells:
             yield train_cell(cell, device)
         return
-    yield from Parallel(n_jobs=min(workers, len(cells)), return_as="generator_unordered")(
-        delayed(train_cell)(cell, device) for cell in longest_first(cells))
+    from concurrent.futures import FIRST_COMPLETED, wait
+
+    from joblib.externals.loky import get_reusable_executor
+    from joblib.externals.loky.process_executor import BrokenProcessPool
+
+    size = min(workers, len(cells))
+    queue = deque(longest_first(cells))
+    suspects: set[str] = set()  # keys of cells in flight when a process died
+    running: dict = {}  # future -> cell
+    executor = get_reusable_executor(max_workers=size, timeout=IDLE_SECONDS)
+    try:
+        while queue or running:
+            # A suspect runs alone, so that a second death names its cell for certain.
+            while queue and len(running) < size and not (
+                    running and (queue[0]["key"] in suspects
+                                 or any(c["key"] in suspects for c in running.values()))):
+                cell = queue.popleft()
+                running[executor.submit(train_cell, cell, device)] = cell
+            done, _ = wait(list(running), return_when=FIRST_COMPLETED)
+            for future in done:
+                cell = running.pop(future)
+                try:
+                    yield future.result()
+                except BrokenProcessPool as exc:
+                    if cell["key"] in suspects and not running:
+                        yield failed_row(cell, "the worker process died while training this "
+                                         f"cell ({type(exc).__name__}: {exc})")
+                    else:
+                        suspects.add(cell["key"])
+                        queue.appendleft(cell)
+                    executor = get_reusable_executor(max_workers=size, timeout=IDLE_SECONDS)
+                except Exception as exc:  # e.g. a result that could not be sent back
+                    yield failed_row(cell, f"{type(exc).__name__}: {exc}")
+    finally:
+        for future in running:
+            future.cancel()
+        if running:  # interrupted: nothing keeps training after we return
+            executor.shutdown(wait=False, kill_workers=True)
+
+
+def require_dask(scheduler: str | None) -> None:
+    """Fail early, before any store is opened, when dask.distributed is not installed."""
+    try:
+        import distributed  # noqa: F401
+    except ImportError:
+        option = "--scheduler" if scheduler else "--backend dask"
+        raise UserError(f"{option} needs dask.distributed; install the extra with "
+                        "pip install 'memorybench[dask]'") from None
 
 
 def _dask(cells: list[dict], workers: int, device: str, scheduler: str | None) -> Iterator[dict]:
-    try:
-        from distributed import Client, LocalCluster, as_completed
-    except ImportError:
-        raise UserError("--backend dask needs dask.distributed; install the extra with "
-                        "pip install 'memorybench[dask]'") from None
+    require_dask(scheduler)
+    import logging
+
+    from distributed import Client, LocalCluster, as_completed
+
+    # Dask reports routine worker restarts and slow shutdowns as warnings: keep the
+    # terminal for memorybench's own lines.
+    logging.getLogger("distributed").setLevel(logging.ERROR)
     cluster = None
     if scheduler is None:
         cluster = LocalCluster(n_workers=workers, threads_per_worker=1, processes=True,
                                dashboard_address=None)
     try:
         client = Client(cluster if cluster is not None else scheduler, timeout="10s")
-    except OSError as exc:
+    except (OSError, ValueError) as exc:
         raise UserError(f"--scheduler {scheduler}: cannot reach a Dask scheduler ({exc}); "
                         "expected an address like tcp://HOST:8786") from None
     try:

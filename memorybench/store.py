@@ -8,7 +8,9 @@ ours, or is damaged, is refused with one clear line and left exactly as it was.
 from __future__ import annotations
 
 import json
+import os
 import sqlite3
+import time
 from pathlib import Path
 
 import pandas as pd
@@ -51,7 +53,8 @@ JSON_COLUMNS = ("metrics", "versions", "config")
 
 
 def _check_existing(path: Path) -> None:
-    """Refuse a file that is not a memorybench store, without writing to it."""
+    """Refuse a file that is not a memorybench store, without writing to it (or beside it:
+    a refused file gains no -wal or -shm companion)."""
     if path.is_dir():
         raise UserError(f"--db {path} is a directory; expected a database file path such as "
                         f"{DEFAULT_DB}")
@@ -59,28 +62,97 @@ def _check_existing(path: Path) -> None:
         return
     try:
         with path.open("rb") as f:
-            header = f.read(len(SQLITE_HEADER))
+            header = f.read(100)  # the SQLite file header
     except OSError as exc:
         raise UserError(f"--db {path} cannot be read ({exc.strerror})") from None
-    if header != SQLITE_HEADER:
+    if not header.startswith(SQLITE_HEADER):
         raise UserError(f"--db {path} is not a memorybench database (not an SQLite file); "
                         "expected a file written by `memorybench run` or a new path")
-    try:
-        con = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True)
+    uri = path.resolve().as_uri()
+    if not Path(f"{path}-wal").exists():
+        # No log: the file is complete as it is. ``immutable`` reads it without creating
+        # the shared-memory file a WAL database otherwise gets on open.
         try:
-            app_id = con.execute("PRAGMA application_id").fetchone()[0]
-            version = con.execute("PRAGMA user_version").fetchone()[0]
-        finally:
-            con.close()
-    except sqlite3.DatabaseError as exc:
-        raise UserError(f"--db {path} is a damaged database ({exc}); expected a memorybench "
-                        "store") from None
+            app_id, version = _read_marks(f"{uri}?immutable=1", path)
+            if app_id == APPLICATION_ID and version <= SCHEMA_VERSION:
+                return
+        except UserError:
+            pass
+    # A writer may hold the newest pages in its log, or be copying them into the file
+    # right now: only a read that takes SQLite's locks may refuse the file.
+    companions = [Path(f"{path}-wal"), Path(f"{path}-shm")]
+    existed = [c.exists() for c in companions]
+    try:
+        app_id, version = _read_marks(f"{uri}?mode=ro", path)
+    except UserError:
+        _remove_new_companions(companions, existed)
+        raise
+    if app_id != APPLICATION_ID or version > SCHEMA_VERSION:
+        _remove_new_companions(companions, existed)
     if app_id != APPLICATION_ID:
         raise UserError(f"--db {path} is an SQLite database of another program, not a "
                         "memorybench store; choose another path")
     if version > SCHEMA_VERSION:
         raise UserError(f"--db {path} has schema version {version}, newer than this "
                         f"memorybench's {SCHEMA_VERSION}; upgrade memorybench to read it")
+
+
+def _remove_new_companions(companions: list[Path], existed: list[bool]) -> None:
+    """Remove the -wal and -shm files our read of a refused file created (an empty log
+    and its index), so that a refused file is left exactly as it was found."""
+    wal, shm = companions
+    if not existed[0] and wal.exists() and wal.stat().st_size == 0:
+        wal.unlink(missing_ok=True)
+        if not existed[1]:
+            shm.unlink(missing_ok=True)
+
+
+def _read_marks(uri: str, path: Path) -> tuple[int, int]:
+    """(application id, schema version) of an SQLite file, reading every table's schema so
+    that a damaged file is caught here."""
+    try:
+        con = sqlite3.connect(uri, uri=True, isolation_level=None)
+        try:
+            # One read transaction: every answer from the same snapshot, even while
+            # another process is creating or migrating the store.
+            con.execute("BEGIN")
+            tables = con.execute("SELECT count(*) FROM sqlite_master").fetchone()[0]
+            app_id = con.execute("PRAGMA application_id").fetchone()[0]
+            version = con.execute("PRAGMA user_version").fetchone()[0]
+            if app_id == APPLICATION_ID:
+                # Every page, not just the header: a store damaged inside is found here.
+                problem = con.execute("PRAGMA quick_check(1)").fetchone()[0]
+                if problem != "ok":
+                    raise sqlite3.DatabaseError(problem)
+        finally:
+            con.close()
+    except sqlite3.DatabaseError as exc:
+        raise UserError(f"--db {path} is a damaged database ({exc}); expected a memorybench "
+                        "store") from None
+    if app_id == 0 and tables == 0:  # an empty SQLite file, e.g. a store being created
+        return APPLICATION_ID, 0
+    return app_id, version
+
+
+def _connect_readonly(path: Path) -> sqlite3.Connection:
+    """A read-only connection. In a folder we cannot write, SQLite cannot create the
+    shared-memory file a WAL reader needs; with no log beside it, the file is complete and
+    is read as immutable."""
+    uri = path.resolve().as_uri()
+    folder = path.parent if str(path.parent) else Path(".")
+    if not os.access(folder, os.W_OK) and not Path(f"{path}-wal").exists():
+        return sqlite3.connect(f"{uri}?immutable=1", uri=True)
+    return sqlite3.connect(f"{uri}?mode=ro", uri=True)
+
+
+def _check_writable(path: Path) -> None:
+    """An existing store must be writable, and so must its folder (SQLite keeps its
+    write-ahead log beside it): found out before training, not after."""
+    folder = path.parent if str(path.parent) else Path(".")
+    for target, what in ((path, "file"), (folder, "folder")):
+        if target.exists() and not os.access(target, os.W_OK):
+            raise UserError(f"--db {path} cannot be written (its {what} is read-only); "
+                            "expected a writable file path")
 
 
 class Store:
@@ -92,18 +164,33 @@ class Store:
         self.con: sqlite3.Connection | None = None
         if readonly:
             if self.path.exists() and self.path.stat().st_size > 0:
-                self.con = sqlite3.connect(f"{self.path.resolve().as_uri()}?mode=ro", uri=True)
+                self.con = _connect_readonly(self.path)
             return
+        if self.path.exists():
+            _check_writable(self.path)
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             self.con = sqlite3.connect(self.path, timeout=60)
-            self.con.execute("PRAGMA journal_mode=WAL")
-            self._create()
+            self._retry_locked(self._create)
         except (OSError, sqlite3.DatabaseError) as exc:
             raise UserError(f"--db {self.path} cannot be written ({exc}); expected a writable "
                             "file path") from None
 
+    def _retry_locked(self, step, seconds: float = 60.0) -> None:
+        """Run ``step``, waiting while another process holds the lock SQLite needs for it
+        (switching the journal mode does not wait by itself)."""
+        deadline = time.monotonic() + seconds
+        while True:
+            try:
+                return step()
+            except sqlite3.OperationalError as exc:
+                if "locked" not in str(exc) or time.monotonic() > deadline:
+                    raise
+                time.sleep(0.05)
+
     def _create(self) -> None:
+        if self.con.execute("PRAGMA journal_mode").fetchone()[0] != "wal":
+            self.con.execute("PRAGMA journal_mode=WAL")
         with self.con:  # one transaction: a new store is created whole or not at all
             self.con.execute("BEGIN IMMEDIATE")
             if self.con.execute("PRAGMA application_id").fetchone()[0] != APPLICATION_ID:
@@ -116,14 +203,16 @@ class Store:
 
     def _migrate(self) -> None:
         """Bring an older store forward, one version at a time, keeping every row."""
-        version = self.con.execute("PRAGMA user_version").fetchone()[0]
-        while version < SCHEMA_VERSION:
+        while True:
             with self.con:
                 self.con.execute("BEGIN IMMEDIATE")
+                # Read inside the write lock: another process may have migrated meanwhile.
+                version = self.con.execute("PRAGMA user_version").fetchone()[0]
+                if version >= SCHEMA_VERSION:
+                    return
                 for statement in MIGRATIONS[version]:
                     self.con.execute(statement)
-                version += 1
-                self.con.execute(f"PRAGMA user_version = {version}")
+                self.con.execute(f"PRAGMA user_version = {version + 1}")
 
     def close(self) -> None:
         if self.con is not None:
@@ -164,8 +253,12 @@ class Store:
         """Every stored cell as a DataFrame; JSON columns are left as JSON text."""
         if self.con is None:
             return pd.DataFrame(columns=list(COLUMNS))
-        frame = pd.read_sql_query("SELECT * FROM cells ORDER BY task, model, length, seed, key",
-                                  self.con)
+        try:
+            frame = pd.read_sql_query("SELECT * FROM cells ORDER BY task, model, length, seed, "
+                                      "key", self.con)
+        except (sqlite3.DatabaseError, pd.errors.DatabaseError) as exc:
+            raise UserError(f"--db {self.path} is a damaged database ({exc}); expected a "
+                            "memorybench store") from None
         frame = frame.reindex(columns=list(COLUMNS))  # an older store read as it is: NA columns
         for name, kind in COLUMNS.items():  # fixed dtypes, whatever the rows hold
             if kind.startswith("INTEGER"):

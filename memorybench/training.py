@@ -24,7 +24,7 @@ import memorybench
 from memorybench.baselines import Baseline
 from memorybench.config import TrainConfig, build_task, model_class
 from memorybench.models.base import SequenceModel, count_parameters
-from memorybench.tasks.base import Batch, Task
+from memorybench.tasks.base import Batch, Task, input_rows, sample_unseen
 
 TRAIN_STREAM, EVAL_STREAM = 0, 1  # data seeds: SeedSequence([seed, stream])
 
@@ -138,6 +138,7 @@ def _train(cell: dict, dev: torch.device, result: dict) -> None:
     optimizer = make_optimizer(model, cfg)
     train_rng = np.random.default_rng([seed, TRAIN_STREAM])
     held_out = task.sample(cfg.eval_size, length, np.random.default_rng([seed, EVAL_STREAM]))
+    unseen = input_rows(task, held_out)  # never trained on: see `train_steps`
     held_out = held_out.to(dev)
 
     params = [p for p in model.parameters() if p.requires_grad]
@@ -146,7 +147,7 @@ def _train(cell: dict, dev: torch.device, result: dict) -> None:
     while step < cfg.steps:
         first, step = step + 1, min((step // cfg.eval_every + 1) * cfg.eval_every, cfg.steps)
         bad_step = train_steps(model, optimizer, params, task, cfg, length, train_rng,
-                               first, step, dev)  # the first non-finite loss, or 0
+                               first, step, dev, exclude=unseen)  # first non-finite loss, or 0
         result["steps"] = step
         if bad_step:
             result.update(status="diverged", diverged_step=bad_step)
@@ -168,13 +169,17 @@ def _train(cell: dict, dev: torch.device, result: dict) -> None:
 
 def train_steps(model: torch.nn.Module, optimizer: torch.optim.Optimizer, params: list,
                 task: Task, cfg: TrainConfig, length: int, rng: np.random.Generator,
-                first: int, last: int, dev: torch.device) -> int:
+                first: int, last: int, dev: torch.device,
+                exclude: frozenset[bytes] = frozenset()) -> int:
     """Training steps ``first`` to ``last``, each on a fresh batch; returns the first of them
     whose loss was not finite, or 0. The losses stay on the device until the end: one host
-    sync per call, not one per step."""
+    sync per call, not one per step. A training example whose inputs are in ``exclude``
+    (the held-out set's, from ``tasks.base.input_rows``) is replaced by a fresh one on the
+    host, before the batch moves to the device: a model is never scored on an example it
+    was trained on, which at short lengths of small token tasks would otherwise happen."""
     losses = []
     for _ in range(first, last + 1):
-        batch = task.sample(cfg.batch_size, length, rng).to(dev)
+        batch = sample_unseen(task, cfg.batch_size, length, rng, exclude).to(dev)
         loss = task.loss(model(batch.x), batch)
         optimizer.zero_grad(set_to_none=True)
         loss.backward()

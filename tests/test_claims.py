@@ -127,9 +127,21 @@ def test_a_report_shows_the_claims_it_can_check_and_only_those(tmp_path):
 
 def test_every_shipped_claim_is_well_formed():
     kinds = {"outlasts": {"task", "strong", "weak"}, "window": {"model", "window"},
-             "attractors": {"task", "models"}}
+             "attractors": {"task", "models"}, "loss_below": {"task", "models", "loss"}}
     shipped = claims.load()
     assert len({c["id"] for c in shipped}) == len(shipped)
     for claim in shipped:
         assert {"id", "text", "citation", "kind"} <= set(claim)
         assert kinds[claim["kind"]] <= set(claim), claim["id"]
+
+
+@pytest.mark.parametrize("loss_at_50,holds", [(0.12, True), (0.17, False)])
+def test_loss_below_holds_only_where_every_length_beats_the_memoryless_loss(loss_at_50, holds):
+    claim = {"task": "adding", "models": ["orthogonal"], "loss": 0.1667}
+    rows = [cell("adding", "orthogonal", length, seed, 0.1, chance=0.08, threshold=0.8,
+                 loss=loss)
+            for length, loss in ((10, 0.03), (50, loss_at_50)) for seed in range(3)]
+    frame = frame_of(rows)
+    ok, evidence = claims.loss_below(claim, frame, summary.by_length(frame))
+    assert ok is holds
+    assert "orthogonal T=10: loss 0.030, metric 0.100" in evidence

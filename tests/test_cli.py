@@ -2,11 +2,13 @@
 
 import io
 import json
+import os
 import sqlite3
 
 import pandas as pd
 import pytest
 
+from memorybench.cli import cli
 from memorybench.store import Store
 
 from conftest import TINY
@@ -170,6 +172,15 @@ BAD = [
     (["run", "--suite", "smoke", "--set", "model.hiden=3"], "unknown key 'hiden'"),
     (["run", "--suite", "smoke", "--seeds", "-1"], "seed -1 is invalid"),
     (["export", "--db", "nothing.db"], "no such database"),
+    (["export", "--task", "addng"], "--task addng matches no stored result"),
+    (["export", "--out", "no/such/folder/x.csv"], "cannot be written"),
+    (["run", "--suite", "smoke", "--seeds", str(2 ** 63)], "expected an integer from 0"),
+    (["run", "--task", "copy", "--model", "lstm", "--set", "model.hidden=abc"],
+     "parameter hidden='abc' is invalid; expected an integer"),
+    (["run", "--task", "copy", "--model", "lstm", "--set", "model.hidden=0"],
+     "expected positive integers"),
+    (["run", "--task", "copy", "--model", "attention", "--set", "model.hidden=10"],
+     "hidden a multiple of heads"),
 ]
 
 
@@ -228,7 +239,72 @@ def test_an_unwritable_db_path_is_refused(invoke, tmp_path):
                      "cannot be written")
 
 
+@pytest.mark.parametrize("line,expected", [
+    ("seeds = 5", "seeds = 5 is invalid; expected a list of integers"),
+    ("lengths = 5", "lengths = 5 is invalid"),
+    ("train = 5", "train = 5 is invalid; expected a table"),
+    ('tasks = "adding"', "tasks = 'adding' is invalid; expected a list of task names"),
+])
+def test_a_suite_value_of_the_wrong_type_is_one_line(invoke, tmp_path, line, expected):
+    key = line.split()[0]
+    rows = {"tasks": 'tasks = ["adding"]', "models": 'models = ["elman"]', key: line}
+    (tmp_path / "typed.toml").write_text("\n".join(rows.values()) + "\n")
+    _one_line_exit_2(invoke("run", "--suite", "typed.toml", "--dry-run"), expected)
+
+
+def test_an_existing_store_that_cannot_be_written_is_refused_before_training(
+        invoke, tmp_path, monkeypatch):
+    invoke("run", "--task", "adding", "--model", "gru", "--lengths", "4", *TINY)
+    before = open("results/memorybench.db", "rb").read()
+    real_access = os.access
+    monkeypatch.setattr(os, "access", lambda path, mode: False if mode == os.W_OK
+                        and str(path).endswith("memorybench.db") else real_access(path, mode))
+    _one_line_exit_2(invoke("run", "--task", "adding", "--model", "elman", "--lengths", "4",
+                            *TINY), "cannot be written (its file is read-only)")
+    assert open("results/memorybench.db", "rb").read() == before
+
+
+def test_a_cell_that_fails_before_its_model_exists_is_summarised(invoke):
+    """A failed cell has no parameter count; the summary must still print, every time."""
+    from memorybench.models import MODELS
+    from memorybench.models.recurrent import Elman
+
+    class Unbuildable(Elman):
+        def __init__(self, d_in, hidden=8, layers=1):
+            raise RuntimeError("cannot build")
+
+    MODELS.register("unbuildable")(Unbuildable)
+    try:
+        for _ in range(2):  # the run, then a rerun that finds the failed cell stored
+            result = invoke("run", "--task", "adding", "--model", "unbuildable",
+                            "--lengths", "4", *TINY)
+            assert result.exit_code == 1 and "Traceback" not in result.output
+            assert "unbuildable" in result.stdout
+    finally:
+        MODELS._entries.pop("unbuildable")
+    assert stored().iloc[0]["error"] == "RuntimeError: cannot build"
+
+
+def test_a_plugin_name_that_is_already_a_baseline_is_refused(invoke):
+    from memorybench.models import MODELS
+    from memorybench.models.recurrent import Elman
+
+    class Shadow(Elman):
+        pass
+
+    MODELS.register("majority")(Shadow)
+    try:
+        _one_line_exit_2(invoke("list"), "name 'majority' is registered twice")
+    finally:
+        MODELS._entries.pop("majority")
+
+
+def test_no_command_prints_the_overview(invoke):
+    result = invoke()
+    assert result.exit_code == 0 and "Commands:" in result.stdout
+
+
 def test_help_has_an_example_for_every_command(invoke):
-    for command in ["list", "run", "export"]:
+    for command in cli.commands:
         result = invoke(command, "--help")
-        assert result.exit_code == 0 and "Example:" in result.stdout
+        assert result.exit_code == 0 and "Example:" in result.stdout, command

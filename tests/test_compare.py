@@ -95,7 +95,18 @@ def test_update_baseline_rewrites_it_as_committed_text(invoke, tmp_path):
     ("{not json\n", "malformed jsonl results file"),
     ('{"a": 1}\n', "not a results table (no column 'key')"),
     ("[1, 2]", "malformed json results file"),
-], ids=["broken-jsonl", "wrong-columns", "not-records"])
+    ('{"key": "k", "task": "copy", "model": "lstm", "length": null, "seed": 0, '
+     '"status": "ok", "metric": 0.5}\n', "row 1 has no length"),
+    ('{"key": "k", "task": "copy", "model": "lstm", "length": 1e400, "seed": 0, '
+     '"status": "ok", "metric": 0.5}\n', "column 'length' holds a value that is not integer"),
+    ('{"key": "k", "task": "copy", "model": "lstm", "length": 10, "seed": 0, '
+     '"status": "ok", "metric": Infinity}\n', "row 1 has an infinite metric"),
+    ('{"key": "k", "task": ["copy"], "model": "lstm", "length": 10, "seed": 0, '
+     '"status": "ok", "metric": 0.5}\n', "row 1 has a task that is not text"),
+    ('{"key": "k", "task": "copy", "model": "lstm", "length": 10, "seed": 0, '
+     '"status": "ok", "metric": 0.5}\n' * 2, "row 2 repeats cell k"),
+], ids=["broken-jsonl", "wrong-columns", "not-records", "null-length", "huge-length",
+        "infinite-metric", "list-task", "repeated-cell"])
 def test_a_malformed_results_file_is_one_line_exit_2_and_left_as_it_was(invoke, tmp_path,
                                                                         content, expected):
     suffix = ".json" if content.startswith("[") else ".jsonl"

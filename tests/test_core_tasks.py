@@ -66,3 +66,13 @@ def test_same_seed_same_data_other_seed_other_data(task):
     c = task.sample(16, 12, np.random.default_rng(6))
     assert torch.equal(a.x, b.x) and torch.equal(a.y, b.y)
     assert not torch.equal(a.x, c.x)
+
+
+def test_parameters_take_the_type_of_their_default():
+    from memorybench.errors import UserError
+
+    assert type(Copy(symbols=np.int64(3)).symbols) is int  # numpy integers are integers
+    assert type(Adding(tolerance=np.float32(0.5)).tolerance) is float
+    for bad in ({"symbols": True}, {"symbols": 2.0}, {"symbols": "3"}, {"solved": None}):
+        with pytest.raises(UserError, match="has the wrong type; expected"):
+            Copy(**bad)

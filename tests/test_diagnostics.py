@@ -3,6 +3,7 @@ equal to the fused forward, a probe that finds what a state holds, and the CLI e
 
 import json
 import sqlite3
+import stat
 import subprocess
 import sys
 
@@ -11,6 +12,8 @@ import pytest
 import torch
 
 from memorybench import diagnostics
+from memorybench.config import TrainConfig
+from memorybench.errors import UserError
 from memorybench.models import MODELS
 from memorybench.models.base import Core, SequenceModel
 from memorybench.store import Store
@@ -112,7 +115,8 @@ def test_untrained_elman_with_small_weights_forgets_exponentially():
 def test_probe_reads_back_what_the_state_holds_and_nothing_older():
     model = adding_model(ShiftRegister, hidden=2, k=4).float()
     r2 = diagnostics.memory_probe(model, TASKS.get("adding")(), 40, 0)
-    distances = diagnostics.probe_distances(40)
+    distances = diagnostics.probe_distances(TASKS.get("adding")(), 40)
+    assert distances == [0, 1, 2, 4, 7, 11, 17, 26, 39]  # geometric over all 40
     held = [v for d, v in zip(distances, r2, strict=True) if d < 4]
     lost = [v for d, v in zip(distances, r2, strict=True) if d >= 4]
     assert held and min(held) > 0.99
@@ -130,14 +134,21 @@ def test_diagnose_stores_resumes_and_reports(invoke, tmp_path):
     assert first.exit_code == 0, first.output
     assert "attention: does not apply" in first.output
     assert "1 to run, 0 already stored" in first.output
+    # 3 steps teach nothing: the output says the "trained" model is at chance
+    assert "note: elman (seed 0) ended at chance level after at most 3 steps" in first.output
     with Store("results/memorybench.db", readonly=True) as store:
         rows = store.diagnostics()
-    assert rows["model"].tolist() == ["elman"] and rows["status"].tolist() == ["ok"]
-    result = json.loads(rows["result"][0])
+    assert rows["model"].tolist() == ["attention", "elman"]
+    assert rows["status"].tolist() == ["not applicable", "ok"]
+    result = json.loads(rows["result"][1])
     assert len(result["init"]["gradient"]["mean"]) == 12
     assert 0 < result["init"]["gradient"]["factor"]
-    assert (tmp_path / "reports/latest/diagnostics/README.md").exists()
-    assert "factor at init" in (tmp_path / "reports/latest/diagnostics/README.md").read_text()
+    assert result["chance"] == pytest.approx(TASKS.get("adding")().chance(12))
+    assert result["trained"]["steps"] == 3
+    folder = tmp_path / "reports/latest/diagnostics"
+    assert (folder / "README.md").exists()
+    assert "factor at init" in (folder / "README.md").read_text()
+    assert stat.S_IMODE(folder.stat().st_mode) == 0o755
 
     again = invoke("diagnose", "--model", "elman", *DIAG)
     assert again.exit_code == 0 and "0 to run, 1 already stored" in again.output
@@ -147,6 +158,8 @@ def test_diagnose_stores_resumes_and_reports(invoke, tmp_path):
         assert done.exit_code == 0, done.output
     readme = (tmp_path / "reports/a/README.md").read_text()
     assert "## Gradient flow" in readme and "factor at init" in readme
+    assert "Not applicable: attention" in readme.split("## Gradient flow")[1]
+    assert "at chance" in readme.split("## Gradient flow")[1]
     assert 'id="gradient-flow"' in (tmp_path / "reports/a/index.html").read_text()
     flow = sorted((tmp_path / "reports/a/diagnostics").glob("*gradient-flow.png"))
     assert flow and flow[0].read_bytes().startswith(b"\x89PNG")
@@ -160,6 +173,17 @@ def test_diagnose_stores_resumes_and_reports(invoke, tmp_path):
              for p in (tmp_path / "reports/a").rglob("*") if p.is_file()}
     assert files == {p.relative_to(tmp_path / "reports/b"): p.read_bytes()
                      for p in (tmp_path / "reports/b").rglob("*") if p.is_file()}
+
+
+def test_settings_are_kept_apart_and_seeds_run_in_parallel(invoke, tmp_path):
+    base = ["diagnose", "--model", "elman", *DIAG]
+    assert invoke(*base, "--seeds", "0,1", "--workers", "2").exit_code == 0
+    assert invoke(*base, "--set", "train.lr=0.5").exit_code == 0
+    with Store("results/memorybench.db", readonly=True) as store:
+        assert sorted(store.diagnostics()["seed"]) == [0, 0, 1]
+    readme = (tmp_path / "reports/latest/diagnostics/README.md").read_text()
+    assert readme.count("## adding, T=12") == 2
+    assert "train.lr=0.5" in readme
 
 
 def test_report_of_cells_and_diagnostics_has_both(invoke, tmp_path):
@@ -177,13 +201,69 @@ def test_report_of_cells_and_diagnostics_has_both(invoke, tmp_path):
     (["--model", "lstmm"], "unknown model 'lstmm'"),
     (["--length", "0"], "--length 0 is not a positive length"),
     (["--task", "nope"], "unknown task 'nope'"),
+    (["--model", "attention", "--model", "ffwindow"], "nothing to diagnose: attention, "
+     "ffwindow carry no per-step recurrent state"),
+    (["--model", "elman", "--set", "model.hidden=0"], "model elman: hidden=0"),
+    (["--model", "elman", "--set", "model.hidden=x"], "parameter hidden='x' is invalid"),
+    (["--model", "elman", "--out", "taken.txt"], "--out taken.txt is a file"),
+    (["--model", "elman", "--out", "."], "--out . is not a folder a report can be written"),
 ])
 def test_bad_input_is_one_line_and_stores_nothing(invoke, tmp_path, args, message):
+    (tmp_path / "taken.txt").write_text("keep")
     done = invoke("diagnose", *args)
     assert done.exit_code == 2
     lines = done.output.strip().splitlines()
     assert len(lines) == 1 and message in lines[0], done.output
-    assert not (tmp_path / "results").exists()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["taken.txt"]  # no store, no report
+    assert (tmp_path / "taken.txt").read_text() == "keep"
+
+
+def test_a_model_that_does_not_build_is_a_user_error(monkeypatch):
+    class Broken(LinearRNN):
+        def __init__(self, d_in, hidden=4, layers=1):
+            raise RuntimeError("cannot allocate a state of that size\nmore")
+
+    config = diagnostics.diagnostic_config("adding", "elman", 12, 0, 3)
+    monkeypatch.setattr(diagnostics, "model_class", lambda name: Broken)
+    with pytest.raises(UserError, match="model elman: parameters .* do not build "
+                       r"\(RuntimeError: cannot allocate a state of that size\)"):
+        diagnostics.check_builds(config)
+
+
+def test_training_stops_early_once_solved():
+    """Agreement's chance is 0.5: with a threshold of 0.01 the first evaluation solves it."""
+    task = TASKS.get("agreement")(solved=0.01)
+    held_out = task.sample(32, 6, np.random.default_rng(1))
+    for early, steps in ((True, 2), (False, 6)):
+        model = SequenceModel(task.io, MODELS.get("elman"), hidden=8)
+        cfg = TrainConfig(steps=6, batch_size=8, eval_every=2, early_stop=early)
+        done = diagnostics.train(model, task, cfg, held_out, 6, 0)
+        assert done["steps"] == steps
+        assert [c[0] for c in done["curve"]] == list(range(2, steps + 1, 2))
+
+
+def test_the_probe_does_not_overfit_noise():
+    """190 features of noise, a target they do not hold: held-out R² stays near 0 (a barely
+    penalised read-out fitted on 400 examples scored about -0.5 here)."""
+    rng = np.random.default_rng(0)
+    features = rng.normal(size=(diagnostics.PROBE_EXAMPLES, 190))
+    target = rng.normal(size=(diagnostics.PROBE_EXAMPLES, 1))
+    assert diagnostics.probe_fit(features, target) > -0.05
+    assert diagnostics.probe_fit(features, np.ones((diagnostics.PROBE_EXAMPLES, 3))) is None
+
+
+def test_copy_is_measured_over_its_whole_sequence():
+    """Copy's sequence is T + 20 steps: distances run to T + 19, counted from its end."""
+    task = TASKS.get("copy")()
+    assert diagnostics.sequence_steps(task, 12) == 32
+    model = SequenceModel(task.io, ShiftRegister, hidden=2, k=4).double()
+    flow = diagnostics.gradient_flow(model, task, 12, 0)
+    assert len(flow["mean"]) == 32
+    r2 = diagnostics.memory_probe(model.float(), task, 12, 0)
+    # only the symbols vary, at distances 22..31 (the most recent read 22 steps back)
+    distances = diagnostics.probe_distances(task, 12)
+    assert distances == [22, 23, 24, 25, 26, 27, 29, 31]
+    assert all(v is not None for v in r2) and len(r2) == len(distances)
 
 
 def test_a_store_without_diagnostics_reports_as_before(tmp_path):

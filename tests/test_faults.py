@@ -100,17 +100,24 @@ def test_two_runs_on_one_store_at_once_store_every_cell_once(tmp_path):
 
 def test_dask_backend_without_dask_names_the_extra(invoke, monkeypatch):
     monkeypatch.setitem(sys.modules, "distributed", None)  # import fails as if not installed
-    result = invoke("run", "--task", "adding", "--model", "gru", "--lengths", "4", *TINY,
-                    "--backend", "dask")
-    assert result.exit_code == 2
-    assert "pip install 'memorybench[dask]'" in result.stderr
+    for option, value in (("--backend", "dask"), ("--scheduler", "tcp://127.0.0.1:9")):
+        result = invoke("run", "--task", "adding", "--model", "gru", "--lengths", "4",
+                        *TINY[:-1], option, value)  # with the progress bar: nothing starts
+        named = "--backend dask" if option == "--backend" else option
+        assert result.exit_code == 2
+        assert result.stderr.splitlines() == [
+            f"memorybench: error: {named} needs dask.distributed; install the extra with "
+            "pip install 'memorybench[dask]'"]
+        assert not os.path.exists("results/memorybench.db")
 
 
 def test_an_unreachable_scheduler_is_one_line(invoke):
     pytest.importorskip("distributed")
-    result = invoke("run", "--task", "adding", "--model", "gru", "--lengths", "4", *TINY,
-                    "--scheduler", "tcp://127.0.0.1:9")
-    assert result.exit_code == 2 and "cannot reach a Dask scheduler" in result.stderr
+    for address in ("tcp://127.0.0.1:9", "bogus"):
+        result = invoke("run", "--task", "adding", "--model", "gru", "--lengths", "4", *TINY,
+                        "--scheduler", address)
+        assert result.exit_code == 2 and "cannot reach a Dask scheduler" in result.stderr
+        assert "Traceback" not in result.output
 
 
 def test_dask_local_cluster_stores_the_same_results_as_the_local_backend(invoke):
@@ -140,3 +147,33 @@ def test_a_dask_worker_killed_mid_sweep_does_not_stop_it(tmp_path):
     assert proc.returncode == 0, err
     stored = frame(tmp_path)
     assert len(stored) == 8 and set(stored["status"]) == {"ok"}
+
+
+def _plugin(root, name, body):
+    """An installed third-party model: a module and its entry point, on PYTHONPATH."""
+    (root / f"{name}.py").write_text(body)
+    info = root / f"{name}-1.0.dist-info"
+    info.mkdir()
+    (info / "METADATA").write_text(f"Metadata-Version: 2.1\nName: {name}\nVersion: 1.0\n")
+    (info / "entry_points.txt").write_text(f"[memorybench.models]\n{name} = {name}:Model\n")
+
+
+def test_a_cell_that_kills_its_worker_process_is_failed_and_the_sweep_goes_on(tmp_path):
+    plugins = tmp_path / "plugins"
+    plugins.mkdir()
+    _plugin(plugins, "exiting", "import os\nfrom memorybench.models.recurrent import Elman\n\n"
+            "class Model(Elman):\n    def forward(self, h, per_step):\n        os._exit(3)\n")
+    env = {**os.environ, "PYTHONPATH": str(plugins)}
+    args = ["run", "--task", "adding", "--model", "exiting", "--model", "gru", "--lengths",
+            "4", "--seeds", "0,1", *TINY[:-3], "--quiet", "--workers", "2", "--db", "s.db"]
+    done = subprocess.run([sys.executable, "-m", "memorybench", *args], cwd=tmp_path, env=env,
+                          capture_output=True, text=True, timeout=300)
+    assert done.returncode == 1, done.stderr
+    assert "Traceback" not in done.stderr
+    assert "2 failed, 2 ok" in done.stderr
+    stored = frame(tmp_path)
+    assert len(stored) == 4
+    dead = stored[stored["model"] == "exiting"]
+    assert set(dead["status"]) == {"failed"}
+    assert dead["error"].str.contains("worker process died").all()
+    assert set(stored[stored["model"] == "gru"]["status"]) == {"ok"}

@@ -5,6 +5,8 @@ from pathlib import Path
 
 import pytest
 
+from memorybench import results
+
 from conftest import TINY
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -69,3 +71,17 @@ def test_the_committed_leaderboard_is_up_to_date(invoke):
     result = invoke("leaderboard", "--results", str(ROOT / "results" / "standard.jsonl"),
                     "--out", str(ROOT / "reports" / "leaderboard"), "--check")
     assert result.exit_code == 0, result.stderr
+
+
+def test_the_ci_gate_can_see_every_model_get_worse():
+    """A gate only notices a model getting worse where it learned something: in the
+    committed ci baseline, every network beats chance by 0.2 or more (mean over seeds) at
+    some length of at least four of the six tasks."""
+    frame = results.load(ROOT / "results" / "ci-baseline.jsonl")
+    networks = frame[~frame["model"].isin(["majority", "bow-logreg", "recent-noun",
+                                           "ridge-window"])]
+    gap = (networks.assign(gap=networks["metric"] - networks["chance"])
+           .groupby(["model", "task", "length"])["gap"].mean()
+           .groupby(["model", "task"]).max())
+    learned = (gap >= 0.2).groupby("model").sum()
+    assert len(learned) == 10 and (learned >= 4).all(), learned.to_dict()

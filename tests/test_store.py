@@ -77,3 +77,63 @@ def test_two_connections_write_one_store(tmp_path):
         frame = store.frame()
     assert len(frame) == 20 and frame["key"].is_unique
     assert sqlite3.connect(path).execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+
+
+def _open_together(path, processes=4):
+    """Open ``path`` from several processes released at the same instant; their errors."""
+    import multiprocessing as mp
+
+    ctx = mp.get_context("fork")
+    errors, go = ctx.Queue(), ctx.Event()
+
+    def opener():
+        go.wait()
+        try:
+            Store(path).close()
+        except UserError as exc:
+            errors.put(str(exc))
+
+    procs = [ctx.Process(target=opener) for _ in range(processes)]
+    for p in procs:
+        p.start()
+    go.set()
+    for p in procs:
+        p.join(60)
+    failures = []
+    while not errors.empty():
+        failures.append(errors.get())
+    return failures
+
+
+def test_processes_creating_one_new_store_at_once_all_succeed(tmp_path):
+    for i in range(30):
+        path = tmp_path / f"new{i}.db"
+        assert _open_together(path) == []
+        with Store(path, readonly=True) as store:
+            assert store.frame().empty
+
+
+def test_processes_migrating_one_old_store_at_once_all_succeed_and_keep_rows(tmp_path):
+    for i in range(30):
+        path = tmp_path / f"old{i}.db"
+        make_v1_store(path)
+        assert _open_together(path) == []
+        with Store(path, readonly=True) as store:
+            assert store.frame()["key"].tolist() == ["k0", "k1", "k2"]
+
+
+def test_a_store_damaged_inside_is_refused_untouched(tmp_path):
+    path = tmp_path / "s.db"
+    with Store(path) as store:
+        for i in range(200):  # several pages of rows
+            store.put(row(f"k{i}", error="x" * 200))
+    data = bytearray(path.read_bytes())
+    assert len(data) > 3 * 4096
+    data[4096:4160] = b"\xa5" * 64  # the header of page 2, a table page
+    path.write_bytes(bytes(data))
+    with pytest.raises(UserError, match="damaged database"):
+        Store(path)
+    with pytest.raises(UserError, match="damaged database"):
+        Store(path, readonly=True)
+    assert path.read_bytes() == bytes(data)
+    assert not (tmp_path / "s.db-wal").exists() and not (tmp_path / "s.db-shm").exists()

@@ -1,6 +1,6 @@
 """One battery of checks over every registered task (the scikit-learn way): a new task is
 tested by registering it, without new test code. Each task runs with its spec's parameters,
-at the shortest and the longest length its spec sweeps."""
+and with the variants below, at the shortest and the longest length its spec sweeps."""
 
 import numpy as np
 import pytest
@@ -13,16 +13,31 @@ from memorybench.tasks.base import IGNORE, Batch, Task
 from memorybench.training import EVAL_STREAM, TRAIN_STREAM
 
 NAMES = TASKS.names()
+# Parameter sets whose generators take other paths than the spec's: (task, overrides).
+VARIANTS = [(name, {}) for name in NAMES] + [
+    ("forecasting", {"series": "narma"}),
+    ("forecasting", {"series": "mackey-glass"}),
+    ("forecasting", {"phi": -0.5, "noise": 0.0}),
+    ("recall", {"pairs": 2, "keys": 8}),
+    ("agreement", {"fronted": 0.0}),
+    ("agreement", {"fronted": 1.0}),
+    ("sentiment", {"negation": 1.0, "intensity": 1.0}),
+    ("sentiment", {"negation": 0.0, "intensity": 0.0}),
+]
 
 
-def spec_task(name: str) -> tuple[Task, list[int]]:
+def variant_id(name: str, overrides: dict) -> str:
+    return "-".join([name, *(f"{k}={v}" for k, v in overrides.items())])
+
+
+def spec_task(name: str, overrides: dict | None = None) -> tuple[Task, list[int]]:
     spec = task_spec(name)
-    return build_task(name, spec.get("params", {})), spec["lengths"]
+    return build_task(name, {**spec.get("params", {}), **(overrides or {})}), spec["lengths"]
 
 
-@pytest.fixture(params=NAMES)
+@pytest.fixture(params=VARIANTS, ids=[variant_id(*v) for v in VARIANTS])
 def task(request) -> Task:
-    return spec_task(request.param)[0]
+    return spec_task(*request.param)[0]
 
 
 def both_lengths(name: str) -> list[int]:
@@ -30,8 +45,9 @@ def both_lengths(name: str) -> list[int]:
     return sorted({min(lengths), max(lengths)})
 
 
-CASES = [(name, length) for name in NAMES for length in both_lengths(name)]
-IDS = [f"{name}-{length}" for name, length in CASES]
+CASES = [(name, overrides, length) for name, overrides in VARIANTS
+         for length in both_lengths(name)]
+IDS = [f"{variant_id(name, overrides)}-{length}" for name, overrides, length in CASES]
 
 
 def perfect(task: Task, batch: Batch) -> torch.Tensor:
@@ -55,9 +71,9 @@ def test_every_task_has_a_spec_with_lengths_a_docstring_example_and_a_meaning():
         assert 0 < task.solved <= 1
 
 
-@pytest.mark.parametrize("name,length", CASES, ids=IDS)
-def test_shapes_dtypes_and_ranges(name, length):
-    task = spec_task(name)[0]
+@pytest.mark.parametrize("name,overrides,length", CASES, ids=IDS)
+def test_shapes_dtypes_and_ranges(name, overrides, length):
+    task = spec_task(name, overrides)[0]
     io = task.io
     b = task.sample(16, length, np.random.default_rng(0))
     assert len(b) == 16
@@ -81,9 +97,9 @@ def test_shapes_dtypes_and_ranges(name, length):
         assert len(values) == 16, key
 
 
-@pytest.mark.parametrize("name,length", CASES, ids=IDS)
-def test_scores_a_perfect_model_as_solved_and_chance_below_solved(name, length):
-    task = spec_task(name)[0]
+@pytest.mark.parametrize("name,overrides,length", CASES, ids=IDS)
+def test_scores_a_perfect_model_as_solved_and_chance_below_solved(name, overrides, length):
+    task = spec_task(name, overrides)[0]
     b = task.sample(200, length, np.random.default_rng(1))
     scores = task.score(perfect(task, b), b)
     assert scores[task.metric] == pytest.approx(1.0)
@@ -126,9 +142,15 @@ def changed_steps(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
     return diff.any(-1) if diff.dim() == 3 else diff
 
 
-@pytest.mark.parametrize("name,length", CASES, ids=IDS)
-def test_target_depends_on_the_input_length_steps_back_and_not_on_filler(name, length):
-    task = spec_task(name)[0]
+def deciding_step(base: Batch, deciding: Batch) -> torch.Tensor:
+    """(B,) the one step whose input the deciding probe changed."""
+    return changed_steps(base.x, deciding.x).float().argmax(1)
+
+
+@pytest.mark.parametrize("name,overrides,length", CASES, ids=IDS)
+def test_target_depends_on_the_input_length_steps_back_and_not_on_filler(name, overrides,
+                                                                         length):
+    task = spec_task(name, overrides)[0]
     base, deciding, filler = task.probe(64, length, np.random.default_rng(4))
     assert deciding.x.shape == filler.x.shape == base.x.shape
     assert base.y.shape == deciding.y.shape == filler.y.shape
@@ -148,8 +170,33 @@ def test_target_depends_on_the_input_length_steps_back_and_not_on_filler(name, l
     # that reads it (length - 1 for adding, whose first marker is at step 0 of T; length - 2
     # for recall, whose first value follows its key at the start of the T steps).
     assert (steps.sum(1) == 1).all()
-    assert ((read - steps.float().argmax(1)) >= length - 2).all()
+    assert ((read - deciding_step(base, deciding)) >= length - 2).all()
 
     # Changing filler changes inputs but no target.
     assert changed_steps(base.x, filler.x).any(1).all(), "filler must change in every example"
     torch.testing.assert_close(filler.y, base.y)
+
+
+@pytest.mark.parametrize("name,overrides,length", CASES, ids=IDS)
+def test_inputs_further_back_than_the_deciding_one_do_not_matter(name, overrides, length):
+    """The upper bound: the target needs memory of `length` steps, not more. Where inputs
+    precede the deciding one (other than recall's key, paired with it), the filler probe
+    changes some of them in every example, and (checked above) no target changes."""
+    task = spec_task(name, overrides)[0]
+    base, deciding, filler = task.probe(64, length, np.random.default_rng(5))
+    first = deciding_step(base, deciding)
+    if not (first > 1).all():
+        pytest.skip(f"{name}: nothing but the deciding input's own pair lies before it")
+    before = changed_steps(base.x, filler.x) & (torch.arange(base.x.shape[1]) < first[:, None])
+    assert before.any(1).all(), "the filler probe must change inputs before the deciding one"
+    torch.testing.assert_close(filler.y, base.y)
+
+
+def test_the_upper_bound_check_covers_the_tasks_with_inputs_before_the_deciding_one():
+    covered = set()
+    for name, overrides in VARIANTS:
+        task = spec_task(name, overrides)[0]
+        base, deciding, _ = task.probe(8, min(spec_task(name)[1]), np.random.default_rng(6))
+        if (deciding_step(base, deciding) > 1).all():
+            covered.add(name)
+    assert {"agreement", "sentiment", "forecasting"} <= covered

@@ -56,6 +56,9 @@ class Attention(Core):
     width ``hidden``, on inputs plus sinusoidal positions."""
 
     description = "causal self-attention encoder, sinusoidal positions (Vaswani et al. 2017)"
+    # Widths come in steps of ``heads``, too coarse for small budgets: ``--params`` may
+    # also change the MLP ratio (the nearest ratio to the spec's that lands).
+    sizing_knob = "mlp"
 
     def __init__(self, d_in: int, hidden: int = 64, layers: int = 2, heads: int = 4,
                  mlp: int = 4, causal: bool = True):

@@ -32,6 +32,9 @@ class Core(nn.Module):
     # True when the core carries a state from step to step and ``unroll`` exposes it
     # (memorybench.diagnostics); attention and windows have no such state.
     recurrent_state: ClassVar[bool] = False
+    # An integer parameter ``--params`` may move away from the spec's value when no
+    # ``hidden`` alone lands within 10% of the target (memorybench.models.sizing).
+    sizing_knob: ClassVar[str | None] = None
     out_features: int
 
     def forward(self, h: torch.Tensor, per_step: bool) -> torch.Tensor:

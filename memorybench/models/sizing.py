@@ -4,9 +4,19 @@ Models compared at one parameter budget differ in architecture, not in capacity 
 paper compares its models at ~6.5k parameters; Arjovsky, Shah & Bengio 2016). The count
 is taken from the real ``SequenceModel`` built for the task (encoder and head included),
 so it is the number stored with every result.
+
+A width alone cannot land near every target when a core accepts only some widths:
+attention's must be multiples of its head count, and at small widths two such neighbours
+differ by 50% or more in parameters. Such a core names a second integer parameter,
+``Core.sizing_knob`` (attention: its MLP ratio), which the sizing moves away from the
+spec's value, nearest values first, only as far as needed for some width to land within
+10% of the target.
 """
 
 from __future__ import annotations
+
+import functools
+from collections.abc import Callable, Collection
 
 import torch
 
@@ -16,6 +26,10 @@ from memorybench.tasks.base import TaskIO
 
 TOLERANCE = 0.10  # the chosen width's count is within 10% of the target
 MAX_WIDTH = 16384
+MAX_PARAMS = 10_000_000  # the search builds models up to ~4x the target: bound its memory
+STRIDE = 64  # widths scanned for one the core accepts (a multiple of its heads, ...)
+
+Fit = tuple[int, int]  # (width, trainable parameters)
 
 
 def count_at(io: TaskIO, core_cls: type[Core], params: dict, hidden: int) -> int | None:
@@ -28,62 +42,78 @@ def count_at(io: TaskIO, core_cls: type[Core], params: dict, hidden: int) -> int
         return None
 
 
-def widths() -> list[int]:
-    """Candidate widths: every integer up to 64, then steps of ~3% (about 6% in
-    parameters, which grow with the square of the width)."""
-    out = list(range(1, 65))
-    while out[-1] < MAX_WIDTH:
-        out.append(int(out[-1] * 1.03) + 1)
-    return out
+def bracket(count: Callable[[int], int | None], target: int) -> tuple[Fit | None, Fit | None]:
+    """The accepted widths around ``target``: the widest whose count is below it and the
+    narrowest whose count reaches it (None where there is none).
 
-
-def width_for(io: TaskIO, core_cls: type[Core], params: dict, target: int,
-              name: str | None = None) -> tuple[int, int]:
-    """(hidden, count): the width whose model has the count closest to ``target``.
-
-    Counts grow with width, so an exponential then binary search over the candidate
-    widths finds where the count passes the target, building a dozen models or so and
-    none much larger than the target; every integer width around that point is then tried.
+    Counts grow with width, so an exponential then binary search over widths finds where
+    the count passes the target, building a few dozen models, none much larger than the
+    target.
     """
-    counted: dict[int, int | None] = {}
+    memo: dict[int, int | None] = {}
 
-    def count(w: int) -> int | None:
-        if w not in counted:
-            counted[w] = count_at(io, core_cls, params, w)
-        return counted[w]
+    def first_accepted(w: int) -> Fit | None:
+        for v in range(w, min(w + STRIDE, MAX_WIDTH + 1)):
+            if v not in memo:
+                memo[v] = count(v)
+            if memo[v] is not None:
+                return v, memo[v]
+        return None
 
-    grid = widths()
+    def reaches(w: int) -> bool:
+        fit = first_accepted(w)
+        return fit is None or fit[1] >= target
 
-    def reaches(i: int) -> bool:
-        """Whether the first allowed width from grid[i] on has >= target parameters."""
-        for w in range(grid[i], min(grid[i] + 64, grid[-1] + 1)):
-            if (n := count(w)) is not None:
-                return n >= target
-        return True
-
-    hi = 1  # exponential search, then bisection, for the first index that reaches
-    while hi < len(grid) - 1 and not reaches(hi):
-        hi = min(2 * hi, len(grid) - 1)
-    lo = hi // 2
+    hi = 1  # the narrowest width that reaches
+    while hi < MAX_WIDTH and not reaches(hi):
+        hi = min(2 * hi, MAX_WIDTH)
+    lo = hi // 2 + 1 if hi > 1 else 1
     while lo < hi:
         mid = (lo + hi) // 2
         lo, hi = (lo, mid) if reaches(mid) else (mid + 1, hi)
-    for w in range(grid[max(lo - 2, 0)], grid[min(lo + 1, len(grid) - 1)] + 1):
-        count(w)
-    valid = {w: n for w, n in counted.items() if n is not None}
-    if valid:
-        best = min(valid, key=lambda w: (abs(valid[w] - target), w))
-        if abs(valid[best] - target) <= TOLERANCE * target:
-            return best, valid[best]
-    counted = valid
+    above = first_accepted(hi)
+    if above is not None and above[1] < target:  # even the widest falls short
+        return above, None
+    # hi - 1 does not reach, so it is itself accepted (else its first accepted is above's)
+    return (first_accepted(hi - 1) if hi > 1 else None), above
+
+
+def knob_values(spec: int) -> list[int]:
+    """The spec's value first, then 1 .. 2 x spec by distance from it (ties: the smaller)."""
+    return sorted(range(1, 2 * spec + 1), key=lambda v: (v != spec, abs(v - spec), v))
+
+
+def size_for(io: TaskIO, core_cls: type[Core], params: dict, target: int,
+             name: str | None = None, fixed: Collection[str] = ()) -> tuple[dict, int]:
+    """(chosen, count): the parameters to set, ``{"hidden": h}`` and, where the width alone
+    misses, the core's ``sizing_knob``, so that the model has ``count`` trainable
+    parameters, the nearest to ``target`` within 10%. Parameters in ``fixed`` (set by the
+    user) are never changed. Raises a one-line ``UserError`` if no width lands."""
     name = name or core_cls.name
-    smallest = min(counted.values(), default=None)
-    if smallest is not None and smallest > target:
-        expected = f"a target of at least about {smallest} (its smallest width on this task)"
-    else:  # the target falls in a gap between allowed widths
-        below = max((w for w in counted if counted[w] < target), key=counted.get)
-        above = min((w for w in counted if counted[w] > target), key=counted.get)
-        expected = (f"a target near {counted[below]} (hidden={below}) or {counted[above]} "
-                    f"(hidden={above})")
+    if target > MAX_PARAMS:
+        raise UserError(f"--params {target}: too large; expected at most {MAX_PARAMS:,} "
+                        "trainable parameters")
+    knob = core_cls.sizing_knob
+    values = [None] if knob is None or knob in fixed else knob_values(params[knob])
+    misses = []
+    for value in values:
+        trial = params if value is None else {**params, knob: value}
+        below, above = bracket(functools.partial(count_at, io, core_cls, trial), target)
+        near = [f for f in (below, above) if f and abs(f[1] - target) <= TOLERANCE * target]
+        if near:
+            hidden, count = min(near, key=lambda f: (abs(f[1] - target), f[0]))
+            return {"hidden": hidden, **({} if value is None else {knob: value})}, count
+        misses.append((below, above))
+    below, above = misses[0]  # the spec's own architecture, for the message
+    if below is None and above is None:
+        expected = f"parameters with which the model accepts some width up to {STRIDE}"
+    elif below is None:
+        smallest = min(a[1] for b, a in misses if b is None and a)
+        expected = f"a target of at least about {smallest} (its smallest size on this task)"
+    elif above is None:
+        expected = f"a target of at most about {below[1]} (its largest width, {below[0]})"
+    else:  # the target falls in a gap between accepted widths
+        expected = (f"a target near {below[1]} (hidden={below[0]}) or {above[1]} "
+                    f"(hidden={above[0]})")
     raise UserError(f"--params {target}: no width of model {name} gives {target} "
                     f"+-{TOLERANCE:.0%} trainable parameters; expected {expected}")

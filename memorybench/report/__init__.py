@@ -48,19 +48,28 @@ def render_report(db: str | Path, out: str | Path = DEFAULT_OUT, tasks=(), model
                   formats=FORMATS) -> list[Path]:
     """Write the report of store ``db`` into folder ``out``; returns the files written."""
     db, out = Path(db), Path(out)
-    _check_out(out)
+    check_out(out)
     if not db.exists():
         raise UserError(f"--db {db}: no such database; run `memorybench run` first or pass "
                         "--db PATH")
     raw = results.load(db)  # a store, or an exported file such as committed results
-    diag_files, gradient = diagnostics.build(diagnostics.load(db, tasks, models))
-    if raw.empty and gradient is not None:  # a store of diagnostics only
+    diag = diagnostics.load(db, tasks, models)
+    if raw.empty and not diag.empty:  # a store of diagnostics only
+        frame = None
+        styles = figures.style(sorted(diag["model"].unique()))
         files, context = {}, {"cells": False, "store": db.name}
     else:
         frame = summary.select(summary.normalise(raw), tuple(tasks), tuple(models))
-        files, context = _build(frame, store_name=db.name, tasks=tasks, models=models)
+        # One colour per model across every figure, the diagnostics' included.
+        styles = figures.style(sorted(set(frame["model"]) | set(diag.get("model", []))),
+                               summary.baseline_models(frame))
+        files, context = _build(frame, styles, store_name=db.name, tasks=tasks, models=models)
+    diag_files, context["gradient"] = diagnostics.build(diag, styles)
     files.update(diag_files)
-    context["gradient"] = gradient
+    context["diagnostic_facts"] = diagnostics.facts(diag) if not diag.empty else None
+    if frame is None:
+        context["versions"] = _versions_table(context["diagnostic_facts"]["versions"])
+    context["plotting"] = ", ".join(f"{k} {v}" for k, v in figures.plotting_versions().items())
     env = _environment()
     if "html" in formats:
         files["index.html"] = env.get_template("report.html.j2").render(**context).encode()
@@ -70,7 +79,15 @@ def render_report(db: str | Path, out: str | Path = DEFAULT_OUT, tasks=(), model
     return [out / name for name in sorted(files)]
 
 
-def _check_out(out: Path) -> None:
+def check_out(out: Path) -> None:
+    """Refuse, with one line, an --out that cannot be a report folder: a file, a folder of
+    other files, or a path whose last part is not a plain name (``.``, ``..``, ``/``), which
+    would replace the folder the user is in or one above it."""
+    out = Path(out)
+    if out.name in ("", ".", "..") or Path.cwd().resolve().is_relative_to(out.resolve()):
+        raise UserError(f"--out {out} is not a folder a report can be written to (it is, or "
+                        "holds, the current folder); expected a new folder such as "
+                        "reports/latest")
     if out.exists() and not out.is_dir():
         raise UserError(f"--out {out} is a file; expected a folder for the report (new, empty, "
                         "or a previous report)")
@@ -97,14 +114,16 @@ def _figure(files: dict, name: str, png: bytes, alt: str) -> dict:
             "data": "data:image/png;base64," + base64.b64encode(png).decode("ascii")}
 
 
-def _build(frame: pd.DataFrame, store_name: str, tasks, models) -> tuple[dict, dict]:
+def _versions_table(versions: dict[str, str]) -> tables.Table:
+    return tables.Table(["package", "version"], [[k, v] for k, v in versions.items()])
+
+
+def _build(frame: pd.DataFrame, styles: dict, store_name: str, tasks,
+           models) -> tuple[dict, dict]:
     """Every figure (bytes) and the template context, from normalised store rows."""
     files: dict[str, bytes] = {}
     all_models = sorted(frame["model"].unique())
     all_tasks = sorted(frame["task"].unique())
-    baselines = frozenset(frame.loc[[c.get("model_kind") == "baseline"
-                                     for c in frame["config"]], "model"])
-    styles = figures.style(all_models, baselines)
     scores = summary.by_length(frame)
     horizons = summary.horizons(scores)
     context_refs = references.compare(frame)
@@ -131,7 +150,8 @@ def _build(frame: pd.DataFrame, store_name: str, tasks, models) -> tuple[dict, d
         metric_name = " / ".join(names) or "metric"
         slug = _slug(task)
         section = {
-            "name": task, "anchor": f"task-{slug}", "metric_name": metric_name,
+            "name": task, "anchor": f"task-{slug}", "md_anchor": tables.anchor(f"Task {task}"),
+            "metric_name": metric_name,
             "lengths": ", ".join(str(n) for n in sorted(rows["length"].unique())),
             "models": ", ".join(sorted(rows["model"].unique())),
             "seeds": ", ".join(str(s) for s in sorted(rows["seed"].unique())),
@@ -176,8 +196,7 @@ def _build(frame: pd.DataFrame, store_name: str, tasks, models) -> tuple[dict, d
         "horizon": horizon, "claims": claims.evaluate(frame, scores), "sections": sections,
         "matched": context_refs[0], "context_refs": context_refs[1],
         "facts": facts, "params": params, "bad": bad,
-        "versions": tables.Table(["package", "version"],
-                                 [[k, v] for k, v in facts["versions"].items()]),
+        "versions": _versions_table(facts["versions"]),
     }
     return files, context
 

@@ -13,7 +13,7 @@ from importlib import resources
 import numpy as np
 import pandas as pd
 
-from memorybench.report.summary import attractor_frame
+from memorybench.report.summary import attractor_frame, by_length
 from memorybench.report.tables import Table, number
 
 HOLDS, FAILS = "holds", "does not hold"
@@ -115,6 +115,26 @@ def attractors(claim: dict, frame: pd.DataFrame, scores: pd.DataFrame) -> tuple[
                 f"chance by {learned}: " + ", ".join(parts))
 
 
+def loss_below(claim: dict, frame: pd.DataFrame, scores: pd.DataFrame) -> tuple[bool, str]:
+    """At every length run, every listed model's mean held-out loss is below ``loss`` (a
+    memoryless model's), whether or not its metric reaches the solved threshold."""
+    task = frame[frame["task"] == claim["task"]]
+    losses = by_length(task, "loss")
+    rows = scores[scores["task"] == claim["task"]]
+    ok, parts = True, []
+    for model in claim["models"]:
+        mine = losses[losses["model"] == model]
+        for r in mine.itertuples():
+            below = r.mean == r.mean and r.mean < claim["loss"]
+            ok = ok and below
+            metric = _mean(rows, model, r.length)
+            tail = f", {number(metric['mean'])} solved" if metric is not None and \
+                metric["solved"] else (f", metric {number(metric['mean'])}"
+                                       if metric is not None else "")
+            parts.append(f"{model} T={r.length}: loss {number(r.mean)}{tail}")
+    return ok, f"memoryless loss {number(claim['loss'])}; " + "; ".join(parts)
+
+
 def evaluate(frame: pd.DataFrame, scores: pd.DataFrame) -> Table | None:
     """The claims this report can check, with verdicts and the deciding numbers."""
     tasks, models = set(frame["task"]), set(frame["model"])
@@ -128,11 +148,15 @@ def evaluate(frame: pd.DataFrame, scores: pd.DataFrame) -> Table | None:
             ok, evidence = outlasts(claim, scores)
         elif claim["kind"] == "window":
             ok, evidence = window(claim, scores)
+        elif claim["kind"] == "loss_below":
+            ok, evidence = loss_below(claim, frame, scores)
         else:
             ok, evidence = attractors(claim, frame, scores)
         rows.append([claim["text"], HOLDS if ok else FAILS, evidence, claim["citation"]])
         if not ok and claim.get("explanation"):
             notes.append(f"Why “{claim['text']}” does not hold here: {claim['explanation']}")
+        if claim.get("note"):
+            notes.append(f"On “{claim['text']}”: {claim['note']}")
     if not rows:
         return None
     return Table(["claim", "verdict", "our numbers (mean over seeds)", "source"], rows, notes)

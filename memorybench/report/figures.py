@@ -29,6 +29,20 @@ RC = {
 }
 MARKERS = ["o", "s", "^", "D", "v", "P", "X", "<", ">", "p"]
 GREY = "#555555"
+# Reference levels are grey; each kind has its own dash so none reads as another: chance
+# (and R² = 0) dash-dot, the solved threshold dotted, classical baselines plain dashes with
+# markers.
+CHANCE_DASH = (0, (9, 3, 2, 3))
+THRESHOLD_DASH = ":"
+BASELINE_DASH = "--"
+PLOTTING = ("matplotlib", "seaborn", "pandas")  # the figures' bytes depend on their versions
+
+
+def plotting_versions() -> dict[str, str]:
+    """Versions of the libraries that draw the figures (not those that trained the results)."""
+    from importlib.metadata import version
+
+    return {name: version(name) for name in PLOTTING}
 
 
 def style(models: list[str], baselines: frozenset[str] = frozenset()) -> dict[str, tuple]:
@@ -43,7 +57,7 @@ def style(models: list[str], baselines: frozenset[str] = frozenset()) -> dict[st
     for i, m in enumerate(networks):
         out[m] = (colours[i % 10], MARKERS[(i + i // 10) % len(MARKERS)], "-")
     for i, m in enumerate(sorted(set(models) & set(baselines))):
-        out[m] = (greys[i % len(greys)], MARKERS[(i + 3) % len(MARKERS)], "--")
+        out[m] = (greys[i % len(greys)], MARKERS[(i + 3) % len(MARKERS)], BASELINE_DASH)
     return out
 
 
@@ -101,11 +115,11 @@ def score_figure(summary: pd.DataFrame, styles: dict, task: str, metric_name: st
         _lines(ax, summary, styles)
         chance = summary.groupby("length")["chance"].first().dropna()
         if len(chance):
-            ax.plot(chance.index, chance.to_numpy(), color=GREY, linestyle="--", linewidth=2,
-                    label="chance (memoryless)")
+            ax.plot(chance.index, chance.to_numpy(), color=GREY, linestyle=CHANCE_DASH,
+                    linewidth=2, label="chance (memoryless)")
         threshold = summary["threshold"].dropna()
         if len(threshold):
-            ax.axhline(threshold.iloc[0], color=GREY, linestyle=":", linewidth=2,
+            ax.axhline(threshold.iloc[0], color=GREY, linestyle=THRESHOLD_DASH, linewidth=2,
                        label="solved threshold")
         _length_axis(ax, summary["length"])
         _unit_range(ax, summary["mean"], summary["lo"], summary["hi"], chance)
@@ -121,7 +135,8 @@ def r2_figure(summary: pd.DataFrame, styles: dict, task: str) -> bytes:
         fig = Figure(figsize=(9.5, 5.2))
         ax = fig.subplots()
         _lines(ax, summary, styles)
-        ax.axhline(0.0, color=GREY, linestyle="--", linewidth=2, label="predict the mean")
+        ax.axhline(0.0, color=GREY, linestyle=CHANCE_DASH, linewidth=2,
+                   label="predict the mean")
         _length_axis(ax, summary["length"])
         ax.set_ylabel("R²")
         ax.set_title(label(f"{task}: R² against length"))

@@ -19,8 +19,10 @@ N_BOOT = 2000  # bootstrap resamples: enough for stable 2.5/97.5 percentiles ove
 HORIZON_RULE = (
     "A (model, task, length) is solved when the majority of its seeds reach the task's "
     "solved threshold. The memory horizon is the longest swept length such that it and every "
-    "shorter swept length are solved; \"none\" when even the shortest length fails, and "
-    "\"≥ L\" when every swept length is solved (the true horizon may lie further out).")
+    "shorter swept length are solved; \"none\" when even the shortest length fails, "
+    "\"≥ L\" when every swept length is solved (the true horizon may lie further out), and "
+    "\"failed\" when no cell of the model on the task finished (every seed failed or "
+    "diverged: a broken run, not a measured memory).")
 NUMERIC = ["length", "seed", "metric", "chance", "solved_threshold", "loss", "steps",
            "steps_to_solve", "diverged_step", "wall_time", "params"]
 TEXT = ["key", "task", "model", "status", "metric_name", "device", "error", "finished_at"]
@@ -37,13 +39,14 @@ def normalise(frame: pd.DataFrame) -> pd.DataFrame:
         out[name] = [None if v is None or v is pd.NA or v != v else str(v) for v in values]
     out["solved"] = frame["solved"].fillna(False).astype(bool).to_numpy()
     for name in ("metrics", "versions", "config"):
-        out[name] = [_parse(v) for v in frame[name].astype(object).to_numpy()]
+        out[name] = [parse_json(v) for v in frame[name].astype(object).to_numpy()]
     out["length"] = out["length"].astype(int)
     out["seed"] = out["seed"].astype(int)
     return out.sort_values(["task", "model", "length", "seed", "key"]).reset_index(drop=True)
 
 
-def _parse(text) -> dict:
+def parse_json(text) -> dict:
+    """A stored JSON column's text as a dict; {} for anything else."""
     if not isinstance(text, str):
         return {}
     try:
@@ -134,8 +137,11 @@ class Horizon:
     length: int | None  # longest length within the horizon; None: even the shortest fails
     all_solved: bool  # every swept length solved: the true horizon may be longer
     share: float  # fraction of swept lengths inside the horizon (colours the heatmap)
+    failed: bool = False  # no cell finished ok: nothing was measured
 
     def text(self) -> str:
+        if self.failed:
+            return "failed"
         if self.length is None:
             return "none"
         return f"≥ {self.length}" if self.all_solved else str(self.length)
@@ -152,23 +158,56 @@ def horizons(summary: pd.DataFrame) -> dict[tuple[str, str], Horizon]:
                 break
             inside += 1
         length = int(g["length"].iloc[inside - 1]) if inside else None
-        out[model, task] = Horizon(length, inside == len(g), inside / len(g))
+        if not g["ok"].any():
+            out[model, task] = Horizon(None, False, math.nan, failed=True)
+        else:
+            out[model, task] = Horizon(length, inside == len(g), inside / len(g))
     return out
 
 
+def baseline_models(frame: pd.DataFrame) -> frozenset[str]:
+    """Models of a normalised frame that are classical baselines, not networks."""
+    if frame.empty:
+        return frozenset()
+    return frozenset(frame.loc[[c.get("model_kind") == "baseline" for c in frame["config"]],
+                               "model"])
+
+
+# Where a task may store the number of held-out examples behind each attractor bucket:
+# beside the accuracies (a mapping count -> examples) or inside them ({"accuracy", "n"}).
+COUNT_KEYS = ("by_attractors_n", "by_attractors_count", "by_attractors_counts",
+              "attractor_counts", "attractors_n")
+COUNT_FIELDS = ("n", "count", "examples")
+
+
+def _number(value) -> float:
+    ok = isinstance(value, int | float) and not isinstance(value, bool) and value == value
+    return float(value) if ok else math.nan
+
+
 def attractor_frame(frame: pd.DataFrame) -> pd.DataFrame:
-    """Long table (task, model, length, seed, attractors, accuracy) from ``by_attractors``."""
+    """Long table (task, model, length, seed, attractors, accuracy, examples) from the
+    metrics' ``by_attractors``; ``examples`` (held-out examples in the bucket) is NaN where
+    the task did not store it."""
     rows = []
     for r in frame[frame["status"] == "ok"].itertuples():
         scores = r.metrics.get("by_attractors")
         if not isinstance(scores, dict):
             continue
-        for k, acc in scores.items():
-            if str(k).isdigit() and isinstance(acc, int | float) and acc == acc:
+        counts = next((r.metrics[k] for k in COUNT_KEYS if isinstance(r.metrics.get(k), dict)),
+                      {})
+        for k, value in scores.items():
+            n = _number(counts.get(k))
+            if isinstance(value, dict):
+                n = next((_number(value[f]) for f in COUNT_FIELDS if f in value), n)
+                value = value.get("accuracy")
+            acc = _number(value)
+            if str(k).isdigit() and acc == acc:
                 rows.append({"task": r.task, "model": r.model, "length": r.length,
-                             "seed": r.seed, "attractors": int(k), "accuracy": float(acc)})
+                             "seed": r.seed, "attractors": int(k), "accuracy": acc,
+                             "examples": n})
     return pd.DataFrame(rows, columns=["task", "model", "length", "seed", "attractors",
-                                       "accuracy"])
+                                       "accuracy", "examples"])
 
 
 def clock(seconds: float) -> str:
@@ -185,13 +224,21 @@ def clock(seconds: float) -> str:
 COMMIT_KEYS = ("git", "git_commit", "commit")
 
 
-def run_facts(frame: pd.DataFrame) -> dict:
-    """Versions, commit, devices, newest date, total time, parameters, cells not ok."""
+def version_facts(rows) -> tuple[dict[str, str], str]:
+    """Package versions (name -> every version seen, comma-joined) and the git commits,
+    from the stored ``versions`` dicts of results or diagnostics."""
     versions: dict[str, set] = {}
-    for v in frame["versions"]:
+    for v in rows:
         for name, value in v.items():
             versions.setdefault(str(name), set()).add(str(value))
     commits = sorted(set().union(*(versions.pop(k, set()) for k in COMMIT_KEYS)))
+    return ({name: ", ".join(sorted(values)) for name, values in sorted(versions.items())},
+            ", ".join(commits) if commits else "not recorded in the store")
+
+
+def run_facts(frame: pd.DataFrame) -> dict:
+    """Versions, commit, devices, newest date, total time, parameters, cells not ok."""
+    versions, commit = version_facts(frame["versions"])
     dates = sorted(d for d in frame["finished_at"] if d)
     params = {}
     for (model, task), g in frame.groupby(["model", "task"], sort=True):
@@ -208,8 +255,8 @@ def run_facts(frame: pd.DataFrame) -> dict:
         bad.append({"task": r.task, "model": r.model, "length": r.length, "seed": r.seed,
                     "status": r.status, "detail": detail})
     return {
-        "versions": {name: ", ".join(sorted(values)) for name, values in sorted(versions.items())},
-        "commit": ", ".join(commits) if commits else "not recorded in the store",
+        "versions": versions,
+        "commit": commit,
         "devices": ", ".join(sorted({d for d in frame["device"] if d})) or "not recorded",
         "newest": dates[-1] if dates else "not recorded",
         "oldest": dates[0] if dates else "not recorded",

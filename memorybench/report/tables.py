@@ -16,7 +16,9 @@ from tabulate import tabulate
 from memorybench.report.summary import Horizon
 
 DASH = "—"
-_MD_SPECIAL = re.compile(r"([\\`*_\[\]|~])")  # what changes text inside a table cell
+# What Markdown (GitHub's included) would read as syntax inside running text or a table
+# cell: emphasis, code, links, tables, strike-through, math ($), headings' closing #.
+_MD_SPECIAL = re.compile(r"([\\`*_\[\]|~$#])")
 
 
 @dataclass
@@ -38,6 +40,14 @@ def md(text) -> str:
     text = " ".join(str(text).split())
     text = text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
     return _MD_SPECIAL.sub(r"\\\1", text)
+
+
+def anchor(heading: str) -> str:
+    """The id GitHub gives a Markdown heading (as github-slugger): lower case, characters
+    other than letters, digits, '_', '-' and spaces dropped, spaces made hyphens. The
+    heading is the text as rendered, i.e. before ``md`` escaping."""
+    text = re.sub(r"[^\w\- ]", "", " ".join(str(heading).split()).lower())
+    return text.replace(" ", "-")
 
 
 def number(x: float) -> str:
@@ -114,16 +124,34 @@ def horizon_table(horizons: dict[tuple[str, str], Horizon], models, tasks) -> Ta
 
 
 def attractor_table(attr: pd.DataFrame) -> Table:
-    """(model, length) down, number of attractors across: mean accuracy over seeds."""
+    """(model, length) down, number of attractors across: mean accuracy over seeds, and
+    the held-out examples behind it (summed over seeds) where the task stored them."""
     counts = sorted(attr["attractors"].unique())
-    means = attr.groupby(["model", "length", "attractors"])["accuracy"].mean()
+    grouped = attr.groupby(["model", "length", "attractors"])
+    means = grouped["accuracy"].mean()
+    examples = grouped["examples"].sum(min_count=1)  # NaN unless some seed stored a count
+    known = attr["examples"].notna()
     rows = []
     for model, length in sorted({(m, n) for m, n, _ in means.index}):
-        rows.append([model, str(length)] + [number(means.get((model, length, k), math.nan))
-                                            for k in counts])
-    return Table(["model", "length"] + [f"{k} attr." for k in counts], rows,
-                 ["Mean accuracy over seeds, by the number of attractors (intervening nouns "
-                  "whose number differs from the subject's)."])
+        row = [model, str(length)]
+        for k in counts:
+            text = number(means.get((model, length, k), math.nan))
+            n = examples.get((model, length, k), math.nan)
+            if text != DASH and n == n:
+                text += f" (n={int(n):,})"
+            row.append(text)
+        rows.append(row)
+    note = "Mean accuracy over seeds, by the number of attractors (intervening nouns whose " \
+           "number differs from the subject's)"
+    if known.all():
+        note += "; n: held-out examples with that many attractors, summed over seeds."
+    elif known.any():
+        note += "; n: held-out examples with that many attractors, summed over the seeds " \
+                "that stored it (not every result stored the count)."
+    else:
+        note += ". The number of examples behind each bucket was not stored with these " \
+                "results: a bucket with few examples (many attractors) is a noisy estimate."
+    return Table(["model", "length"] + [f"{k} attr." for k in counts], rows, [note])
 
 
 def forecast_table(score: pd.DataFrame, r2: pd.DataFrame, metric_name: str) -> Table:

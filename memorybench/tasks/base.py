@@ -62,8 +62,23 @@ class Task:
     solved: float = 0.9  # metric at or above which a cell counts as solved
 
     def __post_init__(self):
+        self.check_types()
         self.require("solved", 0.0 < self.solved <= 1.0, "0 < solved <= 1")
         self.validate()
+
+    def check_types(self) -> None:
+        """Every parameter has the type of its default: true/false, an integer (not a
+        bool), a number (an integer is stored as a float, so ``tolerance=1`` and
+        ``tolerance=1.0`` are the same cell) or a string."""
+        for f in dataclasses.fields(self):
+            value, kind = getattr(self, f.name), type(f.default)
+            if kind is float and _is_number(value):
+                object.__setattr__(self, f.name, float(value))  # frozen: set it directly
+            elif kind is int and _is_integer(value):
+                object.__setattr__(self, f.name, int(value))
+            elif kind in TYPE_NAMES and type(value) is not kind:
+                raise UserError(f"task {self.name}: parameter {f.name}={value!r} has the "
+                                f"wrong type; expected {TYPE_NAMES[kind]}")
 
     def validate(self) -> None:
         """Check parameters; raise through ``require``."""
@@ -118,6 +133,17 @@ class Task:
                                ignore_index=IGNORE)
 
 
+TYPE_NAMES = {bool: "true or false", int: "an integer", float: "a number", str: "a string"}
+
+
+def _is_integer(value) -> bool:
+    return isinstance(value, int | np.integer) and not isinstance(value, bool)
+
+
+def _is_number(value) -> bool:
+    return _is_integer(value) or isinstance(value, float | np.floating)
+
+
 def balanced_labels(n: int, classes: int, rng: np.random.Generator) -> np.ndarray:
     """Class labels 0..classes-1 in random order, each as frequent as the others (+-1)."""
     return rng.permutation((np.arange(n) + rng.integers(classes)) % classes)
@@ -136,3 +162,51 @@ def lined_up(rows: dict[str, object]) -> str:
     label = max(len(k) for k in cells)
     return "\n".join(f"{k:<{label}} " + " ".join(c.rjust(width) for c in cs)
                      for k, cs in cells.items())
+
+
+def input_rows(task: Task, batch: Batch) -> frozenset[bytes]:
+    """The distinct input rows of a batch of a token task, as bytes to look up; empty for
+    real-valued inputs, whose rows never repeat."""
+    if task.io.inputs != "tokens":
+        return frozenset()
+    return frozenset(_row_bytes(batch.x))
+
+
+def _row_bytes(x: torch.Tensor) -> list[bytes]:
+    rows = np.ascontiguousarray(x.cpu().numpy())
+    return [row.tobytes() for row in rows]
+
+
+def sample_unseen(task: Task, n: int, length: int, rng: np.random.Generator,
+                  excluded: frozenset[bytes]) -> Batch:
+    """``task.sample`` without the examples whose inputs are in ``excluded`` (e.g. the
+    held-out set's, from ``input_rows``): rows that repeat one are replaced by fresh draws
+    from the same generator. With nothing to exclude the batch is ``task.sample``'s, drawn
+    from the generator exactly as before."""
+    batch = task.sample(n, length, rng)
+    if not excluded:
+        return batch
+    kept, count, drawn = [], 0, n
+    while True:
+        new = np.array([row not in excluded for row in _row_bytes(batch.x)])
+        kept.append(_rows(batch, new))
+        count += int(new.sum())
+        if count >= n:
+            break
+        if drawn >= 100 * n:  # under 1% of draws are new: the held-out set is the task
+            raise UserError(f"task {task.name} at length {length}: {count} of {drawn} "
+                            "training examples were not held-out examples; it has too few "
+                            "distinct inputs for a separate held-out set")
+        batch = task.sample(n, length, rng)
+        drawn += n
+    if len(kept) == 1:
+        return kept[0]
+    meta = {k: np.concatenate([b.meta[k] for b in kept])[:n] for k in kept[0].meta}
+    return Batch(torch.cat([b.x for b in kept])[:n], torch.cat([b.y for b in kept])[:n], meta)
+
+
+def _rows(batch: Batch, mask: np.ndarray) -> Batch:
+    if mask.all():
+        return batch
+    where = torch.from_numpy(mask)
+    return Batch(batch.x[where], batch.y[where], {k: v[mask] for k, v in batch.meta.items()})

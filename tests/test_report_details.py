@@ -1,0 +1,129 @@
+"""Smaller promises of the report: a model that never ran is "failed", not "none"; user text
+is literal in Markdown; the contents line links; the plotting versions are listed (and do
+not make the leaderboard stale); reference lines differ by dash; attractor buckets show
+their examples when the task stored them."""
+
+import math
+import shutil
+
+import pytest
+from test_report import cell
+
+from memorybench.cli import stale_files
+from memorybench.report import figures, render_report, summary, tables
+from memorybench.store import Store
+
+
+def store_of(path, rows):
+    with Store(path) as s:
+        for row in rows:
+            s.put(row)
+    return path
+
+
+def test_a_model_whose_cells_all_failed_has_horizon_failed(tmp_path):
+    rows = [cell("copy", "lstm", n, 0, 0.2) for n in (10, 20)]  # ran, solved nothing
+    rows += [cell("copy", "gru", n, 0, math.nan, status="failed", metric=None,
+                  error="RuntimeError: boom") for n in (10, 20)]
+    rows += [cell("copy", "elman", 10, 0, math.nan, status="diverged", metric=None,
+                  diverged_step=3), cell("copy", "elman", 20, 0, 0.95)]
+    frame = summary.normalise(Store(store_of(tmp_path / "s.db", rows), readonly=True).frame())
+    horizons = summary.horizons(summary.by_length(frame))
+    assert horizons["lstm", "copy"].text() == "none"
+    assert horizons["gru", "copy"].text() == "failed"
+    assert horizons["elman", "copy"].text() == "none"  # one length ran: a measured "none"
+    out = tmp_path / "r"
+    render_report(tmp_path / "s.db", out)
+    text = (out / "README.md").read_text("utf-8")
+    horizon = text.split("## Memory horizon")[1].split("##")[0]
+    assert "| gru " in horizon and "failed" in horizon.split("| gru ")[1].splitlines()[0]
+    assert "\"failed\" when no cell" in text
+
+
+def test_markdown_active_characters_are_escaped():
+    assert tables.md("cost $5 and $x$") == r"cost \$5 and \$x\$"
+    assert tables.md("#1 `a` *b* _c_ [d] ~e~ |") == r"\#1 \`a\` \*b\* \_c\_ \[d\] \~e\~ \|"
+    assert tables.md("<b>&") == "&lt;b&gt;&amp;"
+
+
+def test_dollar_names_stay_literal_in_the_readme(tmp_path):
+    rows = [cell("copy", "cost$1$", n, 0, 0.5) for n in (10, 20)]
+    out = tmp_path / "r"
+    render_report(store_of(tmp_path / "s.db", rows), out)
+    text = (out / "README.md").read_text("utf-8")
+    assert r"cost\$1\$" in text and "cost$1$" not in text
+
+
+def test_contents_line_links_every_task(tmp_path):
+    rows = [cell(task, "lstm", n, 0, 0.5) for task in ("copy", "my task") for n in (10, 20)]
+    out = tmp_path / "r"
+    render_report(store_of(tmp_path / "s.db", rows), out)
+    contents = next(line for line in (out / "README.md").read_text().splitlines()
+                    if line.startswith("Contents:"))
+    assert "[Task copy](#task-copy)" in contents
+    assert "[Task my task](#task-my-task)" in contents
+    assert tables.anchor("Task a.b (c)") == "task-ab-c"
+
+
+def test_run_facts_list_the_plotting_libraries(tmp_path):
+    rows = [cell("copy", "lstm", n, 0, 0.5) for n in (10, 20)]
+    out = tmp_path / "r"
+    render_report(store_of(tmp_path / "s.db", rows), out)
+    versions = figures.plotting_versions()
+    assert set(versions) == {"matplotlib", "seaborn", "pandas"}
+    line = ", ".join(f"{k} {v}" for k, v in versions.items())
+    assert f"- Figures drawn with {line}" in (out / "README.md").read_text()
+    assert f"Figures drawn with {line}" in (out / "index.html").read_text()
+
+
+def test_plotting_versions_do_not_make_a_report_stale(tmp_path):
+    rows = [cell("copy", "lstm", n, 0, 0.5) for n in (10, 20)]
+    fresh = tmp_path / "fresh"
+    render_report(store_of(tmp_path / "s.db", rows), fresh)
+    committed = tmp_path / "committed"
+    shutil.copytree(fresh, committed)
+    readme = committed / "README.md"
+    text = readme.read_text()
+    readme.write_text(text.replace("- Figures drawn with matplotlib",
+                                   "- Figures drawn with matplotlib 0.0 (older),"))
+    assert stale_files(fresh, committed) == []
+    readme.write_text(text.replace("| lstm ", "| LSTM ", 1))
+    assert stale_files(fresh, committed) == ["README.md"]
+
+
+def test_reference_lines_differ_by_dash():
+    styles = figures.style(["lstm", "ridge-window"], frozenset({"ridge-window"}))
+    dashes = {figures.CHANCE_DASH, figures.THRESHOLD_DASH, styles["ridge-window"][2]}
+    assert len(dashes) == 3
+    assert styles["ridge-window"][2] == figures.BASELINE_DASH
+
+
+def agreement_rows(metrics_of):
+    return [cell("agreement", "lstm", n, seed, 0.9, chance=0.5,
+                 extra={**metrics_of(seed)}) for n in (5, 10) for seed in (0, 1)]
+
+
+@pytest.mark.parametrize("form", ["missing", "beside", "inside"])
+def test_attractor_buckets_show_their_examples_when_stored(form, tmp_path):
+    def metrics(seed):
+        if form == "missing":
+            return {"by_attractors": {"0": 0.9, "1": 0.7}}
+        if form == "beside":
+            return {"by_attractors": {"0": 0.9, "1": 0.7},
+                    "by_attractors_n": {"0": 400, "1": 100}}
+        return {"by_attractors": {"0": {"accuracy": 0.9, "n": 400},
+                                  "1": {"accuracy": 0.7, "n": 100}}}
+
+    db = store_of(tmp_path / "s.db", agreement_rows(metrics))
+    frame = summary.normalise(Store(db, readonly=True).frame())
+    attr = summary.attractor_frame(frame)
+    assert sorted(attr["accuracy"].unique()) == [0.7, 0.9]
+    table = tables.attractor_table(attr)
+    first = table.rows[0]
+    if form == "missing":
+        assert attr["examples"].isna().all()
+        assert first[2:] == ["0.900", "0.700"]
+        assert "not stored" in table.notes[0]
+    else:
+        assert first[2:] == ["0.900 (n=800)", "0.700 (n=200)"]  # summed over two seeds
+        assert "held-out examples" in table.notes[0]

@@ -1,0 +1,93 @@
+"""No held-out example is ever trained on: not by a network (``training.train_steps``), not
+by a classical baseline (``Baseline.fit_score``), even where the task has few distinct inputs
+and the training stream would otherwise repeat many held-out examples."""
+
+import numpy as np
+import torch
+
+from memorybench.baselines import BagOfWords
+from memorybench.config import Sweep
+from memorybench.models.base import SequenceModel
+from memorybench.tasks.agreement import Agreement
+from memorybench.tasks.base import input_rows, sample_unseen
+from memorybench.tasks.forecasting import Forecasting
+from memorybench.training import EVAL_STREAM, TRAIN_STREAM, train_cell
+
+TRAIN = {"steps": 12, "eval_every": 6, "batch_size": 32, "eval_size": 64}
+
+
+def cell(task: str, model: str, length: int, task_params: dict, **train) -> dict:
+    sweep = Sweep(tasks=[task], models=[model], lengths=[length], task=task_params,
+                  train={**TRAIN, **train}, model={"hidden": 8})
+    return sweep.cells()[0]
+
+
+def held_out_rows(c: dict):
+    from memorybench.config import build_task
+
+    task = build_task(c["task"], c["task_params"])
+    batch = task.sample(c["train"]["eval_size"], c["length"],
+                        np.random.default_rng([c["seed"], EVAL_STREAM]))
+    return task, input_rows(task, batch)
+
+
+def rows_of(x: torch.Tensor) -> list[bytes]:
+    return [row.tobytes() for row in np.ascontiguousarray(x.numpy())]
+
+
+def test_sample_unseen_replaces_held_out_rows_and_changes_nothing_else():
+    task, length = Agreement(), 3  # ~30% of draws repeat one of 1,000 held-out sentences
+    excluded = input_rows(task, task.sample(1000, length, np.random.default_rng(1)))
+    drawn = task.sample(500, length, np.random.default_rng(0))
+    assert sum(r in excluded for r in rows_of(drawn.x)) > 50  # the stream does repeat them
+    clean = sample_unseen(task, 500, length, np.random.default_rng(0), excluded)
+    assert len(clean) == 500 and not any(r in excluded for r in rows_of(clean.x))
+    assert all(len(v) == 500 for v in clean.meta.values())
+    plain = sample_unseen(task, 500, length, np.random.default_rng(0), frozenset())
+    assert torch.equal(plain.x, drawn.x) and torch.equal(plain.y, drawn.y)
+    assert input_rows(Forecasting(), Forecasting().sample(4, 5, np.random.default_rng(0))) \
+        == frozenset()  # real-valued rows never repeat: nothing to look up
+
+
+def test_a_network_never_trains_on_a_held_out_example(monkeypatch):
+    c = cell("recall", "lstm", 4, {"pairs": 1, "keys": 8})  # 128 distinct inputs only
+    task, held_out = held_out_rows(c)
+    stream = task.sample(12 * 32, 4, np.random.default_rng([c["seed"], TRAIN_STREAM]))
+    assert sum(r in held_out for r in rows_of(stream.x)) > 12  # what would be trained on
+
+    trained = []
+    forward = SequenceModel.forward
+
+    def spy(self, x):
+        if self.training:
+            trained.extend(rows_of(x.cpu()))
+        return forward(self, x)
+
+    monkeypatch.setattr(SequenceModel, "forward", spy)
+    result = train_cell({**c, "train": {**c["train"], "early_stop": False}})
+    assert result["status"] == "ok", result["error"]
+    assert len(trained) == 12 * 32
+    assert not any(r in held_out for r in trained)
+
+
+def test_a_baseline_never_fits_a_held_out_example(monkeypatch):
+    c = cell("agreement", "bow-logreg", 3, {}, eval_size=1000)
+    _, held_out = held_out_rows(c)
+    fitted = []
+    fit_predict = BagOfWords.fit_predict
+
+    def spy(self, task, train, test):
+        fitted.extend(rows_of(train.x))
+        return fit_predict(self, task, train, test)
+
+    monkeypatch.setattr(BagOfWords, "fit_predict", spy)
+    result = train_cell(c)
+    assert result["status"] == "ok", result["error"]
+    assert len(fitted) == 2000 and not any(r in held_out for r in fitted)
+
+
+def test_a_task_whose_held_out_set_holds_every_input_fails_with_a_clear_error():
+    c = cell("recall", "lstm", 3, {"pairs": 1, "keys": 2})  # 4 distinct inputs, 64 held out
+    result = train_cell(c)
+    assert result["status"] == "failed"
+    assert "too few distinct inputs for a separate held-out set" in result["error"]
