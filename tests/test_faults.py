@@ -20,6 +20,12 @@ SLOW = ["run", "--task", "adding", "--model", "gru", "--model", "elman", "--leng
         "--set", "train.eval_size=64", "--batch-size", "16", "--quiet"]
 
 
+# Long enough that a loaded machine cannot finish the sweep between the first stored row
+# and a kill or an interrupt (SLOW's cells take a fraction of a second each).
+SLOWER = [*SLOW[:SLOW.index("--seeds")], "--seeds", "0,1,2,3", *SLOW[SLOW.index("--set"):]]
+SLOWER[SLOWER.index("--steps") + 1] = "300"
+
+
 def start(args, cwd, workers=1):
     return subprocess.Popen([sys.executable, "-m", "memorybench", *args, "--workers",
                              str(workers), "--db", "s.db"], cwd=cwd, stdout=subprocess.PIPE,
@@ -50,26 +56,26 @@ def frame(cwd):
 
 
 def test_kill_9_mid_sweep_then_rerun_keeps_every_finished_cell(tmp_path, workers=2):
-    proc = start(SLOW, tmp_path, workers)
+    proc = start(SLOWER, tmp_path, workers)
     wait_for_rows(tmp_path, 2, proc)
     proc.send_signal(signal.SIGKILL)
     proc.wait()
     before = frame(tmp_path)
-    assert 2 <= len(before) < 8
+    assert 2 <= len(before) < 16
 
-    again = subprocess.run([sys.executable, "-m", "memorybench", *SLOW, "--db", "s.db",
+    again = subprocess.run([sys.executable, "-m", "memorybench", *SLOWER, "--db", "s.db",
                             "--workers", str(workers)], cwd=tmp_path, capture_output=True,
                            text=True)
     assert again.returncode == 0, again.stderr
-    assert f"{8 - len(before)} to train, {len(before)} already stored" in again.stderr
+    assert f"{16 - len(before)} to train, {len(before)} already stored" in again.stderr
     after = frame(tmp_path)
-    assert len(after) == 8
+    assert len(after) == 16
     # Cells finished before the kill were not trained again: their rows are untouched.
     pd.testing.assert_frame_equal(after.loc[before.index], before)
 
 
 def test_ctrl_c_stops_promptly_keeps_results_and_prints_the_resume_command(tmp_path):
-    proc = start(SLOW, tmp_path, workers=2)
+    proc = start(SLOWER, tmp_path, workers=2)
     wait_for_rows(tmp_path, 1, proc)
     proc.send_signal(signal.SIGINT)
     t0 = time.monotonic()
@@ -83,7 +89,7 @@ def test_ctrl_c_stops_promptly_keeps_results_and_prints_the_resume_command(tmp_p
     done = subprocess.run([sys.executable, "-m", "memorybench", *resume], cwd=tmp_path,
                           capture_output=True, text=True)
     assert done.returncode == 0, done.stderr
-    assert len(frame(tmp_path)) == 8
+    assert len(frame(tmp_path)) == 16
 
 
 def test_two_runs_on_one_store_at_once_store_every_cell_once(tmp_path):
