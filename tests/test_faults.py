@@ -26,10 +26,17 @@ SLOWER = [*SLOW[:SLOW.index("--seeds")], "--seeds", "0,1,2,3", *SLOW[SLOW.index(
 SLOWER[SLOWER.index("--steps") + 1] = "300"
 
 
+def interruptible():
+    """Ctrl-C's default action in the child, as in a terminal's foreground job, even when
+    the tests run in the background (where a shell starts jobs with SIGINT ignored, and an
+    ignored signal stays ignored through exec)."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def start(args, cwd, workers=1):
     return subprocess.Popen([sys.executable, "-m", "memorybench", *args, "--workers",
                              str(workers), "--db", "s.db"], cwd=cwd, stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True)
+                            stderr=subprocess.PIPE, text=True, preexec_fn=interruptible)
 
 
 def rows(cwd):
@@ -81,7 +88,7 @@ def test_ctrl_c_stops_promptly_keeps_results_and_prints_the_resume_command(tmp_p
     t0 = time.monotonic()
     _, err = proc.communicate(timeout=60)
     assert time.monotonic() - t0 < 30
-    assert proc.returncode == 130
+    assert proc.returncode == 130, err
     assert "Resume with: memorybench run --task adding" in err
     stored = frame(tmp_path)
     assert len(stored) >= 1 and set(stored["status"]) == {"ok"}
