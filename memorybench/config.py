@@ -11,12 +11,11 @@ from __future__ import annotations
 import dataclasses
 import functools
 import hashlib
-import inspect
 import json
 from dataclasses import dataclass, field
 
 from memorybench.baselines import BASELINES, Baseline
-from memorybench.errors import UserError
+from memorybench.errors import UserError, expected_type, is_integer
 from memorybench.models import MODELS
 from memorybench.models.base import Core
 from memorybench.registry import unknown_name
@@ -191,7 +190,7 @@ class Sweep:
         if not self.seeds:
             raise UserError("empty sweep: no seeds; pass --seeds like 0,1,2")
         for seed in self.seeds:
-            if not _is_int(seed) or not 0 <= seed < 2 ** 63:
+            if not is_integer(seed) or not 0 <= seed < 2 ** 63:
                 raise UserError(f"seed {seed!r} is invalid; expected an integer from 0 to "
                                 "2**63 - 1")
         self.check_per_task()
@@ -217,7 +216,7 @@ class Sweep:
                 check_model_params(model_name, mcls, params)
                 if self.params is not None:
                     params = self.sized(task, model_name, mcls, params)
-                check_model_builds(task, model_name, mcls, params)
+                model_build_error(task, mcls, params)  # any other error: a failed cell
                 train = TrainConfig(**{**tspec.get("train", {}), **mspec.get("train", {}),
                                        **self.for_task("train", task_name)})
                 for length in lengths:
@@ -265,43 +264,32 @@ def check_model_params(name: str, mcls: type[Core], params: dict) -> None:
     number where it is a float, ...): a wrong type is a one-line error before training."""
     defaults = {"embed": 1, **mcls.parameters_of()}
     for key, value in params.items():
-        default = defaults.get(key)
-        if value is None or default is None or default is inspect.Parameter.empty:
-            continue
-        if isinstance(default, bool):
-            ok, expected = isinstance(value, bool), "true or false"
-        elif isinstance(default, int):
-            ok, expected = _is_int(value), "an integer"
-        elif isinstance(default, float):
-            ok = isinstance(value, int | float) and not isinstance(value, bool)
-            expected = "a number"
-        elif isinstance(default, str):
-            ok, expected = isinstance(value, str), "a string"
-        else:
-            continue
-        if not ok:
+        expected = None if value is None else expected_type(defaults.get(key), value)
+        if expected:
             raise UserError(f"model {name}: parameter {key}={value!r} is invalid; expected "
-                            f"{expected} (default {default!r})")
+                            f"{expected} (default {defaults[key]!r})")
 
 
 @functools.cache
-def _builds(io, name: str, mcls: type[Core], params_json: str) -> None:
+def _builds(io, mcls: type[Core], params_json: str) -> None:
     from memorybench.models.base import SequenceModel
 
     SequenceModel(io, mcls, **json.loads(params_json))
 
 
-def check_model_builds(task: Task, name: str, mcls: type[Core], params: dict) -> None:
-    """Build the model once for the task, so out-of-range parameters (a width of 0, a
-    width that is not a multiple of the heads) are caught before any cell trains. The
-    model's own checks raise the one-line errors; any other exception is left to training,
-    where it is stored as a failed cell."""
+def model_build_error(task: Task, mcls: type[Core], params: dict) -> Exception | None:
+    """Build the model once for the task (once per process for the same parameters), so
+    out-of-range parameters (a width of 0, a width that is not a multiple of the heads) are
+    caught before any cell trains: the model's own checks raise their one-line errors. Any
+    other exception is returned, for the caller to decide: `run` leaves it to training,
+    which stores the cell as failed; `diagnose` refuses the model."""
     try:
-        _builds(task.io, name, mcls, json.dumps(params, sort_keys=True))
+        _builds(task.io, mcls, json.dumps(params, sort_keys=True))
     except UserError:
         raise
-    except Exception:
-        pass
+    except Exception as exc:
+        return exc
+    return None
 
 
 def make_cell(task_name: str, task: Task, length: int, model: str,
@@ -331,12 +319,8 @@ def cell_key(cell: dict) -> str:
     return hashlib.sha256(text.encode()).hexdigest()[:20]
 
 
-def _is_int(value) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool)
-
-
 def _int_list(value) -> bool:
-    return isinstance(value, list) and all(_is_int(v) for v in value)
+    return isinstance(value, list) and all(is_integer(v) for v in value)
 
 
 SUITE_TYPES = {  # key -> (check, the expected form, for the error)
@@ -353,7 +337,7 @@ SUITE_TYPES = {  # key -> (check, the expected form, for the error)
     "train": (lambda v: isinstance(v, dict), "a table, e.g. [train] steps = 500"),
     "task": (lambda v: isinstance(v, dict), "a table of task parameters"),
     "model": (lambda v: isinstance(v, dict), "a table of model parameters"),
-    "params": (_is_int, "an integer number of trainable parameters"),
+    "params": (is_integer, "an integer number of trainable parameters"),
 }
 
 

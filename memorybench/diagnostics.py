@@ -44,7 +44,14 @@ import torch.nn.functional as F
 from sklearn.linear_model import RidgeCV
 from sklearn.metrics import r2_score
 
-from memorybench.config import Sweep, TrainConfig, build_task, cell_key, model_class
+from memorybench.config import (
+    Sweep,
+    TrainConfig,
+    build_task,
+    cell_key,
+    model_build_error,
+    model_class,
+)
 from memorybench.errors import UserError
 from memorybench.models.base import SequenceModel
 from memorybench.tasks.base import IGNORE, Batch, Task, input_rows
@@ -100,11 +107,8 @@ def check_builds(config: dict) -> None:
     """Build the model of ``config`` once, so a parameter no model can have (a width of 0)
     is a one-line error before any training, not a failed diagnostic after it."""
     task = build_task(config["task"], config["task_params"])
-    try:
-        SequenceModel(task.io, model_class(config["model"]), **config["model_params"])
-    except UserError:
-        raise
-    except Exception as exc:
+    exc = model_build_error(task, model_class(config["model"]), config["model_params"])
+    if exc is not None:
         detail = (str(exc).strip().splitlines() or [""])[0][:200]
         raise UserError(f"model {config['model']}: parameters {config['model_params']} do not "
                         f"build ({type(exc).__name__}: {detail}); expected values like those "
@@ -242,14 +246,15 @@ def probe_fit(features: np.ndarray, target: np.ndarray) -> float | None:
                           multioutput="variance_weighted"))
 
 
-def memory_probe(model: SequenceModel, task: Task, length: int,
-                 seed: int) -> list[float | None]:
-    """Probe R² at each of ``probe_distances``. Adding needs a batch per distance (the marker
-    moves); any other task reads every distance from the inputs of one batch."""
+def memory_probe(model: SequenceModel, task: Task, length: int, seed: int,
+                 distances: list[int] | None = None) -> list[float | None]:
+    """Probe R² at each of ``distances`` (default: ``probe_distances``). Adding needs a
+    batch per distance (the marker moves); any other task reads every distance from the
+    inputs of one batch."""
     rng = np.random.default_rng([seed, DIAG_STREAM, 1])
     model = copy.deepcopy(model).cpu().eval()
     batch = task.sample(PROBE_EXAMPLES, length, rng)
-    distances = probe_distances(task, length)
+    distances = probe_distances(task, length) if distances is None else distances
     shared = None if task.name == "adding" else final_state(model, batch.x)
     r2 = []
     for d in distances:
@@ -318,18 +323,18 @@ def _measure(config: dict) -> dict:
     length, seed = config["length"], config["seed"]
     torch.manual_seed(seed)  # the same initial weights as the cell's
     model = SequenceModel(task.io, model_class(config["model"]), **config["model_params"])
-    steps = sequence_steps(task, length)
+    steps, probed = sequence_steps(task, length), probe_distances(task, length)
     result = {"distances": list(range(steps)), "sequence_steps": steps,
-              "probe_distances": probe_distances(task, length), "metric_name": task.metric,
+              "probe_distances": probed, "metric_name": task.metric,
               "chance": task.chance(length), "solved_threshold": task.solved}
     result["init"] = {"gradient": gradient_flow(model, task, length, seed),
-                      "probe": memory_probe(model, task, length, seed)}
+                      "probe": memory_probe(model, task, length, seed, probed)}
     held_out = task.sample(min(cfg.eval_size, EVAL_EXAMPLES), length,
                            np.random.default_rng([seed, EVAL_STREAM]))
     trained = train(model, task, cfg, held_out, length, seed)
     metrics = trained["metrics"]
     result["trained"] = {"gradient": gradient_flow(model, task, length, seed),
-                         "probe": memory_probe(model, task, length, seed),
+                         "probe": memory_probe(model, task, length, seed, probed),
                          "metric": metrics[task.metric], "loss": metrics["loss"],
                          "steps": trained["steps"], "curve": trained["curve"],
                          "solved": metrics[task.metric] >= task.solved}

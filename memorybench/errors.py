@@ -1,5 +1,26 @@
-"""The one exception a user can cause: the CLI prints its message as one line and exits 2."""
+"""The one exception a user can cause (the CLI prints its message as one line and exits 2),
+and the type check behind many of those messages."""
 
 
 class UserError(Exception):
     """Bad input from the user (a name, a length, a file): what is wrong, what is expected."""
+
+
+def is_integer(value) -> bool:
+    """An int, and not a bool (which Python counts as one)."""
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def expected_type(default, value) -> str | None:
+    """None when ``value`` may stand where ``default`` does (true/false for a bool, an
+    integer for an int, any number but a bool for a float, text for a string); else what
+    is expected, for the error. Defaults of other kinds accept anything."""
+    if isinstance(default, bool):
+        return None if isinstance(value, bool) else "true or false"
+    if isinstance(default, int):
+        return None if is_integer(value) else "an integer"
+    if isinstance(default, float):
+        return None if is_integer(value) or isinstance(value, float) else "a number"
+    if isinstance(default, str):
+        return None if isinstance(value, str) else "a string"
+    return None

@@ -140,14 +140,13 @@ def check_table(path: Path, frame: pd.DataFrame, raw: pd.DataFrame) -> None:
                          "`memorybench export`")
 
     for name in ("key", "task", "model", "length", "seed", "status"):
-        empty = frame[name].isna()
-        if empty.any():
-            raise bad(int(empty.to_numpy().argmax()), f"has no {name}")
-    for name in ("task", "model", "status", "key"):
-        if name in raw.columns:
-            wrong = ~raw[name].map(lambda v: isinstance(v, str))
-            if wrong.any():
-                raise bad(int(wrong.to_numpy().argmax()), f"has a {name} that is not text")
+        missing = frame[name].isna()
+        if missing.any():
+            raise bad(int(missing.to_numpy().argmax()), f"has no {name}")
+    for name in ("task", "model", "status", "key"):  # required: every file has them
+        wrong = ~raw[name].map(lambda v: isinstance(v, str))
+        if wrong.any():
+            raise bad(int(wrong.to_numpy().argmax()), f"has a {name} that is not text")
     for name in ("metric", "chance", "loss"):
         infinite = frame[name].abs() == float("inf")
         if infinite.any():

@@ -145,3 +145,22 @@ def test_loss_below_holds_only_where_every_length_beats_the_memoryless_loss(loss
     ok, evidence = claims.loss_below(claim, frame, summary.by_length(frame))
     assert ok is holds
     assert "orthogonal T=10: loss 0.030, metric 0.100" in evidence
+
+
+def test_a_claim_is_checked_only_where_its_models_ran_on_its_task():
+    """Orthogonal results on copy alone say nothing about its adding loss: the adding
+    claim about it is left out, not passed on no evidence (also shown with its note)."""
+    rows = adding_rows(0.1) + [cell("copy", "orthogonal", 10, seed, 0.9, chance=0.125,
+                                    threshold=0.9) for seed in range(3)]
+    frame = frame_of(rows)
+    table = claims.evaluate(frame, summary.by_length(frame))
+    texts = [row[0] for row in table.rows]
+    assert any(t.startswith("adding: the Elman") for t in texts)
+    assert not any("orthogonal RNN beats the memoryless MSE" in t for t in texts)
+    rows += [cell("adding", "orthogonal", 10, seed, 0.1, chance=0.08, threshold=0.8,
+                  loss=0.03) for seed in range(3)]
+    frame = frame_of(rows)
+    table = claims.evaluate(frame, summary.by_length(frame))
+    mse = next(r for r in table.rows if "orthogonal RNN beats the memoryless MSE" in r[0])
+    assert mse[1] == claims.HOLDS
+    assert any(n.startswith("On “adding: the orthogonal RNN") for n in table.notes)

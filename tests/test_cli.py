@@ -275,11 +275,14 @@ def test_a_cell_that_fails_before_its_model_exists_is_summarised(invoke):
 
     MODELS.register("unbuildable")(Unbuildable)
     try:
-        for _ in range(2):  # the run, then a rerun that finds the failed cell stored
+        for rerun in (False, True):  # the run, then one that finds the failed cell stored
             result = invoke("run", "--task", "adding", "--model", "unbuildable",
                             "--lengths", "4", *TINY)
             assert result.exit_code == 1 and "Traceback" not in result.output
             assert "unbuildable" in result.stdout
+            hint = ("1 cells of this sweep are stored as failed; train them again with "
+                    "--retry-failed")
+            assert (hint in result.stderr) == rerun
     finally:
         MODELS._entries.pop("unbuildable")
     assert stored().iloc[0]["error"] == "RuntimeError: cannot build"

@@ -17,6 +17,7 @@ from click.testing import CliRunner
 from test_report import cell
 
 from memorybench.cli import cli
+from memorybench.errors import UserError
 from memorybench.report import diagnostics, figures, render_report
 from memorybench.store import Store
 
@@ -222,7 +223,7 @@ def test_diagnostics_refuse_an_out_that_is_not_a_report_folder(tmp_path, make):
     else:
         out.mkdir()
         (out / "notes.txt").write_text("keep")
-    with pytest.raises(Exception, match="--out"):
+    with pytest.raises(UserError, match="--out"):
         diagnostics.write(db, out)
     assert not (out / "diagnostics").exists() if out.is_dir() else out.read_text() == "keep"
 

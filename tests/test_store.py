@@ -90,8 +90,8 @@ def _open_together(path, processes=4):
         go.wait()
         try:
             Store(path).close()
-        except UserError as exc:
-            errors.put(str(exc))
+        except BaseException as exc:  # anything, not only the one-line errors
+            errors.put(repr(exc))
 
     procs = [ctx.Process(target=opener) for _ in range(processes)]
     for p in procs:
@@ -99,6 +99,10 @@ def _open_together(path, processes=4):
     go.set()
     for p in procs:
         p.join(60)
+    hung = [p for p in procs if p.is_alive()]
+    for p in hung:
+        p.kill()
+    assert not hung and all(p.exitcode == 0 for p in procs), [p.exitcode for p in procs]
     failures = []
     while not errors.empty():
         failures.append(errors.get())

@@ -137,12 +137,14 @@ def loss_below(claim: dict, frame: pd.DataFrame, scores: pd.DataFrame) -> tuple[
 
 def evaluate(frame: pd.DataFrame, scores: pd.DataFrame) -> Table | None:
     """The claims this report can check, with verdicts and the deciding numbers."""
-    tasks, models = set(frame["task"]), set(frame["model"])
+    models = set(frame["model"])
     rows, notes = [], []
     for claim in load():
-        if claim.get("task", next(iter(tasks), None)) not in tasks:
-            continue
-        if not set(_models_of(claim)) <= models:
+        if "task" in claim:  # its models must have run on its task, not just anywhere
+            present = set(frame.loc[frame["task"] == claim["task"], "model"])
+        else:
+            present = models
+        if not set(_models_of(claim)) <= present:
             continue
         if claim["kind"] == "outlasts":
             ok, evidence = outlasts(claim, scores)

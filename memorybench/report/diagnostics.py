@@ -16,7 +16,6 @@ import base64
 import hashlib
 import json
 import math
-import os
 import re
 from pathlib import Path
 
@@ -27,7 +26,6 @@ from matplotlib.figure import Figure
 from matplotlib.ticker import FuncFormatter
 
 from memorybench import results
-from memorybench.errors import UserError
 from memorybench.report import figures, summary
 from memorybench.report.tables import DASH, Table, md, number
 from memorybench.results import FILE_FORMATS
@@ -411,30 +409,11 @@ def report_styles(db: str | Path, frame: pd.DataFrame) -> dict:
 def write(db: str | Path, out: str | Path) -> list[Path]:
     """Write the diagnostics of store ``db`` into ``out/diagnostics/`` (replacing it whole,
     leaving the rest of a report folder as it is); returns the files written."""
-    import shutil
-    import tempfile
-
-    from memorybench.report import check_out
+    from memorybench.report import _write_atomically, check_out
 
     out = Path(out)
     check_out(out)
     frame = load(db)
     files, _ = build(frame, report_styles(db, frame))
-    try:
-        out.mkdir(parents=True, exist_ok=True)
-        tmp = Path(tempfile.mkdtemp(prefix=f".{FOLDER}.", suffix=".tmp", dir=out))
-    except OSError as exc:
-        raise UserError(f"--out {out} cannot be created ({exc.strerror}); expected a folder "
-                        "path in a writable place") from None
-    try:
-        os.chmod(tmp, 0o755)  # mkdtemp makes 0700; a report is meant to be read and served
-        for rel, data in sorted(files.items()):
-            (tmp / Path(rel).name).write_bytes(data)
-        target = out / FOLDER
-        if target.exists():
-            shutil.rmtree(target)
-        tmp.rename(target)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
+    _write_atomically(out / FOLDER, {Path(rel).name: data for rel, data in files.items()})
     return [out / rel for rel in sorted(files)]

@@ -15,7 +15,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from memorybench.errors import UserError
+from memorybench.errors import UserError, expected_type
 
 IGNORE = -100  # target value at positions that carry no label (PyTorch's cross-entropy default)
 
@@ -71,14 +71,16 @@ class Task:
         bool), a number (an integer is stored as a float, so ``tolerance=1`` and
         ``tolerance=1.0`` are the same cell) or a string."""
         for f in dataclasses.fields(self):
-            value, kind = getattr(self, f.name), type(f.default)
-            if kind is float and _is_number(value):
-                object.__setattr__(self, f.name, float(value))  # frozen: set it directly
-            elif kind is int and _is_integer(value):
-                object.__setattr__(self, f.name, int(value))
-            elif kind in TYPE_NAMES and type(value) is not kind:
+            value = getattr(self, f.name)
+            if isinstance(value, np.generic):  # a numpy scalar, e.g. from a numpy sweep
+                value = value.item()
+            expected = expected_type(f.default, value)
+            if expected:
                 raise UserError(f"task {self.name}: parameter {f.name}={value!r} has the "
-                                f"wrong type; expected {TYPE_NAMES[kind]}")
+                                f"wrong type; expected {expected}")
+            if isinstance(f.default, float):
+                value = float(value)
+            object.__setattr__(self, f.name, value)  # frozen: set it directly
 
     def validate(self) -> None:
         """Check parameters; raise through ``require``."""
@@ -131,17 +133,6 @@ class Task:
             return F.mse_loss(out, batch.y)
         return F.cross_entropy(out.reshape(-1, out.shape[-1]), batch.y.reshape(-1),
                                ignore_index=IGNORE)
-
-
-TYPE_NAMES = {bool: "true or false", int: "an integer", float: "a number", str: "a string"}
-
-
-def _is_integer(value) -> bool:
-    return isinstance(value, int | np.integer) and not isinstance(value, bool)
-
-
-def _is_number(value) -> bool:
-    return _is_integer(value) or isinstance(value, float | np.floating)
 
 
 def balanced_labels(n: int, classes: int, rng: np.random.Generator) -> np.ndarray:
