@@ -20,8 +20,9 @@ import numpy as np
 import torch
 
 from benchmarks.harness import Table, load
-from memorybench.config import Sweep, TrainConfig, build_task, model_class, model_names
-from memorybench.models.base import Core, SequenceModel, count_parameters
+from benchmarks.overhead import core_models
+from memorybench.config import Sweep, TrainConfig, build_task, model_class
+from memorybench.models.base import SequenceModel, count_parameters
 from memorybench.training import make_optimizer
 
 TASKS = ("adding", "copy")
@@ -102,7 +103,7 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=3.0, help="timed per row")
     args = parser.parse_args()
     torch.set_num_threads(1)  # as in training: one thread per worker
-    models = args.model or [m for m in model_names() if issubclass(model_class(m), Core)]
+    models = args.model or core_models()
     print(f"torch {torch.__version__}, load average at the start: {load()}", flush=True)
     table = run(models, False, tuple(args.size or SIZES), args.length, args.batch, args.seconds)
     print(table.markdown())

@@ -18,3 +18,13 @@ def invoke(tmp_path, monkeypatch):
         return runner.invoke(cli, list(args), catch_exceptions=False)
 
     return run
+
+
+def one_line_exit_2(result, expected: str = "") -> None:
+    """A user error as the CLI must report it: exit 2, one line on stderr naming what is
+    wrong (``expected`` is part of it), no traceback."""
+    assert result.exit_code == 2, result.output
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("memorybench: error: "), result.stderr
+    assert expected in lines[0]
+    assert "Traceback" not in result.output

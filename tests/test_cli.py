@@ -11,7 +11,7 @@ import pytest
 from memorybench.cli import cli
 from memorybench.store import Store
 
-from conftest import TINY
+from conftest import TINY, one_line_exit_2
 
 SWEEP = ["run", "--task", "adding", "--task", "copy", "--model", "elman", "--model", "lstm",
          "--model", "gru", "--lengths", "4,6,8", "--seeds", "0,1"]
@@ -184,26 +184,18 @@ BAD = [
 ]
 
 
-def _one_line_exit_2(result, expected):
-    assert result.exit_code == 2, result.output
-    lines = result.stderr.strip().splitlines()
-    assert len(lines) == 1 and lines[0].startswith("memorybench: error: "), result.stderr
-    assert expected in lines[0]
-    assert "Traceback" not in result.output
-
-
 @pytest.mark.parametrize("args,expected", BAD, ids=[" ".join(a) for a, _ in BAD])
 def test_bad_input_is_one_line_and_exit_2_and_leaves_the_store(invoke, args, expected):
     invoke("run", "--task", "adding", "--model", "gru", "--lengths", "4", *TINY)
     before = open("results/memorybench.db", "rb").read()
-    _one_line_exit_2(invoke(*args), expected)
+    one_line_exit_2(invoke(*args), expected)
     assert open("results/memorybench.db", "rb").read() == before
 
 
 def test_malformed_suite_names_file_and_line(invoke, tmp_path):
     (tmp_path / "bad.toml").write_text('tasks = ["adding"]\nmodels = [lstm\n')
     result = invoke("run", "--suite", "bad.toml")
-    _one_line_exit_2(result, "bad.toml: malformed TOML")
+    one_line_exit_2(result, "bad.toml: malformed TOML")
     assert "line 2" in result.stderr
 
 
@@ -227,7 +219,7 @@ def test_a_bad_db_path_is_refused_and_left_as_it_was(invoke, tmp_path, make, exp
     before = None if path.is_dir() else path.read_bytes()
     for args in (["run", "--suite", "smoke"], ["run", "--suite", "smoke", "--dry-run"],
                  ["export"]):
-        _one_line_exit_2(invoke(*args, "--db", str(path)), expected)
+        one_line_exit_2(invoke(*args, "--db", str(path)), expected)
     if before is not None:
         assert path.read_bytes() == before
         assert not (tmp_path / "x.db-wal").exists()
@@ -235,7 +227,7 @@ def test_a_bad_db_path_is_refused_and_left_as_it_was(invoke, tmp_path, make, exp
 
 def test_an_unwritable_db_path_is_refused(invoke, tmp_path):
     (tmp_path / "afile").write_text("")
-    _one_line_exit_2(invoke("run", "--suite", "smoke", "--db", "afile/x.db"),
+    one_line_exit_2(invoke("run", "--suite", "smoke", "--db", "afile/x.db"),
                      "cannot be written")
 
 
@@ -249,7 +241,7 @@ def test_a_suite_value_of_the_wrong_type_is_one_line(invoke, tmp_path, line, exp
     key = line.split()[0]
     rows = {"tasks": 'tasks = ["adding"]', "models": 'models = ["elman"]', key: line}
     (tmp_path / "typed.toml").write_text("\n".join(rows.values()) + "\n")
-    _one_line_exit_2(invoke("run", "--suite", "typed.toml", "--dry-run"), expected)
+    one_line_exit_2(invoke("run", "--suite", "typed.toml", "--dry-run"), expected)
 
 
 def test_an_existing_store_that_cannot_be_written_is_refused_before_training(
@@ -259,7 +251,7 @@ def test_an_existing_store_that_cannot_be_written_is_refused_before_training(
     real_access = os.access
     monkeypatch.setattr(os, "access", lambda path, mode: False if mode == os.W_OK
                         and str(path).endswith("memorybench.db") else real_access(path, mode))
-    _one_line_exit_2(invoke("run", "--task", "adding", "--model", "elman", "--lengths", "4",
+    one_line_exit_2(invoke("run", "--task", "adding", "--model", "elman", "--lengths", "4",
                             *TINY), "cannot be written (its file is read-only)")
     assert open("results/memorybench.db", "rb").read() == before
 
@@ -297,7 +289,7 @@ def test_a_plugin_name_that_is_already_a_baseline_is_refused(invoke):
 
     MODELS.register("majority")(Shadow)
     try:
-        _one_line_exit_2(invoke("list"), "name 'majority' is registered twice")
+        one_line_exit_2(invoke("list"), "name 'majority' is registered twice")
     finally:
         MODELS._entries.pop("majority")
 

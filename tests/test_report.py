@@ -14,6 +14,8 @@ from memorybench.cli import cli
 from memorybench.report import render_report, summary
 from memorybench.store import Store
 
+from conftest import one_line_exit_2
+
 HOSTILE = "<script>alert(1)</script>"
 VOID = {"meta", "img", "br", "hr", "link", "input"}
 
@@ -274,10 +276,7 @@ def test_bad_input_is_one_line_exit_2_and_nothing_written(case, store, tmp_path)
         return sorted(str(p) for p in out.parent.rglob("*")) if out.parent.exists() else None
 
     before = written()
-    result = CliRunner().invoke(cli, args)
-    assert result.exit_code == 2, result.output
-    lines = result.stderr.strip().splitlines()
-    assert len(lines) == 1 and lines[0].startswith("memorybench: error: "), lines
+    one_line_exit_2(CliRunner().invoke(cli, args))
     assert written() == before
     if case == "out-is-file":
         assert out.read_text() == "keep"

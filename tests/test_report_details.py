@@ -103,16 +103,13 @@ def agreement_rows(metrics_of):
                  extra={**metrics_of(seed)}) for n in (5, 10) for seed in (0, 1)]
 
 
-@pytest.mark.parametrize("form", ["missing", "beside", "inside"])
+@pytest.mark.parametrize("form", ["missing", "stored"])
 def test_attractor_buckets_show_their_examples_when_stored(form, tmp_path):
     def metrics(seed):
-        if form == "missing":
+        if form == "missing":  # results of agreement version 1
             return {"by_attractors": {"0": 0.9, "1": 0.7}}
-        if form == "beside":
-            return {"by_attractors": {"0": 0.9, "1": 0.7},
-                    "by_attractors_n": {"0": 400, "1": 100}}
-        return {"by_attractors": {"0": {"accuracy": 0.9, "n": 400},
-                                  "1": {"accuracy": 0.7, "n": 100}}}
+        return {"by_attractors": {"0": 0.9, "1": 0.7},
+                "by_attractors_n": {"0": 400, "1": 100}}
 
     db = store_of(tmp_path / "s.db", agreement_rows(metrics))
     frame = summary.normalise(Store(db, readonly=True).frame())

@@ -10,6 +10,8 @@ import pytest
 from memorybench.config import build_task
 from memorybench.tasks.forecasting import Forecasting
 
+from conftest import one_line_exit_2
+
 BAD = [
     (["--task", "recall", "--set", "task.pairs=0"], "parameter pairs=0 is out of range; "
      "expected an integer in 1..keys (32)"),
@@ -53,11 +55,7 @@ BAD = [
 @pytest.mark.parametrize("args,expected", BAD, ids=[" ".join(a) for a, _ in BAD])
 def test_out_of_range_task_input_is_one_line_and_exit_2(invoke, args, expected):
     models = [] if "--model" in args else ["--model", "lstm"]
-    result = invoke("run", *args, *models, "--dry-run")
-    assert result.exit_code == 2, result.output
-    lines = result.stderr.strip().splitlines()
-    assert len(lines) == 1 and lines[0].startswith("memorybench: error: "), result.stderr
-    assert expected in lines[0]
+    one_line_exit_2(invoke("run", *args, *models, "--dry-run"), expected)
 
 
 def test_an_integer_for_a_number_parameter_is_stored_as_a_float():

@@ -173,13 +173,6 @@ def baseline_models(frame: pd.DataFrame) -> frozenset[str]:
                                "model"])
 
 
-# Where a task may store the number of held-out examples behind each attractor bucket:
-# beside the accuracies (a mapping count -> examples) or inside them ({"accuracy", "n"}).
-COUNT_KEYS = ("by_attractors_n", "by_attractors_count", "by_attractors_counts",
-              "attractor_counts", "attractors_n")
-COUNT_FIELDS = ("n", "count", "examples")
-
-
 def _number(value) -> float:
     ok = isinstance(value, int | float) and not isinstance(value, bool) and value == value
     return float(value) if ok else math.nan
@@ -194,14 +187,10 @@ def attractor_frame(frame: pd.DataFrame) -> pd.DataFrame:
         scores = r.metrics.get("by_attractors")
         if not isinstance(scores, dict):
             continue
-        counts = next((r.metrics[k] for k in COUNT_KEYS if isinstance(r.metrics.get(k), dict)),
-                      {})
+        counts = r.metrics.get("by_attractors_n")  # absent from results of agreement v1
+        counts = counts if isinstance(counts, dict) else {}
         for k, value in scores.items():
-            n = _number(counts.get(k))
-            if isinstance(value, dict):
-                n = next((_number(value[f]) for f in COUNT_FIELDS if f in value), n)
-                value = value.get("accuracy")
-            acc = _number(value)
+            n, acc = _number(counts.get(k)), _number(value)
             if str(k).isdigit() and acc == acc:
                 rows.append({"task": r.task, "model": r.model, "length": r.length,
                              "seed": r.seed, "attractors": int(k), "accuracy": acc,
