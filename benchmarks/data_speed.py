@@ -16,7 +16,7 @@ import time
 import numpy as np
 import torch
 
-from memorybench.config import build_task, task_spec
+from memorybench.catalog import build_task, task_spec
 from memorybench.tasks import TASKS
 
 # Task variants whose generators take other paths than their spec's parameters.

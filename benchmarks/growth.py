@@ -20,8 +20,8 @@ import torch
 from benchmarks.harness import Table, load
 from benchmarks.model_speed import steps_per_second
 from benchmarks.overhead import core_models
-from memorybench.config import Sweep
 from memorybench.costs import COSTS_FILE
+from memorybench.sweep import Sweep
 
 TASK, BATCH, EXTRA = "copy", 64, 20  # copy feeds length + 2 * 10 symbols time steps
 CELL_SETUP, WORKER_STARTUP, BASELINE_CELL = 0.3, 3.0, 1.0  # seconds, measured by hand
@@ -29,7 +29,7 @@ CELL_SETUP, WORKER_STARTUP, BASELINE_CELL = 0.3, 3.0, 1.0  # seconds, measured b
 
 def fit(model: str, lengths: list[int], seconds: float) -> dict:
     """Measured seconds per step at each length and the fitted cost coefficients."""
-    params = Sweep(tasks=[TASK], models=[model], lengths=[lengths[0]]).cells()[0]["model_params"]
+    params = Sweep(tasks=[TASK], models=[model], lengths=[lengths[0]]).cells()[0].model_params
     hidden, layers = params.get("hidden", 64), params.get("layers", 1)
     times = [1 / steps_per_second(TASK, model, n, BATCH, seconds, None)[1] for n in lengths]
     tokens = np.array([BATCH * (n + EXTRA) for n in lengths], dtype=float)

@@ -11,8 +11,10 @@ from dataclasses import dataclass, field
 import numpy as np
 import torch
 
-from memorybench.config import Sweep, TrainConfig, build_task, model_class
+from memorybench.catalog import build_task, model_class
+from memorybench.cells import TrainConfig
 from memorybench.models.base import SequenceModel
+from memorybench.sweep import Sweep
 from memorybench.tasks.base import Task
 from memorybench.training import make_optimizer
 
@@ -72,10 +74,10 @@ def setup(task: str, model: str, length: int, train: dict, model_params: dict | 
           seed: int = 0) -> Setup:
     cell = Sweep(tasks=[task], models=[model], lengths=[length], seeds=[seed],
                  train={"early_stop": False, **train}, model=model_params or {}).cells()[0]
-    built = build_task(task, cell["task_params"])
+    built = build_task(task, cell.task_params)
     torch.manual_seed(seed)
-    net = SequenceModel(built.io, model_class(model), **cell["model_params"])
-    return Setup(cell, built, TrainConfig(**cell["train"]), net)
+    net = SequenceModel(built.io, model_class(model), **cell.model_params)
+    return Setup(cell, built, cell.train, net)
 
 
 def optimizer(s: Setup) -> torch.optim.Optimizer:

@@ -21,8 +21,9 @@ import torch
 
 from benchmarks.harness import Table, load
 from benchmarks.overhead import core_models
-from memorybench.config import Sweep, TrainConfig, build_task, model_class
+from memorybench.catalog import build_task, model_class
 from memorybench.models.base import SequenceModel, count_parameters
+from memorybench.sweep import Sweep
 from memorybench.training import make_optimizer
 
 TASKS = ("adding", "copy")
@@ -36,10 +37,10 @@ def steps_per_second(task_name: str, model: str, length: int, batch: int, second
     {"hidden": 64})."""
     cell = Sweep(tasks=[task_name], models=[model], lengths=[length],
                  train={"batch_size": batch}, params=params, model=model_params or {}).cells()[0]
-    task = build_task(task_name, cell["task_params"])
-    cfg = TrainConfig(**cell["train"])
+    task = build_task(task_name, cell.task_params)
+    cfg = cell.train
     torch.manual_seed(0)
-    net = SequenceModel(task.io, model_class(model), **cell["model_params"])
+    net = SequenceModel(task.io, model_class(model), **cell.model_params)
     opt = make_optimizer(net, cfg)
     rng = np.random.default_rng(0)
 

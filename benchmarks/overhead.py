@@ -18,7 +18,7 @@ import argparse
 import torch
 
 from benchmarks.harness import Setup, Table, load, median, optimizer, rng, setup, timed
-from memorybench.config import model_class, model_names
+from memorybench.catalog import model_class, model_names
 from memorybench.models.base import Core
 from memorybench.training import evaluate, train_cell, train_steps, versions
 
@@ -67,8 +67,7 @@ def measure(model: str, steps: int, rounds: int) -> dict:
     # every 250 steps), against the plain loop on the same number of steps.
     total = steps * rounds
     eval_size = max(1, round(1000 * total / 250))
-    cell = dict(mine.cell, train={**mine.cell["train"], "steps": total, "eval_every": total,
-                                  "eval_size": eval_size})
+    cell = mine.cell.with_train(steps=total, eval_every=total, eval_size=eval_size)
     versions()  # once per process (a git call): process startup, not the cell
     cell_time = timed(train_cell, cell)
     plain_time = timed(plain_loop, net, opt_plain, theirs, gen_plain, total)

@@ -14,14 +14,14 @@ import time
 from pathlib import Path
 
 from benchmarks.harness import Table, load
-from memorybench.config import Sweep, load_suite
 from memorybench.costs import duration, sweep_seconds
 from memorybench.runner import default_workers, make_plan, run_plan
 from memorybench.store import Store
+from memorybench.sweep import Sweep, load_suite
 
 RSS_SCRIPT = """
 import json, resource, sys
-from memorybench.config import Sweep
+from memorybench.sweep import Sweep
 from memorybench.training import train_cell
 task, model, length, steps = sys.argv[1], sys.argv[2], int(sys.argv[3]), int(sys.argv[4])
 cell = Sweep(tasks=[task], models=[model], lengths=[length],

@@ -24,6 +24,7 @@ class Baseline:
 
     name: ClassVar[str] = "baseline"  # set by the registry
     description: ClassVar[str] = ""
+    version: ClassVar[int] = 1  # as ``Core.version``: part of every cell key
 
     def __init__(self, examples: int = 2000):
         self.examples = examples  # training examples drawn from the task's generator
@@ -77,6 +78,7 @@ class BagOfWords(Baseline):
     """Logistic regression on token counts: word order and negation scope are invisible
     to it, so it fails negated phrases and attractors (Socher et al. 2013)."""
 
+    version = 1  # bump when a change alters the fit or the predictions
     description = "baseline: logistic regression on a bag of words (no word order)"
 
     def __init__(self, examples: int = 2000, c: float = 1.0):
@@ -105,6 +107,7 @@ class RecentNoun(Baseline):
     """The verb agrees with the most recent noun: right without attractors, wrong whenever
     the last noun is one (Linzen et al. 2016)."""
 
+    version = 1  # bump when a change alters the fit or the predictions
     description = "baseline: the verb agrees with the most recent noun (agreement only)"
 
     def __init__(self):
@@ -130,6 +133,7 @@ class RidgeWindow(Baseline):
     """Ridge regression on the last ``window`` inputs: a linear forecaster with a fixed,
     finite memory. It solves a seasonal series whose lag fits the window, and fails beyond."""
 
+    version = 1  # bump when a change alters the fit or the predictions
     description = "baseline: ridge regression on the last `window` steps (reals tasks)"
 
     def __init__(self, examples: int = 2000, window: int = 10, alpha: float = 1e-3):
@@ -155,6 +159,7 @@ class RidgeWindow(Baseline):
 class Majority(Baseline):
     """The most frequent training class, whatever the input: the floor of a class task."""
 
+    version = 1  # bump when a change alters the fit or the predictions
     description = "baseline: always the most frequent class (class tasks read at the end)"
 
     def applies_to(self, task: Task) -> bool:

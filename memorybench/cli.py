@@ -5,11 +5,11 @@ from __future__ import annotations
 import json
 import shlex
 import sys
-import tomllib
 from pathlib import Path
 
 import click
 
+from memorybench.console import print_diagnostics, print_plan, print_summary
 from memorybench.errors import UserError
 from memorybench.store import DEFAULT_DB
 
@@ -35,57 +35,6 @@ class Cli(click.Group):
         if standalone_mode:
             sys.exit(code)
         return code
-
-
-def parse_ints(option: str, text: str | None, example: str = "10,50,100") -> list[int] | None:
-    """'10,50,100' -> [10, 50, 100]; anything else is a one-line error."""
-    if text is None:
-        return None
-    values = []
-    for part in text.split(","):
-        part = part.strip()
-        try:
-            values.append(int(part))
-        except ValueError:
-            raise UserError(f"{option}: {part!r} is not an integer; expected comma-separated "
-                            f"integers like {example}") from None
-    return values
-
-
-def parse_lengths(text: str | None) -> list[int] | None:
-    lengths = parse_ints("--lengths", text)
-    for length in lengths or []:
-        if length <= 0:
-            raise UserError(f"--lengths: {length} is not a positive length; expected integers "
-                            ">= 1 like 10,50,100")
-    return lengths
-
-
-def parse_set(items: tuple[str, ...]) -> dict[str, dict]:
-    """``--set train.steps=500 --set model.hidden=64`` -> {"train": {...}, "model": {...}}."""
-    out: dict[str, dict] = {"train": {}, "task": {}, "model": {}}
-    for item in items:
-        name, sep, raw = item.partition("=")
-        section, dot, key = name.strip().partition(".")
-        if not sep or not dot or section not in out or not key:
-            raise UserError(f"--set {item!r}: expected SECTION.KEY=VALUE with SECTION one of "
-                            "train, task, model (e.g. --set train.steps=500)")
-        try:
-            value = tomllib.loads(f"v = {raw}")["v"]
-        except tomllib.TOMLDecodeError:
-            value = raw  # a bare word such as rmsprop
-        out[section][key] = value
-    return out
-
-
-def check_device(device: str) -> str:
-    if device == "cuda":
-        import torch
-
-        if not torch.cuda.is_available():
-            raise UserError("--device cuda: no CUDA device is available here; "
-                            "expected --device auto or cpu")
-    return device
 
 
 db_option = click.option("--db", "db", type=click.Path(path_type=Path), default=DEFAULT_DB,
@@ -117,7 +66,8 @@ def list_cmd():
     Example:
       memorybench list
     """
-    from memorybench.config import describe, load_suite, model_names, suite_names, task_names
+    from memorybench.catalog import describe, is_baseline, model_names, task_names
+    from memorybench.sweep import load_suite, suite_names
 
     def section(title: str, rows: list[tuple[str, str]]) -> None:
         click.echo(f"{title}:")
@@ -126,8 +76,6 @@ def list_cmd():
             click.echo(f"  {name:<{width}}  {text}")
 
     section("tasks", [(n, describe("task", n)) for n in task_names()])
-    from memorybench.baselines import is_baseline
-
     names = model_names()
     section("models", [(n, describe("model", n)) for n in names if not is_baseline(n)])
     section("baselines", [(n, describe("model", n)) for n in names if is_baseline(n)])
@@ -159,6 +107,8 @@ def list_cmd():
               show_default=True, help="Where to train; auto picks CUDA when present.")
 @click.option("--dry-run", is_flag=True, help="Print the plan and train nothing.")
 @click.option("--retry-failed", is_flag=True, help="Train again the cells stored as failed.")
+@click.option("--rerun", is_flag=True, help="Train again every cell of the sweep, also those "
+              "stored, and replace their stored results.")
 @click.option("--backend", type=click.Choice(["local", "dask"]), default="local",
               show_default=True, help="local: processes on this machine (joblib); dask: a "
               "dask.distributed cluster (pip install 'memorybench[dask]').")
@@ -166,7 +116,7 @@ def list_cmd():
               "(implies --backend dask; without it, dask starts a LocalCluster).")
 @click.option("--quiet", is_flag=True, help="No progress bar.")
 def run(suite, tasks, models, lengths, seeds, steps, batch_size, lr, eval_every, n_params,
-        settings, db, workers, device, dry_run, retry_failed, backend, scheduler, quiet):
+        settings, db, workers, device, dry_run, retry_failed, rerun, backend, scheduler, quiet):
     """Train every cell of a sweep that is not stored yet, and store it.
 
     A sweep is tasks x models x lengths x seeds, from a suite and/or flags (flags win).
@@ -180,7 +130,7 @@ def run(suite, tasks, models, lengths, seeds, steps, batch_size, lr, eval_every,
       memorybench run --suite smoke --dry-run
       memorybench run --task copy --model lstm --model orthogonal --params 6500
     """
-    from memorybench.config import Sweep, load_suite, model_names, task_names
+    from memorybench.flags import check_device, sweep_from_flags
     from memorybench.runner import (
         SweepInterrupted,
         default_workers,
@@ -190,29 +140,16 @@ def run(suite, tasks, models, lengths, seeds, steps, batch_size, lr, eval_every,
     )
     from memorybench.store import Store
 
-    sweep = load_suite(suite)[0] if suite else Sweep()
-    if tasks or models:
-        sweep.tasks = list(tasks) or (sweep.tasks if suite else task_names())
-        sweep.models = list(models) or (sweep.models if suite else model_names())
-    sweep.lengths = parse_lengths(lengths) or sweep.lengths
-    sweep.seeds = parse_ints("--seeds", seeds, "0,1,2") or sweep.seeds
-    overrides = parse_set(settings)
-    flags = {"steps": steps, "batch_size": batch_size, "lr": lr, "eval_every": eval_every}
-    sweep.override("train", {**overrides["train"], **{k: v for k, v in flags.items() if v}})
-    sweep.override("task", overrides["task"])
-    sweep.model.update(overrides["model"])
-    if n_params:
-        if "hidden" not in overrides["model"]:
-            sweep.model.pop("hidden", None)  # the flag wins over a suite's width
-        sweep.params = n_params
-    cells = sweep.cells()
+    train = {"steps": steps, "batch_size": batch_size, "lr": lr, "eval_every": eval_every}
+    cells = sweep_from_flags(suite, tasks, models, lengths, seeds, train, settings,
+                             n_params).cells()
     device = check_device(device)
     workers = workers or default_workers()
     if (scheduler or backend == "dask") and not dry_run:
         require_dask(scheduler)
 
     with Store(db, readonly=dry_run) as store:
-        plan = make_plan(cells, store.statuses(), retry_failed)
+        plan = make_plan(cells, store.statuses(), retry_failed, rerun)
         if dry_run:
             print_plan(plan, workers)
             return 0
@@ -221,7 +158,8 @@ def run(suite, tasks, models, lengths, seeds, steps, batch_size, lr, eval_every,
         try:
             counts = run_plan(plan, store, workers=workers, device=device,
                               backend="dask" if scheduler else backend, scheduler=scheduler,
-                              progress=not quiet)
+                              progress=not quiet,
+                              put=lambda row: store.put(row, replace=rerun))
         except SweepInterrupted as stop:
             resume = shlex.join(["memorybench", *click.get_current_context().find_root()
                                  .command.raw_args])
@@ -229,7 +167,7 @@ def run(suite, tasks, models, lengths, seeds, steps, batch_size, lr, eval_every,
                        f"and stored in {db} before it. Resume with: {resume}", err=True)
             return 130
         frame = store.frame()
-    mine = frame[frame["key"].isin({c["key"] for c in plan.cells})]
+    mine = frame[frame["key"].isin({c.key for c in plan.cells})]
     print_summary(mine)
     trained = ", ".join(f"{n} {status}" for status, n in sorted(counts.items())) or "none"
     click.echo(f"trained {sum(counts.values())} cells ({trained}); results in {db}", err=True)
@@ -238,46 +176,6 @@ def run(suite, tasks, models, lengths, seeds, steps, batch_size, lr, eval_every,
         click.echo(f"{failed} cells of this sweep are stored as failed; train them again "
                    "with --retry-failed", err=True)
     return 1 if failed else 0
-
-
-def print_plan(plan, workers: int) -> None:
-    """One line per cell with its estimated seconds at most, then the sweep's wall time."""
-    from memorybench.costs import cell_seconds, duration, sweep_seconds
-
-    click.echo(f"{'task':<12} {'model':<12} {'length':>7} {'seed':>5}  {'state':<7} "
-               f"{'est.':>7} key")
-    stored = {c["key"] for c in plan.stored}
-    for c in plan.cells:
-        state = "stored" if c["key"] in stored else "run"
-        click.echo(f"{c['task']:<12} {c['model']:<12} {c['length']:>7} {c['seed']:>5}  "
-                   f"{state:<7} {duration(cell_seconds(c)):>7} {c['key']}")
-    click.echo(f"{len(plan.cells)} cells: {len(plan.todo)} to run, {len(plan.stored)} "
-               "already stored")
-    total = sum(cell_seconds(c) for c in plan.todo)
-    click.echo(f"estimated time: at most {duration(sweep_seconds(plan.todo, workers))} with "
-               f"{workers} worker{'s' * (workers > 1)} ({duration(total)} of training in all; "
-               "early stopping usually ends cells sooner; model: memorybench/costs.toml)")
-
-
-def print_summary(frame) -> None:
-    """Mean metric over seeds per task/model/length, and how many seeds solved the cell."""
-    import pandas as pd
-
-    if frame.empty:
-        return
-    grouped = frame.groupby(["task", "model", "length"]).agg(
-        metric=("metric_name", "first"), mean=("metric", "mean"), chance=("chance", "first"),
-        solved=("solved", "sum"), seeds=("seed", "count"), params=("params", "max"),
-        not_ok=("status", lambda s: int((s != "ok").sum())))
-    click.echo(f"{'task':<12} {'model':<12} {'length':>7} {'params':>8}  {'metric':<10} "
-               f"{'mean':>6} {'chance':>6}  solved  not ok")
-    for (task, model, length), row in grouped.iterrows():
-        mean = "nan" if pd.isna(row["mean"]) else f"{row['mean']:.3f}"
-        chance = "" if pd.isna(row["chance"]) else f"{row['chance']:.3f}"
-        params = "" if pd.isna(row["params"]) else f"{int(row['params'])}"
-        click.echo(f"{task:<12} {model:<12} {length:>7} {params:>8}  {str(row['metric']):<10} "
-                   f"{mean:>6} {chance:>6}  {int(row['solved'])}/{row['seeds']:<4}  "
-                   f"{row['not_ok']}")
 
 
 @cli.command()
@@ -435,93 +333,47 @@ def diagnose(task, models, length, seeds, steps, settings, db, out, workers):
       memorybench diagnose --task adding --model lstm --length 50 --steps 2000 --seeds 0,1,2
     """
     from memorybench import diagnostics
-    from memorybench.config import task_spec
+    from memorybench.flags import parse_ints, parse_set
     from memorybench.report import check_out
     from memorybench.report import diagnostics as report_diagnostics
-    from memorybench.runner import default_workers
+    from memorybench.runner import Plan, SweepInterrupted, default_workers, run_plan
     from memorybench.store import Store
 
-    def _diagnosed(configs: list[dict], workers: int):
-        """Rows of ``configs`` in order, each as soon as it and those before it are done:
-        measured here for one, in joblib processes for more."""
-        if min(workers, len(configs)) <= 1:
-            yield from map(diagnostics.diagnose, configs)
-            return
-        from joblib import Parallel, delayed
-
-        yield from Parallel(n_jobs=min(workers, len(configs)), return_as="generator")(
-            delayed(diagnostics.diagnose)(c) for c in configs)
-
-    if length <= 0:
-        raise UserError(f"--length {length} is not a positive length; expected an integer "
-                        ">= 2 such as 100")
-    task_spec(task)  # an unknown task is a one-line error, whatever the models
-    check_out(out)  # a bad --out is refused now, not after minutes of training
-    seed_list = parse_ints("--seeds", seeds, "0,1,2") or [0]
-    overrides = parse_set(settings)
     names = list(dict.fromkeys(models or ["elman", "lstm", "gru", "orthogonal"]))
-    skipped = [n for n in names if not diagnostics.applies(n)]  # unknown: "unknown model"
-    if len(skipped) == len(names):
-        raise UserError(f"nothing to diagnose: {', '.join(skipped)} carr"
-                        f"{'ies' if len(skipped) == 1 else 'y'} no per-step recurrent state "
-                        "(nothing is carried from step to step); expected a recurrent model "
-                        "such as elman, lstm, gru or orthogonal")
-    configs, not_applicable = [], []
-    for name in names:
-        per_seed = [diagnostics.diagnostic_config(task, name, length, seed, steps, overrides)
-                    for seed in seed_list]
-        if name in skipped:
-            not_applicable += [diagnostics.not_applicable(c) for c in per_seed]
-        else:
-            diagnostics.check_builds(per_seed[0])  # a bad --set is an error before training
-            configs += per_seed
+    seed_list = parse_ints("--seeds", seeds, "0,1,2") or [0]
+    todo, not_applicable, skipped = diagnostics.plan_models(
+        task, names, length, seed_list, steps, parse_set(settings))
+    check_out(out)  # a bad --out is refused now, not after minutes of training
     for name in skipped:
         click.echo(f"{name}: does not apply: a per-step recurrent state does not exist in "
                    "this model (no state is carried from step to step); skipped", err=True)
+
+    def said(row: dict) -> None:
+        click.echo(f"{row['model']} seed {row['seed']}: {row['status']}"
+                   + (f" ({row['error']})" if row["error"] else "")
+                   + f" in {row['wall_time']:.0f}s", err=True)
+
     with Store(db) as store:
-        for row in not_applicable:
-            store.put_diagnostic(row)  # so the report says so too
+        for diag in not_applicable:
+            store.put_diagnostic(diag.not_applicable())  # so the report says so too
         stored = store.diagnostic_keys()
-        todo = [c for c in configs if c["key"] not in stored]
-        click.echo(f"{len(configs)} diagnostics: {len(todo)} to run, "
-                   f"{len(configs) - len(todo)} already stored in {db}", err=True)
-        failed = 0
-        for row in _diagnosed(todo, workers or default_workers()):
-            store.put_diagnostic(row)  # each as it arrives: an interrupted run resumes
-            failed += row["status"] != "ok"
-            click.echo(f"{row['model']} seed {row['seed']}: {row['status']}"
-                       + (f" ({row['error']})" if row["error"] else "")
-                       + f" in {row['wall_time']:.0f}s", err=True)
+        plan = Plan(todo, [d for d in todo if d.key not in stored],
+                    [d for d in todo if d.key in stored])
+        click.echo(f"{len(todo)} diagnostics: {len(plan.todo)} to run, "
+                   f"{len(plan.stored)} already stored in {db}", err=True)
+        try:
+            counts = run_plan(plan, store, workers=workers or default_workers(),
+                              work=diagnostics.diagnose, put=store.put_diagnostic,
+                              on_result=said, progress=False)
+        except SweepInterrupted as stop:
+            click.echo(f"memorybench: interrupted; {sum(stop.counts.values())} diagnostics "
+                       f"stored in {db} before it; run the same command to resume", err=True)
+            return 130
         frame = store.diagnostics()
-    keys = {c["key"] for c in configs}
-    frame = frame[frame["key"].isin(keys) & (frame["status"] == "ok")]
-    if len(frame):
-        click.echo(f"{'model':<12} {'seed':>4}  {'factor init':>11}  {'factor trained':>14}  "
-                   f"{'steps':>6}  {'metric trained':<24} {'chance':>6}  state")
-    at_chance = []
-    for _, row in frame.sort_values(["model", "seed"]).iterrows():
-        res = json.loads(row["result"])
-        metric, chance = res["trained"]["metric"], res["chance"]
-        state = report_diagnostics.learning_state(metric, chance, res["solved_threshold"])
-        if state == "at chance":
-            at_chance.append(f"{row['model']} (seed {row['seed']})")
-        click.echo(f"{row['model']:<12} {row['seed']:>4}  "
-                   f"{_fmt(res['init']['gradient']['factor']):>11}  "
-                   f"{_fmt(res['trained']['gradient']['factor']):>14}  "
-                   f"{res['trained']['steps']:>6}  "
-                   f"{res['metric_name'] + ' ' + format(metric, '.3f'):<24} "
-                   f"{chance:>6.3f}  {state}")
-    if at_chance:
-        click.echo(f"note: {', '.join(at_chance)} ended at chance level after at most {steps} "
-                   "steps: their 'trained' curves are those of models that have not learned "
-                   f"the task yet; raise --steps or shorten --length", err=True)
+    print_diagnostics(frame, {d.key for d in todo}, steps)
     written = report_diagnostics.write(db, out)
     click.echo(f"wrote {len(written)} files to {out / report_diagnostics.FOLDER}", err=True)
-    return 1 if failed else 0
-
-
-def _fmt(value) -> str:
-    return "—" if value is None else f"{value:.4f}"
+    return 1 if counts["failed"] else 0
 
 
 @cli.command()
@@ -577,10 +429,10 @@ def leaderboard(results_path, out, db, suite, check):
 def suite_rows(db: Path, suite: str):
     """The stored rows of every cell of ``suite``; a cell not stored yet is an error."""
     from memorybench import results
-    from memorybench.config import load_suite
+    from memorybench.sweep import load_suite
 
     frame = results.load(db)
-    keys = {c["key"] for c in load_suite(suite)[0].cells()}
+    keys = {c.key for c in load_suite(suite)[0].cells()}
     missing = keys - set(frame["key"])
     if missing:
         raise UserError(f"{db} lacks {len(missing)} of the {len(keys)} cells of suite {suite}; "

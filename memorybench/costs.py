@@ -21,6 +21,8 @@ from pathlib import Path
 
 import numpy as np
 
+from memorybench.cells import Cell
+
 COSTS_FILE = Path(__file__).with_name("costs.toml")
 FORWARD_SHARE = 1 / 3  # a forward pass is about a third of forward + backward + update
 DEFAULT = {"step": 2e-3, "token": 1e-6, "hidden": 64, "width_power": 2.0, "layers": 1}
@@ -33,17 +35,17 @@ def coefficients() -> dict[str, dict]:
 
 
 @functools.cache
-def _sequence_steps(task: str, params_json: str, length: int) -> int:
-    from memorybench.config import build_task
+def _sequence_steps(task_type: str, params_json: str, length: int) -> int:
+    from memorybench.tasks import TASKS
 
-    x = build_task(task, json.loads(params_json)).sample(1, length, np.random.default_rng(0)).x
-    return x.shape[1]
+    task = TASKS.get(task_type)(**json.loads(params_json))
+    return task.sample(1, length, np.random.default_rng(0)).x.shape[1]
 
 
-def sequence_steps(cell: dict) -> int:
+def sequence_steps(cell: Cell) -> int:
     """Time steps of one example of the cell's task at the cell's length."""
-    return _sequence_steps(cell["task"], json.dumps(cell["task_params"], sort_keys=True),
-                           cell["length"])
+    return _sequence_steps(cell.task_type, json.dumps(cell.task_params, sort_keys=True),
+                           cell.length)
 
 
 def step_seconds(model: str, tokens: int, model_params: dict) -> float:
@@ -54,22 +56,20 @@ def step_seconds(model: str, tokens: int, model_params: dict) -> float:
     return c["step"] + c["token"] * tokens * width ** c["width_power"] * layers
 
 
-def cell_seconds(cell: dict) -> float:
+def cell_seconds(cell: Cell) -> float:
     """Upper bound on one cell's wall time: every step of its budget and every evaluation."""
-    from memorybench.baselines import BASELINES
-
     table = coefficients()
-    if cell["model"] in BASELINES.names():
+    if cell.is_baseline:
         return table.get("baseline_cell", 1.0)  # a scikit-learn fit: seconds, whatever the model
-    train, steps = cell["train"], sequence_steps(cell)
-    step = step_seconds(cell["model"], train["batch_size"] * steps, cell["model_params"])
-    per_token = step / (train["batch_size"] * steps)
-    evals = -(-train["steps"] // train["eval_every"])  # ceil: the last step is evaluated too
-    evaluation = evals * train["eval_size"] * steps * per_token * FORWARD_SHARE
-    return table.get("cell", 0.0) + train["steps"] * step + evaluation
+    train, steps = cell.train, sequence_steps(cell)
+    step = step_seconds(cell.model, train.batch_size * steps, cell.model_params)
+    per_token = step / (train.batch_size * steps)
+    evals = -(-train.steps // train.eval_every)  # ceil: the last step is evaluated too
+    evaluation = evals * train.eval_size * steps * per_token * FORWARD_SHARE
+    return table.get("cell", 0.0) + train.steps * step + evaluation
 
 
-def sweep_seconds(cells: list[dict], workers: int) -> float:
+def sweep_seconds(cells: list[Cell], workers: int) -> float:
     """Wall time of training ``cells`` on ``workers`` processes, longest cell first: the
     larger of an even share of the total and the longest single cell."""
     times = [cell_seconds(c) for c in cells]

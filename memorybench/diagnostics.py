@@ -36,6 +36,7 @@ from __future__ import annotations
 
 import copy
 import time
+from dataclasses import dataclass
 from datetime import UTC, datetime
 
 import numpy as np
@@ -44,27 +45,16 @@ import torch.nn.functional as F
 from sklearn.linear_model import RidgeCV
 from sklearn.metrics import r2_score
 
-from memorybench.config import (
-    Sweep,
-    TrainConfig,
-    build_task,
-    cell_key,
-    model_build_error,
-    model_class,
-)
+from memorybench import catalog
+from memorybench.cells import Cell, cell_key
 from memorybench.errors import UserError
 from memorybench.models.base import SequenceModel
-from memorybench.tasks.base import IGNORE, Batch, Task, input_rows
-from memorybench.training import (
-    EVAL_STREAM,
-    TRAIN_STREAM,
-    evaluate,
-    make_optimizer,
-    train_steps,
-    versions,
-)
+from memorybench.models.checks import require_build
+from memorybench.sweep import Sweep
+from memorybench.tasks.base import IGNORE, Batch, Task
+from memorybench.training import build_model, setup_worker, train_network, versions
 
-VERSION = 2  # bump when a measurement changes: stored diagnostics stop matching
+VERSION = 3  # bump when a measurement changes: stored diagnostics stop matching
 DIAG_STREAM = 2  # data seed of the measured batches: SeedSequence([seed, 2])
 GRAD_BATCH = 64  # examples whose gradients are measured
 # Per probed distance; 2/3 fit the probe, 1/3 score it. With 400 fitted examples and 128 to
@@ -74,55 +64,72 @@ PROBE_EXAMPLES = 1000
 PROBE_ALPHAS = np.logspace(-2, 5, 15)  # ridge penalties tried on standardised features
 PROBE_POINTS = 10  # probed distances, spaced geometrically from 0 to N-1
 BAND = (10, 90)  # percentiles of the examples' gradient norms drawn as a band
-EVAL_EXAMPLES = 500  # held-out examples behind the trained metric (at most the spec's)
 
 
 def applies(model: str) -> bool:
     """Whether ``model`` carries a per-step recurrent state (and so can be diagnosed)."""
-    cls = model_class(model)
-    return bool(getattr(cls, "recurrent_state", False))
+    return bool(getattr(catalog.model_class(model), "recurrent_state", False))
 
 
-def diagnostic_config(task: str, model: str, length: int, seed: int, steps: int,
-                      overrides: dict | None = None) -> dict:
-    """The cell config of (task, model, length, seed) with training budget ``steps``, plus
-    the measurement settings and the user's overrides (``--set``, kept so a report can
-    name what a run changed); its ``key`` is a hash of all of it."""
+@dataclass(frozen=True)
+class Diagnostic:
+    """One diagnostic: a cell (its training budget the diagnostic's), the measurement
+    settings, and the user's overrides (``--set``, kept so a report can name what a run
+    changed); its ``key`` is a hash of all of it."""
+
+    cell: Cell
+    settings: dict
+    key: str = ""
+
+    def __post_init__(self):
+        if not self.key:
+            object.__setattr__(self, "key", cell_key(self.config(with_key=False)))
+
+    def config(self, with_key: bool = True) -> dict:
+        out = self.cell.config(with_key=False)
+        out["diagnostics"] = {"version": VERSION, "grad_batch": GRAD_BATCH,
+                              "probe_examples": PROBE_EXAMPLES, "probe_points": PROBE_POINTS,
+                              "settings": self.settings}
+        return {**out, "key": self.key} if with_key else out
+
+    def row(self, status: str = "ok", error: str | None = None, result: dict | None = None,
+            wall_time: float = 0.0) -> dict:
+        """The store row (``store.DIAGNOSTIC_COLUMNS``)."""
+        cell = self.cell
+        return {"key": self.key, "task": cell.task, "model": cell.model,
+                "length": cell.length, "seed": cell.seed, "steps": cell.train.steps,
+                "status": status, "error": error, "config": self.config(),
+                "versions": versions(), "result": result or {}, "wall_time": wall_time,
+                "finished_at": datetime.now(UTC).isoformat(timespec="seconds")}
+
+    def failure(self, error: str) -> dict:
+        return self.row("failed", error)
+
+    def not_applicable(self) -> dict:
+        """The row of a model without a per-step state: kept so a report can say so."""
+        return self.row("not applicable", "no per-step recurrent state: nothing is carried "
+                        "from step to step")
+
+
+def plan(task: str, model: str, length: int, seed: int, steps: int,
+         overrides: dict | None = None) -> Diagnostic:
+    """The diagnostic of (task, model, length, seed) with training budget ``steps``: the
+    cell the sweep makes of them, with the user's overrides."""
     overrides = overrides or {"train": {}, "task": {}, "model": {}}
     sweep = Sweep(tasks=[task], models=[model], lengths=[length], seeds=[seed],
                   train={**overrides["train"], "steps": steps}, task=dict(overrides["task"]),
                   model=dict(overrides["model"]))
     cell = sweep.cells()[0]
-    del cell["key"]
     settings = {f"{section}.{key}": value for section in ("task", "model", "train")
                 for key, value in sorted(overrides.get(section, {}).items())}
-    cell["diagnostics"] = {"version": VERSION, "grad_batch": GRAD_BATCH,
-                           "probe_examples": PROBE_EXAMPLES, "probe_points": PROBE_POINTS,
-                           "settings": settings}
-    cell["key"] = cell_key(cell)
-    return cell
+    return Diagnostic(cell, settings)
 
 
-def check_builds(config: dict) -> None:
-    """Build the model of ``config`` once, so a parameter no model can have (a width of 0)
-    is a one-line error before any training, not a failed diagnostic after it."""
-    task = build_task(config["task"], config["task_params"])
-    exc = model_build_error(task, model_class(config["model"]), config["model_params"])
-    if exc is not None:
-        detail = (str(exc).strip().splitlines() or [""])[0][:200]
-        raise UserError(f"model {config['model']}: parameters {config['model_params']} do not "
-                        f"build ({type(exc).__name__}: {detail}); expected values like those "
-                        f"in models/{config['model']}.toml") from None
-
-
-def not_applicable(config: dict) -> dict:
-    """The store row of a model without a per-step state: kept so a report can say so."""
-    return {"key": config["key"], "task": config["task"], "model": config["model"],
-            "length": config["length"], "seed": config["seed"],
-            "steps": config["train"]["steps"], "status": "not applicable",
-            "error": "no per-step recurrent state: nothing is carried from step to step",
-            "config": config, "versions": versions(), "result": {}, "wall_time": 0.0,
-            "finished_at": datetime.now(UTC).isoformat(timespec="seconds")}
+def check_builds(diag: Diagnostic) -> None:
+    """Build the model once, so a parameter no model can have (a width of 0) is a one-line
+    error before any training, not a failed diagnostic after it."""
+    cell = diag.cell
+    require_build(cell.model, cell.build_task().io, cell.model_class(), cell.model_params)
 
 
 # --- gradient flow ---------------------------------------------------------------------------
@@ -203,19 +210,6 @@ def sequence_steps(task: Task, length: int) -> int:
     return int(task.sample(1, length, np.random.default_rng(0)).x.shape[1])
 
 
-def adding_probe(batch: Batch, distance: int, rng) -> tuple[torch.Tensor, np.ndarray]:
-    """Adding: the marked value, its marker moved to ``distance``; the other marker stays in
-    the other half, so the example is still a valid adding sequence."""
-    x = batch.x.clone()
-    length = x.shape[1]
-    pos, half = length - 1 - distance, length // 2
-    other = rng.integers(half, length, len(x)) if pos < half else rng.integers(0, half, len(x))
-    x[..., 1] = 0.0
-    x[:, pos, 1] = 1.0
-    x[np.arange(len(x)), other, 1] = 1.0
-    return x, x[:, pos, 0].numpy()[:, None]
-
-
 def input_at(task: Task, x: torch.Tensor, distance: int) -> np.ndarray:
     """The input ``distance`` steps before the last: one-hot for tokens, (B, features)."""
     pos = x.shape[1] - 1 - distance
@@ -248,94 +242,94 @@ def probe_fit(features: np.ndarray, target: np.ndarray) -> float | None:
 
 def memory_probe(model: SequenceModel, task: Task, length: int, seed: int,
                  distances: list[int] | None = None) -> list[float | None]:
-    """Probe R² at each of ``distances`` (default: ``probe_distances``). Adding needs a
-    batch per distance (the marker moves); any other task reads every distance from the
-    inputs of one batch."""
+    """Probe R² at each of ``distances`` (default: ``probe_distances``). A task whose
+    relevant input must be moved to each distance (``Task.memory_target``: adding moves its
+    marker) needs a batch per distance; any other reads every distance from the inputs of
+    one batch."""
     rng = np.random.default_rng([seed, DIAG_STREAM, 1])
     model = copy.deepcopy(model).cpu().eval()
     batch = task.sample(PROBE_EXAMPLES, length, rng)
     distances = probe_distances(task, length) if distances is None else distances
-    shared = None if task.name == "adding" else final_state(model, batch.x)
-    r2 = []
+    shared, r2 = None, []
     for d in distances:
-        if shared is None:
-            x, target = adding_probe(batch, d, rng)
-            value = probe_fit(final_state(model, x), target)
+        moved = task.memory_target(batch, d, rng)
+        if moved is not None:
+            value = probe_fit(final_state(model, moved[0]), moved[1])
         else:
+            shared = final_state(model, batch.x) if shared is None else shared
             value = probe_fit(shared, input_at(task, batch.x, d))
         r2.append(None if value is None else round(value, 6))
     return r2
 
 
 # --- one diagnostic --------------------------------------------------------------------------
-def train(model: SequenceModel, task: Task, cfg: TrainConfig, held_out: Batch, length: int,
-          seed: int) -> dict:
-    """The cell's training protocol (memorybench.training) for at most ``cfg.steps`` steps:
-    same optimizer, clipping and data stream, the held-out metric every ``eval_every`` steps
-    and at the end, stopping early once it reaches the task's solved threshold. Returns the
-    steps trained, the last held-out metrics and the curve (step, metric, loss)."""
-    optimizer = make_optimizer(model, cfg)
-    rng = np.random.default_rng([seed, TRAIN_STREAM])
-    params = [p for p in model.parameters() if p.requires_grad]
-    unseen = input_rows(task, held_out)  # as in a cell: never trained on
-    step, metrics, curve = 0, {}, []
-    # A vanishing gradient is, in float32, a subnormal one past ~1e-38, which the CPU
-    # computes many times slower (memorybench.training flushes them too).
-    torch.set_flush_denormal(True)
-    try:
-        while step < cfg.steps:
-            first, step = step + 1, min((step // cfg.eval_every + 1) * cfg.eval_every,
-                                        cfg.steps)
-            bad = train_steps(model, optimizer, params, task, cfg, length, rng, first, step,
-                              torch.device("cpu"), exclude=unseen)
-            if bad:
-                raise FloatingPointError(f"the training loss is not finite at step {bad}")
-            metrics = evaluate(model, task, held_out)
-            curve.append([step, metrics[task.metric], metrics["loss"]])
-            if cfg.early_stop and metrics[task.metric] >= task.solved:
-                break
-    finally:
-        torch.set_flush_denormal(False)  # the measurements run in float64, unflushed
-    return {"steps": step, "metrics": metrics, "curve": curve}
-
-
-def diagnose(config: dict) -> dict:
-    """Measure one diagnostic config (from ``diagnostic_config``); returns its store row.
-    Never raises for a model's fault: a failure is a ``failed`` row with the error."""
-    torch.set_num_threads(1)
+def diagnose(diag: Diagnostic, device: str = "cpu") -> dict:
+    """Measure one diagnostic; returns its store row. Never raises for a model's fault: a
+    failure is a ``failed`` row with the error, a diverged training a ``diverged`` row with
+    the measurements at initialization."""
+    setup_worker()
     start = time.perf_counter()
-    row = {"key": config["key"], "task": config["task"], "model": config["model"],
-           "length": config["length"], "seed": config["seed"],
-           "steps": config["train"]["steps"], "status": "ok", "error": None,
-           "config": config, "versions": versions(), "result": {}}
+    status, error, result = "ok", None, {}
     try:
-        row["result"] = _measure(config)
+        torch.set_flush_denormal(True)  # training as a cell trains
+        status = _measure(diag.cell, result)
+        if status == "diverged":
+            error = f"training diverged at step {result['diverged_step']}"
     except Exception as exc:  # recorded, not raised, like a failed cell
-        row.update(status="failed", error=f"{type(exc).__name__}: {exc}")
-    row["wall_time"] = time.perf_counter() - start
-    row["finished_at"] = datetime.now(UTC).isoformat(timespec="seconds")
-    return row
+        status, error = "failed", f"{type(exc).__name__}: {exc}"
+    finally:
+        torch.set_flush_denormal(False)
+    return diag.row(status, error, result, time.perf_counter() - start)
 
 
-def _measure(config: dict) -> dict:
-    task = build_task(config["task"], config["task_params"])
-    cfg = TrainConfig(**config["train"])
-    length, seed = config["length"], config["seed"]
-    torch.manual_seed(seed)  # the same initial weights as the cell's
-    model = SequenceModel(task.io, model_class(config["model"]), **config["model_params"])
+def _measure(cell: Cell, result: dict) -> str:
+    """Fill ``result`` with the measurements; return the training status."""
+    task = cell.build_task()
+    length, seed = cell.length, cell.seed
+    model = build_model(cell, task)  # the same initial weights as the cell's
     steps, probed = sequence_steps(task, length), probe_distances(task, length)
-    result = {"distances": list(range(steps)), "sequence_steps": steps,
-              "probe_distances": probed, "metric_name": task.metric,
-              "chance": task.chance(length), "solved_threshold": task.solved}
+    result.update({"distances": list(range(steps)), "sequence_steps": steps,
+                   "probe_distances": probed, "metric_name": task.metric,
+                   "chance": task.chance(length), "solved_threshold": task.solved})
+    # The measurements run in float64, unflushed: a factor of 0.5 over 200 steps is 6e-61.
+    torch.set_flush_denormal(False)
     result["init"] = {"gradient": gradient_flow(model, task, length, seed),
                       "probe": memory_probe(model, task, length, seed, probed)}
-    held_out = task.sample(min(cfg.eval_size, EVAL_EXAMPLES), length,
-                           np.random.default_rng([seed, EVAL_STREAM]))
-    trained = train(model, task, cfg, held_out, length, seed)
-    metrics = trained["metrics"]
+    torch.set_flush_denormal(True)
+    run = train_network(model, task, cell.train, length, seed, torch.device("cpu"))
+    torch.set_flush_denormal(False)
+    if run.status != "ok" or not run.metrics:
+        result["diverged_step"] = run.diverged_step
+        return "diverged"
+    metrics = run.metrics
     result["trained"] = {"gradient": gradient_flow(model, task, length, seed),
                          "probe": memory_probe(model, task, length, seed, probed),
                          "metric": metrics[task.metric], "loss": metrics["loss"],
-                         "steps": trained["steps"], "curve": trained["curve"],
-                         "solved": metrics[task.metric] >= task.solved}
-    return result
+                         "steps": run.steps, "curve": run.curve, "solved": run.solved}
+    return "ok"
+
+
+def plan_models(task: str, models: list[str], length: int, seeds: list[int], steps: int,
+                overrides: dict) -> tuple[list[Diagnostic], list[Diagnostic], list[str]]:
+    """The diagnostics to measure, those of models without a per-step state (stored as not
+    applicable, so a report says so), and the names of those models. Unknown names, a bad
+    --set and a model that cannot be built are one-line errors here, before any training."""
+    if length <= 0:
+        raise UserError(f"--length {length} is not a positive length; expected an integer "
+                        ">= 2 such as 100")
+    catalog.task_spec(task)  # an unknown task is a one-line error, whatever the models
+    skipped = [n for n in models if not applies(n)]  # unknown: "unknown model"
+    if len(skipped) == len(models):
+        raise UserError(f"nothing to diagnose: {', '.join(skipped)} carr"
+                        f"{'ies' if len(skipped) == 1 else 'y'} no per-step recurrent state "
+                        "(nothing is carried from step to step); expected a recurrent model "
+                        "such as elman, lstm, gru or orthogonal")
+    todo, not_applicable = [], []
+    for name in models:
+        per_seed = [plan(task, name, length, seed, steps, overrides) for seed in seeds]
+        if name in skipped:
+            not_applicable += per_seed
+        else:
+            check_builds(per_seed[0])  # a bad --set is an error before training
+            todo += per_seed
+    return todo, not_applicable, skipped

@@ -11,24 +11,30 @@ from __future__ import annotations
 import os
 import sys
 from collections import Counter, deque
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from typing import Any
 
 from tqdm import tqdm
 
+from memorybench.cells import Cell
 from memorybench.costs import cell_seconds
 from memorybench.errors import UserError
-from memorybench.store import Store
 from memorybench.training import train_cell
+
+# A unit of work: a Cell, or a diagnostic (memorybench.diagnostics.Diagnostic). Either has
+# a ``key`` and a ``failure(error)`` row; ``work(unit, device)`` returns its store row.
+Unit = Any
+Work = Callable[[Unit, str], dict]
 
 
 @dataclass
 class Plan:
     """The cells of a sweep, split into those to train and those already stored."""
 
-    cells: list[dict]
-    todo: list[dict]
-    stored: list[dict]
+    cells: list[Cell]
+    todo: list[Cell]
+    stored: list[Cell]
 
 
 class SweepInterrupted(Exception):
@@ -39,12 +45,16 @@ class SweepInterrupted(Exception):
         self.counts = counts
 
 
-def make_plan(cells: list[dict], statuses: dict[str, str], retry_failed: bool = False) -> Plan:
-    def done(cell: dict) -> bool:
-        status = statuses.get(cell["key"])
-        return status is not None and not (retry_failed and status == "failed")
+def make_plan(cells: list[Cell], statuses: dict[str, str], retry_failed: bool = False,
+              rerun: bool = False) -> Plan:
+    """Which cells to train: those not stored, stored failures with ``retry_failed``, and
+    every cell with ``rerun``."""
+    def done(cell: Cell) -> bool:
+        status = statuses.get(cell.key)
+        return (status is not None and not rerun
+                and not (retry_failed and status == "failed"))
 
-    unique = list({c["key"]: c for c in cells}.values())
+    unique = list({c.key: c for c in cells}.values())
     return Plan(unique, [c for c in unique if not done(c)], [c for c in unique if done(c)])
 
 
@@ -52,24 +62,18 @@ def default_workers() -> int:
     return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
 
 
-def longest_first(cells: list[dict]) -> list[dict]:
+def longest_first(units: list[Unit]) -> list[Unit]:
     """So the last worker to finish is not left with the biggest job: cells in decreasing
     order of their estimated cost (``memorybench.costs``), which knows that an attention
     cell costs more than an Elman cell of the same length."""
-    def cost(cell: dict) -> float:
+    def cost(unit: Unit) -> float:
+        cell = getattr(unit, "cell", unit)  # a diagnostic trains its cell
         try:
             return cell_seconds(cell)
         except Exception:  # a cell that cannot even sample fails in training, not here
-            return float(cell["length"] * cell["train"]["steps"])
+            return float(cell.length * cell.train.steps)
 
-    return sorted(cells, key=lambda c: -cost(c))
-
-
-def failed_row(cell: dict, error: str) -> dict:
-    """The stored record of a cell whose worker could not return a result."""
-    return {"key": cell["key"], "task": cell["task"], "model": cell["model"],
-            "length": cell["length"], "seed": cell["seed"], "status": "failed",
-            "error": error, "config": cell, "metrics": {}, "versions": {}}
+    return sorted(units, key=lambda c: -cost(c))
 
 
 # A local worker process that has been idle this long exits (and one orphaned by a killed
@@ -77,7 +81,7 @@ def failed_row(cell: dict, error: str) -> dict:
 IDLE_SECONDS = 15
 
 
-def _local(cells: list[dict], workers: int, device: str) -> Iterator[dict]:
+def _local(cells: list[Unit], workers: int, device: str, work: Work) -> Iterator[dict]:
     """Train ``cells`` in ``workers`` processes of joblib's process pool (loky), at most one
     cell per process at a time, yielding results as they finish.
 
@@ -88,7 +92,7 @@ def _local(cells: list[dict], workers: int, device: str) -> Iterator[dict]:
     """
     if workers == 1 or len(cells) <= 1:
         for cell in cells:
-            yield train_cell(cell, device)
+            yield work(cell, device)
         return
     from concurrent.futures import FIRST_COMPLETED, wait
 
@@ -104,25 +108,25 @@ def _local(cells: list[dict], workers: int, device: str) -> Iterator[dict]:
         while queue or running:
             # A suspect runs alone, so that a second death names its cell for certain.
             while queue and len(running) < size and not (
-                    running and (queue[0]["key"] in suspects
-                                 or any(c["key"] in suspects for c in running.values()))):
+                    running and (queue[0].key in suspects
+                                 or any(c.key in suspects for c in running.values()))):
                 cell = queue.popleft()
-                running[executor.submit(train_cell, cell, device)] = cell
+                running[executor.submit(work, cell, device)] = cell
             done, _ = wait(list(running), return_when=FIRST_COMPLETED)
             for future in done:
                 cell = running.pop(future)
                 try:
                     yield future.result()
                 except BrokenProcessPool as exc:
-                    if cell["key"] in suspects and not running:
-                        yield failed_row(cell, "the worker process died while training this "
-                                         f"cell ({type(exc).__name__}: {exc})")
+                    if cell.key in suspects and not running:
+                        yield cell.failure("the worker process died while training this "
+                                           f"cell ({type(exc).__name__}: {exc})")
                     else:
-                        suspects.add(cell["key"])
+                        suspects.add(cell.key)
                         queue.appendleft(cell)
                     executor = get_reusable_executor(max_workers=size, timeout=IDLE_SECONDS)
                 except Exception as exc:  # e.g. a result that could not be sent back
-                    yield failed_row(cell, f"{type(exc).__name__}: {exc}")
+                    yield cell.failure(f"{type(exc).__name__}: {exc}")
     finally:
         for future in running:
             future.cancel()
@@ -140,7 +144,8 @@ def require_dask(scheduler: str | None) -> None:
                         "pip install 'memorybench[dask]'") from None
 
 
-def _dask(cells: list[dict], workers: int, device: str, scheduler: str | None) -> Iterator[dict]:
+def _dask(cells: list[Unit], workers: int, device: str, scheduler: str | None,
+          work: Work) -> Iterator[dict]:
     require_dask(scheduler)
     import logging
 
@@ -161,13 +166,13 @@ def _dask(cells: list[dict], workers: int, device: str, scheduler: str | None) -
     try:
         # A cell whose worker dies is rescheduled by Dask on another worker; `retries` also
         # covers errors raised outside train_cell (which records its own failures).
-        futures = {client.submit(train_cell, cell, device, key=f"memorybench-{cell['key']}",
+        futures = {client.submit(work, cell, device, key=f"memorybench-{cell.key}",
                                  retries=2): cell for cell in longest_first(cells)}
         for future in as_completed(futures):
             try:
                 yield future.result()
             except Exception as exc:  # e.g. KilledWorker: the cell kept killing workers
-                yield failed_row(futures[future], f"{type(exc).__name__}: {exc}")
+                yield futures[future].failure(f"{type(exc).__name__}: {exc}")
             future.release()
     finally:
         client.close()
@@ -175,20 +180,25 @@ def _dask(cells: list[dict], workers: int, device: str, scheduler: str | None) -
             cluster.close()
 
 
-def run_plan(plan: Plan, store: Store, workers: int = 1, device: str = "cpu",
-             backend: str = "local", scheduler: str | None = None,
-             progress: bool = True) -> Counter:
-    """Train every cell still to do, storing each result the moment it arrives."""
+def run_plan(plan: Plan, store, workers: int = 1, device: str = "cpu",
+             backend: str = "local", scheduler: str | None = None, progress: bool = True,
+             work: Work = train_cell, put: Callable[[dict], None] | None = None,
+             on_result: Callable[[dict], None] | None = None) -> Counter:
+    """Run every unit still to do (by default: train cells), storing each result the
+    moment it arrives (``put``, by default ``store.put``)."""
+    put = put or store.put
     counts: Counter = Counter()
     if backend == "dask":
-        results = _dask(plan.todo, workers, device, scheduler)
+        results = _dask(plan.todo, workers, device, scheduler, work)
     else:
-        results = _local(plan.todo, workers, device)
+        results = _local(plan.todo, workers, device, work)
     bar = tqdm(total=len(plan.todo), file=sys.stderr, disable=not progress, unit="cell")
     try:
         for result in results:
-            store.put(result)
+            put(result)
             counts[result["status"]] += 1
+            if on_result is not None:
+                on_result(result)
             bar.set_postfix_str(f"{result['task']}/{result['model']}/{result['length']}",
                                 refresh=False)
             bar.update()

@@ -15,23 +15,16 @@ from pathlib import Path
 
 import pandas as pd
 
+from memorybench.cells import COLUMNS, JSON_COLUMNS, upgrade_config
 from memorybench.errors import UserError
 
 APPLICATION_ID = 0x4D424E43  # "MBNC": marks a SQLite file as a memorybench store
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 SQLITE_HEADER = b"SQLite format 3\x00"
 DEFAULT_DB = Path("results") / "memorybench.db"
 
-# Column name -> SQL type. JSON columns hold nested data (config, metrics, versions).
-COLUMNS = {
-    "key": "TEXT PRIMARY KEY", "task": "TEXT NOT NULL", "model": "TEXT NOT NULL",
-    "length": "INTEGER NOT NULL", "seed": "INTEGER NOT NULL", "status": "TEXT NOT NULL",
-    "metric_name": "TEXT", "metric": "REAL", "chance": "REAL", "solved_threshold": "REAL",
-    "solved": "INTEGER", "loss": "REAL", "steps": "INTEGER", "steps_to_solve": "INTEGER",
-    "diverged_step": "INTEGER", "wall_time": "REAL", "params": "INTEGER", "device": "TEXT",
-    "error": "TEXT", "finished_at": "TEXT", "metrics": "TEXT", "versions": "TEXT",
-    "config": "TEXT", "host": "TEXT",
-}
+# The cells table has one column per field of ``memorybench.cells.Result`` (COLUMNS: name
+# -> SQL type); JSON columns hold nested data (config, metrics, versions).
 # One row per diagnosed (task, model, length, seed, budget): memorybench.diagnostics. The
 # key is a hash of the diagnostic config, as a cell's is of its config.
 DIAGNOSTIC_COLUMNS = {
@@ -45,11 +38,30 @@ CREATE_DIAGNOSTICS = ("CREATE TABLE diagnostics ("
                       + ", ".join(f"{n} {k}" for n, k in DIAGNOSTIC_COLUMNS.items()) + ")")
 # Schema version -> statements that bring a store from that version to the next. Each step
 # runs in one transaction with its version bump, so a store is never left half-migrated.
+
+
+def rekey(con: sqlite3.Connection) -> None:
+    """v4: a cell's key also hashes its model's code version (``cells.upgrade_config``);
+    every stored row is re-keyed from its stored config, nothing is retrained."""
+    rows = con.execute("SELECT key, config FROM cells").fetchall()
+    for key, text in rows:
+        try:
+            config = json.loads(text)
+        except (TypeError, ValueError):
+            continue  # a row without a readable config keeps its key
+        if not isinstance(config, dict):
+            continue
+        new = upgrade_config(config)
+        if new["key"] != key:
+            con.execute("UPDATE cells SET key = ?, config = ? WHERE key = ?",
+                        (new["key"], json.dumps(new, sort_keys=True), key))
+
+
 MIGRATIONS = {
     1: ["ALTER TABLE cells ADD COLUMN host TEXT"],  # v2: which machine trained the cell
     2: [CREATE_DIAGNOSTICS],  # v3: gradient flow and memory probes
+    3: ["ALTER TABLE cells ADD COLUMN state_size INTEGER", rekey],  # v4: code versions
 }
-JSON_COLUMNS = ("metrics", "versions", "config")
 
 
 def _check_existing(path: Path) -> None:
@@ -211,7 +223,10 @@ class Store:
                 if version >= SCHEMA_VERSION:
                     return
                 for statement in MIGRATIONS[version]:
-                    self.con.execute(statement)
+                    if callable(statement):
+                        statement(self.con)
+                    else:
+                        self.con.execute(statement)
                 self.con.execute(f"PRAGMA user_version = {version + 1}")
 
     def close(self) -> None:
@@ -231,13 +246,15 @@ class Store:
             return {}
         return dict(self.con.execute("SELECT key, status FROM cells"))
 
-    def put(self, row: dict) -> None:
+    def put(self, row: dict, replace: bool = False) -> None:
         """Store one finished cell and commit. A cell is stored once: a new result replaces
-        an existing row only when that row is a failure (a retry)."""
+        an existing row only when that row is a failure (a retry), or with ``replace``
+        (``run --rerun``)."""
         self._upsert("cells", COLUMNS, JSON_COLUMNS,
-                     {**row, "solved": int(bool(row.get("solved")))})
+                     {**row, "solved": int(bool(row.get("solved")))}, replace)
 
-    def _upsert(self, table: str, columns: dict, json_columns: tuple, row: dict) -> None:
+    def _upsert(self, table: str, columns: dict, json_columns: tuple, row: dict,
+                replace: bool = False) -> None:
         values = {name: row.get(name) for name in columns}
         for name in json_columns:
             values[name] = json.dumps(values[name], sort_keys=True)
@@ -247,7 +264,7 @@ class Store:
         with self.con:
             self.con.execute(f"INSERT INTO {table} ({names}) VALUES ({marks}) "
                              f"ON CONFLICT(key) DO UPDATE SET {updates} "
-                             f"WHERE {table}.status = 'failed'", values)
+                             + ("" if replace else f"WHERE {table}.status = 'failed'"), values)
 
     def frame(self) -> pd.DataFrame:
         """Every stored cell as a DataFrame; JSON columns are left as JSON text."""

@@ -14,6 +14,7 @@ import socket
 import subprocess
 import time
 import traceback
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -21,12 +22,10 @@ import numpy as np
 import torch
 
 import memorybench
-from memorybench.baselines import Baseline
-from memorybench.config import TrainConfig, build_task, model_class
+from memorybench.catalog import plugin_version
+from memorybench.cells import EVAL_STREAM, TRAIN_STREAM, Cell, Result, TrainConfig
 from memorybench.models.base import SequenceModel, count_parameters
 from memorybench.tasks.base import Batch, Task, input_rows, sample_unseen
-
-TRAIN_STREAM, EVAL_STREAM = 0, 1  # data seeds: SeedSequence([seed, stream])
 
 
 def resolve_device(device: str) -> torch.device:
@@ -35,10 +34,24 @@ def resolve_device(device: str) -> torch.device:
     return torch.device(device)
 
 
-def versions() -> dict[str, str]:
-    return {"memorybench": memorybench.__version__, "torch": torch.__version__,
-            "numpy": np.__version__, "python": platform.python_version(),
-            "git_commit": git_commit()}
+def versions(cell: Cell | None = None) -> dict:
+    """The software a result was produced with, and the installed package of a plugin
+    task or model (``plugins``: kind -> 'distribution==version')."""
+    out = {"memorybench": memorybench.__version__, "torch": torch.__version__,
+           "numpy": np.__version__, "python": platform.python_version(),
+           "git_commit": git_commit()}
+    if cell is not None:
+        from memorybench.tasks import TASKS
+
+        try:
+            plugins = {kind: plugin_version(cls) for kind, cls in
+                       (("task", TASKS.get(cell.task_type)), ("model", cell.model_class()))}
+        except Exception:  # a class that cannot be found fails the cell in training
+            plugins = {}
+        plugins = {k: v for k, v in plugins.items() if v}
+        if plugins:
+            out["plugins"] = plugins
+    return out
 
 
 @functools.cache
@@ -97,74 +110,117 @@ def evaluate(model: torch.nn.Module, task: Task, data: Batch, chunk: int = 500) 
     return metrics
 
 
-def train_cell(cell: dict, device: str = "cpu") -> dict:
+def train_cell(cell: Cell, device: str = "cpu") -> dict:
     """Train the model of ``cell`` on its task and return the result row for the store."""
+    setup_worker()
+    start = time.perf_counter()
+    dev = resolve_device(device)
+    result = Result.of(cell, device=str(dev), versions=versions(cell),
+                       host=socket.gethostname())
+    try:
+        _train(cell, dev, result)
+    except Exception as exc:  # recorded, not raised: one broken cell must not stop a sweep
+        result.status = "failed"
+        result.error = f"{type(exc).__name__}: {exc}"
+        result.metrics["traceback"] = traceback.format_exc(limit=8)
+    result.wall_time = time.perf_counter() - start
+    result.finished_at = datetime.now(UTC).isoformat(timespec="seconds")
+    return result.row()
+
+
+def setup_worker() -> None:
     torch.set_num_threads(1)  # one thread per worker, one worker per core
     # Vanishing gradients (an Elman RNN at long lengths) reach float32 denormals, which the
     # CPU computes many times slower; flushing them to zero costs nothing measurable.
     torch.set_flush_denormal(True)
-    start = time.perf_counter()
-    dev = resolve_device(device)
-    result = {"key": cell["key"], "task": cell["task"], "model": cell["model"],
-              "length": cell["length"], "seed": cell["seed"], "device": str(dev),
-              "versions": versions(), "config": cell, "host": socket.gethostname(),
-              "status": "ok", "error": None,
-              "params": None, "steps": 0, "steps_to_solve": None, "diverged_step": None,
-              "metric_name": None, "metric": None, "chance": None, "solved_threshold": None,
-              "solved": False, "loss": None, "metrics": {}}
-    try:
-        _train(cell, dev, result)
-    except Exception as exc:  # recorded, not raised: one broken cell must not stop a sweep
-        result["status"] = "failed"
-        result["error"] = f"{type(exc).__name__}: {exc}"
-        result["metrics"]["traceback"] = traceback.format_exc(limit=8)
-    result["wall_time"] = time.perf_counter() - start
-    result["finished_at"] = datetime.now(UTC).isoformat(timespec="seconds")
-    return result
 
 
-def _train(cell: dict, dev: torch.device, result: dict) -> None:
-    task = build_task(cell["task"], cell["task_params"])
-    cfg = TrainConfig(**cell["train"])
-    length, seed = cell["length"], cell["seed"]
-    result.update(metric_name=task.metric, chance=task.chance(length),
-                  solved_threshold=task.solved)
-    if issubclass(model_class(cell["model"]), Baseline):
-        return _fit_baseline(cell, task, cfg, result)
+def build_model(cell: Cell, task: Task) -> SequenceModel:
+    """The cell's network with its seeded initial weights."""
+    torch.manual_seed(cell.seed)
+    return SequenceModel(task.io, cell.model_class(), **cell.model_params)
 
-    torch.manual_seed(seed)
-    model = SequenceModel(task.io, model_class(cell["model"]), **cell["model_params"]).to(dev)
-    result["params"] = count_parameters(model)
+
+def _train(cell: Cell, dev: torch.device, result: Result) -> None:
+    task = cell.build_task()
+    result.metric_name, result.chance = task.metric, task.chance(cell.length)
+    result.solved_threshold = task.solved
+    if cell.is_baseline:
+        return _fit_baseline(cell, task, result)
+    model = build_model(cell, task).to(dev)
+    result.params = count_parameters(model)
+    result.state_size = state_size(model)
+    run = train_network(model, task, cell.train, cell.length, cell.seed, dev)
+    result.steps, result.status = run.steps, run.status
+    result.diverged_step, result.steps_to_solve = run.diverged_step, run.steps_to_solve
+    if run.metrics:
+        result.metric, result.loss = run.metrics[task.metric], run.metrics["loss"]
+        result.metrics = dict(run.metrics)
+        result.solved = run.solved
+    result.metrics["curve"] = run.curve
+
+
+def state_size(model: SequenceModel) -> int | None:
+    """Floats the core carries per sequence from one step to the next (None: no fixed
+    state, as in attention), where the core says."""
+    size = getattr(model.core, "state_size", None)
+    return size() if callable(size) else None
+
+
+@dataclass
+class Run:
+    """How a network's training went: ``status`` ok or diverged, the last held-out
+    metrics, and the curve of (step, held-out metric, held-out loss)."""
+
+    status: str = "ok"
+    steps: int = 0
+    metrics: dict = field(default_factory=dict)
+    curve: list = field(default_factory=list)
+    solved: bool = False
+    steps_to_solve: int | None = None
+    diverged_step: int | None = None
+
+
+def held_out_set(task: Task, cfg: TrainConfig, length: int, seed: int) -> Batch:
+    """The examples a cell is evaluated on (and never trained on)."""
+    return task.sample(cfg.eval_size, length, np.random.default_rng([seed, EVAL_STREAM]))
+
+
+def train_network(model: torch.nn.Module, task: Task, cfg: TrainConfig, length: int,
+                  seed: int, dev: torch.device) -> Run:
+    """The one training loop: ``cfg.steps`` optimizer steps on fresh batches of the
+    seed's training stream, none of them an example of the held-out set, evaluating on
+    that set every ``eval_every`` steps and at the end, stopping early once the held-out
+    metric reaches the task's solved threshold (``cfg.early_stop``). A non-finite loss or
+    held-out metric ends the run as ``diverged`` at the step where it happened."""
     optimizer = make_optimizer(model, cfg)
     train_rng = np.random.default_rng([seed, TRAIN_STREAM])
-    held_out = task.sample(cfg.eval_size, length, np.random.default_rng([seed, EVAL_STREAM]))
+    held_out = held_out_set(task, cfg, length, seed)
     unseen = input_rows(task, held_out)  # never trained on: see `train_steps`
     held_out = held_out.to(dev)
-
     params = [p for p in model.parameters() if p.requires_grad]
-    curve = []  # (step, held-out metric, held-out loss)
+    run = Run()
     step = 0
     while step < cfg.steps:
         first, step = step + 1, min((step // cfg.eval_every + 1) * cfg.eval_every, cfg.steps)
         bad_step = train_steps(model, optimizer, params, task, cfg, length, train_rng,
                                first, step, dev, exclude=unseen)  # first non-finite loss, or 0
-        result["steps"] = step
         if bad_step:
-            result.update(status="diverged", diverged_step=bad_step)
+            run.status, run.diverged_step, run.steps = "diverged", bad_step, bad_step
             break
+        run.steps = step
         metrics = evaluate(model, task, held_out)
         if not all(math.isfinite(v) for v in metrics.values() if isinstance(v, float)):
-            result.update(status="diverged", diverged_step=step)
+            run.status, run.diverged_step = "diverged", step
             break
-        curve.append([step, metrics[task.metric], metrics["loss"]])
-        result.update(metric=metrics[task.metric], loss=metrics["loss"], metrics=metrics)
-        result["solved"] = metrics[task.metric] >= task.solved
-        if result["solved"]:
-            if result["steps_to_solve"] is None:
-                result["steps_to_solve"] = step
+        run.curve.append([step, metrics[task.metric], metrics["loss"]])
+        run.metrics, run.solved = metrics, metrics[task.metric] >= task.solved
+        if run.solved:
+            if run.steps_to_solve is None:
+                run.steps_to_solve = step
             if cfg.early_stop:
                 break
-    result["metrics"]["curve"] = curve
+    return run
 
 
 def train_steps(model: torch.nn.Module, optimizer: torch.optim.Optimizer, params: list,
@@ -192,16 +248,15 @@ def train_steps(model: torch.nn.Module, optimizer: torch.optim.Optimizer, params
     return first + int(torch.argmin(finite.int()))
 
 
-def _fit_baseline(cell: dict, task: Task, cfg: TrainConfig, result: dict) -> None:
-    """A baseline cell: the same training stream and held-out batch as a model's, and the
+def _fit_baseline(cell: Cell, task: Task, result: Result) -> None:
+    """A baseline cell: the same training stream and held-out set as a model's, and the
     same row (params = fitted coefficients, steps = training examples)."""
-    baseline = model_class(cell["model"])(**cell["model_params"])
-    length, seed = cell["length"], cell["seed"]
-    held_out = task.sample(cfg.eval_size, length, np.random.default_rng([seed, EVAL_STREAM]))
-    metrics = baseline.fit_score(task, length, np.random.default_rng([seed, TRAIN_STREAM]),
-                                 held_out)
+    baseline = cell.model_class()(**cell.model_params)
+    held_out = held_out_set(task, cell.train, cell.length, cell.seed)
+    metrics = baseline.fit_score(task, cell.length,
+                                 np.random.default_rng([cell.seed, TRAIN_STREAM]), held_out)
     metric = metrics[task.metric]
-    result.update(params=metrics["coefficients"], steps=metrics["train_examples"],
-                  metric=metric, loss=None, metrics=metrics, solved=metric >= task.solved)
-    if result["solved"]:
-        result["steps_to_solve"] = result["steps"]
+    result.params, result.steps = metrics["coefficients"], metrics["train_examples"]
+    result.metric, result.metrics, result.solved = metric, metrics, metric >= task.solved
+    if result.solved:
+        result.steps_to_solve = result.steps

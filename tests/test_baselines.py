@@ -7,9 +7,9 @@ import numpy as np
 import pytest
 
 from memorybench.baselines import BASELINES
-from memorybench.config import Sweep
 from memorybench.errors import UserError
 from memorybench.store import Store
+from memorybench.sweep import Sweep
 from memorybench.tasks.agreement import Agreement
 from memorybench.tasks.forecasting import Forecasting
 from memorybench.tasks.sentiment import Sentiment
@@ -66,8 +66,8 @@ def test_majority_scores_chance_on_balanced_tasks():
 def test_a_sweep_keeps_only_the_pairs_a_baseline_applies_to(baseline, applies, not_applies):
     sweep = Sweep(tasks=applies + not_applies, models=[baseline, "lstm"], lengths=[40])
     cells = sweep.cells()
-    assert {c["task"] for c in cells if c["model"] == baseline} == set(applies)
-    assert {c["task"] for c in cells if c["model"] == "lstm"} == set(applies + not_applies)
+    assert {c.task for c in cells if c.model == baseline} == set(applies)
+    assert {c.task for c in cells if c.model == "lstm"} == set(applies + not_applies)
     with pytest.raises(UserError, match="empty sweep: none of the baselines"):
         Sweep(tasks=not_applies, models=[baseline], lengths=[40]).cells()
 

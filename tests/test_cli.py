@@ -74,7 +74,7 @@ def test_dry_run_on_a_missing_store_creates_nothing(invoke, tmp_path):
 
 
 def test_named_suite_runs_every_task_and_model(invoke):
-    from memorybench.config import model_names, task_names
+    from memorybench.catalog import model_names, task_names
 
     result = invoke("run", "--suite", "smoke", "--workers", "2", "--quiet")
     assert result.exit_code == 0, result.output
@@ -235,7 +235,7 @@ def test_an_unwritable_db_path_is_refused(invoke, tmp_path):
     ("seeds = 5", "seeds = 5 is invalid; expected a list of integers"),
     ("lengths = 5", "lengths = 5 is invalid"),
     ("train = 5", "train = 5 is invalid; expected a table"),
-    ('tasks = "adding"', "tasks = 'adding' is invalid; expected a list of task names"),
+    ('tasks = "adding"', "tasks = 'adding' is invalid; expected \"all\" or a list of task"),
 ])
 def test_a_suite_value_of_the_wrong_type_is_one_line(invoke, tmp_path, line, expected):
     key = line.split()[0]

@@ -2,8 +2,8 @@
 
 import pytest
 
-from memorybench.config import Sweep
 from memorybench.costs import cell_seconds, duration, sweep_seconds
+from memorybench.sweep import Sweep
 
 
 def cells(**train):
@@ -12,9 +12,9 @@ def cells(**train):
 
 
 def test_a_cell_costs_more_the_longer_and_the_more_steps_it_trains():
-    short, long = (c for c in cells() if c["model"] == "lstm")
+    short, long = (c for c in cells() if c.model == "lstm")
     assert 0 < cell_seconds(short) < cell_seconds(long)
-    more = next(c for c in cells(steps=200) if c["model"] == "lstm" and c["length"] == 100)
+    more = next(c for c in cells(steps=200) if c.model == "lstm" and c.length == 100)
     assert cell_seconds(more) > cell_seconds(long)
 
 

@@ -12,12 +12,13 @@ import pytest
 import torch
 
 from memorybench import diagnostics
-from memorybench.config import TrainConfig
+from memorybench.cells import Cell, TrainConfig
 from memorybench.errors import UserError
 from memorybench.models import MODELS
 from memorybench.models.base import Core, SequenceModel
 from memorybench.store import Store
 from memorybench.tasks import TASKS
+from memorybench.training import train_network
 
 from conftest import TINY
 
@@ -223,8 +224,8 @@ def test_a_model_that_does_not_build_is_a_user_error(monkeypatch):
         def __init__(self, d_in, hidden=4, layers=1):
             raise RuntimeError("cannot allocate a state of that size\nmore")
 
-    config = diagnostics.diagnostic_config("adding", "elman", 12, 0, 3)
-    monkeypatch.setattr(diagnostics, "model_class", lambda name: Broken)
+    config = diagnostics.plan("adding", "elman", 12, 0, 3)
+    monkeypatch.setattr(Cell, "model_class", lambda self: Broken)
     with pytest.raises(UserError, match="model elman: parameters .* do not build "
                        r"\(RuntimeError: cannot allocate a state of that size\)"):
         diagnostics.check_builds(config)
@@ -233,13 +234,12 @@ def test_a_model_that_does_not_build_is_a_user_error(monkeypatch):
 def test_training_stops_early_once_solved():
     """Agreement's chance is 0.5: with a threshold of 0.01 the first evaluation solves it."""
     task = TASKS.get("agreement")(solved=0.01)
-    held_out = task.sample(32, 6, np.random.default_rng(1))
     for early, steps in ((True, 2), (False, 6)):
         model = SequenceModel(task.io, MODELS.get("elman"), hidden=8)
-        cfg = TrainConfig(steps=6, batch_size=8, eval_every=2, early_stop=early)
-        done = diagnostics.train(model, task, cfg, held_out, 6, 0)
-        assert done["steps"] == steps
-        assert [c[0] for c in done["curve"]] == list(range(2, steps + 1, 2))
+        cfg = TrainConfig(steps=6, batch_size=8, eval_every=2, eval_size=32, early_stop=early)
+        done = train_network(model, task, cfg, 6, 0, torch.device("cpu"))
+        assert done.steps == steps
+        assert [c[0] for c in done.curve] == list(range(2, steps + 1, 2))
 
 
 def test_the_probe_does_not_overfit_noise():
@@ -272,6 +272,7 @@ def test_a_store_without_diagnostics_reports_as_before(tmp_path):
     Store(path).close()
     con = sqlite3.connect(path)
     con.execute("DROP TABLE diagnostics")
+    con.execute("ALTER TABLE cells DROP COLUMN state_size")  # added in schema 4
     con.execute("PRAGMA user_version = 2")
     con.commit()
     con.close()

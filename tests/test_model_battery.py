@@ -11,22 +11,20 @@ import torch
 import torch.nn.functional as F
 from torch.nn.utils import parametrize
 
-from memorybench.config import (
-    Sweep,
-    TrainConfig,
+from memorybench.catalog import (
     build_task,
-    load_suite,
     model_class,
     model_names,
     model_spec,
-    suite_names,
     task_names,
     task_spec,
 )
+from memorybench.cells import TrainConfig
 from memorybench.errors import UserError
 from memorybench.models.base import Core, SequenceModel, count_parameters
 from memorybench.models.sizing import MAX_PARAMS, TOLERANCE, size_for
 from memorybench.models.window import FFWindow
+from memorybench.sweep import Sweep, load_suite, suite_names
 from memorybench.tasks.base import TaskIO
 from memorybench.training import make_optimizer
 
@@ -305,16 +303,16 @@ def test_params_sizes_every_model_on_every_task(name, task):
 def test_params_flag_sets_hidden_and_changes_the_cell_key():
     plain = Sweep(tasks=["adding"], models=["lstm"], lengths=[10]).cells()[0]
     sized = Sweep(tasks=["adding"], models=["lstm"], lengths=[10], params=6500).cells()[0]
-    assert sized["model_params"]["target_params"] == 6500
-    assert sized["model_params"]["hidden"] < plain["model_params"]["hidden"]
-    assert sized["key"] != plain["key"]
+    assert sized.model_params["target_params"] == 6500
+    assert sized.model_params["hidden"] < plain.model_params["hidden"]
+    assert sized.key != plain.key
 
 
 def test_params_stores_the_mlp_ratio_it_chose_for_attention():
     """Recall's 65-token encoder and head make attention's widths 12 and 16 (4 heads)
     5.4k and 8.7k parameters: 6.5k needs another MLP ratio, kept in the cell."""
     cell = Sweep(tasks=["recall"], models=["attention"], lengths=[32], params=6500).cells()[0]
-    params = cell["model_params"]
+    params = cell.model_params
     assert params["mlp"] != model_spec("attention")["params"]["mlp"]
     net = SequenceModel(task_io("recall"), model_class("attention"), **params)
     assert abs(count_parameters(net) - 6500) <= TOLERANCE * 6500
@@ -329,11 +327,11 @@ def test_params_sizes_every_bundled_suite(suite):
     sweep, _ = load_suite(suite)
     sweep.model.pop("hidden", None)  # as `run --suite S --params N` does
     sweep.params = 6500
-    networks = {(c["task"], c["model"]): c for c in sweep.cells() if c["model_kind"] == "network"}
+    networks = {(c.task, c.model): c for c in sweep.cells() if c.model_kind == "network"}
     assert networks
     for (task, model), cell in networks.items():
-        io = build_task(task, cell["task_params"]).io  # the suite's task parameters
-        net = SequenceModel(io, model_class(model), **cell["model_params"])
+        io = build_task(task, cell.task_params).io  # the suite's task parameters
+        net = SequenceModel(io, model_class(model), **cell.model_params)
         assert abs(count_parameters(net) - 6500) <= TOLERANCE * 6500, (task, model)
 
 

@@ -7,7 +7,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from memorybench.config import model_class, model_names, model_spec
+from memorybench.catalog import model_class, model_names, model_spec
 from memorybench.models.base import Core
 from memorybench.models.recurrent import IRNN, LSTM, BiRNN
 

@@ -8,7 +8,7 @@ from memorybench.errors import UserError
 from memorybench.store import APPLICATION_ID, COLUMNS, SCHEMA_VERSION, Store
 
 # The version-1 schema, frozen as it shipped, to prove that migration keeps old rows.
-V1_COLUMNS = [c for c in COLUMNS if c != "host"]
+V1_COLUMNS = [c for c in COLUMNS if c not in ("host", "state_size")]
 
 
 def row(key, status="ok", metric=0.5, **extra):
@@ -41,6 +41,32 @@ def test_an_older_store_is_migrated_forward_without_losing_rows(tmp_path):
         assert store.con.execute("SELECT count(*) FROM diagnostics").fetchone()[0] == 0  # v3
     assert frame["key"].tolist() == ["k0", "k1", "k2"]
     assert (frame["metric"] == 0.25).all()
+
+
+def test_a_v3_store_is_rekeyed_to_the_keys_cells_have_now(tmp_path):
+    """Version 3 keys did not hash the model's code version: opening the store re-keys
+    every row from its stored config, so the same cell is found as stored, not retrained."""
+    import json
+
+    from memorybench.cells import cell_key
+    from memorybench.sweep import Sweep
+
+    cell = Sweep(tasks=["copy"], models=["lstm"], lengths=[5]).cells()[0]
+    old = {k: v for k, v in cell.config().items() if k not in ("key", "model_version")}
+    old["key"] = cell_key(old)
+    path = tmp_path / "v3.db"
+    make_v1_store(path, n=0)
+    con = sqlite3.connect(path)
+    con.execute("ALTER TABLE cells ADD COLUMN host TEXT")
+    con.execute("CREATE TABLE diagnostics (key TEXT PRIMARY KEY)")
+    con.execute("PRAGMA user_version = 3")
+    con.execute("INSERT INTO cells (key, task, model, length, seed, status, metric, config) "
+                "VALUES (?, 'copy', 'lstm', 5, 0, 'ok', 0.5, ?)", (old["key"], json.dumps(old)))
+    con.commit()
+    con.close()
+    with Store(path) as store:
+        assert store.statuses() == {cell.key: "ok"}
+        assert json.loads(store.frame()["config"][0])["model_version"] == 1
 
 
 def test_a_store_from_a_newer_version_is_refused_untouched(tmp_path):

@@ -2,8 +2,8 @@
 
 import pytest
 
-from memorybench.config import Sweep, load_suite, suite_names
 from memorybench.errors import UserError
+from memorybench.sweep import Sweep, load_suite, suite_names
 
 SUITE = """
 tasks = ["adding", "copy", "recall"]
@@ -29,18 +29,18 @@ def write_suite(tmp_path, text=SUITE):
 
 
 def by_task(cells):
-    return {c["task"]: c for c in cells}
+    return {c.task: c for c in cells}
 
 
 def test_a_per_task_table_applies_to_that_task_only(tmp_path):
     sweep, _ = load_suite(write_suite(tmp_path))
     cells = by_task(sweep.cells())
-    assert cells["copy"]["train"]["steps"] == 70
-    assert cells["adding"]["train"]["steps"] == 50
-    assert cells["recall"]["train"]["steps"] == 50
-    assert all(c["train"]["batch_size"] == 16 for c in cells.values())
-    assert cells["recall"]["task_params"]["pairs"] == 4
-    assert cells["copy"]["task_params"].get("pairs") is None
+    assert cells["copy"].train.steps == 70
+    assert cells["adding"].train.steps == 50
+    assert cells["recall"].train.steps == 50
+    assert all(c.train.batch_size == 16 for c in cells.values())
+    assert cells["recall"].task_params["pairs"] == 4
+    assert cells["copy"].task_params.get("pairs") is None
 
 
 def test_a_flag_wins_over_a_per_task_table(tmp_path):
@@ -48,9 +48,9 @@ def test_a_flag_wins_over_a_per_task_table(tmp_path):
     sweep.override("train", {"steps": 9})
     sweep.override("task", {"solved": 0.5})
     cells = by_task(sweep.cells())
-    assert {c["train"]["steps"] for c in cells.values()} == {9}
-    assert {c["task_params"]["solved"] for c in cells.values()} == {0.5}
-    assert cells["recall"]["task_params"]["pairs"] == 4
+    assert {c.train.steps for c in cells.values()} == {9}
+    assert {c.task_params["solved"] for c in cells.values()} == {0.5}
+    assert cells["recall"].task_params["pairs"] == 4
 
 
 def test_the_cli_flag_wins_too(invoke, tmp_path):
@@ -86,8 +86,8 @@ def test_every_shipped_suite_resolves_to_cells(name):
     sweep, description = load_suite(name)
     cells = sweep.cells()
     assert description
-    assert len({c["key"] for c in cells}) == len(cells)
-    assert {c["task"] for c in cells} == set(sweep.tasks)
+    assert len({c.key for c in cells}) == len(cells)
+    assert {c.task for c in cells} == set(sweep.tasks)
 
 
 def test_an_empty_sweep_is_still_an_error():

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import torch
 
-from memorybench.config import build_task, task_spec
+from memorybench.catalog import build_task, task_spec
 from memorybench.specs import load_spec
 from memorybench.tasks import TASKS
 from memorybench.tasks.base import IGNORE, Batch, Task

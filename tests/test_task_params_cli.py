@@ -7,7 +7,7 @@ from dataclasses import replace
 
 import pytest
 
-from memorybench.config import build_task
+from memorybench.catalog import build_task
 from memorybench.tasks.forecasting import Forecasting
 
 from conftest import one_line_exit_2

@@ -6,8 +6,8 @@ import numpy as np
 import torch
 
 from memorybench.baselines import BagOfWords
-from memorybench.config import Sweep
 from memorybench.models.base import SequenceModel
+from memorybench.sweep import Sweep
 from memorybench.tasks.agreement import Agreement
 from memorybench.tasks.base import input_rows, sample_unseen
 from memorybench.tasks.forecasting import Forecasting
@@ -23,11 +23,11 @@ def cell(task: str, model: str, length: int, task_params: dict, **train) -> dict
 
 
 def held_out_rows(c: dict):
-    from memorybench.config import build_task
+    from memorybench.catalog import build_task
 
-    task = build_task(c["task"], c["task_params"])
-    batch = task.sample(c["train"]["eval_size"], c["length"],
-                        np.random.default_rng([c["seed"], EVAL_STREAM]))
+    task = build_task(c.task, c.task_params)
+    batch = task.sample(c.train.eval_size, c.length,
+                        np.random.default_rng([c.seed, EVAL_STREAM]))
     return task, input_rows(task, batch)
 
 
@@ -52,7 +52,7 @@ def test_sample_unseen_replaces_held_out_rows_and_changes_nothing_else():
 def test_a_network_never_trains_on_a_held_out_example(monkeypatch):
     c = cell("recall", "lstm", 4, {"pairs": 1, "keys": 8})  # 128 distinct inputs only
     task, held_out = held_out_rows(c)
-    stream = task.sample(12 * 32, 4, np.random.default_rng([c["seed"], TRAIN_STREAM]))
+    stream = task.sample(12 * 32, 4, np.random.default_rng([c.seed, TRAIN_STREAM]))
     assert sum(r in held_out for r in rows_of(stream.x)) > 12  # what would be trained on
 
     trained = []
@@ -64,7 +64,7 @@ def test_a_network_never_trains_on_a_held_out_example(monkeypatch):
         return forward(self, x)
 
     monkeypatch.setattr(SequenceModel, "forward", spy)
-    result = train_cell({**c, "train": {**c["train"], "early_stop": False}})
+    result = train_cell(c.with_train(early_stop=False))
     assert result["status"] == "ok", result["error"]
     assert len(trained) == 12 * 32
     assert not any(r in held_out for r in trained)

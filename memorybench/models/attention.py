@@ -55,6 +55,8 @@ class Attention(Core):
     """``layers`` pre-norm blocks of ``heads``-head attention and an MLP ``mlp`` x wider,
     width ``hidden``, on inputs plus sinusoidal positions."""
 
+    version = 1  # bump when a change alters what the model computes or learns
+
     description = "causal self-attention encoder, sinusoidal positions (Vaswani et al. 2017)"
     # Widths come in steps of ``heads``, too coarse for small budgets: ``--params`` may
     # also change the MLP ratio (the nearest ratio to the spec's that lands).

@@ -28,6 +28,10 @@ class Core(nn.Module):
 
     name: ClassVar[str] = "core"  # set by the registry
     description: ClassVar[str] = ""
+    # The code version, part of every cell key: bump it when a change alters what the model
+    # computes or learns, so stored results of the old code are not reused. A core that
+    # declares none (a plugin) is fingerprinted by its module's source instead.
+    version: ClassVar[int] = 1
     causal: ClassVar[bool] = True  # the output at step t depends on inputs at steps <= t only
     # True when the core carries a state from step to step and ``unroll`` exposes it
     # (memorybench.diagnostics); attention and windows have no such state.

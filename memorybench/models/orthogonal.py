@@ -95,6 +95,8 @@ class Orthogonal(Core):
     ``layers`` > 1 stacks cells, each feeding its states to the next.
     """
 
+    version = 1  # bump when a change alters what the model computes or learns
+
     description = "expRNN: orthogonal recurrent matrix expm(A), modReLU (Lezcano-Casado 2019)"
 
     def __init__(self, d_in: int, hidden: int = 190, layers: int = 1, init: str = "henaff",

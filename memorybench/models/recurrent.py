@@ -17,6 +17,8 @@ class FusedRecurrent(Core):
     """A stack of ``layers`` recurrent layers of width ``hidden``; the sequence summary is
     the top layer's output after the last step."""
 
+    version = 1  # bump when a change alters what the model computes or learns
+
     module: ClassVar[type[nn.RNNBase]]
     extra: ClassVar[dict] = {}
 

@@ -24,6 +24,8 @@ class FFWindow(Core):
     """MLP over the concatenated last ``k`` inputs: ``layers`` hidden layers of width
     ``hidden`` with ReLU."""
 
+    version = 1  # bump when a change alters what the model computes or learns
+
     description = "MLP over the last k inputs only: fails by construction beyond k steps"
 
     def __init__(self, d_in: int, hidden: int = 128, layers: int = 2, k: int = 10):

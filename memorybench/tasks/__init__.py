@@ -1,16 +1,14 @@
-"""The task registry. Built-in tasks register here; plugins use the entry-point group
+"""The task registry. Every module of this package is imported, and so registers its
+tasks (``@TASKS.register("name")``); plugins use the entry-point group
 ``memorybench.tasks``."""
+
+import importlib
+import pkgutil
 
 from memorybench.registry import Registry
 from memorybench.tasks.base import Task
 
 TASKS = Registry("task", "memorybench.tasks", Task)
 
-from memorybench.tasks import (  # noqa: E402,F401  (registers the built-ins)
-    adding,
-    agreement,
-    copy,
-    forecasting,
-    recall,
-    sentiment,
-)
+for _module in pkgutil.iter_modules(__path__):
+    importlib.import_module(f"{__name__}.{_module.name}")

@@ -35,6 +35,7 @@ class Adding(Task):
     ``1 - (1 - tolerance)**2`` (0.078) and has MSE Var(U1 + U2) = 1/6.
     """
 
+    version = 1  # bump when the generator or score changes: old results stop matching
     description = "sum the two marked values among `length` random numbers (Hochreiter 1997)"
     length_meaning = "sequence length T; the first marked value can be T-1 steps back"
     min_length = 2
@@ -61,6 +62,20 @@ class Adding(Task):
         x = np.stack([values, markers], axis=-1)  # (n, T, 2)
         y = values[rows, first] + values[rows, second]  # (n,)
         return Batch(torch.from_numpy(x), torch.from_numpy(y[:, None]))  # y: (n, 1)
+
+    def memory_target(self, batch: Batch, distance: int, rng: np.random.Generator
+                      ) -> tuple[torch.Tensor, np.ndarray]:
+        """The marked value, its marker moved to ``distance``; the other marker stays in the
+        other half, so the example is still a valid adding sequence."""
+        x = batch.x.clone()
+        length = x.shape[1]
+        pos, half = length - 1 - distance, length // 2
+        other = (rng.integers(half, length, len(x)) if pos < half
+                 else rng.integers(0, half, len(x)))
+        x[..., 1] = 0.0
+        x[:, pos, 1] = 1.0
+        x[np.arange(len(x)), other, 1] = 1.0
+        return x, x[:, pos, 0].numpy()[:, None]
 
     def probe(self, n: int, length: int, rng: np.random.Generator) -> tuple[Batch, Batch, Batch]:
         base = self.sample(n, length, rng)

@@ -127,6 +127,13 @@ class Task:
         raise NotImplementedError
 
     # --- shared defaults ----------------------------------------------------------------
+    def memory_target(self, batch: Batch, distance: int, rng: np.random.Generator
+                      ) -> tuple[torch.Tensor, np.ndarray] | None:
+        """For the memory probe of ``memorybench.diagnostics``: inputs whose final state
+        should hold a value from ``distance`` steps before the last, and that value (B, k).
+        None (the default): the input at that distance is itself what to read back."""
+        return None
+
     def loss(self, out: torch.Tensor, batch: Batch) -> torch.Tensor:
         """Cross-entropy for classes (unlabelled positions ignored), MSE for reals."""
         if self.io.targets == "real":

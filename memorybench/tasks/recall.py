@@ -39,6 +39,7 @@ class Recall(Task):
     gated convolutions and small recurrent states fail as the pairs grow.
     """
 
+    version = 1  # bump when the generator or score changes: old results stop matching
     description = "multi-query associative recall of key-value pairs (Zoology MQAR, " \
                   "Arora et al. 2023)"
     length_meaning = "sequence length T: pairs, then queries spread over the rest"

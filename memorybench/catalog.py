@@ -1,0 +1,176 @@
+"""What exists: every task, model and baseline name, its TOML spec and its class.
+
+A name is a registered class (``memorybench.tasks``, ``memorybench.models``,
+``memorybench.baselines``, or a plugin's entry point) or a spec variant of one
+(``models/lstm2.toml`` says ``type = "lstm"``). A spec lives in the project's ``tasks/`` or
+``models/`` folder, or, for a plugin, beside the plugin's code as ``NAME.toml``. Specs are
+read once per process.
+"""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+import inspect
+import sys
+from importlib.metadata import packages_distributions, version
+from pathlib import Path
+
+from memorybench.baselines import BASELINES, Baseline
+from memorybench.cells import TRAIN_KEYS
+from memorybench.errors import UserError
+from memorybench.models import MODELS
+from memorybench.models.base import Core
+from memorybench.registry import unknown_name
+from memorybench.specs import check_keys, read_toml, spec_dir, spec_names
+from memorybench.tasks import TASKS
+from memorybench.tasks.base import Task
+
+# lengths: the default sweep; suites: lengths per suite name (smoke, ci, quick), so a
+# suite that runs "all" tasks needs no edit for a new one.
+SPEC_KEYS = {"type", "description", "lengths", "params", "train", "suites"}
+
+
+def _registry(kind: str):
+    return TASKS if kind == "tasks" else MODELS
+
+
+def _plugin_specs(kind: str) -> dict[str, Path]:
+    """Specs shipped beside a registered class's code (``NAME.toml`` next to its module),
+    for classes outside this package: how a plugin brings its own protocol."""
+    registries = [TASKS] if kind == "tasks" else [MODELS, BASELINES]
+    found = {}
+    for registry in registries:
+        for name in registry.names():
+            cls = registry.get(name)
+            if cls.__module__.split(".")[0] == "memorybench":
+                continue
+            try:
+                path = Path(inspect.getfile(cls)).with_name(f"{name}.toml")
+            except (TypeError, OSError):
+                continue
+            if path.is_file():
+                found[name] = path
+    return found
+
+
+@functools.cache
+def spec_files(kind: str) -> dict[str, Path]:
+    """Name -> spec file of every ``kind`` ('tasks' or 'models') spec."""
+    files = {n: spec_dir(kind) / f"{n}.toml" for n in spec_names(kind)}
+    return {**_plugin_specs(kind), **files}
+
+
+@functools.cache
+def _read_spec(kind: str, name: str) -> dict:
+    path = spec_files(kind).get(name)
+    if path is None:
+        return {}
+    spec = read_toml(path)
+    check_keys(str(path), spec, SPEC_KEYS)
+    check_keys(f"{path} [train]", spec.get("train", {}), TRAIN_KEYS)
+    return spec
+
+
+def task_names() -> list[str]:
+    return sorted(set(TASKS.names()) | set(spec_files("tasks")))
+
+
+def model_names() -> list[str]:
+    cores, baselines = set(MODELS.names()), set(BASELINES.names())
+    variants = {n for n in spec_files("models")
+                if _read_spec("models", n).get("type", n) != n}
+    for name in sorted((cores & baselines) | (variants & (cores | baselines))):
+        kinds = [kind for kind, names in (("model", cores), ("baseline", baselines),
+                                          ("spec variant in models/", variants))
+                 if name in names]
+        raise UserError(f"name {name!r} is registered twice, as a {' and as a '.join(kinds)}; "
+                        "expected each model and baseline name once (rename the plugin)")
+    return sorted(cores | set(spec_files("models")) | baselines)
+
+
+def is_baseline(name: str) -> bool:
+    return name in BASELINES.names()
+
+
+def task_spec(name: str) -> dict:
+    known = task_names()
+    if name not in known:
+        raise unknown_name("task", name, known)
+    return _read_spec("tasks", name)
+
+
+def model_spec(name: str) -> dict:
+    known = model_names()
+    if name not in known:
+        raise unknown_name("model", name, known)
+    return _read_spec("models", name)
+
+
+def task_class(name: str) -> type[Task]:
+    return TASKS.get(task_spec(name).get("type", name))
+
+
+def model_class(name: str) -> type[Core] | type[Baseline]:
+    if is_baseline(name):
+        return BASELINES.get(name)
+    return MODELS.get(model_spec(name).get("type", name))
+
+
+def describe(kind: str, name: str) -> str:
+    spec = task_spec(name) if kind == "task" else model_spec(name)
+    cls = task_class(name) if kind == "task" else model_class(name)
+    return spec.get("description") or cls.description
+
+
+def build_task(name: str, params: dict) -> Task:
+    cls = task_class(name)
+    known = cls.parameters()
+    for key in params:
+        if key not in known:
+            raise UserError(f"task {name}: unknown parameter {key!r}; expected one of: "
+                            f"{', '.join(sorted(known))}")
+    return cls(**params)
+
+
+# --- code fingerprints ----------------------------------------------------------------------
+BASES = (Task, Core, Baseline)
+
+
+@functools.cache
+def fingerprint(cls: type) -> int | str:
+    """What identifies the code of a task, model or baseline class: the ``version`` it
+    declares (bump it when a change alters results), or, for a class that declares none (a
+    plugin), a hash of the source of the module defining it and of each module its class
+    inherits from below memorybench's base classes. A changed fingerprint changes every
+    cell key that uses the class, so stored results of the old code are not reused."""
+    for klass in cls.__mro__:
+        if klass in BASES:
+            break
+        if "version" in vars(klass):
+            return klass.version
+    digest = hashlib.sha256()
+    for klass in cls.__mro__:
+        if klass in BASES or klass is object:
+            break
+        module = sys.modules.get(klass.__module__)
+        try:
+            digest.update(inspect.getsource(module).encode())
+        except (TypeError, OSError):  # no source to read: the class's own name and dict
+            digest.update(f"{klass.__qualname__}{sorted(vars(klass))}".encode())
+    return "sha256:" + digest.hexdigest()[:16]
+
+
+def plugin_version(cls: type) -> str | None:
+    """'distribution==version' of the installed package a class comes from, when that is
+    not memorybench itself; None otherwise."""
+    top = cls.__module__.split(".")[0]
+    if top == "memorybench":
+        return None
+    dists = packages_distributions().get(top)
+    if not dists:
+        return None
+    try:
+        return f"{dists[0]}=={version(dists[0])}"
+    except Exception:
+        return None

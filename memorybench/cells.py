@@ -1,0 +1,196 @@
+"""The unit of work and its outcome: a ``Cell`` in, a ``Result`` out.
+
+A cell is one (task, length, model, seed) with every parameter spelled out, and the code
+version of its task and model; its key is a hash of all of it, so a stored result is found
+again whatever order or command produced it, and any change to the protocol (a parameter, a
+budget, the code of a task or model) makes a new cell instead of silently reusing an old
+result. A result is the row the store keeps for a cell; the store's columns are its fields.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import math
+from dataclasses import dataclass, field
+from typing import Any
+
+from memorybench.errors import UserError
+
+TRAIN_STREAM, EVAL_STREAM = 0, 1  # data seeds: SeedSequence([seed, stream])
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """How one cell is trained. Task and model specs set these; flags override them."""
+
+    steps: int = 2000  # budget of optimizer steps, each on a fresh batch
+    batch_size: int = 128
+    lr: float = 1e-3
+    optimizer: str = "adam"  # adam | rmsprop
+    clip: float = 1.0  # max gradient norm
+    eval_every: int = 250  # steps between evaluations on the held-out set
+    eval_size: int = 1000  # held-out examples (drawn from a different seed)
+    early_stop: bool = True  # stop as soon as the held-out metric reaches `solved`
+
+    def __post_init__(self):
+        positive_ints = ("steps", "batch_size", "eval_every", "eval_size")
+        for name in positive_ints:
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                raise UserError(f"train.{name}={value!r} is invalid; expected an integer >= 1")
+        for name in ("lr", "clip"):
+            value = getattr(self, name)
+            if (isinstance(value, bool) or not isinstance(value, int | float)
+                    or not math.isfinite(value) or value <= 0):
+                raise UserError(f"train.{name}={value!r} is invalid; expected a finite "
+                                "number > 0")
+        if self.optimizer not in ("adam", "rmsprop"):
+            raise UserError(f"train.optimizer={self.optimizer!r} is invalid; "
+                            "expected 'adam' or 'rmsprop'")
+        if not isinstance(self.early_stop, bool):
+            raise UserError(f"train.early_stop={self.early_stop!r}; expected true or false")
+
+
+TRAIN_KEYS = {f.name for f in dataclasses.fields(TrainConfig)}
+
+
+@dataclass(frozen=True)
+class Cell:
+    """One unit of work, fully resolved: everything training needs, nothing looked up by
+    name again. ``task_type``/``model_type`` are the registered classes' names (a spec
+    variant such as ``lstm2`` has type ``lstm``); ``*_version`` their code fingerprints
+    (``memorybench.catalog.fingerprint``)."""
+
+    task: str
+    task_type: str
+    task_version: int | str
+    task_params: dict
+    length: int
+    model: str
+    model_type: str
+    model_kind: str  # "network" | "baseline"
+    model_version: int | str
+    model_params: dict
+    train: TrainConfig
+    seed: int
+    key: str = ""
+
+    def __post_init__(self):
+        if not self.key:
+            object.__setattr__(self, "key", cell_key(self.config(with_key=False)))
+
+    def config(self, with_key: bool = True) -> dict:
+        """The JSON form stored with the result (and hashed into the key)."""
+        out = {f.name: getattr(self, f.name) for f in dataclasses.fields(self)
+               if with_key or f.name != "key"}
+        out["train"] = dataclasses.asdict(self.train)
+        return out
+
+    @classmethod
+    def from_config(cls, config: dict) -> Cell:
+        """A cell from its stored config (the key is kept as stored)."""
+        fields = {f.name for f in dataclasses.fields(cls)}
+        values = {k: v for k, v in config.items() if k in fields}
+        values["train"] = TrainConfig(**config["train"])
+        return cls(**values)
+
+    def with_train(self, **changes) -> Cell:
+        """This cell with some training settings changed (and so a new key)."""
+        return dataclasses.replace(self, train=dataclasses.replace(self.train, **changes),
+                                   key="")
+
+    @property
+    def is_baseline(self) -> bool:
+        return self.model_kind == "baseline"
+
+    def build_task(self):
+        from memorybench.tasks import TASKS
+
+        return TASKS.get(self.task_type)(**self.task_params)
+
+    def model_class(self):
+        from memorybench.baselines import BASELINES
+        from memorybench.models import MODELS
+
+        return (BASELINES if self.is_baseline else MODELS).get(self.model_type)
+
+    def failure(self, error: str) -> dict:
+        """The stored row of a cell whose worker could not return a result."""
+        return Result.of(self, status="failed", error=error).row()
+
+
+def cell_key(config: dict) -> str:
+    """A short, stable hash of everything that determines a cell's result."""
+    body = {k: v for k, v in config.items() if k != "key"}
+    text = json.dumps(body, sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(text.encode()).hexdigest()[:20]
+
+
+def _column(sql: str, json_column: bool = False) -> Any:
+    return field(default=None, metadata={"sql": sql, "json": json_column})
+
+
+@dataclass
+class Result:
+    """A cell's outcome: the row the store keeps (one column per field). ``status`` is
+    ``ok``, ``diverged`` (the loss or a held-out metric turned NaN/inf; ``diverged_step``
+    says where) or ``failed`` (the code raised; ``error`` says what)."""
+
+    key: str = _column("TEXT PRIMARY KEY")
+    task: str = _column("TEXT NOT NULL")
+    model: str = _column("TEXT NOT NULL")
+    length: int = _column("INTEGER NOT NULL")
+    seed: int = _column("INTEGER NOT NULL")
+    status: str = _column("TEXT NOT NULL")
+    metric_name: str | None = _column("TEXT")
+    metric: float | None = _column("REAL")
+    chance: float | None = _column("REAL")
+    solved_threshold: float | None = _column("REAL")
+    solved: bool = _column("INTEGER")
+    loss: float | None = _column("REAL")
+    steps: int | None = _column("INTEGER")
+    steps_to_solve: int | None = _column("INTEGER")
+    diverged_step: int | None = _column("INTEGER")
+    wall_time: float | None = _column("REAL")
+    params: int | None = _column("INTEGER")  # trainable parameters (fitted numbers)
+    device: str | None = _column("TEXT")
+    error: str | None = _column("TEXT")
+    finished_at: str | None = _column("TEXT")
+    metrics: dict | None = _column("TEXT", json_column=True)
+    versions: dict | None = _column("TEXT", json_column=True)
+    config: dict | None = _column("TEXT", json_column=True)
+    host: str | None = _column("TEXT")
+    state_size: int | None = _column("INTEGER")  # floats carried from step to step
+
+    @classmethod
+    def of(cls, cell: Cell, **values) -> Result:
+        defaults = {"status": "ok", "metrics": {}, "versions": {}, "solved": False}
+        return cls(key=cell.key, task=cell.task, model=cell.model, length=cell.length,
+                   seed=cell.seed, config=cell.config(), **{**defaults, **values})
+
+    def row(self) -> dict:
+        return dataclasses.asdict(self)
+
+
+COLUMNS = {f.name: f.metadata["sql"] for f in dataclasses.fields(Result)}
+JSON_COLUMNS = tuple(f.name for f in dataclasses.fields(Result) if f.metadata["json"])
+
+
+# Cells stored before models carried a code version (store schema 3, results files of
+# memorybench 0.1.0) were made by version 1 of every built-in model and baseline; the code
+# of any other (a plugin's) is unknown, so its cells no longer match and train again.
+VERSION_1 = frozenset({"attention", "birnn", "elman", "ffwindow", "gru", "irnn", "lstm",
+                       "orthogonal", "bow-logreg", "majority", "recent-noun", "ridge-window"})
+
+
+def upgrade_config(config: dict) -> dict:
+    """A stored config brought to the current form, with the key it now hashes to: the
+    model's code version added where it is missing."""
+    if "model_version" in config:
+        return config
+    version = 1 if config.get("model_type") in VERSION_1 else "unknown"
+    new = {k: v for k, v in config.items() if k != "key"}
+    new["model_version"] = version
+    return {**new, "key": cell_key(new)}

@@ -1,0 +1,80 @@
+"""What commands print on the terminal: the plan of a sweep, its summary table, and the
+table of diagnostics. Tables go to standard output, notes to standard error."""
+
+from __future__ import annotations
+
+import json
+
+import click
+
+
+def print_plan(plan, workers: int) -> None:
+    """One line per cell with its estimated seconds at most, then the sweep's wall time."""
+    from memorybench.costs import cell_seconds, duration, sweep_seconds
+
+    click.echo(f"{'task':<12} {'model':<12} {'length':>7} {'seed':>5}  {'state':<7} "
+               f"{'est.':>7} key")
+    stored = {c.key for c in plan.stored}
+    for c in plan.cells:
+        state = "stored" if c.key in stored else "run"
+        click.echo(f"{c.task:<12} {c.model:<12} {c.length:>7} {c.seed:>5}  "
+                   f"{state:<7} {duration(cell_seconds(c)):>7} {c.key}")
+    click.echo(f"{len(plan.cells)} cells: {len(plan.todo)} to run, {len(plan.stored)} "
+               "already stored")
+    total = sum(cell_seconds(c) for c in plan.todo)
+    click.echo(f"estimated time: at most {duration(sweep_seconds(plan.todo, workers))} with "
+               f"{workers} worker{'s' * (workers > 1)} ({duration(total)} of training in all; "
+               "early stopping usually ends cells sooner; model: memorybench/costs.toml)")
+
+
+def print_summary(frame) -> None:
+    """Mean metric over seeds per task/model/length, and how many seeds solved the cell."""
+    import pandas as pd
+
+    if frame.empty:
+        return
+    grouped = frame.groupby(["task", "model", "length"]).agg(
+        metric=("metric_name", "first"), mean=("metric", "mean"), chance=("chance", "first"),
+        solved=("solved", "sum"), seeds=("seed", "count"), params=("params", "max"),
+        not_ok=("status", lambda s: int((s != "ok").sum())))
+    click.echo(f"{'task':<12} {'model':<12} {'length':>7} {'params':>8}  {'metric':<10} "
+               f"{'mean':>6} {'chance':>6}  solved  not ok")
+    for (task, model, length), row in grouped.iterrows():
+        mean = "nan" if pd.isna(row["mean"]) else f"{row['mean']:.3f}"
+        chance = "" if pd.isna(row["chance"]) else f"{row['chance']:.3f}"
+        params = "" if pd.isna(row["params"]) else f"{int(row['params'])}"
+        click.echo(f"{task:<12} {model:<12} {length:>7} {params:>8}  {str(row['metric']):<10} "
+                   f"{mean:>6} {chance:>6}  {int(row['solved'])}/{row['seeds']:<4}  "
+                   f"{row['not_ok']}")
+
+
+def print_diagnostics(frame, keys: set[str], steps: int) -> None:
+    """Per model and seed: the per-step gradient factor at init and after training, the
+    trained metric and whether the model learned anything; a note for those at chance."""
+    from memorybench.report import diagnostics as report_diagnostics
+
+    frame = frame[frame["key"].isin(keys) & (frame["status"] == "ok")]
+    if len(frame):
+        click.echo(f"{'model':<12} {'seed':>4}  {'factor init':>11}  {'factor trained':>14}  "
+                   f"{'steps':>6}  {'metric trained':<24} {'chance':>6}  state")
+    at_chance = []
+    for _, row in frame.sort_values(["model", "seed"]).iterrows():
+        res = json.loads(row["result"])
+        metric, chance = res["trained"]["metric"], res["chance"]
+        state = report_diagnostics.learning_state(metric, chance, res["solved_threshold"])
+        if state == "at chance":
+            at_chance.append(f"{row['model']} (seed {row['seed']})")
+        click.echo(f"{row['model']:<12} {row['seed']:>4}  "
+                   f"{_fmt(res['init']['gradient']['factor']):>11}  "
+                   f"{_fmt(res['trained']['gradient']['factor']):>14}  "
+                   f"{res['trained']['steps']:>6}  "
+                   f"{res['metric_name'] + ' ' + format(metric, '.3f'):<24} "
+                   f"{chance:>6.3f}  {state}")
+    if at_chance:
+        click.echo(f"note: {', '.join(at_chance)} ended at chance level after at most {steps} "
+                   "steps: their 'trained' curves are those of models that have not learned "
+                   f"the task yet; raise --steps or shorten --length", err=True)
+
+
+def _fmt(value) -> str:
+    return "—" if value is None else f"{value:.4f}"

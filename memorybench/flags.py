@@ -1,0 +1,86 @@
+"""Command-line values to sweeps: comma lists, ``--set SECTION.KEY=VALUE``, the device.
+
+Each parser turns bad text into one ``UserError`` line that says what was expected.
+"""
+
+from __future__ import annotations
+
+import tomllib
+
+from memorybench import catalog
+from memorybench.errors import UserError
+from memorybench.sweep import Sweep, load_suite
+
+
+def parse_ints(option: str, text: str | None, example: str = "10,50,100") -> list[int] | None:
+    """'10,50,100' -> [10, 50, 100]; anything else is a one-line error."""
+    if text is None:
+        return None
+    values = []
+    for part in text.split(","):
+        part = part.strip()
+        try:
+            values.append(int(part))
+        except ValueError:
+            raise UserError(f"{option}: {part!r} is not an integer; expected comma-separated "
+                            f"integers like {example}") from None
+    return values
+
+
+def parse_lengths(text: str | None) -> list[int] | None:
+    lengths = parse_ints("--lengths", text)
+    for length in lengths or []:
+        if length <= 0:
+            raise UserError(f"--lengths: {length} is not a positive length; expected integers "
+                            ">= 1 like 10,50,100")
+    return lengths
+
+
+def parse_set(items: tuple[str, ...]) -> dict[str, dict]:
+    """``--set train.steps=500 --set model.hidden=64`` -> {"train": {...}, "model": {...}}."""
+    out: dict[str, dict] = {"train": {}, "task": {}, "model": {}}
+    for item in items:
+        name, sep, raw = item.partition("=")
+        section, dot, key = name.strip().partition(".")
+        if not sep or not dot or section not in out or not key:
+            raise UserError(f"--set {item!r}: expected SECTION.KEY=VALUE with SECTION one of "
+                            "train, task, model (e.g. --set train.steps=500)")
+        try:
+            value = tomllib.loads(f"v = {raw}")["v"]
+        except tomllib.TOMLDecodeError:
+            value = raw  # a bare word such as rmsprop
+        out[section][key] = value
+    return out
+
+
+def check_device(device: str) -> str:
+    if device == "cuda":
+        import torch
+
+        if not torch.cuda.is_available():
+            raise UserError("--device cuda: no CUDA device is available here; "
+                            "expected --device auto or cpu")
+    return device
+
+
+def sweep_from_flags(suite: str | None, tasks: tuple[str, ...], models: tuple[str, ...],
+                     lengths: str | None, seeds: str | None, train: dict,
+                     settings: tuple[str, ...], n_params: int | None) -> Sweep:
+    """The sweep of a suite and/or flags (flags win). With tasks but no models, every
+    model runs (and the other way round)."""
+    sweep = load_suite(suite)[0] if suite else Sweep()
+    if tasks or models:
+        sweep.tasks = list(tasks) or (sweep.tasks if suite else catalog.task_names())
+        sweep.models = list(models) or (sweep.models if suite else catalog.model_names())
+    sweep.lengths = parse_lengths(lengths) or sweep.lengths
+    sweep.seeds = parse_ints("--seeds", seeds, "0,1,2") or sweep.seeds
+    overrides = parse_set(settings)
+    sweep.override("train", {**overrides["train"],
+                             **{k: v for k, v in train.items() if v is not None}})
+    sweep.override("task", overrides["task"])
+    sweep.model.update(overrides["model"])
+    if n_params:
+        if "hidden" not in overrides["model"]:
+            sweep.model.pop("hidden", None)  # the flag wins over a suite's width
+        sweep.params = n_params
+    return sweep

@@ -1,0 +1,232 @@
+"""From suites and flags to a list of fully resolved cells (``memorybench.cells.Cell``).
+
+A sweep is tasks x models x lengths x seeds with overrides of the specs; a suite is a sweep
+in a TOML file (``suites/NAME.toml``). ``tasks = "all"`` and ``models = "all"`` name every
+registered one, and a task's spec may carry the lengths each suite runs it at
+(``suites = { smoke = [4, 8] }``), so a new task or model joins the suites without an edit.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+
+from memorybench import catalog
+from memorybench.baselines import Baseline
+from memorybench.cells import TRAIN_KEYS, Cell, TrainConfig
+from memorybench.errors import UserError, is_integer
+from memorybench.models.base import Core
+from memorybench.models.checks import check_model_params, model_build_error
+from memorybench.registry import unknown_name
+from memorybench.specs import check_keys, read_toml, spec_dir, spec_names
+from memorybench.tasks.base import Task
+
+SUITE_KEYS = {"description", "tasks", "models", "lengths", "seeds", "train", "task", "model",
+              "params"}
+
+
+@dataclass
+class Sweep:
+    """What to run: tasks x models x lengths x seeds, with overrides of the specs."""
+
+    tasks: list[str] = field(default_factory=list)
+    models: list[str] = field(default_factory=list)
+    lengths: list[int] | dict[str, list[int]] | None = None  # None: each task's spec lengths
+    seeds: list[int] = field(default_factory=lambda: [0])
+    # Overrides of TrainConfig fields and of task parameters. A value that is a table,
+    # keyed by a task's name (``[train.copy]`` in a suite), applies to that task only.
+    train: dict = field(default_factory=dict)
+    task: dict = field(default_factory=dict)
+    model: dict = field(default_factory=dict)  # overrides of model parameters
+    params: int | None = None  # size every model's `hidden` to about this many parameters
+    suite: str | None = None  # the suite's name: picks a task spec's `suites` lengths
+
+    def override(self, section: str, values: dict) -> None:
+        """Set ``values`` for every task, also where a per-task table set them: flags
+        win over a suite."""
+        table = getattr(self, section)
+        for sub in table.values():
+            if isinstance(sub, dict):
+                for key in values:
+                    sub.pop(key, None)
+        table.update(values)
+
+    def for_task(self, section: str, task: str) -> dict:
+        """The overrides of ``section`` ('train' or 'task') that apply to ``task``."""
+        table = getattr(self, section)
+        flat = {k: v for k, v in table.items() if not isinstance(v, dict)}
+        return {**flat, **table.get(task, {})}
+
+    def check_per_task(self) -> None:
+        known = catalog.task_names()
+        for section in ("train", "task"):
+            for name, sub in getattr(self, section).items():
+                if not isinstance(sub, dict):
+                    continue
+                if name not in known:
+                    raise UserError(f"[{section}.{name}]: {unknown_name('task', name, known)}")
+                if section == "train":
+                    check_keys(f"[train.{name}]", sub, TRAIN_KEYS)
+            flat = {k for k, v in getattr(self, section).items() if not isinstance(v, dict)}
+            if section == "train":
+                check_keys("train settings", dict.fromkeys(flat), TRAIN_KEYS)
+
+    def lengths_for(self, task: str) -> list[int]:
+        if isinstance(self.lengths, dict):
+            if task in self.lengths:
+                return list(self.lengths[task])
+        elif self.lengths is not None:
+            return list(self.lengths)
+        spec = catalog.task_spec(task)
+        spec_lengths = spec.get("suites", {}).get(self.suite) or spec.get("lengths")
+        if not spec_lengths:
+            raise UserError(f"task {task}: no lengths given and its spec has none; "
+                            "pass --lengths like 10,50,100")
+        return list(spec_lengths)
+
+    def cells(self) -> list[Cell]:
+        """Every cell of the sweep, fully resolved and validated, in a stable order."""
+        if not self.tasks or not self.models:
+            raise UserError("empty sweep: give at least one --task and one --model, "
+                            "or a --suite")
+        if not self.seeds:
+            raise UserError("empty sweep: no seeds; pass --seeds like 0,1,2")
+        for seed in self.seeds:
+            if not is_integer(seed) or not 0 <= seed < 2 ** 63:
+                raise UserError(f"seed {seed!r} is invalid; expected an integer from 0 to "
+                                "2**63 - 1")
+        self.check_per_task()
+        cells = []
+        for task_name in self.tasks:
+            tspec = catalog.task_spec(task_name)
+            task = catalog.build_task(task_name, {**tspec.get("params", {}),
+                                                  **self.for_task("task", task_name)})
+            lengths = self.lengths_for(task_name)
+            if not lengths:
+                raise UserError(f"empty sweep: no lengths for task {task_name}")
+            for length in lengths:
+                task.check_length(length)
+            for model_name in self.models:
+                cells += self.model_cells(task_name, task, lengths, model_name)
+        if not cells:
+            raise UserError(f"empty sweep: none of the baselines {', '.join(self.models)} "
+                            f"applies to the tasks {', '.join(self.tasks)}; add a --model "
+                            "(see `memorybench list`)")
+        return cells
+
+    def model_cells(self, task_name: str, task: Task, lengths: list[int],
+                    model_name: str) -> list[Cell]:
+        mspec = catalog.model_spec(model_name)
+        mcls = catalog.model_class(model_name)
+        if issubclass(mcls, Baseline):
+            return self.baseline_cells(task_name, task, lengths, model_name, mcls)
+        params = {**mcls.parameters_of(), **mspec.get("params", {}), **self.model}
+        check_keys(f"model {model_name} parameters", params, {"embed", *mcls.parameters_of()})
+        check_model_params(model_name, mcls, params)
+        if self.params is not None:
+            params = self.sized(task, model_name, mcls, params)
+        model_build_error(task.io, mcls, params)  # any other error: a failed cell
+        train = TrainConfig(**{**catalog.task_spec(task_name).get("train", {}),
+                               **mspec.get("train", {}), **self.for_task("train", task_name)})
+        return [make_cell(task_name, task, length, model_name, mcls, params, train, seed)
+                for length in lengths for seed in self.seeds]
+
+    def baseline_cells(self, task_name: str, task: Task, lengths: list[int], name: str,
+                       bcls: type[Baseline]) -> list[Cell]:
+        """A baseline's cells, or none where it does not apply to the task. Model
+        overrides set only the baseline's own parameters (e.g. ``model.window``)."""
+        own = bcls.parameters_of()
+        params = {**own, **{k: v for k, v in self.model.items() if k in own}}
+        if not bcls(**params).applies_to(task):
+            return []
+        train = TrainConfig(**{**catalog.task_spec(task_name).get("train", {}),
+                               **self.for_task("train", task_name)})
+        return [make_cell(task_name, task, length, name, bcls, params, train, seed)
+                for length in lengths for seed in self.seeds]
+
+    def sized(self, task: Task, model_name: str, mcls: type[Core], params: dict) -> dict:
+        """``params`` with the width (and, for a core that needs it, its ``sizing_knob``)
+        that gives about ``self.params`` trainable parameters on ``task``; the chosen
+        values and the target are kept in the parameters, so they are part of the cell key.
+        Parameters the user set (``--set model.mlp=4``) are not changed."""
+        from memorybench.models.sizing import size_for
+
+        target = self.params
+        if isinstance(target, bool) or not isinstance(target, int) or target < 1:
+            raise UserError(f"--params {target!r} is invalid; expected an integer >= 1")
+        if "hidden" in self.model:
+            raise UserError("--params chooses each model's hidden width; do not also set "
+                            "model.hidden")
+        chosen, _ = size_for(task.io, mcls, params, target, model_name, fixed=set(self.model))
+        return {**params, **chosen, "target_params": target}
+
+
+def make_cell(task_name: str, task: Task, length: int, model: str,
+              mcls: type[Core] | type[Baseline], model_params: dict, train: TrainConfig,
+              seed: int) -> Cell:
+    return Cell(task=task_name, task_type=task.name, task_version=catalog.fingerprint(type(task)),
+                task_params=dataclasses.asdict(task), length=length, model=model,
+                model_type=mcls.name,
+                model_kind="baseline" if issubclass(mcls, Baseline) else "network",
+                model_version=catalog.fingerprint(mcls), model_params=model_params,
+                train=train, seed=seed)
+
+
+# --- suites --------------------------------------------------------------------------------
+def _int_list(value) -> bool:
+    return isinstance(value, list) and all(is_integer(v) for v in value)
+
+
+def _names(kind: str):
+    return lambda v: v == "all" or (isinstance(v, list) and all(isinstance(t, str) for t in v))
+
+
+SUITE_TYPES = {  # key -> (check, the expected form, for the error)
+    "description": (lambda v: isinstance(v, str), 'a string'),
+    "tasks": (_names("task"), '"all" or a list of task names, e.g. ["adding", "copy"]'),
+    "models": (_names("model"), '"all" or a list of model names, e.g. ["elman", "lstm"]'),
+    "lengths": (lambda v: _int_list(v) or (isinstance(v, dict) and all(
+        _int_list(x) for x in v.values())),
+        "a list of integers, e.g. [10, 50], or a table of them per task, e.g. "
+        "{ adding = [10, 50] }"),
+    "seeds": (_int_list, "a list of integers, e.g. [0, 1, 2]"),
+    "train": (lambda v: isinstance(v, dict), "a table, e.g. [train] steps = 500"),
+    "task": (lambda v: isinstance(v, dict), "a table of task parameters"),
+    "model": (lambda v: isinstance(v, dict), "a table of model parameters"),
+    "params": (is_integer, "an integer number of trainable parameters"),
+}
+
+
+def check_suite_types(where: str, data: dict) -> None:
+    """Each suite key holds the kind of value it must, or a one-line error."""
+    for key, value in data.items():
+        ok, expected = SUITE_TYPES[key]
+        if not ok(value):
+            raise UserError(f"{where}: {key} = {value!r} is invalid; expected {expected}")
+
+
+def suite_names() -> list[str]:
+    return list(spec_names("suites"))
+
+
+def load_suite(name: str) -> tuple[Sweep, str]:
+    """A suite by name (``suites/NAME.toml``) or by path to a TOML file."""
+    if name.endswith(".toml"):
+        path = name
+    else:
+        if name not in suite_names():
+            raise unknown_name("suite", name, suite_names())
+        path = spec_dir("suites") / f"{name}.toml"
+    data = read_toml(path)
+    check_keys(str(path), data, SUITE_KEYS)
+    check_suite_types(str(path), data)
+    flat_train = {k for k, v in data.get("train", {}).items() if not isinstance(v, dict)}
+    check_keys(f"{path} [train]", dict.fromkeys(flat_train), TRAIN_KEYS)
+    tasks, models = data.get("tasks", []), data.get("models", [])
+    sweep = Sweep(tasks=catalog.task_names() if tasks == "all" else list(tasks),
+                  models=catalog.model_names() if models == "all" else list(models),
+                  lengths=data.get("lengths"), seeds=list(data.get("seeds", [0])),
+                  train=dict(data.get("train", {})), task=dict(data.get("task", {})),
+                  model=dict(data.get("model", {})), params=data.get("params"),
+                  suite=None if name.endswith(".toml") else name)
+    return sweep, data.get("description", "")
