@@ -10,6 +10,7 @@ figure of a report.
 from __future__ import annotations
 
 import io
+from contextlib import contextmanager
 from itertools import cycle
 
 import matplotlib
@@ -70,6 +71,14 @@ def label(text) -> str:
     return str(text).replace("$", r"\$")
 
 
+@contextmanager
+def _canvas(size: tuple[float, float] = (9.5, 5.2)):
+    """A one-axes figure drawn under ``RC``; save it with ``png`` inside the block."""
+    with matplotlib.rc_context(RC):
+        fig = Figure(figsize=size)
+        yield fig, fig.subplots()
+
+
 def png(fig: Figure) -> bytes:
     buf = io.BytesIO()
     fig.savefig(buf, format="png", bbox_inches="tight", metadata={"Software": None})
@@ -113,9 +122,7 @@ def _unit_range(ax, *series) -> None:
 
 def score_figure(summary: pd.DataFrame, styles: dict, task: str, metric_name: str) -> bytes:
     """One task: metric against length, one line per model, chance and threshold lines."""
-    with matplotlib.rc_context(RC):
-        fig = Figure(figsize=(9.5, 5.2))
-        ax = fig.subplots()
+    with _canvas() as (fig, ax):
         _mean_lines(ax, summary, styles)
         chance = summary.groupby("length")["chance"].first().dropna()
         if len(chance):
@@ -135,9 +142,7 @@ def score_figure(summary: pd.DataFrame, styles: dict, task: str, metric_name: st
 
 def r2_figure(summary: pd.DataFrame, styles: dict, task: str) -> bytes:
     """Forecasting: R² against length, with R² = 0 (predict the mean) as reference."""
-    with matplotlib.rc_context(RC):
-        fig = Figure(figsize=(9.5, 5.2))
-        ax = fig.subplots()
+    with _canvas() as (fig, ax):
         _mean_lines(ax, summary, styles)
         ax.axhline(0.0, color=GREY, linestyle=CHANCE_DASH, linewidth=2,
                    label="predict the mean")
@@ -151,9 +156,7 @@ def r2_figure(summary: pd.DataFrame, styles: dict, task: str) -> bytes:
 def horizon_figure(share: pd.DataFrame, text: pd.DataFrame) -> bytes:
     """Model x task heatmap; colour = share of swept lengths inside the horizon, text = it."""
     rows, cols = share.shape
-    with matplotlib.rc_context(RC):
-        fig = Figure(figsize=(3.5 + 1.7 * cols, 1.6 + 0.65 * rows))
-        ax = fig.subplots()
+    with _canvas((3.5 + 1.7 * cols, 1.6 + 0.65 * rows)) as (fig, ax):
         sns.heatmap(share.rename(index=label, columns=label), annot=text.to_numpy(), fmt="",
                     vmin=0, vmax=1, cmap="viridis", linewidths=2, linecolor="white", ax=ax,
                     annot_kws={"fontsize": 15},
@@ -170,9 +173,7 @@ def horizon_figure(share: pd.DataFrame, text: pd.DataFrame) -> bytes:
 def attractor_figure(attr: pd.DataFrame, styles: dict, task: str,
                      published: list[tuple[str, list[float]]]) -> bytes:
     """Accuracy against attractor count (all lengths pooled), published curves in grey."""
-    with matplotlib.rc_context(RC):
-        fig = Figure(figsize=(9.5, 5.2))
-        ax = fig.subplots()
+    with _canvas() as (fig, ax):
         means = attr.groupby(["model", "attractors"])["accuracy"].mean()
         for model in sorted(attr["model"].unique()):
             series = means.loc[model]
@@ -235,9 +236,7 @@ def probe_figure(group: pd.DataFrame, styles: dict, title: str) -> bytes:
     lower edge as open triangles (the table has their values), so the axis never hides them
     silently."""
     n = gradients.sequence_steps(group)
-    with matplotlib.rc_context(RC):
-        fig = Figure(figsize=(9.5, 5.2))
-        ax = fig.subplots()
+    with _canvas() as (fig, ax):
         clipped = False
         for text, model, i, rows in gradients.lines(group):
             colour, marker = styles[model][:2]

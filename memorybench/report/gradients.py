@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from memorybench.report.summary import DASH, parse_json
+from memorybench.report.summary import DASH, chosen, parse_json
 from memorybench.results import FILE_FORMATS
 from memorybench.store import Store
 
@@ -42,11 +42,7 @@ def load(db: str | Path, tasks=(), models=()) -> pd.DataFrame:
         return pd.DataFrame()
     with Store(db, readonly=True) as store:
         frame = store.diagnostics()
-    if tasks:
-        frame = frame[frame["task"].isin(tasks)]
-    if models:
-        frame = frame[frame["model"].isin(models)]
-    frame = frame.copy()
+    frame = chosen(frame, tasks, models).copy()
     for name in ("result", "config", "versions"):
         frame[name] = [parse_json(text) for text in frame[name]]
     frame["settings"] = [settings_text(c) for c in frame["config"]]

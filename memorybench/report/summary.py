@@ -73,10 +73,7 @@ def select(frame: pd.DataFrame, tasks=(), models=()) -> pd.DataFrame:
         if missing:
             raise UserError(f"{option} {', '.join(missing)} matches no stored result; stored "
                             f"{column}s: {', '.join(stored)}")
-    if tasks:
-        frame = frame[frame["task"].isin(tasks)]
-    if models:
-        frame = frame[frame["model"].isin(models)]
+    frame = chosen(frame, tasks, models)
     if frame.empty:
         raise UserError(f"no stored result has task {' or '.join(tasks)} and model "
                         f"{' or '.join(models)}; expected a task and model run together")
@@ -88,6 +85,15 @@ def select(frame: pd.DataFrame, tasks=(), models=()) -> pd.DataFrame:
                             f"(memorybench run --task {task} --lengths {lengths[0]},"
                             f"{2 * lengths[0]}) or leave it out with --task")
     return frame.reset_index(drop=True)
+
+
+def chosen(frame: pd.DataFrame, tasks=(), models=()) -> pd.DataFrame:
+    """Rows of the given tasks and models; every task (model) when none is given."""
+    if tasks:
+        frame = frame[frame["task"].isin(tasks)]
+    if models:
+        frame = frame[frame["model"].isin(models)]
+    return frame
 
 
 def bootstrap(values) -> tuple[float, float, float]:
