@@ -445,23 +445,10 @@ def suite_rows(db: Path, suite: str):
 
 
 def stale_files(fresh: Path, committed: Path) -> list[str]:
-    """Files whose text differs between two report folders. Figures are compared by name
-    only: their bytes depend on the plotting libraries' versions, the tables do not; so
-    does the README's line naming those versions, which is left out of the comparison."""
-    import re
+    """Files that differ between two report folders (``report.leaderboard.stale_files``)."""
+    from memorybench.report.leaderboard import stale_files as stale
 
-    def names(root: Path) -> set[str]:
-        return {str(p.relative_to(root)) for p in root.rglob("*") if p.is_file()}
-
-    def text(root: Path) -> str:
-        return re.sub(r"(?m)^- Figures drawn with .*$", "", (root / "README.md").read_text())
-
-    if not committed.is_dir():
-        return ["the whole folder"]
-    diff = sorted(names(fresh) ^ names(committed))
-    if not diff and text(fresh) != text(committed):
-        diff = ["README.md"]
-    return diff
+    return stale(fresh, committed)
 
 
 def main() -> None:

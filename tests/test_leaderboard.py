@@ -1,11 +1,18 @@
 """The leaderboard is rebuilt from committed results, and a stale committed report is caught."""
 
+import base64
 import json
+import re
+import shutil
 from pathlib import Path
 
 import pytest
+from test_report import cell
 
 from memorybench import results
+from memorybench.report import render_report
+from memorybench.report.leaderboard import stale_files
+from memorybench.store import Store
 
 from conftest import TINY
 
@@ -85,3 +92,42 @@ def test_the_ci_gate_can_see_every_model_get_worse():
            .groupby(["model", "task"]).max())
     learned = (gap >= 0.2).groupby("model").sum()
     assert len(learned) == 10 and (learned >= 4).all(), learned.to_dict()
+
+
+def rendered_pair(tmp_path):
+    """A fresh render and a committed copy of it: a report of two lengths of copy."""
+    with Store(tmp_path / "s.db") as store:
+        for n in (10, 20):
+            store.put(cell("copy", "lstm", n, 0, 0.5))
+    fresh, committed = tmp_path / "fresh", tmp_path / "committed"
+    render_report(tmp_path / "s.db", fresh)
+    shutil.copytree(fresh, committed)
+    return fresh, committed
+
+
+def test_a_changed_table_cell_in_the_committed_html_makes_it_stale(tmp_path):
+    fresh, committed = rendered_pair(tmp_path)
+    assert stale_files(fresh, committed) == []
+    page = committed / "index.html"
+    text = page.read_text("utf-8")
+    assert text.count("<td>0.500</td>") >= 1
+    page.write_text(text.replace("<td>0.500</td>", "<td>0.600</td>", 1), "utf-8")
+    assert stale_files(fresh, committed) == ["index.html"]
+    page.unlink()
+    assert stale_files(fresh, committed) == ["index.html"]
+
+
+def test_other_plotting_versions_do_not_make_the_html_stale(tmp_path):
+    """Another matplotlib encodes the same figure in other PNG bytes: inlined in the HTML
+    and in figures/, with another version line; none of it is a stale report."""
+    fresh, committed = rendered_pair(tmp_path)
+    other = base64.b64encode(b"\x89PNG other encoder" * 40).decode("ascii")
+    page = committed / "index.html"
+    text = re.sub(r"data:image/png;base64,[A-Za-z0-9+/=]+", "data:image/png;base64," + other,
+                  page.read_text("utf-8"))
+    text = re.sub(r"Figures drawn with [^<]*", "Figures drawn with matplotlib 0.0", text)
+    assert text != (fresh / "index.html").read_text("utf-8")
+    page.write_text(text, "utf-8")
+    for png in (committed / "figures").glob("*.png"):
+        png.write_bytes(b"\x89PNG other encoder")
+    assert stale_files(fresh, committed) == []

@@ -1,5 +1,6 @@
 """`memorybench report` from a small hand-written store: no training, a few seconds."""
 
+import ast
 import math
 import re
 import subprocess
@@ -295,3 +296,17 @@ assert "torch" not in sys.modules, "the report layer imported torch"
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                           cwd=Path(__file__).parent)
     assert done.returncode == 0, done.stderr
+
+
+def test_report_modules_import_nothing_from_the_package_file():
+    """Data flows one way: ``memorybench/report/__init__.py`` names what the command line
+    uses; a module of the package imports its siblings, never a name defined there."""
+    package = Path(__file__).resolve().parent.parent / "memorybench" / "report"
+    modules = {p.stem for p in package.glob("*.py")} - {"__init__"}
+    for path in sorted(package.glob("*.py")):
+        if path.name == "__init__.py":
+            continue
+        for node in ast.walk(ast.parse(path.read_text("utf-8"))):
+            if isinstance(node, ast.ImportFrom) and node.module == "memorybench.report":
+                names = {alias.name for alias in node.names}
+                assert names <= modules, f"{path.name} imports {names - modules} from report/"

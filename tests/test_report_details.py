@@ -9,8 +9,8 @@ import shutil
 import pytest
 from test_report import cell
 
-from memorybench.cli import stale_files
 from memorybench.report import figures, render_report, summary, tables
+from memorybench.report.leaderboard import stale_files
 from memorybench.store import Store
 
 

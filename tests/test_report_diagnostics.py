@@ -18,7 +18,7 @@ from test_report import cell
 
 from memorybench.cli import cli
 from memorybench.errors import UserError
-from memorybench.report import diagnostics, figures, render_report
+from memorybench.report import diagnostics, figures, gradients, render_report
 from memorybench.store import Store
 
 from conftest import one_line_exit_2
@@ -186,15 +186,14 @@ def test_models_keep_their_task_figure_colour_in_the_gradient_figures(tmp_path, 
     cells = [cell("copy", m, n, 0, 0.5) for m in ("gru", "lstm") for n in (10, 20)]
     db = make_store(tmp_path / "d.db", [diag_row("lstm")], cells)
     seen = {}
-    for name, module in (("score_figure", figures), ("flow_figure", diagnostics),
-                         ("probe_figure", diagnostics)):
-        original = getattr(module, name)
+    for name in ("score_figure", "flow_figure", "probe_figure"):
+        original = getattr(figures, name)
 
         def spy(data, styles, *args, _name=name, _original=original):
             seen[_name] = dict(styles)
             return _original(data, styles, *args)
 
-        monkeypatch.setattr(module, name, spy)
+        monkeypatch.setattr(figures, name, spy)
     render_report(db, tmp_path / "r")
     expected = figures.style(["gru", "lstm"])["lstm"]
     assert expected != figures.style(["lstm"])["lstm"]
@@ -231,8 +230,8 @@ def test_diagnostics_refuse_an_out_that_is_not_a_report_folder(tmp_path, make):
 
 
 def test_probe_values_below_the_floor_are_marked_and_kept_in_the_table(tmp_path):
-    shown, low = diagnostics.clip_low(np.array([0.5, -0.1, -0.86, math.nan]))
-    assert shown.tolist()[:3] == [0.5, -0.1, diagnostics.R2_FLOOR]
+    shown, low = figures.clip_low(np.array([0.5, -0.1, -0.86, math.nan]))
+    assert shown.tolist()[:3] == [0.5, -0.1, figures.R2_FLOOR]
     assert low.tolist() == [False, False, True, False]
     db = make_store(tmp_path / "d.db", [diag_row(probe=[1.0, 0.5, -0.1, -0.86, None])])
     _, context = diagnostics.build(diagnostics.load(db))
@@ -245,7 +244,7 @@ def test_copy_axis_counts_the_whole_sequence(tmp_path):
     db = make_store(tmp_path / "d.db", [diag_row(task="copy", sequence=T + 20)])
     files, context = diagnostics.build(diagnostics.load(db))
     assert f"copy, T={T} ({T + 20} steps per sequence)" in context["groups"][0]["title"]
-    assert diagnostics._steps(diagnostics.load(db)) == T + 20
+    assert gradients.sequence_steps(diagnostics.load(db)) == T + 20
 
 
 def test_report_out_that_cannot_be_a_folder_is_one_line(tmp_path, monkeypatch):

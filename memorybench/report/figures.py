@@ -10,6 +10,7 @@ figure of a report.
 from __future__ import annotations
 
 import io
+from contextlib import contextmanager
 from itertools import cycle
 
 import matplotlib
@@ -17,7 +18,10 @@ import numpy as np
 import pandas as pd
 import seaborn as sns
 from matplotlib.figure import Figure
-from matplotlib.ticker import FixedFormatter, FixedLocator, NullLocator
+from matplotlib.ticker import FixedFormatter, FixedLocator, FuncFormatter, NullLocator
+
+from memorybench.report import gradients
+from memorybench.report.gradients import PHASES, R2_FLOOR
 
 RC = {
     "font.family": "DejaVu Sans", "font.size": 14, "axes.titlesize": 17, "axes.labelsize": 15,
@@ -35,6 +39,7 @@ GREY = "#555555"
 CHANCE_DASH = (0, (9, 3, 2, 3))
 THRESHOLD_DASH = ":"
 BASELINE_DASH = "--"
+VARIANT_DASHES = ["-", (0, (6, 2)), (0, (8, 2, 2, 2)), (0, (2, 1.5))]  # a model's variants
 PLOTTING = ("matplotlib", "seaborn", "pandas")  # the figures' bytes depend on their versions
 
 
@@ -66,7 +71,15 @@ def label(text) -> str:
     return str(text).replace("$", r"\$")
 
 
-def _png(fig: Figure) -> bytes:
+@contextmanager
+def _canvas(size: tuple[float, float] = (9.5, 5.2)):
+    """A one-axes figure drawn under ``RC``; save it with ``png`` inside the block."""
+    with matplotlib.rc_context(RC):
+        fig = Figure(figsize=size)
+        yield fig, fig.subplots()
+
+
+def png(fig: Figure) -> bytes:
     buf = io.BytesIO()
     fig.savefig(buf, format="png", bbox_inches="tight", metadata={"Software": None})
     return buf.getvalue()
@@ -83,11 +96,11 @@ def _length_axis(ax, lengths) -> None:
     ax.set_xlabel("sequence length")
 
 
-def _legend(ax) -> None:
+def legend(ax) -> None:
     ax.legend(loc="upper left", bbox_to_anchor=(1.02, 1.0), frameon=False)
 
 
-def _lines(ax, summary: pd.DataFrame, styles: dict) -> None:
+def _mean_lines(ax, summary: pd.DataFrame, styles: dict) -> None:
     """Mean over seeds per model, with its 95% bootstrap band where there is one."""
     for model, g in summary.groupby("model", sort=True):
         g = g.sort_values("length")
@@ -109,10 +122,8 @@ def _unit_range(ax, *series) -> None:
 
 def score_figure(summary: pd.DataFrame, styles: dict, task: str, metric_name: str) -> bytes:
     """One task: metric against length, one line per model, chance and threshold lines."""
-    with matplotlib.rc_context(RC):
-        fig = Figure(figsize=(9.5, 5.2))
-        ax = fig.subplots()
-        _lines(ax, summary, styles)
+    with _canvas() as (fig, ax):
+        _mean_lines(ax, summary, styles)
         chance = summary.groupby("length")["chance"].first().dropna()
         if len(chance):
             ax.plot(chance.index, chance.to_numpy(), color=GREY, linestyle=CHANCE_DASH,
@@ -125,31 +136,27 @@ def score_figure(summary: pd.DataFrame, styles: dict, task: str, metric_name: st
         _unit_range(ax, summary["mean"], summary["lo"], summary["hi"], chance)
         ax.set_ylabel(label(metric_name))
         ax.set_title(label(f"{task}: {metric_name} against length"))
-        _legend(ax)
-        return _png(fig)
+        legend(ax)
+        return png(fig)
 
 
 def r2_figure(summary: pd.DataFrame, styles: dict, task: str) -> bytes:
     """Forecasting: R² against length, with R² = 0 (predict the mean) as reference."""
-    with matplotlib.rc_context(RC):
-        fig = Figure(figsize=(9.5, 5.2))
-        ax = fig.subplots()
-        _lines(ax, summary, styles)
+    with _canvas() as (fig, ax):
+        _mean_lines(ax, summary, styles)
         ax.axhline(0.0, color=GREY, linestyle=CHANCE_DASH, linewidth=2,
                    label="predict the mean")
         _length_axis(ax, summary["length"])
         ax.set_ylabel("R²")
         ax.set_title(label(f"{task}: R² against length"))
-        _legend(ax)
-        return _png(fig)
+        legend(ax)
+        return png(fig)
 
 
 def horizon_figure(share: pd.DataFrame, text: pd.DataFrame) -> bytes:
     """Model x task heatmap; colour = share of swept lengths inside the horizon, text = it."""
     rows, cols = share.shape
-    with matplotlib.rc_context(RC):
-        fig = Figure(figsize=(3.5 + 1.7 * cols, 1.6 + 0.65 * rows))
-        ax = fig.subplots()
+    with _canvas((3.5 + 1.7 * cols, 1.6 + 0.65 * rows)) as (fig, ax):
         sns.heatmap(share.rename(index=label, columns=label), annot=text.to_numpy(), fmt="",
                     vmin=0, vmax=1, cmap="viridis", linewidths=2, linecolor="white", ax=ax,
                     annot_kws={"fontsize": 15},
@@ -160,15 +167,13 @@ def horizon_figure(share: pd.DataFrame, text: pd.DataFrame) -> bytes:
         ax.set_title("memory horizon (longest solved length)")
         ax.tick_params(axis="y", rotation=0)
         ax.grid(False)
-        return _png(fig)
+        return png(fig)
 
 
 def attractor_figure(attr: pd.DataFrame, styles: dict, task: str,
                      published: list[tuple[str, list[float]]]) -> bytes:
     """Accuracy against attractor count (all lengths pooled), published curves in grey."""
-    with matplotlib.rc_context(RC):
-        fig = Figure(figsize=(9.5, 5.2))
-        ax = fig.subplots()
+    with _canvas() as (fig, ax):
         means = attr.groupby(["model", "attractors"])["accuracy"].mean()
         for model in sorted(attr["model"].unique()):
             series = means.loc[model]
@@ -186,5 +191,77 @@ def attractor_figure(attr: pd.DataFrame, styles: dict, task: str,
         ax.set_ylabel("accuracy")
         ax.set_ylim(-0.03, 1.03)
         ax.set_title(label(f"{task}: accuracy by attractors (all lengths pooled)"))
-        _legend(ax)
-        return _png(fig)
+        legend(ax)
+        return png(fig)
+
+
+def flow_figure(group: pd.DataFrame, styles: dict, title: str) -> bytes:
+    """Diagnostics: ||dLoss/dh_t|| against distance on a log scale, at initialization and
+    after training side by side; one line per (model, variant), band over the batch."""
+    n = gradients.sequence_steps(group)
+    with matplotlib.rc_context(RC):
+        fig = Figure(figsize=(13, 5.6), layout="constrained")  # room for a 2-line title
+        axes = fig.subplots(1, 2, sharey=True)
+        for ax, (phase, name) in zip(axes, PHASES, strict=True):
+            for text, model, i, rows in gradients.lines(group):
+                colour = styles[model][0]
+                mean, lo, hi = gradients.curves(rows, phase)
+                d = np.arange(len(mean))
+                ax.plot(d, mean, color=colour, linestyle=_variant_dash(i), label=label(text))
+                ax.fill_between(d, np.maximum(lo, 1e-300), hi, color=colour, alpha=0.18,
+                                linewidth=0)
+            ax.set_yscale("log")
+            ax.set_xlim(0, n - 1)
+            ax.set_xlabel(f"distance d from the last step (of N = {n})")
+            ax.set_title(name)
+        axes[0].set_ylabel("‖dLoss/dh_t‖,  t = N-1-d")
+        fig.suptitle(label(title))
+        legend(axes[1])
+        return png(fig)
+
+
+def _variant_dash(i: int):
+    return VARIANT_DASHES[i % len(VARIANT_DASHES)]
+
+
+def clip_low(r2: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """R² as drawn (values below ``R2_FLOOR`` raised to it, NaN kept as a gap) and which
+    values were raised, to be marked."""
+    low = r2 < R2_FLOOR  # False for NaN
+    return np.where(low, R2_FLOOR, r2), low
+
+
+def probe_figure(group: pd.DataFrame, styles: dict, title: str) -> bytes:
+    """Diagnostics: memory probe R² against distance; values below ``R2_FLOOR`` sit on the
+    lower edge as open triangles (the table has their values), so the axis never hides them
+    silently."""
+    n = gradients.sequence_steps(group)
+    with _canvas() as (fig, ax):
+        clipped = False
+        for text, model, i, rows in gradients.lines(group):
+            colour, marker = styles[model][:2]
+            d = np.asarray(rows["result"].iloc[0]["probe_distances"]) + 1
+            for phase, style in (("trained", {"linestyle": _variant_dash(i), "marker": marker,
+                                              "label": label(text)}),
+                                 ("init", {"linestyle": ":", "linewidth": 1.5})):
+                shown, low = clip_low(gradients.probe_means(rows, phase))
+                ax.plot(d, shown, color=colour, **style)
+                if low.any():
+                    clipped = True
+                    ax.plot(d[low], np.full(low.sum(), R2_FLOOR), linestyle="none", marker="v",
+                            markersize=11, markerfacecolor="white", color=colour)
+        ax.plot([], [], color=GREY, linestyle=":", linewidth=1.5, label="at initialization")
+        if clipped:
+            ax.plot([], [], linestyle="none", marker="v", markerfacecolor="white", color=GREY,
+                    label=f"below {R2_FLOOR} (see table)")
+        ax.axhline(0.0, color=GREY, linestyle=CHANCE_DASH, linewidth=2, label="predict the mean")
+        probed = np.concatenate([r["probe_distances"] for r in group["result"]]) + 1
+        if probed.max() >= 10 * probed.min():  # log only where distances span a decade
+            ax.set_xscale("log")
+            ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}"))
+        ax.set_ylim(R2_FLOOR - 0.04, 1.05)
+        ax.set_xlabel(f"distance from the last step + 1 (of N = {n})")
+        ax.set_ylabel("probe R² (held out)")
+        ax.set_title(label(title))
+        legend(ax)
+        return png(fig)

@@ -15,6 +15,7 @@ import pandas as pd
 
 from memorybench.errors import UserError
 
+DASH = "—"  # a value that does not exist (not a zero, not "not run")
 N_BOOT = 2000  # bootstrap resamples: enough for stable 2.5/97.5 percentiles over a few seeds
 HORIZON_RULE = (
     "A (model, task, length) is solved when the majority of its seeds reach the task's "
@@ -33,7 +34,7 @@ def normalise(frame: pd.DataFrame) -> pd.DataFrame:
     the JSON columns parsed into Python objects."""
     out = pd.DataFrame(index=range(len(frame)))
     for name in NUMERIC:
-        out[name] = pd.to_numeric(frame[name], errors="coerce").astype(float).to_numpy()
+        out[name] = numbers(frame[name])
     for name in TEXT:
         values = frame[name].astype(object).to_numpy()
         out[name] = [None if v is None or v is pd.NA or v != v else str(v) for v in values]
@@ -43,6 +44,11 @@ def normalise(frame: pd.DataFrame) -> pd.DataFrame:
     out["length"] = out["length"].astype(int)
     out["seed"] = out["seed"].astype(int)
     return out.sort_values(["task", "model", "length", "seed", "key"]).reset_index(drop=True)
+
+
+def numbers(column) -> np.ndarray:
+    """A stored column as floats, NaN for anything missing or not a number."""
+    return pd.to_numeric(column, errors="coerce").astype(float).to_numpy()
 
 
 def parse_json(text) -> dict:
@@ -67,10 +73,7 @@ def select(frame: pd.DataFrame, tasks=(), models=()) -> pd.DataFrame:
         if missing:
             raise UserError(f"{option} {', '.join(missing)} matches no stored result; stored "
                             f"{column}s: {', '.join(stored)}")
-    if tasks:
-        frame = frame[frame["task"].isin(tasks)]
-    if models:
-        frame = frame[frame["model"].isin(models)]
+    frame = chosen(frame, tasks, models)
     if frame.empty:
         raise UserError(f"no stored result has task {' or '.join(tasks)} and model "
                         f"{' or '.join(models)}; expected a task and model run together")
@@ -82,6 +85,15 @@ def select(frame: pd.DataFrame, tasks=(), models=()) -> pd.DataFrame:
                             f"(memorybench run --task {task} --lengths {lengths[0]},"
                             f"{2 * lengths[0]}) or leave it out with --task")
     return frame.reset_index(drop=True)
+
+
+def chosen(frame: pd.DataFrame, tasks=(), models=()) -> pd.DataFrame:
+    """Rows of the given tasks and models; every task (model) when none is given."""
+    if tasks:
+        frame = frame[frame["task"].isin(tasks)]
+    if models:
+        frame = frame[frame["model"].isin(models)]
+    return frame
 
 
 def bootstrap(values) -> tuple[float, float, float]:
@@ -225,34 +237,44 @@ def version_facts(rows) -> tuple[dict[str, str], str]:
             ", ".join(commits) if commits else "not recorded in the store")
 
 
-def run_facts(frame: pd.DataFrame) -> dict:
-    """Versions, commit, devices, newest date, total time, parameters, cells not ok."""
+def stored_facts(frame: pd.DataFrame) -> dict:
+    """What any stored rows (cells or diagnostics) say about their run: versions, commit,
+    first and last finishing dates, total time, count and count per status."""
     versions, commit = version_facts(frame["versions"])
-    dates = sorted(d for d in frame["finished_at"] if d)
+    dates = sorted(d for d in frame["finished_at"] if isinstance(d, str) and d)
+    return {"versions": versions, "commit": commit,
+            "newest": dates[-1] if dates else "not recorded",
+            "oldest": dates[0] if dates else "not recorded",
+            "time": clock(float(np.nansum(numbers(frame["wall_time"])))),
+            "count": len(frame),
+            "status_counts": {s: int(n) for s, n in
+                              frame["status"].value_counts().sort_index().items()}}
+
+
+def error_line(error: str | None) -> str:
+    """The first line of a stored error, cut to 200 characters, as a table shows it."""
+    return (error or "no error recorded").strip().splitlines()[0][:200]
+
+
+def run_facts(frame: pd.DataFrame) -> dict:
+    """``stored_facts`` of cells, and their devices, parameters and cells not ok."""
     params = {}
     for (model, task), g in frame.groupby(["model", "task"], sort=True):
         counts = sorted({int(p) for p in g["params"].dropna()})
         params[model, task] = (f"{counts[0]:,}" if len(counts) == 1 else
-                               f"{counts[0]:,}–{counts[-1]:,}" if counts else "—")
+                               f"{counts[0]:,}–{counts[-1]:,}" if counts else DASH)
     bad = []
     for r in frame[frame["status"] != "ok"].itertuples():
         if r.status == "diverged":
             step = "?" if r.diverged_step != r.diverged_step else int(r.diverged_step)
             detail = f"loss not finite at step {step}"
         else:
-            detail = (r.error or "no error recorded").strip().splitlines()[0][:200]
+            detail = error_line(r.error)
         bad.append({"task": r.task, "model": r.model, "length": r.length, "seed": r.seed,
                     "status": r.status, "detail": detail})
     return {
-        "versions": versions,
-        "commit": commit,
+        **stored_facts(frame),
         "devices": ", ".join(sorted({d for d in frame["device"] if d})) or "not recorded",
-        "newest": dates[-1] if dates else "not recorded",
-        "oldest": dates[0] if dates else "not recorded",
-        "train_time": clock(float(frame["wall_time"].fillna(0).sum())),
-        "cells": len(frame),
-        "status_counts": {s: int(n) for s, n in
-                          frame["status"].value_counts().sort_index().items()},
         "params": params,
         "bad": bad,
     }

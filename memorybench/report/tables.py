@@ -10,12 +10,14 @@ import math
 import re
 from dataclasses import dataclass, field
 
+import numpy as np
 import pandas as pd
 from tabulate import tabulate
 
-from memorybench.report.summary import Horizon
+from memorybench.report import gradients
+from memorybench.report.gradients import LEARNED, PHASES, R2_FLOOR, SOURCES
+from memorybench.report.summary import DASH, Horizon, error_line
 
-DASH = "—"
 # What Markdown (GitHub's included) would read as syntax inside running text or a table
 # cell: emphasis, code, links, tables, strike-through, math ($), headings' closing #.
 _MD_SPECIAL = re.compile(r"([\\`*_\[\]|~$#])")
@@ -164,3 +166,75 @@ def forecast_table(score: pd.DataFrame, r2: pd.DataFrame, metric_name: str) -> T
     return Table(["model", "length", metric_name, "R²"], rows,
                  ["Both mean over seeds ± half the 95% bootstrap interval. R² = 1 - MSE / "
                   "variance of the target: 0 is no better than predicting the mean."])
+
+
+def _factor(rho) -> str:
+    """'0.9621 (halves in 18 steps)': the factor, and the steps for the norm to halve."""
+    if rho is None or rho != rho:
+        return DASH
+    if not 0 < rho < 1:
+        return f"{rho:.4f}"
+    steps = math.log(0.5) / math.log(rho)
+    return f"{rho:.4f} (halves in {steps:,.0f} steps)" if steps >= 10 else \
+        f"{rho:.4f} (halves in {steps:.1f} steps)"
+
+
+def _mean(values) -> float | None:
+    return None if any(v is None for v in values) else float(np.mean(values))
+
+
+def factor_table(group: pd.DataFrame) -> Table:
+    """Diagnostics: per line, the fitted per-step factor at initialization and trained,
+    beside the trained metric, chance and the learning state."""
+    rows, first = [], group["result"].iloc[0]
+    budget = int(group["steps"].iloc[0])
+    chance, solved = first.get("chance"), first.get("solved_threshold")
+    for label, _, _, g in gradients.lines(group):
+        res = list(g["result"])
+        factors = {p: _mean([r[p]["gradient"]["factor"] for r in res]) for p, _ in PHASES}
+        metric = float(np.mean([r["trained"]["metric"] for r in res]))
+        steps = float(np.mean([r["trained"].get("steps", budget) for r in res]))
+        rows.append([label, str(len(res)), _factor(factors["init"]),
+                     _factor(factors["trained"]), f"{steps:,.0f}", number(metric),
+                     DASH if chance is None else number(chance),
+                     gradients.learning_state(metric, chance, solved)])
+    name = first["metric_name"]
+    notes = [f"Per-step factor ρ: the gradient norm falls (ρ < 1) or grows (ρ > 1) by ρ per "
+             "step back, from a least-squares line through log ‖dLoss/dh_t‖ against distance "
+             f"(mean over seeds; {SOURCES}); in brackets, the steps for the norm to halve, "
+             "ln 0.5 / ln ρ.",
+             f"Steps trained: the cell's own protocol for at most {budget:,} steps, stopping "
+             f"early once solved; {name} trained: held out, after those steps (mean over "
+             "seeds); chance: the memoryless level."
+             + ("" if solved is None else
+                f" State: solved at {number(solved)} or above; 'at chance' when less than "
+                f"{LEARNED:.0%} of the way from chance to solved: such a model has not learned "
+                "the task, and its 'trained' factor is that of a barely trained network "
+                "(train longer with --steps, or diagnose a shorter --length).")]
+    return Table(["model", "seeds", "factor at init", "factor trained", "steps trained",
+                  f"{name} trained", "chance", "state"], rows, notes)
+
+
+def probe_table(group: pd.DataFrame) -> Table:
+    """Diagnostics: per line, the trained probe's R² at each probed distance."""
+    distances = group["result"].iloc[0]["probe_distances"]
+    rows = [[label] + [number(v) for v in gradients.probe_means(g, "trained")]
+            for label, _, _, g in gradients.lines(group)]
+    return Table(["model / distance"] + [str(d) for d in distances], rows,
+                 ["Held-out R² of a linear read-out (ridge, penalty chosen by cross-validation"
+                  ") of the task-relevant input at each distance from the last step, read "
+                  "from the final state after training, mean over seeds. For adding: the "
+                  "marked value, its marker placed at that distance; for other tasks: the "
+                  "input at that step, probed only where inputs vary (copy: its symbols, T+10 "
+                  "to T+19 steps back; — where a target did not vary). 0: no "
+                  "better than predicting the mean; below 0: worse (the figure marks values "
+                  f"below {R2_FLOOR} on its lower edge)."])
+
+
+def problem_table(frame: pd.DataFrame) -> Table:
+    """Diagnostics that failed, as the report lists cells that failed."""
+    rows = []
+    for r in frame[frame["status"] == "failed"].itertuples():
+        rows.append([r.task, str(r.length), str(r.steps), r.settings, r.model, str(r.seed),
+                     error_line(r.error)])
+    return Table(["task", "length", "steps", "settings", "model", "seed", "error"], rows)

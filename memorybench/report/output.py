@@ -1,0 +1,102 @@
+"""Where a report goes: the checks on ``--out``, the one atomic write, figures as files and
+as inline images, and the Jinja2 templates of every page.
+
+A report folder holds only what a report writes (``OUTPUT_NAMES``). Every write, of a whole
+report or of its ``diagnostics/`` folder alone, goes through ``write_atomically``: the files
+are written into a temporary folder beside the target and swapped into place, so bad input
+or an interruption leaves the previous folder as it was.
+"""
+
+from __future__ import annotations
+
+import base64
+import functools
+import os
+import shutil
+import tempfile
+from pathlib import Path
+
+from jinja2 import Environment, PackageLoader, StrictUndefined
+
+from memorybench.errors import UserError
+from memorybench.report.tables import md
+
+FIGURES = "figures"  # the report's figures, beside README.md
+DIAGNOSTICS = "diagnostics"  # the diagnostics' own page, figures and data
+OUTPUT_NAMES = {"index.html", "README.md", FIGURES, DIAGNOSTICS}  # a report folder
+
+
+def check_out(out: Path) -> None:
+    """Refuse, with one line, an --out that cannot be a report folder: a file, a folder of
+    other files, or a path whose last part is not a plain name (``.``, ``..``, ``/``), which
+    would replace the folder the user is in or one above it."""
+    out = Path(out)
+    if out.name in ("", ".", "..") or Path.cwd().resolve().is_relative_to(out.resolve()):
+        raise UserError(f"--out {out} is not a folder a report can be written to (it is, or "
+                        "holds, the current folder); expected a new folder such as "
+                        "reports/latest")
+    if out.exists() and not out.is_dir():
+        raise UserError(f"--out {out} is a file; expected a folder for the report (new, empty, "
+                        "or a previous report)")
+    if out.is_dir():
+        foreign = sorted(p.name for p in out.iterdir() if p.name not in OUTPUT_NAMES)
+        if foreign:
+            raise UserError(f"--out {out} holds files that are not a report ({foreign[0]}, ...);"
+                            " expected a new or empty folder, or a previous report to replace")
+
+
+def add_figure(files: dict[str, bytes], folder: str, name: str, png: bytes, alt: str) -> dict:
+    """Put figure ``name`` into ``files`` as ``folder/name.png`` and return what a template
+    shows of it: its path in the report, its file name, its alt text and the PNG inlined as
+    a data URL (for the self-contained HTML page)."""
+    path = f"{folder}/{name}.png"
+    files[path] = png
+    return {"path": path, "name": f"{name}.png", "alt": alt,
+            "data": "data:image/png;base64," + base64.b64encode(png).decode("ascii")}
+
+
+def render(template: str, context: dict) -> bytes:
+    """A page from ``templates/``: HTML templates autoescape, Markdown ones escape through
+    the ``md`` filter."""
+    return _environment().get_template(template).render(**context).encode()
+
+
+@functools.cache
+def _environment() -> Environment:
+    def autoescape(name: str | None) -> bool:
+        return name is None or name.endswith(".html.j2")
+
+    env = Environment(loader=PackageLoader("memorybench.report", "templates"),
+                      autoescape=autoescape, undefined=StrictUndefined, trim_blocks=True,
+                      lstrip_blocks=True, keep_trailing_newline=True)
+    env.filters["md"] = md
+    return env
+
+
+def write_atomically(out: Path, files: dict[str, bytes]) -> None:
+    """Write ``files`` into a temporary folder beside ``out``, then swap it into place."""
+    try:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", suffix=".tmp", dir=out.parent))
+    except OSError as exc:
+        raise UserError(f"--out {out} cannot be created ({exc.strerror}); expected a folder "
+                        "path in a writable place") from None
+    old = None
+    try:
+        os.chmod(tmp, 0o755)  # mkdtemp makes 0700; a report is meant to be read and served
+        for rel, data in sorted(files.items()):
+            path = tmp / rel
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_bytes(data)
+        if out.exists():
+            old = out.with_name(tmp.name[:-4] + ".old")
+            out.rename(old)
+        tmp.rename(out)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        if old is not None and old.exists() and not out.exists():
+            old.rename(out)  # put the previous report back
+            old = None
+        raise
+    if old is not None:
+        shutil.rmtree(old, ignore_errors=True)

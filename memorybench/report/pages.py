@@ -1,0 +1,163 @@
+"""The report's two pages, ``index.html`` (figures inlined) and ``README.md`` (figures beside
+it in ``figures/``), from a results store; see the package docstring.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from pathlib import Path
+
+import pandas as pd
+
+from memorybench import results
+from memorybench.errors import UserError
+from memorybench.report import claims, diagnostics, figures, references, summary, tables
+from memorybench.report.output import FIGURES, add_figure, check_out, render, write_atomically
+
+FORMATS = ("html", "md")
+DEFAULT_OUT = Path("reports") / "latest"
+
+
+def parse_formats(text: str | None) -> tuple[str, ...]:
+    """'html,md' -> ('html', 'md'); an unknown name is a one-line error."""
+    if text is None:
+        return FORMATS
+    chosen = [part.strip() for part in text.split(",") if part.strip()]
+    for name in chosen:
+        if name not in FORMATS:
+            raise UserError(f"--format {name!r} is not a report format; expected a comma list "
+                            "of html, md (e.g. --format html,md)")
+    if not chosen:
+        raise UserError("--format is empty; expected a comma list of html, md")
+    return tuple(dict.fromkeys(chosen))
+
+
+def render_report(db: str | Path, out: str | Path = DEFAULT_OUT, tasks=(), models=(),
+                  formats=FORMATS) -> list[Path]:
+    """Write the report of store ``db`` into folder ``out``; returns the files written."""
+    db, out = Path(db), Path(out)
+    check_out(out)
+    if not db.exists():
+        raise UserError(f"--db {db}: no such database; run `memorybench run` first or pass "
+                        "--db PATH")
+    raw = results.load(db)  # a store, or an exported file such as committed results
+    diag = diagnostics.load(db, tasks, models)
+    if raw.empty and not diag.empty:  # a store of diagnostics only
+        frame = None
+        styles = figures.style(sorted(diag["model"].unique()))
+        files, context = {}, {"cells": False, "store": db.name}
+    else:
+        frame = summary.select(summary.normalise(raw), tuple(tasks), tuple(models))
+        # One colour per model across every figure, the diagnostics' included.
+        styles = figures.style(sorted(set(frame["model"]) | set(diag.get("model", []))),
+                               summary.baseline_models(frame))
+        files, context = _build(frame, styles, store_name=db.name, tasks=tasks, models=models)
+    diag_files, context["gradient"] = diagnostics.build(diag, styles)
+    files.update(diag_files)
+    context["diagnostic_facts"] = summary.stored_facts(diag) if not diag.empty else None
+    if frame is None:
+        context["versions"] = _versions_table(context["diagnostic_facts"]["versions"])
+    context["plotting"] = ", ".join(f"{k} {v}" for k, v in figures.plotting_versions().items())
+    if "html" in formats:
+        files["index.html"] = render("report.html.j2", context)
+    if "md" in formats:
+        files["README.md"] = render("report.md.j2", context)
+    write_atomically(out, files)
+    return [out / name for name in sorted(files)]
+
+
+def _slug(name: str) -> str:
+    """A file and anchor name for any task name: readable, and unique by a short hash when
+    the name had to change."""
+    slug = re.sub(r"[^a-z0-9]+", "-", name.lower()).strip("-")
+    if slug != name:
+        slug = f"{slug or 'task'}-{hashlib.sha1(name.encode()).hexdigest()[:6]}"
+    return slug
+
+
+def _versions_table(versions: dict[str, str]) -> tables.Table:
+    return tables.Table(["package", "version"], [[k, v] for k, v in versions.items()])
+
+
+def _build(frame: pd.DataFrame, styles: dict, store_name: str, tasks,
+           models) -> tuple[dict, dict]:
+    """Every figure (bytes) and the template context, from normalised store rows."""
+    files: dict[str, bytes] = {}
+    all_models = sorted(frame["model"].unique())
+    all_tasks = sorted(frame["task"].unique())
+    scores = summary.by_length(frame)
+    horizons = summary.horizons(scores)
+    context_refs = references.compare(frame)
+    published = {r["model"]: r["values"] for r in references.load()
+                 if "values" in r and "by_attractors" == r["ours"]}
+
+    share = pd.DataFrame(float("nan"), index=all_models, columns=all_tasks)
+    text = pd.DataFrame("not run", index=all_models, columns=all_tasks)
+    for (model, task), h in horizons.items():
+        share.loc[model, task] = h.share
+        text.loc[model, task] = h.text()
+    horizon = {
+        "rule": summary.HORIZON_RULE,
+        "table": tables.horizon_table(horizons, all_models, all_tasks),
+        "figure": add_figure(files, FIGURES, "horizon", figures.horizon_figure(share, text),
+                             "Heatmap of the memory horizon of each model on each task"),
+    }
+
+    sections = []
+    for task in all_tasks:
+        rows = frame[frame["task"] == task]
+        task_scores = scores[scores["task"] == task]
+        names = sorted({n for n in rows["metric_name"] if n})
+        metric_name = " / ".join(names) or "metric"
+        slug = _slug(task)
+        section = {
+            "name": task, "anchor": f"task-{slug}", "md_anchor": tables.anchor(f"Task {task}"),
+            "metric_name": metric_name,
+            "lengths": ", ".join(str(n) for n in sorted(rows["length"].unique())),
+            "models": ", ".join(sorted(rows["model"].unique())),
+            "seeds": ", ".join(str(s) for s in sorted(rows["seed"].unique())),
+            "figure": add_figure(files, FIGURES, f"{slug}-score",
+                                 figures.score_figure(task_scores, styles, task, metric_name),
+                                 f"{metric_name} against sequence length for task {task}"),
+            "scores": tables.score_table(task_scores, metric_name),
+            "steps": tables.steps_table(task_scores),
+            "attractors": None, "forecast": None,
+        }
+        attr = summary.attractor_frame(rows)
+        if not attr.empty:
+            refs = [(f"{m}, Yogatama et al. 2018 (natural text)", v)
+                    for m, v in sorted(published.items())]
+            section["attractors"] = {
+                "table": tables.attractor_table(attr),
+                "figure": add_figure(files, FIGURES, f"{slug}-attractors",
+                                     figures.attractor_figure(attr, styles, task, refs),
+                                     f"accuracy by number of attractors for task {task}"),
+            }
+        r2 = summary.extra(rows, "r2")
+        if r2.notna().any():
+            r2_scores = summary.by_length(rows, r2)
+            section["forecast"] = {
+                "table": tables.forecast_table(task_scores, r2_scores, metric_name),
+                "figure": add_figure(files, FIGURES, f"{slug}-r2",
+                                     figures.r2_figure(r2_scores, styles, task),
+                                     f"R² against sequence length for task {task}"),
+            }
+        sections.append(section)
+
+    facts = summary.run_facts(frame)
+    params = tables.Table(["model / task"] + all_tasks,
+                          [[m] + [facts["params"].get((m, t), "not run") for t in all_tasks]
+                           for m in all_models])
+    bad = tables.Table(["task", "model", "length", "seed", "status", "detail"],
+                       [[b["task"], b["model"], str(b["length"]), str(b["seed"]), b["status"],
+                         b["detail"]] for b in facts["bad"]])
+    context = {
+        "cells": True, "store": store_name,
+        "filters": {"tasks": ", ".join(tasks) or "all", "models": ", ".join(models) or "all"},
+        "horizon": horizon, "claims": claims.evaluate(frame, scores), "sections": sections,
+        "matched": context_refs[0], "context_refs": context_refs[1],
+        "facts": facts, "params": params, "bad": bad,
+        "versions": _versions_table(facts["versions"]),
+    }
+    return files, context
