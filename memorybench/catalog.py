@@ -137,26 +137,30 @@ def build_task(name: str, params: dict) -> Task:
 BASES = (Task, Core, Baseline)
 
 
+def _ours(cls: type) -> bool:
+    return cls.__module__.split(".")[0] == "memorybench"
+
+
 @functools.cache
 def fingerprint(cls: type) -> int | str:
     """What identifies the code of a task, model or baseline class: the ``version`` it
-    declares (bump it when a change alters results), or, for a class that declares none (a
-    plugin), a hash of the source of the module defining it and of each module its class
-    inherits from below memorybench's base classes. A changed fingerprint changes every
-    cell key that uses the class, so stored results of the old code are not reused."""
-    for klass in cls.__mro__:
-        if klass in BASES:
-            break
-        if "version" in vars(klass):
-            return klass.version
+    declares (memorybench's own classes; bump it when a change alters results), or, for a
+    class from elsewhere that declares none in its own body (a plugin), a hash of the
+    source of the modules its code comes from, with the version of the memorybench class it
+    builds on. A changed fingerprint changes every cell key that uses the class, so stored
+    results of the old code are not reused."""
+    if _ours(cls) or "version" in vars(cls):
+        return cls.version
     digest = hashlib.sha256()
     for klass in cls.__mro__:
         if klass in BASES or klass is object:
             break
-        module = sys.modules.get(klass.__module__)
+        if _ours(klass):  # a built-in it subclasses: that class's own version
+            digest.update(f"{klass.__module__}.{klass.__qualname__}:{klass.version}".encode())
+            break
         try:
-            digest.update(inspect.getsource(module).encode())
-        except (TypeError, OSError):  # no source to read: the class's own name and dict
+            digest.update(inspect.getsource(sys.modules[klass.__module__]).encode())
+        except (KeyError, TypeError, OSError):  # no source to read (an interactive class)
             digest.update(f"{klass.__qualname__}{sorted(vars(klass))}".encode())
     return "sha256:" + digest.hexdigest()[:16]
 

@@ -5,11 +5,35 @@ Each parser turns bad text into one ``UserError`` line that says what was expect
 
 from __future__ import annotations
 
+import sys
 import tomllib
 
-from memorybench import catalog
+import click
+
 from memorybench.errors import UserError
-from memorybench.sweep import Sweep, load_suite
+
+EXIT_USAGE = 2
+
+
+class Cli(click.Group):
+    """A click group whose user errors are one line on stderr with exit code 2."""
+
+    def main(self, args=None, prog_name=None, complete_var=None, standalone_mode=True, **extra):
+        try:
+            self.raw_args = list(sys.argv[1:] if args is None else args)  # for "resume with"
+            args = self.raw_args or ["--help"]  # no command: the overview, not an error
+            code = super().main(args, prog_name, complete_var, standalone_mode=False, **extra)
+            code = code if isinstance(code, int) else 0
+        except (UserError, click.ClickException) as exc:
+            message = exc.format_message() if isinstance(exc, click.ClickException) else str(exc)
+            click.echo(f"memorybench: error: {message}", err=True)
+            code = EXIT_USAGE
+        except click.Abort:
+            click.echo("memorybench: interrupted", err=True)
+            code = 130
+        if standalone_mode:
+            sys.exit(code)
+        return code
 
 
 def parse_ints(option: str, text: str | None, example: str = "10,50,100") -> list[int] | None:
@@ -65,9 +89,12 @@ def check_device(device: str) -> str:
 
 def sweep_from_flags(suite: str | None, tasks: tuple[str, ...], models: tuple[str, ...],
                      lengths: str | None, seeds: str | None, train: dict,
-                     settings: tuple[str, ...], n_params: int | None) -> Sweep:
+                     settings: tuple[str, ...], n_params: int | None):
     """The sweep of a suite and/or flags (flags win). With tasks but no models, every
     model runs (and the other way round)."""
+    from memorybench import catalog  # imports torch: only for commands that train
+    from memorybench.sweep import Sweep, load_suite
+
     sweep = load_suite(suite)[0] if suite else Sweep()
     if tasks or models:
         sweep.tasks = list(tasks) or (sweep.tasks if suite else catalog.task_names())

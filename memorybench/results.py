@@ -12,8 +12,9 @@ from pathlib import Path
 
 import pandas as pd
 
+from memorybench.cells import COLUMNS, JSON_COLUMNS, upgrade_config
 from memorybench.errors import UserError
-from memorybench.store import COLUMNS, JSON_COLUMNS, Store
+from memorybench.store import Store
 
 FILE_FORMATS = {".csv": "csv", ".json": "json", ".jsonl": "jsonl", ".parquet": "parquet"}
 REQUIRED = ["key", "task", "model", "length", "seed", "status", "metric"]
@@ -155,3 +156,42 @@ def check_table(path: Path, frame: pd.DataFrame, raw: pd.DataFrame) -> None:
     if repeated.any():
         raise bad(int(repeated.to_numpy().argmax()),
                   f"repeats cell {frame['key'][repeated].iloc[0]}")
+
+
+def rekey(frame: pd.DataFrame) -> tuple[pd.DataFrame, int]:
+    """Results of an older memorybench with each cell's config brought to the current form
+    and its key recomputed from it (``cells.upgrade_config``), as a store is on open; and
+    how many keys changed. Nothing is retrained: the results stay as measured."""
+    frame = frame.copy()
+    changed = 0
+    for i, text in frame["config"].items():
+        if not isinstance(text, str):
+            continue
+        new = upgrade_config(json.loads(text))
+        changed += frame.at[i, "key"] != new["key"]
+        frame.at[i, "key"] = new["key"]
+        frame.at[i, "config"] = json.dumps(new, sort_keys=True)
+    return frame, int(changed)
+
+
+def select(frame: pd.DataFrame, tasks=(), models=()) -> pd.DataFrame:
+    """The rows of these tasks and models (all where none are named); a name that matches
+    no stored row is a one-line error."""
+    for column, names in (("task", tasks), ("model", models)):
+        stored = sorted(set(frame[column]))
+        for name in names:
+            if name not in stored:
+                raise UserError(f"--{column} {name} matches no stored result; stored "
+                                f"{column}s: {', '.join(stored) or 'none'}")
+        if names:
+            frame = frame[frame[column].isin(names)]
+    return frame
+
+
+def file_format(path: Path, option: str) -> str:
+    """The export format a results file's suffix names, or a one-line error."""
+    fmt = FILE_FORMATS.get(Path(path).suffix)
+    if fmt is None:
+        raise UserError(f"{option}: {path} is not an exported results file; expected a "
+                        ".jsonl, .json, .csv or .parquet path")
+    return fmt

@@ -208,3 +208,41 @@ def run_plan(plan: Plan, store, workers: int = 1, device: str = "cpu",
         results.close()  # stops the workers: nothing keeps training after we return
         bar.close()
     return counts
+
+
+def run_sweep(cells: list[Cell], db, workers: int, device: str = "cpu", backend: str = "local",
+              scheduler: str | None = None, retry_failed: bool = False, rerun: bool = False,
+              dry_run: bool = False, progress: bool = True, resume: str = "") -> int:
+    """The ``run`` command: plan ``cells`` against the store ``db``, train those to do,
+    print the summary; returns the exit code (1 while cells of the sweep are stored as
+    failed, 130 when interrupted, with ``resume``: the command that picks up again)."""
+    import click
+
+    from memorybench.console import print_plan, print_summary
+    from memorybench.store import Store
+
+    with Store(db, readonly=dry_run) as store:
+        plan = make_plan(cells, store.statuses(), retry_failed, rerun)
+        if dry_run:
+            print_plan(plan, workers)
+            return 0
+        click.echo(f"{len(plan.cells)} cells: {len(plan.todo)} to train, "
+                   f"{len(plan.stored)} already stored in {db}", err=True)
+        try:
+            counts = run_plan(plan, store, workers=workers, device=device, backend=backend,
+                              scheduler=scheduler, progress=progress,
+                              put=lambda row: store.put(row, replace=rerun))
+        except SweepInterrupted as stop:
+            click.echo(f"memorybench: interrupted; {sum(stop.counts.values())} cells trained "
+                       f"and stored in {db} before it. Resume with: {resume}", err=True)
+            return 130
+        frame = store.frame()
+    mine = frame[frame["key"].isin({c.key for c in plan.cells})]
+    print_summary(mine)
+    trained = ", ".join(f"{n} {status}" for status, n in sorted(counts.items())) or "none"
+    click.echo(f"trained {sum(counts.values())} cells ({trained}); results in {db}", err=True)
+    failed = int((mine["status"] == "failed").sum())
+    if failed > counts.get("failed", 0):
+        click.echo(f"{failed} cells of this sweep are stored as failed; train them again "
+                   "with --retry-failed", err=True)
+    return 1 if failed else 0

@@ -230,3 +230,18 @@ def load_suite(name: str) -> tuple[Sweep, str]:
                   model=dict(data.get("model", {})), params=data.get("params"),
                   suite=None if name.endswith(".toml") else name)
     return sweep, data.get("description", "")
+
+
+def suite_rows(db, suite: str):
+    """The stored rows of every cell of ``suite`` in the store or results file ``db``, and
+    how many stored rows are not the suite's; a cell not stored yet is an error."""
+    from memorybench import results
+
+    frame = results.load(db)
+    keys = {c.key for c in load_suite(suite)[0].cells()}
+    missing = keys - set(frame["key"])
+    if missing:
+        raise UserError(f"{db} lacks {len(missing)} of the {len(keys)} cells of suite {suite}; "
+                        f"train them first: memorybench run --suite {suite} --db {db}")
+    keep = frame["key"].isin(keys)
+    return frame[keep], int((~keep).sum())

@@ -204,10 +204,19 @@ def test_stacked_layers(name):
     assert losses[-1] < losses[0]
 
 
-@every_model
+WITH_LR_FACTORS = [n for n in MODELS if type(build(n, KINDS["tokens-each"]).core).lr_factors
+                   is not Core.lr_factors]
+
+
+def test_some_models_set_learning_rate_factors():
+    assert WITH_LR_FACTORS  # the test below checks something
+
+
+@pytest.mark.parametrize("name", WITH_LR_FACTORS)
 def test_lr_factors_name_real_parameters(name):
     core = build(name, KINDS["tokens-each"]).core
     names = dict(core.named_parameters())
+    assert core.lr_factors()
     for key, factor in core.lr_factors().items():
         assert key in names and factor > 0, key
 
@@ -217,15 +226,22 @@ def orthogonal_weights(model: torch.nn.Module) -> list[torch.Tensor]:
             for attr in m.parametrizations]
 
 
-@every_model
+WITH_ORTHOGONAL = [n for n in MODELS if orthogonal_weights(build(n, KINDS["tokens-each"],
+                                                                  hidden=12))]
+
+
+def test_the_orthogonal_models_are_found():
+    assert "orthogonal" in WITH_ORTHOGONAL
+    assert spec_train("orthogonal", 1e-3).optimizer == "rmsprop"
+
+
+@pytest.mark.parametrize("name", WITH_ORTHOGONAL)
 def test_orthogonal_matrices_stay_orthogonal_while_training(name):
     """Trained with the model's own recipe (for orthogonal: RMSprop, the orthogonal
     parameters at a tenth of the rate), the matrices move and stay orthogonal."""
     io = KINDS["tokens-each"]
     model = build(name, io, hidden=12)
-    if name == "orthogonal":
-        assert orthogonal_weights(model)
-        assert spec_train(name, 1e-3).optimizer == "rmsprop"
+    assert orthogonal_weights(model)
     before = [w.detach().clone() for w in orthogonal_weights(model)]
     train_steps(model, io, steps=5, cfg=spec_train(name, lr=0.05))
     for w, w0 in zip(orthogonal_weights(model), before, strict=True):

@@ -38,3 +38,16 @@ def _masked(path: Path) -> str:
     text = path.read_text("utf-8", errors="replace")
     text = _VERSION_LINE.sub(r"\1Figures drawn with (versions masked)", text)
     return _INLINE_PNG.sub("data:image/png;base64,(image masked)", text)
+
+
+def stale_report(results: Path, committed: Path) -> list[str]:
+    """The files of the report ``committed`` that a fresh render of ``results`` would
+    change (empty: up to date)."""
+    import tempfile
+
+    from memorybench.report.pages import render_report
+
+    with tempfile.TemporaryDirectory() as tmp:
+        fresh = Path(tmp) / "report"
+        render_report(results, fresh)
+        return stale_files(fresh, committed)

@@ -234,7 +234,7 @@ def probe_table(group: pd.DataFrame) -> Table:
 def problem_table(frame: pd.DataFrame) -> Table:
     """Diagnostics that failed, as the report lists cells that failed."""
     rows = []
-    for r in frame[frame["status"] == "failed"].itertuples():
+    for r in frame[frame["status"].isin(["failed", "diverged"])].itertuples():
         rows.append([r.task, str(r.length), str(r.steps), r.settings, r.model, str(r.seed),
                      error_line(r.error)])
     return Table(["task", "length", "steps", "settings", "model", "seed", "error"], rows)

@@ -1,0 +1,40 @@
+"""The ``memorybench`` command line: click wiring only. Commands that train live in
+``cli/train.py`` (list, run, diagnose), commands that read results in ``cli/results.py``
+(export, compare, report, leaderboard, rekey); the work itself is done by the modules
+they call."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from memorybench.flags import Cli
+from memorybench.store import DEFAULT_DB
+
+db_option = click.option("--db", "db", type=click.Path(path_type=Path), default=DEFAULT_DB,
+                         show_default=True, help="Results database (SQLite).")
+
+
+@click.group(cls=Cli, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="memorybench")
+def cli():
+    """How far back can a sequence model remember?
+
+    Crosses memory tasks with sequence models, trains every pair over a sweep of lengths,
+    and stores every result.
+
+    \b
+    Example:
+      memorybench list
+      memorybench run --suite smoke
+      memorybench export --format csv --out results.csv
+      memorybench report --out reports/latest
+    """
+
+
+def main() -> None:
+    cli()
+
+
+from memorybench.cli import results, train  # noqa: E402,F401  (registers the commands)

@@ -1,0 +1,183 @@
+"""Commands that read stored results: export, compare, report, leaderboard, rekey."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import click
+
+from memorybench.cli import cli, db_option
+from memorybench.errors import UserError
+
+
+@cli.command()
+@db_option
+@click.option("--format", "fmt", type=click.Choice(["csv", "json", "jsonl", "parquet"]),
+              default="csv", show_default=True, help="Table format.")
+@click.option("--out", type=click.Path(dir_okay=False, path_type=Path),
+              help="File to write [default: standard output; required for parquet].")
+@click.option("--task", "tasks", multiple=True, help="Only these tasks.")
+@click.option("--model", "models", multiple=True, help="Only these models.")
+def export(db, fmt, out, tasks, models):
+    """Every stored result as one table (csv, json, jsonl or parquet).
+
+    JSON columns (config, metrics, versions) stay JSON text in csv and parquet, and become
+    nested objects in json and jsonl (one cell per line, the format results are committed
+    in). Every format reads back with `memorybench compare` and `report --db`.
+
+    \b
+    Example:
+      memorybench export --format csv > results.csv
+      memorybench export --format parquet --out results.parquet --task copy
+    """
+    from memorybench import results
+
+    if not db.exists():
+        raise UserError(f"--db {db}: no such database; run `memorybench run` first or pass "
+                        "--db PATH")
+    frame = results.select(results.load(db), tasks, models)
+    if out is not None:
+        results.write(frame, out, fmt)
+        click.echo(f"wrote {len(frame)} results to {out}", err=True)
+    elif fmt == "parquet":
+        raise UserError("--format parquet writes binary data; expected --out FILE")
+    else:
+        click.echo(results.to_text(frame, fmt), nl=False)
+
+
+@cli.command()
+@click.argument("new", type=click.Path(path_type=Path))
+@click.option("--baseline", required=True, type=click.Path(path_type=Path),
+              help="Results to compare against: a store (.db) or an exported file.")
+@click.option("--margin", type=click.FloatRange(min=0), default=0.05, show_default=True,
+              help="Smallest drop of the mean metric that counts as worse (absolute).")
+@click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text",
+              show_default=True, help="text for people, json for machines.")
+@click.option("--update-baseline", is_flag=True,
+              help="After comparing, rewrite --baseline with NEW (for a reviewed change).")
+def compare(new, baseline, margin, fmt, update_baseline):
+    """Pair the cells of NEW and --baseline by task/model/length/seed: worse, improved,
+    unchanged, missing, extra. Exits 1 when anything got worse or went missing.
+
+    A (task, model, length) is worse only when its mean metric over seeds dropped by more
+    than --margin and a paired bootstrap 95% interval of the difference excludes zero.
+
+    \b
+    Example:
+      memorybench compare results/memorybench.db --baseline results/ci-baseline.jsonl
+      memorybench compare new.jsonl --baseline old.jsonl --format json
+    """
+    from memorybench import results
+    from memorybench.compare import compare as compare_results
+    from memorybench.compare import render_text
+
+    new_frame = results.load(new)
+    first = update_baseline and (not baseline.exists() or baseline.stat().st_size == 0)
+    old_frame = results.empty() if first else results.load(baseline)  # a new baseline
+    outcome = compare_results(new_frame, old_frame, margin)
+    if fmt == "json":
+        click.echo(json.dumps(outcome.to_dict(), indent=1))
+    else:
+        click.echo(render_text(outcome))
+    if update_baseline:
+        results.write(new_frame, baseline, results.file_format(baseline, "--update-baseline"))
+        click.echo(f"rewrote {baseline} with {len(new_frame)} results", err=True)
+        return 0
+    return 1 if outcome.failed else 0
+
+
+@cli.command()
+@db_option
+@click.option("--out", type=click.Path(path_type=Path), default=Path("reports") / "latest",
+              show_default=True, help="Folder to write (replaced if it holds a previous report).")
+@click.option("--task", "tasks", multiple=True, help="Only these tasks; repeat for several.")
+@click.option("--model", "models", multiple=True, help="Only these models; repeat for several.")
+@click.option("--format", "formats", metavar="html,md", default="html,md", show_default=True,
+              help="Comma list: html (index.html, figures embedded) and/or md (README.md).")
+def report(db, out, tasks, models, formats):
+    """A results store as a report: figures, tables, memory horizons, published references.
+
+    Writes index.html (one self-contained file), README.md and figures/*.png into --out.
+    Nothing is written unless the whole report renders.
+
+    \b
+    Example:
+      memorybench report
+      memorybench report --db results/x.db --out reports/x --task copy --format html,md
+    """
+    from memorybench.report import parse_formats, render_report
+
+    written = render_report(db, out, tasks, models, parse_formats(formats))
+    click.echo(f"wrote {len(written)} files to {out}", err=True)
+
+
+@cli.command()
+@click.option("--results", "results_path", type=click.Path(path_type=Path),
+              default=Path("results") / "standard.jsonl", show_default=True,
+              help="The committed per-seed results of the standard suite (JSON lines).")
+@click.option("--out", type=click.Path(path_type=Path), default=Path("reports") / "leaderboard",
+              show_default=True, help="Folder of the leaderboard report.")
+@click.option("--db", type=click.Path(path_type=Path),
+              help="First rewrite --results from this store (after `run --suite standard`).")
+@click.option("--suite", default="standard", show_default=True,
+              help="With --db: the suite whose cells make the leaderboard; all must be stored.")
+@click.option("--check", is_flag=True,
+              help="Change nothing; exit 1 if the committed report is stale.")
+def leaderboard(results_path, out, db, suite, check):
+    """Rebuild the leaderboard: the memory horizon table and the report of the committed
+    standard-suite results.
+
+    \b
+    Example:
+      memorybench run --suite standard --db results/standard.db
+      memorybench leaderboard --db results/standard.db    # rewrite results, rebuild report
+      memorybench leaderboard --check                     # is the committed report stale?
+    """
+    from memorybench import results
+    from memorybench.report import render_report, summary, tables
+    from memorybench.report.leaderboard import stale_report
+    from memorybench.sweep import suite_rows
+
+    if db is not None and not check:
+        rows, left_out = suite_rows(db, suite)
+        if left_out:
+            click.echo(f"left out {left_out} stored cells that are not in suite {suite}",
+                       err=True)
+        results.write(rows, results_path, "jsonl")
+    frame = summary.normalise(results.load(results_path))
+    if check:
+        stale = stale_report(results_path, out)
+        if stale:
+            click.echo(f"{out} is stale ({', '.join(stale)} differ from a fresh render); "
+                       "rebuild it with `memorybench leaderboard`", err=True)
+            return 1
+        click.echo(f"{out} is up to date with {results_path}", err=True)
+        return 0
+    render_report(results_path, out)
+    horizons = summary.horizons(summary.by_length(frame))
+    table = tables.horizon_table(horizons, sorted(frame["model"].unique()),
+                                 sorted(frame["task"].unique()))
+    click.echo(table.markdown())
+    click.echo(f"wrote the leaderboard report to {out}", err=True)
+    return 0
+
+
+@cli.command()
+@click.argument("files", nargs=-1, required=True, type=click.Path(exists=True, dir_okay=False,
+                                                                 path_type=Path))
+def rekey(files):
+    """Bring exported results files (.jsonl, .json, .csv) of an older memorybench to the
+    current cell keys, recomputed from each cell's stored config; nothing is retrained. A
+    store is re-keyed the same way when `run` opens it.
+
+    \b
+    Example:
+      memorybench rekey results/standard.jsonl results/ci-baseline.jsonl
+    """
+    from memorybench import results
+
+    for path in files:
+        frame, changed = results.rekey(results.load(path))
+        results.write(frame, path, results.file_format(path, "rekey"))
+        click.echo(f"{path}: {changed} of {len(frame)} keys changed", err=True)
