@@ -1,6 +1,8 @@
 """The one exception a user can cause (the CLI prints its message as one line and exits 2),
 and the type check behind many of those messages."""
 
+import math
+
 
 class UserError(Exception):
     """Bad input from the user (a name, a length, a file): what is wrong, what is expected."""
@@ -20,7 +22,8 @@ def expected_type(default, value) -> str | None:
     if isinstance(default, int):
         return None if is_integer(value) else "an integer"
     if isinstance(default, float):
-        return None if is_integer(value) or isinstance(value, float) else "a number"
+        ok = is_integer(value) or (isinstance(value, float) and math.isfinite(value))
+        return None if ok else "a finite number"
     if isinstance(default, str):
         return None if isinstance(value, str) else "a string"
     return None

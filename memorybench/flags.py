@@ -5,6 +5,7 @@ Each parser turns bad text into one ``UserError`` line that says what was expect
 
 from __future__ import annotations
 
+import math
 import sys
 import tomllib
 
@@ -111,3 +112,14 @@ def sweep_from_flags(suite: str | None, tasks: tuple[str, ...], models: tuple[st
             sweep.model.pop("hidden", None)  # the flag wins over a suite's width
         sweep.params = n_params
     return sweep
+
+
+class FiniteFloat(click.FloatRange):
+    """A number in range that is also finite: NaN passes every comparison a range makes
+    (``--margin nan`` once switched the regression gate off), so it is refused here."""
+
+    def convert(self, value, param, ctx):
+        number = super().convert(value, param, ctx)
+        if not math.isfinite(number):
+            self.fail(f"{value!r} is not a finite number", param, ctx)
+        return number

@@ -14,7 +14,7 @@ import pandas as pd
 
 from memorybench.cells import COLUMNS, JSON_COLUMNS, upgrade_config
 from memorybench.errors import UserError
-from memorybench.store import Store
+from memorybench.store import Store, typed
 
 FILE_FORMATS = {".csv": "csv", ".json": "json", ".jsonl": "jsonl", ".parquet": "parquet"}
 REQUIRED = ["key", "task", "model", "length", "seed", "status", "metric"]
@@ -58,11 +58,13 @@ def to_text(frame: pd.DataFrame, fmt: str) -> str:
     return json.dumps(rows, indent=1) + "\n"
 
 
-def write(frame: pd.DataFrame, path: Path, fmt: str) -> None:
-    """Write ``frame`` to ``path`` whole: a temporary file renamed over the target."""
+def write(frame: pd.DataFrame, path: Path, fmt: str, inputs: tuple = ()) -> None:
+    """Write ``frame`` to ``path`` whole: a temporary file renamed over the target. It may
+    not be one of ``inputs`` (the files the command reads), nor a store's companion files."""
     path = Path(path)
     if path.is_dir():
         raise UserError(f"{path} is a directory; expected a file path to write")
+    check_not_input(path, inputs)
     tmp = path.with_name(path.name + ".tmp")
     try:
         if fmt == "parquet":
@@ -74,6 +76,18 @@ def write(frame: pd.DataFrame, path: Path, fmt: str) -> None:
         tmp.unlink(missing_ok=True)
         raise UserError(f"{path} cannot be written ({exc.strerror or exc}); expected a file "
                         "path in an existing, writable folder") from None
+
+
+def check_not_input(path: Path, inputs: tuple) -> None:
+    """Refuse to write over a file the command reads (or a store's -wal/-shm beside it):
+    ``export --db t.db --out t.db`` would otherwise replace the store with its export."""
+    target = Path(path).resolve()
+    for source in inputs:
+        source = Path(source).resolve()
+        if target in (source, Path(f"{source}-wal"), Path(f"{source}-shm"),
+                      Path(f"{source}-journal")):
+            raise UserError(f"{path} is the input {source.name} (or a file of its store); "
+                            "expected an output path that is not an input")
 
 
 def empty() -> pd.DataFrame:
@@ -115,21 +129,9 @@ def load(path: str | Path) -> pd.DataFrame:
         raise UserError(f"{path}: not a results table (no column {missing[0]!r}); expected a "
                         "file written by `memorybench export`")
     raw = frame
-    frame = frame.reindex(columns=list(COLUMNS))
-    for name, kind in COLUMNS.items():
-        try:
-            if kind.startswith("INTEGER"):
-                frame[name] = pd.to_numeric(frame[name]).astype("Int64")
-            elif kind.startswith("REAL"):
-                frame[name] = pd.to_numeric(frame[name]).astype("float64")
-            else:
-                frame[name] = frame[name].astype("string")
-        except (TypeError, ValueError, OverflowError):
-            raise UserError(f"{path}: column {name!r} holds a value that is not "
-                            f"{kind.split()[0].lower()}; expected a file written by "
-                            "`memorybench export`") from None
+    frame = typed(frame.reindex(columns=list(COLUMNS)), lambda row, what: UserError(
+        f"{path}: row {row + 1} has {what}; expected a file written by `memorybench export`"))
     check_table(path, frame, raw)
-    frame["solved"] = frame["solved"].fillna(0).astype(bool)
     return frame.sort_values(ORDER, kind="stable").reset_index(drop=True)
 
 

@@ -24,13 +24,19 @@ def spec_dir(kind: str) -> Path:
 
 def read_toml(path: Path) -> dict:
     """Parse a TOML file; a syntax error names the file and line."""
+    path = Path(path)
     try:
-        text = Path(path).read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise UserError(f"{path}: no such file; expected a TOML file") from None
-    except (IsADirectoryError, PermissionError, UnicodeDecodeError) as exc:
-        raise UserError(f"{path}: cannot read as a UTF-8 TOML file ({exc.__class__.__name__})") \
-            from None
+        if not path.is_file():  # a FIFO or device would block or never end
+            what = ("not a regular file" if path.exists() else
+                    "a symbolic link that does not resolve" if path.is_symlink() else
+                    "no such file")
+            raise UserError(f"{shorten(path)}: {what}; expected a TOML file")
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:  # a symlink loop, a name too long, ...
+        reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else \
+            exc.__class__.__name__
+        raise UserError(f"{shorten(path)}: cannot read as a UTF-8 TOML file ({reason}); "
+                        "expected a TOML file") from None
     try:
         return tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
@@ -48,6 +54,12 @@ def load_spec(kind: str, name: str) -> dict | None:
     if name not in spec_names(kind):
         return None
     return read_toml(spec_dir(kind) / f"{name}.toml")
+
+
+def shorten(path: Path, most: int = 80) -> str:
+    """A path for a one-line message: long ones keep their start and end."""
+    text = str(path)
+    return text if len(text) <= most else f"{text[:40]}...{text[-(most - 43):]}"
 
 
 def check_keys(where: str, table: dict, allowed: set[str]) -> None:

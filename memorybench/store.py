@@ -8,11 +8,13 @@ ours, or is damaged, is refused with one clear line and left exactly as it was.
 from __future__ import annotations
 
 import json
+import numbers
 import os
 import sqlite3
 import time
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 from memorybench.cells import COLUMNS, JSON_COLUMNS, upgrade_config
@@ -135,7 +137,9 @@ def _read_marks(uri: str, path: Path) -> tuple[int, int]:
                 # Every page, not just the header: a store damaged inside is found here.
                 problem = con.execute("PRAGMA quick_check(1)").fetchone()[0]
                 if problem != "ok":
-                    raise sqlite3.DatabaseError(problem)
+                    raise sqlite3.DatabaseError(" ".join(problem.split()))
+                if tables:
+                    _check_schema(con, path, version)
         finally:
             con.close()
     except sqlite3.DatabaseError as exc:
@@ -146,13 +150,38 @@ def _read_marks(uri: str, path: Path) -> tuple[int, int]:
     return app_id, version
 
 
+# Columns every version of the cells table has, and those a version added.
+BASE_COLUMNS = [c for c in COLUMNS if c not in ("host", "state_size")]
+ADDED_COLUMNS = {2: ["host"], 4: ["state_size"]}
+
+
+def _check_schema(con: sqlite3.Connection, path: Path, version: int) -> None:
+    """The tables a store of ``version`` must have, with their columns; anything else is a
+    damaged store, refused before any work."""
+    def damaged(what: str) -> UserError:
+        return UserError(f"--db {path} is a damaged memorybench store ({what}); expected a "
+                         "store written by `memorybench run`")
+
+    if version > SCHEMA_VERSION:
+        return  # a newer memorybench's store: refused by the caller, with that reason
+    if version < 1:
+        raise damaged(f"schema version {version}, expected 1 to {SCHEMA_VERSION}")
+    kind = con.execute("SELECT type FROM sqlite_master WHERE name = 'cells'").fetchone()
+    if kind is None or kind[0] != "table":
+        raise damaged("no cells table" if kind is None else f"its cells table is a {kind[0]}")
+    have = {row[1] for row in con.execute("PRAGMA table_info(cells)")}
+    needed = BASE_COLUMNS + [c for v, cs in ADDED_COLUMNS.items() if version >= v for c in cs]
+    missing = [c for c in needed if c not in have]
+    if missing:
+        raise damaged(f"its cells table lacks the column {missing[0]!r}")
+
+
 def _connect_readonly(path: Path) -> sqlite3.Connection:
-    """A read-only connection. In a folder we cannot write, SQLite cannot create the
-    shared-memory file a WAL reader needs; with no log beside it, the file is complete and
-    is read as immutable."""
+    """A read-only connection that leaves nothing beside the store. With no log beside it,
+    no writer has the store open and the file is complete: it is read as immutable, which
+    creates no -wal or -shm file (a WAL reader otherwise needs the shared-memory file)."""
     uri = path.resolve().as_uri()
-    folder = path.parent if str(path.parent) else Path(".")
-    if not os.access(folder, os.W_OK) and not Path(f"{path}-wal").exists():
+    if not Path(f"{path}-wal").exists():
         return sqlite3.connect(f"{uri}?immutable=1", uri=True)
     return sqlite3.connect(f"{uri}?mode=ro", uri=True)
 
@@ -165,6 +194,52 @@ def _check_writable(path: Path) -> None:
         if target.exists() and not os.access(target, os.W_OK):
             raise UserError(f"--db {path} cannot be written (its {what} is read-only); "
                             "expected a writable file path")
+
+
+def typed(frame: pd.DataFrame, bad) -> pd.DataFrame:
+    """``frame`` with each column of COLUMNS in its fixed dtype, whatever the rows hold:
+    a value that is not of its column's kind (a metric that is text, a seed of 1.5, JSON
+    that does not parse) is ``bad(row, what)``, raised."""
+    for name, kind in COLUMNS.items():
+        column = frame[name]
+        if kind.startswith(("INTEGER", "REAL")):
+            if name == "solved":  # true/false in exported files, 0/1 in the store
+                column = column.map(lambda v: int(v) if isinstance(v, bool | np.bool_) else v)
+            numbers = pd.to_numeric(column.where(column.map(_numeric_or_na), None),
+                                    errors="coerce")
+            wrong = column.notna() & numbers.isna()
+            if kind.startswith("INTEGER"):
+                finite = numbers.abs() < 2 ** 63
+                wrong |= numbers.notna() & (~finite | (numbers != numbers.round()))
+                numbers = numbers.where(finite | numbers.isna(), None)
+            if wrong.any():
+                raise bad(int(wrong.to_numpy().argmax()),
+                          f"a {name} that is not {'an integer' if kind[0] == 'I' else 'a number'}"
+                          f" ({column[wrong].iloc[0]!r})")
+            frame[name] = numbers.astype("Int64" if kind.startswith("INTEGER") else "float64")
+        else:
+            frame[name] = column.astype("string")
+    for name in JSON_COLUMNS:
+        for row, text in enumerate(frame[name]):
+            if isinstance(text, str) and not _parses(text):
+                raise bad(row, f"{name} that is not valid JSON")
+    frame["solved"] = frame["solved"].fillna(0).astype(bool)
+    return frame
+
+
+def _numeric_or_na(value) -> bool:
+    """A number (not a bool, not text that looks like one) or a missing value."""
+    if isinstance(value, str | bool | np.bool_):
+        return False
+    return isinstance(value, numbers.Number) or value is None or pd.isna(value)
+
+
+def _parses(text: str) -> bool:
+    try:
+        json.loads(text)
+    except ValueError:
+        return False
+    return True
 
 
 class Store:
@@ -277,15 +352,9 @@ class Store:
             raise UserError(f"--db {self.path} is a damaged database ({exc}); expected a "
                             "memorybench store") from None
         frame = frame.reindex(columns=list(COLUMNS))  # an older store read as it is: NA columns
-        for name, kind in COLUMNS.items():  # fixed dtypes, whatever the rows hold
-            if kind.startswith("INTEGER"):
-                frame[name] = frame[name].astype("Int64")
-            elif kind.startswith("REAL"):
-                frame[name] = frame[name].astype("float64")
-            else:
-                frame[name] = frame[name].astype("string")
-        frame["solved"] = frame["solved"].fillna(0).astype(bool)
-        return frame
+        return typed(frame, lambda row, what: UserError(
+            f"--db {self.path}: the stored cell {frame['key'].iloc[row]} has {what}; expected "
+            "a store written by `memorybench run`"))
 
     # --- diagnostics (memorybench.diagnostics) ----------------------------------------------
     def _has_diagnostics(self) -> bool:

@@ -229,7 +229,22 @@ def load_suite(name: str) -> tuple[Sweep, str]:
                   train=dict(data.get("train", {})), task=dict(data.get("task", {})),
                   model=dict(data.get("model", {})), params=data.get("params"),
                   suite=None if name.endswith(".toml") else name)
+    check_tables_name_tasks(str(path), data, sweep.tasks)
     return sweep, data.get("description", "")
+
+
+def check_tables_name_tasks(where: str, data: dict, tasks: list[str]) -> None:
+    """Every table keyed by task in a suite (``lengths``, ``[train.X]``, ``[task.X]``)
+    names a task of the suite: a typo is an error, not a table silently ignored."""
+    tables = {"lengths": data.get("lengths") if isinstance(data.get("lengths"), dict) else {},
+              "train": {k: v for k, v in data.get("train", {}).items() if isinstance(v, dict)},
+              "task": {k: v for k, v in data.get("task", {}).items() if isinstance(v, dict)}}
+    for section, table in tables.items():
+        for name in table:
+            if name not in tasks:
+                label = f"lengths.{name}" if section == "lengths" else f"[{section}.{name}]"
+                error = unknown_name("task of this suite", name, tasks)
+                raise UserError(f"{where}: {label}: {error}")
 
 
 def suite_rows(db, suite: str):

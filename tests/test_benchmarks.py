@@ -11,6 +11,7 @@ ROOT = Path(__file__).resolve().parent.parent
 
 @pytest.mark.skipif(not (ROOT / "benchmarks" / "__main__.py").exists(),
                     reason="the benchmarks/ folder ships with the repository, not the package")
+@pytest.mark.slow
 def test_the_fast_harness_writes_every_section(tmp_path):
     out = tmp_path / "performance.md"
     subprocess.run([sys.executable, "-m", "benchmarks", "--fast", "--model", "gru", "--task",

@@ -98,7 +98,7 @@ def test_update_baseline_rewrites_it_as_committed_text(invoke, tmp_path):
     ('{"key": "k", "task": "copy", "model": "lstm", "length": null, "seed": 0, '
      '"status": "ok", "metric": 0.5}\n', "row 1 has no length"),
     ('{"key": "k", "task": "copy", "model": "lstm", "length": 1e400, "seed": 0, '
-     '"status": "ok", "metric": 0.5}\n', "column 'length' holds a value that is not integer"),
+     '"status": "ok", "metric": 0.5}\n', "row 1 has a length that is not an integer"),
     ('{"key": "k", "task": "copy", "model": "lstm", "length": 10, "seed": 0, '
      '"status": "ok", "metric": Infinity}\n', "row 1 has an infinite metric"),
     ('{"key": "k", "task": ["copy"], "model": "lstm", "length": 10, "seed": 0, '

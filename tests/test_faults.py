@@ -62,6 +62,7 @@ def frame(cwd):
         return store.frame().set_index("key")
 
 
+@pytest.mark.slow
 def test_kill_9_mid_sweep_then_rerun_keeps_every_finished_cell(tmp_path, workers=2):
     proc = start(SLOWER, tmp_path, workers)
     wait_for_rows(tmp_path, 2, proc)
@@ -81,6 +82,7 @@ def test_kill_9_mid_sweep_then_rerun_keeps_every_finished_cell(tmp_path, workers
     pd.testing.assert_frame_equal(after.loc[before.index], before)
 
 
+@pytest.mark.slow
 def test_ctrl_c_stops_promptly_keeps_results_and_prints_the_resume_command(tmp_path):
     proc = start(SLOWER, tmp_path, workers=2)
     wait_for_rows(tmp_path, 1, proc)
@@ -99,6 +101,7 @@ def test_ctrl_c_stops_promptly_keeps_results_and_prints_the_resume_command(tmp_p
     assert len(frame(tmp_path)) == 16
 
 
+@pytest.mark.slow
 def test_two_runs_on_one_store_at_once_store_every_cell_once(tmp_path):
     other = [a if a != "elman" else "lstm" for a in SLOW]  # overlaps on the gru cells
     one, two = start(SLOW, tmp_path), start(other, tmp_path)
@@ -133,6 +136,7 @@ def test_an_unreachable_scheduler_is_one_line(invoke):
         assert "Traceback" not in result.output
 
 
+@pytest.mark.slow
 def test_dask_local_cluster_stores_the_same_results_as_the_local_backend(invoke):
     pytest.importorskip("distributed")
     args = ["run", "--task", "adding", "--task", "copy", "--model", "gru", "--lengths", "4,6",
@@ -145,6 +149,7 @@ def test_dask_local_cluster_stores_the_same_results_as_the_local_backend(invoke)
                                       b.frame().set_index("key")[cols])
 
 
+@pytest.mark.slow
 def test_a_dask_worker_killed_mid_sweep_does_not_stop_it(tmp_path):
     distributed = pytest.importorskip("distributed")
     with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True,

@@ -9,6 +9,7 @@ import click
 
 from memorybench.cli import cli, db_option
 from memorybench.errors import UserError
+from memorybench.flags import FiniteFloat
 
 
 @cli.command()
@@ -38,7 +39,7 @@ def export(db, fmt, out, tasks, models):
                         "--db PATH")
     frame = results.select(results.load(db), tasks, models)
     if out is not None:
-        results.write(frame, out, fmt)
+        results.write(frame, out, fmt, inputs=(db,))
         click.echo(f"wrote {len(frame)} results to {out}", err=True)
     elif fmt == "parquet":
         raise UserError("--format parquet writes binary data; expected --out FILE")
@@ -50,7 +51,7 @@ def export(db, fmt, out, tasks, models):
 @click.argument("new", type=click.Path(path_type=Path))
 @click.option("--baseline", required=True, type=click.Path(path_type=Path),
               help="Results to compare against: a store (.db) or an exported file.")
-@click.option("--margin", type=click.FloatRange(min=0), default=0.05, show_default=True,
+@click.option("--margin", type=FiniteFloat(min=0), default=0.05, show_default=True,
               help="Smallest drop of the mean metric that counts as worse (absolute).")
 @click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text",
               show_default=True, help="text for people, json for machines.")
@@ -81,7 +82,8 @@ def compare(new, baseline, margin, fmt, update_baseline):
     else:
         click.echo(render_text(outcome))
     if update_baseline:
-        results.write(new_frame, baseline, results.file_format(baseline, "--update-baseline"))
+        results.write(new_frame, baseline, results.file_format(baseline, "--update-baseline"),
+                      inputs=(new,))
         click.echo(f"rewrote {baseline} with {len(new_frame)} results", err=True)
         return 0
     return 1 if outcome.failed else 0
@@ -144,7 +146,7 @@ def leaderboard(results_path, out, db, suite, check):
         if left_out:
             click.echo(f"left out {left_out} stored cells that are not in suite {suite}",
                        err=True)
-        results.write(rows, results_path, "jsonl")
+        results.write(rows, results_path, "jsonl", inputs=(db,))
     frame = summary.normalise(results.load(results_path))
     if check:
         stale = stale_report(results_path, out)

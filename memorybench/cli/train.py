@@ -9,6 +9,7 @@ import click
 
 from memorybench.cli import cli, db_option
 from memorybench.console import print_diagnostics
+from memorybench.flags import FiniteFloat
 
 
 @cli.command("list")
@@ -44,7 +45,7 @@ def list_cmd():
 @click.option("--seeds", help="Comma-separated seeds, e.g. 0,1,2 (default: 0).")
 @click.option("--steps", type=click.IntRange(min=1), help="Training budget in steps per cell.")
 @click.option("--batch-size", type=click.IntRange(min=1), help="Examples per training step.")
-@click.option("--lr", type=click.FloatRange(min=0, min_open=True), help="Learning rate.")
+@click.option("--lr", type=FiniteFloat(min=0, min_open=True), help="Learning rate.")
 @click.option("--eval-every", type=click.IntRange(min=1), help="Steps between evaluations.")
 @click.option("--params", "n_params", type=click.IntRange(min=1), metavar="N",
               help="Equal-size comparison: set each model's hidden width so it has about N "
