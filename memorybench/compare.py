@@ -14,9 +14,11 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
+from memorybench.errors import printable
+from memorybench.report.summary import N_BOOT
+
 GROUP = ["task", "model", "length"]
 CELL = [*GROUP, "seed"]
-N_BOOT = 2000
 
 
 @dataclass
@@ -88,12 +90,14 @@ def render_text(result: Comparison) -> str:
              f"{'old':>7} {'new':>7} {'diff':>7}  95% CI"]
     for verdict in ("worse", "improved", "unchanged"):
         for r in result.verdicts(verdict):
-            lines.append(f"{verdict:<10} {r['task']:<12} {r['model']:<14} {r['length']:>7} "
+            lines.append(f"{verdict:<10} {printable(r['task']):<12} "
+                         f"{printable(r['model']):<14} {r['length']:>7} "
                          f"{r['seeds']:>5} {r['old']:>7.3f} {r['new']:>7.3f} {r['diff']:>+7.3f}"
                          f"  [{r['ci_low']:+.3f}, {r['ci_high']:+.3f}]")
     for name, cells in (("missing", result.missing), ("extra", result.extra)):
         for c in cells:
-            lines.append(f"{name:<10} {c['task']:<12} {c['model']:<14} {c['length']:>7} "
+            lines.append(f"{name:<10} {printable(c['task']):<12} {printable(c['model']):<14} "
+                         f"{c['length']:>7} "
                          f"seed {c['seed']}")
     counts = {v: len(result.verdicts(v)) for v in ("worse", "improved", "unchanged")}
     lines.append(f"{counts['worse']} worse, {counts['improved']} improved, "

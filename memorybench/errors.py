@@ -8,6 +8,15 @@ class UserError(Exception):
     """Bad input from the user (a name, a length, a file): what is wrong, what is expected."""
 
 
+def printable(value) -> str:
+    """Text safe to print on a terminal: control characters (an escape sequence in a
+    stored model name) shown as Python escapes, not sent raw."""
+    text = str(value)
+    if text.isprintable():
+        return text
+    return "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)
+
+
 def is_integer(value) -> bool:
     """An int, and not a bool (which Python counts as one)."""
     return isinstance(value, int) and not isinstance(value, bool)

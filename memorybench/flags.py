@@ -29,7 +29,7 @@ class Cli(click.Group):
             message = exc.format_message() if isinstance(exc, click.ClickException) else str(exc)
             click.echo(f"memorybench: error: {message}", err=True)
             code = EXIT_USAGE
-        except click.Abort:
+        except (click.Abort, KeyboardInterrupt):
             click.echo("memorybench: interrupted", err=True)
             code = 130
         if standalone_mode:
@@ -44,7 +44,10 @@ def parse_ints(option: str, text: str | None, example: str = "10,50,100") -> lis
     values = []
     for part in text.split(","):
         part = part.strip()
+        digits = part[1:] if part.startswith("-") else part
         try:
+            if not (digits.isascii() and digits.isdigit()):  # int() takes "1_0" and "١٠"
+                raise ValueError(part)
             values.append(int(part))
         except ValueError:
             raise UserError(f"{option}: {part!r} is not an integer; expected comma-separated "

@@ -87,8 +87,10 @@ def _local(cells: list[Unit], workers: int, device: str, work: Work) -> Iterator
 
     A cell whose process dies (a segfault, the kernel's out-of-memory killer, a plugin that
     exits) takes down the whole pool, and with it the other cells in flight. The pool is
-    restarted and the cells that were in flight are run again, each one alone: a cell that
-    kills its process while running alone is stored as failed, and the sweep goes on.
+    restarted and the cells that were in flight are run again, each one alone, in a pool
+    of its own with one process: a death there is that cell's for certain (a worker of the
+    shared pool dying meanwhile is not blamed on it), so the cell is stored as failed and
+    the sweep goes on.
     """
     if workers == 1 or len(cells) <= 1:
         for cell in cells:
@@ -96,13 +98,14 @@ def _local(cells: list[Unit], workers: int, device: str, work: Work) -> Iterator
         return
     from concurrent.futures import FIRST_COMPLETED, wait
 
-    from joblib.externals.loky import get_reusable_executor
+    from joblib.externals.loky import ProcessPoolExecutor, get_reusable_executor
     from joblib.externals.loky.process_executor import BrokenProcessPool
 
     size = min(workers, len(cells))
     queue = deque(longest_first(cells))
     suspects: set[str] = set()  # keys of cells in flight when a process died
     running: dict = {}  # future -> cell
+    solo = None  # the one-process pool of a suspect
     executor = get_reusable_executor(max_workers=size, timeout=IDLE_SECONDS)
     try:
         while queue or running:
@@ -111,23 +114,33 @@ def _local(cells: list[Unit], workers: int, device: str, work: Work) -> Iterator
                     running and (queue[0].key in suspects
                                  or any(c.key in suspects for c in running.values()))):
                 cell = queue.popleft()
-                running[executor.submit(work, cell, device)] = cell
+                if cell.key in suspects:
+                    solo = ProcessPoolExecutor(max_workers=1)
+                    running[solo.submit(work, cell, device)] = cell
+                else:
+                    executor = get_reusable_executor(max_workers=size, timeout=IDLE_SECONDS)
+                    running[executor.submit(work, cell, device)] = cell
             done, _ = wait(list(running), return_when=FIRST_COMPLETED)
             for future in done:
                 cell = running.pop(future)
                 try:
                     yield future.result()
                 except BrokenProcessPool as exc:
-                    if cell.key in suspects and not running:
+                    if cell.key in suspects:  # its own pool's one process died
                         yield cell.failure("the worker process died while training this "
                                            f"cell ({type(exc).__name__}: {exc})")
                     else:
                         suspects.add(cell.key)
                         queue.appendleft(cell)
-                    executor = get_reusable_executor(max_workers=size, timeout=IDLE_SECONDS)
                 except Exception as exc:  # e.g. a result that could not be sent back
                     yield cell.failure(f"{type(exc).__name__}: {exc}")
+                finally:
+                    if solo is not None and cell.key in suspects:
+                        solo.shutdown(wait=True)
+                        solo = None
     finally:
+        if solo is not None:
+            solo.shutdown(wait=False, kill_workers=True)
         for future in running:
             future.cancel()
         if running:  # interrupted: nothing keeps training after we return
@@ -226,6 +239,12 @@ def run_sweep(cells: list[Cell], db, workers: int, device: str = "cpu", backend:
         if dry_run:
             print_plan(plan, workers)
             return 0
+        held = store.claim([c.key for c in plan.todo])
+        if held:
+            plan.todo = [c for c in plan.todo if c.key not in held]
+            click.echo(f"{len(held)} cells are being trained by another run (process "
+                       f"{', '.join(map(str, sorted(set(held.values()))))}) on this store; "
+                       "skipped here", err=True)
         click.echo(f"{len(plan.cells)} cells: {len(plan.todo)} to train, "
                    f"{len(plan.stored)} already stored in {db}", err=True)
         try:
@@ -236,6 +255,8 @@ def run_sweep(cells: list[Cell], db, workers: int, device: str = "cpu", backend:
             click.echo(f"memorybench: interrupted; {sum(stop.counts.values())} cells trained "
                        f"and stored in {db} before it. Resume with: {resume}", err=True)
             return 130
+        finally:
+            store.release([c.key for c in plan.todo])
         frame = store.frame()
     mine = frame[frame["key"].isin({c.key for c in plan.cells})]
     print_summary(mine)

@@ -36,6 +36,12 @@ DIAGNOSTIC_COLUMNS = {
     "result": "TEXT", "versions": "TEXT", "config": "TEXT",
 }
 DIAGNOSTIC_JSON = ("result", "versions", "config")
+# A run claims the cells it is about to train (process, machine, time), so a second run on
+# the same store skips them instead of training them twice; a claim whose process is gone,
+# or older than LEASE_SECONDS on another machine, is taken over.
+CREATE_LEASES = ("CREATE TABLE IF NOT EXISTS leases (key TEXT PRIMARY KEY, pid INTEGER, "
+                 "host TEXT, taken REAL)")
+LEASE_SECONDS = 24 * 3600
 CREATE_DIAGNOSTICS = ("CREATE TABLE diagnostics ("
                       + ", ".join(f"{n} {k}" for n, k in DIAGNOSTIC_COLUMNS.items()) + ")")
 # Schema version -> statements that bring a store from that version to the next. Each step
@@ -62,7 +68,8 @@ def rekey(con: sqlite3.Connection) -> None:
 MIGRATIONS = {
     1: ["ALTER TABLE cells ADD COLUMN host TEXT"],  # v2: which machine trained the cell
     2: [CREATE_DIAGNOSTICS],  # v3: gradient flow and memory probes
-    3: ["ALTER TABLE cells ADD COLUMN state_size INTEGER", rekey],  # v4: code versions
+    3: ["ALTER TABLE cells ADD COLUMN state_size INTEGER", rekey,  # v4: code versions,
+        CREATE_LEASES],  # and leases
 }
 
 
@@ -242,6 +249,20 @@ def _parses(text: str) -> bool:
     return True
 
 
+def _alive(pid: int, host: str, taken: float, here: str, now: float) -> bool:
+    """Whether a lease still holds: its process runs (on this machine), or it is recent
+    (on another, whose processes cannot be seen from here)."""
+    if host != here:
+        return now - taken < LEASE_SECONDS
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # a process of another user
+        return True
+    return True
+
+
 class Store:
     """A results database. ``readonly`` opens an existing file (or nothing) without writing."""
 
@@ -255,6 +276,14 @@ class Store:
             return
         if self.path.exists():
             _check_writable(self.path)
+            if self.path.stat().st_size > 0:  # every row readable, before any work
+                self.con = _connect_readonly(self.path)
+                try:
+                    if self.con.execute("SELECT 1 FROM sqlite_master WHERE name = 'cells'"
+                                        ).fetchone():  # not a store being created now
+                        self.frame()
+                finally:
+                    self.close()
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             self.con = sqlite3.connect(self.path, timeout=60)
@@ -284,6 +313,7 @@ class Store:
                 cols = ", ".join(f"{name} {kind}" for name, kind in COLUMNS.items())
                 self.con.execute(f"CREATE TABLE cells ({cols})")
                 self.con.execute(CREATE_DIAGNOSTICS)
+                self.con.execute(CREATE_LEASES)
                 self.con.execute(f"PRAGMA application_id = {APPLICATION_ID}")
                 self.con.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
         self._migrate()
@@ -320,6 +350,32 @@ class Store:
         if self.con is None:
             return {}
         return dict(self.con.execute("SELECT key, status FROM cells"))
+
+    def claim(self, keys: list[str]) -> dict[str, int]:
+        """Claim the cells ``keys`` for this process; returns those another live run holds
+        (key -> its process id), which this run must not train."""
+        import socket
+
+        me, host, now = os.getpid(), socket.gethostname(), time.time()
+        held = {}
+        with self.con:
+            self.con.execute("BEGIN IMMEDIATE")
+            leases = {k: (pid, h, t) for k, pid, h, t in
+                      self.con.execute("SELECT key, pid, host, taken FROM leases")}
+            for key in keys:
+                lease = leases.get(key)
+                if lease is not None and lease[0] != me and _alive(*lease, host, now):
+                    held[key] = lease[0]
+                else:
+                    self.con.execute("INSERT OR REPLACE INTO leases VALUES (?, ?, ?, ?)",
+                                     (key, me, host, now))
+        return held
+
+    def release(self, keys: list[str]) -> None:
+        """Give up this process's claims on ``keys``."""
+        with self.con:
+            self.con.executemany("DELETE FROM leases WHERE key = ? AND pid = ?",
+                                 [(k, os.getpid()) for k in keys])
 
     def put(self, row: dict, replace: bool = False) -> None:
         """Store one finished cell and commit. A cell is stored once: a new result replaces

@@ -24,6 +24,7 @@ from memorybench.report.tables import md
 FIGURES = "figures"  # the report's figures, beside README.md
 DIAGNOSTICS = "diagnostics"  # the diagnostics' own page, figures and data
 OUTPUT_NAMES = {"index.html", "README.md", FIGURES, DIAGNOSTICS}  # a report folder
+WRITTEN_SUFFIXES = {".png", ".md", ".csv"}  # what a report writes inside those folders
 
 
 def check_out(out: Path) -> None:
@@ -40,6 +41,11 @@ def check_out(out: Path) -> None:
                         "or a previous report)")
     if out.is_dir():
         foreign = sorted(p.name for p in out.iterdir() if p.name not in OUTPUT_NAMES)
+        # Inside its folders a report writes figures, pages and tables only: a file the
+        # user put there is not replaced with the report.
+        foreign += sorted(str(p.relative_to(out)) for name in (FIGURES, DIAGNOSTICS)
+                          for p in (out / name).rglob("*")
+                          if p.is_file() and p.suffix not in WRITTEN_SUFFIXES)
         if foreign:
             raise UserError(f"--out {out} holds files that are not a report ({foreign[0]}, ...);"
                             " expected a new or empty folder, or a previous report to replace")
