@@ -10,7 +10,12 @@ from memorybench.tasks import (  # noqa: E402,F401  (registers the built-ins)
     adding,
     agreement,
     copy,
+    flipflop,
     forecasting,
+    induction,
+    parity,
+    permutation,
     recall,
+    selective_copy,
     sentiment,
 )

@@ -1,0 +1,76 @@
+"""Parity (Deletang et al. 2023, "Neural networks and the Chomsky hierarchy", parity check,
+a regular task; Grazzi et al. 2024 on the state tracking it needs)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from memorybench.tasks import TASKS
+from memorybench.tasks.base import Batch, Task, TaskIO, balanced_labels
+
+
+@TASKS.register("parity")
+@dataclass(frozen=True)
+class Parity(Task):
+    """Say whether a string of ``length`` bits holds an odd number of ones.
+
+    Input: ``length`` bits (tokens 0 and 1). The target, read after the last bit, is their
+    sum modulo 2. Labels are balanced: each bit string is uniform among those of its
+    parity (a uniform string whose parity is not the drawn label gets one random bit
+    flipped).
+
+    >>> from memorybench.tasks.base import lined_up
+    >>> b = Parity().sample(1, 8, np.random.default_rng(0))
+    >>> print(lined_up({"input": b.x[0]}))
+    input 1 1 1 0 0 0 1 0
+    >>> b.y.item()  # four ones
+    0
+
+    Every bit decides the target, however far back; the first is ``length - 1`` steps
+    before the output. A model needs one bit of state, flipped at every 1: RNNs and LSTMs
+    learn it and generalize to longer strings, Transformers do not (Deletang et al. 2023:
+    trained on lengths up to 40, tested on 41..500); diagonal linear recurrences with
+    eigenvalues in [0, 1] (Mamba, LRU as usually set up) cannot represent it at arbitrary
+    length (Grazzi et al. 2024). The parity is read at the end only: a label at every step
+    would make each step's target one step of memory away from the previous one.
+
+    Scored by accuracy; ``chance`` is 0.5. The parity is a function of the count of ones,
+    but not a monotone one: a linear model of token counts (bag of words) or of any fixed
+    window of bits stays at chance.
+    """
+
+    description = "the parity of `length` bits, read at the end (Deletang et al. 2023)"
+    length_meaning = "number of bits T; the first is T-1 steps before the output"
+    min_length = 2
+    balanced = True
+
+    solved: float = 0.9
+
+    @property
+    def io(self) -> TaskIO:
+        return TaskIO(inputs="tokens", in_size=2, targets="class", out_size=2,
+                      positions="last")
+
+    def sample(self, n: int, length: int, rng: np.random.Generator) -> Batch:
+        x = rng.integers(0, 2, (n, length))  # (n, T)
+        y = balanced_labels(n, 2, rng)  # (n,)
+        flip = (x.sum(1) % 2) != y
+        x[np.flatnonzero(flip), rng.integers(0, length, n)[flip]] ^= 1
+        return Batch(torch.from_numpy(x), torch.from_numpy(y))
+
+    def probe(self, n: int, length: int, rng: np.random.Generator) -> tuple[Batch, Batch, Batch]:
+        base = self.sample(n, length, rng)
+        deciding = base.x.clone()
+        deciding[:, 0] ^= 1  # the first bit, T-1 steps back
+        filler = base.x.clone()  # the last two bits flipped: the count of ones changes by
+        filler[:, -2:] ^= 1  # -2, 0 or 2, its parity not at all
+        return base, Batch(deciding, 1 - base.y), Batch(filler, base.y.clone())
+
+    def score(self, out: torch.Tensor, batch: Batch) -> dict[str, float]:
+        return {"accuracy": (out.argmax(-1) == batch.y).float().mean().item()}
+
+    def chance(self, length: int) -> float:
+        return 0.5
