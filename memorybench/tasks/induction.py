@@ -21,15 +21,18 @@ class Induction(Task):
 
     Input (``length`` steps): random tokens (1..vocab-1) among which the trigger (0)
     occurs once, at a random step, followed by its value; the last step is the trigger
-    again. The target, read at the last step, is the value.
+    again. The target, read at the last step, is the value. The random tokens are a
+    shuffled multiset in which every token occurs equally often (+-1): with tokens drawn
+    i.i.d., the value's token would be the sequence's most frequent more often than
+    chance (0.16 instead of 0.07 at 32 steps), a shortcut that needs no memory of order.
 
     >>> from memorybench.tasks.base import lined_up
     >>> task = Induction(vocab=6)
-    >>> b = task.sample(1, 8, np.random.default_rng(0))
+    >>> b = task.sample(1, 8, np.random.default_rng(2))
     >>> print(lined_up({"input": b.x[0]}))
-    input 5 0 3 2 2 1 1 0
+    input 5 1 0 2 3 4 5 0
     >>> b.y.item()  # the token after the first trigger
-    3
+    2
 
     An induction head is two steps: find the earlier occurrence of the current token,
     copy what followed it. Mamba Table 2 (vocabulary 16, trained at 256 steps): Mamba
@@ -37,7 +40,8 @@ class Induction(Task):
 
     Scored by accuracy; ``chance`` is ``1 / (vocab - 1)``, a uniform guess among the
     values. The trigger's step is uniform, so the value lies 1 to ``length - 2`` steps
-    back; ``probe`` puts it as far back as it goes.
+    back (a window of the last ``w`` steps holds it in a share ``w / (length - 2)`` of
+    the sequences); ``probe`` puts it as far back as it goes.
     """
 
     description = "recall the token that followed a trigger when the trigger recurs " \
@@ -59,18 +63,22 @@ class Induction(Task):
                       out_size=self.vocab, positions="last")
 
     def sample(self, n: int, length: int, rng: np.random.Generator) -> Batch:
-        return self.assemble(rng.integers(1, self.vocab, (n, length)),
-                             rng.integers(0, length - 2, n))
+        values = self.vocab - 1
+        start = rng.integers(0, values, (n, 1))  # which tokens get the extra occurrences
+        balanced = (np.arange(length - 2) + start) % values + 1  # (n, T-2)
+        return self.assemble(rng.permuted(balanced, axis=1), rng.integers(0, length - 2, n))
 
-    def assemble(self, x: np.ndarray, trigger: np.ndarray) -> Batch:
-        """The batch with the trigger at step ``trigger`` (n,) and at the end of ``x``."""
-        rows = np.arange(len(x))
-        x[rows, trigger] = TRIGGER
-        x[:, -1] = TRIGGER
-        return Batch(torch.from_numpy(x), torch.from_numpy(x[rows, trigger + 1].copy()))
+    def assemble(self, tokens: np.ndarray, trigger: np.ndarray) -> Batch:
+        """The batch of ``tokens`` (n, T-2) with the trigger inserted at step ``trigger``
+        (n,) and at the end."""
+        rows, steps = np.arange(len(tokens)), np.arange(tokens.shape[1] + 1)
+        x = np.take_along_axis(tokens, steps - (steps > trigger[:, None]), axis=1)  # (n, T-1)
+        x[rows, trigger] = TRIGGER  # the tokens after it move one step later
+        x = np.concatenate([x, np.full((len(x), 1), TRIGGER)], axis=1)  # (n, T)
+        return Batch(torch.from_numpy(x), torch.from_numpy(tokens[rows, trigger]))
 
     def probe(self, n: int, length: int, rng: np.random.Generator) -> tuple[Batch, Batch, Batch]:
-        base = self.assemble(rng.integers(1, self.vocab, (n, length)), np.zeros(n, np.int64))
+        base = self.assemble(rng.integers(1, self.vocab, (n, length - 2)), np.zeros(n, np.int64))
         deciding = base.x.clone()
         deciding[:, 1] = base.x[:, 1] % (self.vocab - 1) + 1  # another value, T-2 steps back
         filler = base.x.clone()  # every random token but the value replaced by another

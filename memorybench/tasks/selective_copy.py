@@ -38,8 +38,9 @@ class SelectiveCopy(Task):
 
     Scored by accuracy at the markers only; ``chance`` is ``1 / (vocab - 2)``, a uniform
     guess among the data tokens. A model that remembers which tokens appeared but not
-    their order does better: stored as ``accuracy_token_set``, the expected accuracy of
-    guessing among the sequence's own data tokens.
+    their order does better: its best answer at every marker is the sequence's most
+    frequent data token, whose accuracy is stored as ``accuracy_bag`` (about 0.2 at the
+    Mamba setting), so beating ``chance`` alone does not prove the order was kept.
     """
 
     description = "copy the data tokens scattered among noise, in order (Mamba selective " \
@@ -99,9 +100,9 @@ class SelectiveCopy(Task):
         k = self.tokens
         asked = batch.y[:, -k:]  # (B, k)
         right = out[:, -k:].argmax(-1) == asked
-        among = (asked[:, :, None] == asked[:, None, :]).float().mean(2)  # (B, k)
+        counts = (asked[:, :, None] == asked[:, None, :]).sum(2)  # (B, k) each one's count
         return {"accuracy": right.float().mean().item(),
-                "accuracy_token_set": among.mean().item()}
+                "accuracy_bag": (counts.amax(1) / k).mean().item()}
 
     def chance(self, length: int) -> float:
         return 1.0 / (self.vocab - 2)
