@@ -26,7 +26,7 @@ VARIANTS = [(name, {}) for name in NAMES] + [
     ("flipflop", {"ignore": 0.98}),
     ("flipflop", {"ignore": 0.1}),
     ("selective-copy", {"vocab": 4, "tokens": 3}),
-    ("permutation", {"group": "S4"}),
+    ("permutation", {"group": "S5"}),
 ]
 
 

@@ -59,12 +59,12 @@ class Permutation(Task):
     (even or odd): a bag of tokens can at best reach ``2 / |G|``.
     """
 
-    description = "compose `length` permutations of a small set (S5 word problem, " \
-                  "Merrill et al. 2024)"
+    description = "compose `length` permutations of a small set and name the product " \
+                  "(S3/S5 word problems, Merrill et al. 2024)"
     length_meaning = "number of permutations T; the first is T-1 steps before the output"
     min_length = 2
 
-    group: str = "S5"
+    group: str = "S3"  # S5 is the paper's hard case; S3 (6 states) is in reach of CPU budgets
     solved: float = 0.9
 
     def validate(self) -> None:
