@@ -86,7 +86,7 @@ class SelectiveCopy(Task):
         where = np.concatenate([np.zeros((n, 1), np.int64), later + 1], axis=1)
         base = self.assemble(where, rng.integers(2, self.vocab, (n, k)), length)
         deciding = Batch(base.x.clone(), base.y.clone())  # the first token, T steps back
-        other = (base.x[:, 0] - 2 + 1) % (self.vocab - 2) + 2
+        other = (base.x[:, 0] - 1) % (self.vocab - 2) + 2  # the next data token
         deciding.x[:, 0] = deciding.y[:, length] = other
         # Filler: the data token before the first noise step moves one step later; the
         # tokens and their order stay, only where they sit changes.
