@@ -12,6 +12,7 @@ import torch
 
 from memorybench.baselines import BASELINES
 from memorybench.config import Sweep
+from memorybench.errors import UserError
 from memorybench.tasks.base import IGNORE
 from memorybench.tasks.flipflop import READ, FlipFlop
 from memorybench.tasks.induction import Induction
@@ -164,6 +165,20 @@ def test_parity_strings_are_uniform_given_their_label():
         assert x.mean(0).sub(0.5).abs().max() < 0.03  # every bit still fair
 
 
+def test_parity_every_step_labels_the_parity_so_far_and_scores_the_last_step():
+    task = Parity(every_step=True)
+    assert task.io.positions == "each"
+    b = task.sample(500, 16, np.random.default_rng(0))
+    torch.testing.assert_close(b.y, b.x.cumsum(1) % 2)
+    assert b.y[:, -1].float().mean() == pytest.approx(0.5, abs=0.002)  # still balanced
+    out = logits(b.y, 2)
+    out[:, -1] = out[:, -1].flip(-1)  # right at every step but the last
+    scores = task.score(out, b)
+    assert scores["accuracy"] == 0.0 and scores["accuracy_steps"] == pytest.approx(15 / 16)
+    with pytest.raises(UserError, match="probe does not apply"):
+        task.probe(8, 16, np.random.default_rng(0))
+
+
 # --- permutation ------------------------------------------------------------------------
 def test_permutation_tables_are_the_symmetric_groups():
     for group, n, order in (("S3", 3, 6), ("S4", 4, 24), ("S5", 5, 120)):
@@ -229,6 +244,8 @@ BAD = [
     (["--task", "flipflop", "--set", "task.ignore=1"], "ignore=1.0 is out of range; expected "
      "0 <= ignore < 1"),
     (["--task", "parity", "--lengths", "1"], "length 1 is invalid; expected an integer >= 2"),
+    (["--task", "parity", "--set", "task.every_step=3"], "every_step=3 has the wrong type; "
+     "expected true or false"),
     (["--task", "permutation", "--set", "task.group=A5"], "group='A5' is out of range; "
      "expected S3 | S4 | S5"),
     (["--task", "permutation", "--set", "task.group=5"], "group=5 has the wrong type; "

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
+from memorybench.errors import UserError
 from memorybench.tasks import TASKS
 from memorybench.tasks.base import Batch, Task, TaskIO, balanced_labels
 
@@ -34,8 +35,15 @@ class Parity(Task):
     learn it and generalize to longer strings, Transformers do not (Deletang et al. 2023:
     trained on lengths up to 40, tested on 41..500); diagonal linear recurrences with
     eigenvalues in [0, 1] (Mamba, LRU as usually set up) cannot represent it at arbitrary
-    length (Grazzi et al. 2024). The parity is read at the end only: a label at every step
-    would make each step's target one step of memory away from the previous one.
+    length (Grazzi et al. 2024).
+
+    With ``every_step`` the target at every step is the parity so far: every prefix is a
+    shorter parity problem, the signal Deletang et al. get from training on every length
+    up to 40, while a label at the end alone says almost nothing until the whole chain
+    of XORs is right. The metric stays the accuracy at the last step (``accuracy_steps``
+    covers every step). ``probe`` does not apply then: each step's
+    target is one step of memory from the previous one, so no target needs an input
+    ``length`` steps back without also changing the targets in between.
 
     Scored by accuracy; ``chance`` is 0.5. The parity is a function of the count of ones,
     but not a monotone one: a fixed window of bits says nothing about it, and a threshold
@@ -49,21 +57,27 @@ class Parity(Task):
     min_length = 2
     balanced = True
 
+    every_step: bool = False  # label every step with the parity so far
     solved: float = 0.9
 
     @property
     def io(self) -> TaskIO:
         return TaskIO(inputs="tokens", in_size=2, targets="class", out_size=2,
-                      positions="last")
+                      positions="each" if self.every_step else "last")
 
     def sample(self, n: int, length: int, rng: np.random.Generator) -> Batch:
         x = rng.integers(0, 2, (n, length))  # (n, T)
         y = balanced_labels(n, 2, rng)  # (n,)
         flip = (x.sum(1) % 2) != y
         x[np.flatnonzero(flip), rng.integers(0, length, n)[flip]] ^= 1
+        if self.every_step:
+            y = np.cumsum(x, axis=1) % 2  # (n, T)
         return Batch(torch.from_numpy(x), torch.from_numpy(y))
 
     def probe(self, n: int, length: int, rng: np.random.Generator) -> tuple[Batch, Batch, Batch]:
+        if self.every_step:
+            raise UserError("task parity: with every_step the probe does not apply; each "
+                            "step's target is one step of memory from the previous one")
         base = self.sample(n, length, rng)
         deciding = base.x.clone()
         deciding[:, 0] ^= 1  # the first bit, T-1 steps back
@@ -72,7 +86,11 @@ class Parity(Task):
         return base, Batch(deciding, 1 - base.y), Batch(filler, base.y.clone())
 
     def score(self, out: torch.Tensor, batch: Batch) -> dict[str, float]:
-        return {"accuracy": (out.argmax(-1) == batch.y).float().mean().item()}
+        right = out.argmax(-1) == batch.y  # (B,) | (B, T) with every_step
+        if not self.every_step:
+            return {"accuracy": right.float().mean().item()}
+        return {"accuracy": right[:, -1].float().mean().item(),
+                "accuracy_steps": right.float().mean().item()}
 
     def chance(self, length: int) -> float:
         return 0.5
