@@ -20,7 +20,8 @@ from memorybench.catalog import build_task, task_spec
 from memorybench.tasks import TASKS
 
 # Task variants whose generators take other paths than their spec's parameters.
-VARIANTS = [("forecasting", {"series": "narma"}), ("forecasting", {"series": "mackey-glass"})]
+VARIANTS = [("forecasting", {"series": "narma"}), ("forecasting", {"series": "mackey-glass"}),
+            ("permutation", {"group": "S5"}), ("flipflop", {"ignore": 0.1})]
 
 
 def measure(name: str, examples: int, repeats: int,

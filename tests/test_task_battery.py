@@ -23,6 +23,10 @@ VARIANTS = [(name, {}) for name in NAMES] + [
     ("agreement", {"fronted": 1.0}),
     ("sentiment", {"negation": 1.0, "intensity": 1.0}),
     ("sentiment", {"negation": 0.0, "intensity": 0.0}),
+    ("flipflop", {"ignore": 0.98}),
+    ("flipflop", {"ignore": 0.1}),
+    ("selective-copy", {"vocab": 4, "tokens": 3}),
+    ("permutation", {"group": "S5"}),
 ]
 
 
