@@ -64,9 +64,9 @@ def test_the_cli_flag_wins_too(invoke, tmp_path):
 
 @pytest.mark.parametrize("text,expected", [
     (SUITE.replace("[train.copy]", "[train.copyy]"),
-     "[train.copyy]: unknown task 'copyy'; did you mean 'copy'?"),
+     "[train.copyy]: unknown task of this suite 'copyy'; did you mean 'copy'?"),
     (SUITE.replace("[task.recall]", "[task.recal]"),
-     "[task.recal]: unknown task 'recal'; did you mean 'recall'?"),
+     "[task.recal]: unknown task of this suite 'recal'; did you mean 'recall'?"),
     (SUITE.replace("steps = 70", "stepz = 70"), "[train.copy]: unknown key 'stepz'"),
     (SUITE.replace("pairs = 4", "pairz = 4"), "task recall: unknown parameter 'pairz'"),
     (SUITE.replace("batch_size = 16", "batch = 16"), "unknown key 'batch'"),

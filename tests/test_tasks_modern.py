@@ -11,8 +11,8 @@ import pytest
 import torch
 
 from memorybench.baselines import BASELINES
-from memorybench.config import Sweep
 from memorybench.errors import UserError
+from memorybench.sweep import Sweep
 from memorybench.tasks.base import IGNORE
 from memorybench.tasks.flipflop import READ, FlipFlop
 from memorybench.tasks.induction import Induction
@@ -227,7 +227,7 @@ def test_bag_and_majority_baselines_apply_to_the_tasks_read_at_the_end():
     tasks = ["parity", "permutation", "induction", "selective-copy", "flipflop"]
     cells = Sweep(tasks=tasks, models=["bow-logreg", "majority"], lengths=[32]).cells()
     for model in ("bow-logreg", "majority"):
-        assert {c["task"] for c in cells if c["model"] == model} == {
+        assert {c.task for c in cells if c.model == model} == {
             "parity", "permutation", "induction"}
 
 
