@@ -7,4 +7,14 @@ from memorybench.registry import Registry
 MODELS = Registry("model", "memorybench.models", Core)
 
 # Importing a module registers its cores.
-from memorybench.models import attention, orthogonal, recurrent, window  # noqa: E402,F401
+from memorybench.models import (  # noqa: E402,F401
+    attention,
+    lru,
+    mamba,
+    minrnn,
+    orthogonal,
+    recurrent,
+    retnet,
+    s4d,
+    window,
+)

@@ -51,6 +51,13 @@ class Core(nn.Module):
         """
         raise NotImplementedError(f"model {self.name} carries no per-step recurrent state")
 
+    def state_size(self) -> int | None:
+        """Floats one sequence carries from one step to the next (all layers together; a
+        complex entry counts 2); None for a core that carries no fixed-size state (attention
+        looks back at every step). The default, None, suits stateless cores only: every
+        core with a state says how large it is."""
+        return None
+
     def lr_factors(self) -> dict[str, float]:
         """Learning-rate multipliers of some of this core's parameters, by name relative to
         the core (e.g. expRNN trains its orthogonal matrix 10x slower); others get 1."""
