@@ -39,7 +39,7 @@ def build(name: str, **override) -> Core:
 
 
 def test_the_modern_models_are_registered():
-    assert {"mingru", "minlstm", "lru", "s4d", "mamba", "retnet"} <= set(MODERN)
+    assert {"mingru", "minlstm", "lru", "s4d", "mamba", "retnet", "mlstm"} <= set(MODERN)
 
 
 @pytest.mark.parametrize("name", MODERN)
@@ -87,6 +87,7 @@ def test_state_size_is_none_or_a_positive_int(name):
     ("lru", 2 * 2 * D),  # complex entries count 2
     ("mamba", 2 * (2 * D * 16 + 2 * D * 3)),  # (E, N) state and the conv's last 3 inputs
     ("retnet", 2 * 2 * (D // 2) ** 2),  # a (d, d) matrix per head
+    ("mlstm", 2 * 2 * ((D // 2) ** 2 + D // 2 + 1)),  # per head: C (d, d), n (d), m
 ])
 def test_state_size_counts_every_carried_float(name, expected):
     core = build(name, layers=2, **({"k": 10} if name == "ffwindow" else {}))

@@ -12,6 +12,7 @@ from memorybench.models import (  # noqa: E402,F401
     lru,
     mamba,
     minrnn,
+    mlstm,
     orthogonal,
     recurrent,
     retnet,

@@ -31,6 +31,8 @@ from memorybench.errors import UserError
 from memorybench.models import MODELS
 from memorybench.models.scan import Stacked, check_sizes, linear_scan
 
+CHUNK = 64  # steps per scan call in ``MambaBlock.forward``
+
 
 class MambaBlock(nn.Module):
     def __init__(self, width: int, state: int, expand: int, conv: int, dt_min: float,
@@ -51,25 +53,37 @@ class MambaBlock(nn.Module):
         self.out_proj = nn.Linear(inner, width, bias=False)
         self.state_floats = inner * state + inner * (conv - 1)  # S6 state and conv buffer
 
-    def selective(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        """(a, b, C) of h_t = a_t * h_{t-1} + b_t, y_t = C_t h_t from the conv output x."""
+    def inputs(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """Delta (..., E), B (..., N), C (..., N) from the conv output x."""
         dt, Bm, Cm = self.x_proj(x).split([self.rank, self.state, self.state], dim=-1)
-        delta = F.softplus(self.dt_proj(dt))  # (..., E)
+        return F.softplus(self.dt_proj(dt)), Bm, Cm
+
+    def coefficients(self, delta: torch.Tensor, Bm: torch.Tensor,
+                     x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """(a, b) of h_t = a_t * h_{t-1} + b_t."""
         a = torch.exp(delta[..., None] * -torch.exp(self.A_log))  # (..., E, N)
         b = (delta * x)[..., None] * Bm[..., None, :]  # (..., E, N)
-        return a, b, Cm  # Cm (..., N)
+        return a, b
 
-    def read(self, h: torch.Tensor, Cm: torch.Tensor, x: torch.Tensor,
-             z: torch.Tensor) -> torch.Tensor:
-        y = (h @ Cm[..., None])[..., 0] + self.D * x  # (..., E)
-        return self.out_proj(y * F.silu(z))  # (..., H)
+    def read(self, y: torch.Tensor, x: torch.Tensor, z: torch.Tensor) -> torch.Tensor:
+        return self.out_proj((y + self.D * x) * F.silu(z))  # (..., H)
 
     def forward(self, u: torch.Tensor) -> torch.Tensor:
         x, z = self.in_proj(u).chunk(2, dim=-1)  # (B, T, E) each
         x = F.pad(x.transpose(1, 2), (self.k - 1, 0))  # (B, E, T + k - 1): zeros before 0
         x = F.silu(self.conv(x)).transpose(1, 2)  # (B, T, E)
-        a, b, Cm = self.selective(x)
-        return self.read(linear_scan(a, b), Cm, x, z)  # (B, T, H)
+        delta, Bm, Cm = self.inputs(x)
+        # The (B, T, E, N) coefficients are made and scanned a chunk of steps at a time,
+        # the state carried between chunks: (B, CHUNK, E, N) tensors stay in cache, where
+        # whole-sequence ones cost more in memory traffic than the loop they replace.
+        h, ys = None, []
+        for s in range(0, x.shape[1], CHUNK):
+            part = slice(s, s + CHUNK)
+            hs = linear_scan(*self.coefficients(delta[:, part], Bm[:, part], x[:, part]),
+                             h0=h)  # (B, L, E, N)
+            h = hs[:, -1]  # (B, E, N)
+            ys.append((hs @ Cm[:, part, :, None])[..., 0])  # (B, L, E)
+        return self.read(torch.cat(ys, dim=1), x, z)  # (B, T, H)
 
     def step(self, u_t: torch.Tensor, s: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         E, N, k = self.inner, self.state, self.k
@@ -77,10 +91,11 @@ class MambaBlock(nn.Module):
         x, z = self.in_proj(u_t).chunk(2, dim=-1)  # (B, E) each
         window = torch.cat([window.reshape(-1, E, k - 1), x[..., None]], dim=-1)  # (B, E, k)
         x = F.silu((window * self.conv.weight[:, 0]).sum(-1) + self.conv.bias)  # (B, E)
-        a, b, Cm = self.selective(x)
+        delta, Bm, Cm = self.inputs(x)
+        a, b = self.coefficients(delta, Bm, x)  # (B, E, N) each
         h = a * h.reshape(-1, E, N) + b  # (B, E, N)
         new = torch.cat([h.flatten(1), window[..., 1:].flatten(1)], dim=-1)  # (B, S)
-        return self.read(h, Cm, x, z), new
+        return self.read((h @ Cm[..., None])[..., 0], x, z), new
 
 
 @MODELS.register("mamba")

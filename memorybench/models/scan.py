@@ -21,9 +21,10 @@ from memorybench.errors import UserError
 from memorybench.models.base import Core
 
 
-def linear_scan(a: torch.Tensor, b: torch.Tensor, chunk: int | None = None) -> torch.Tensor:
-    """All h_t of h_t = a_t * h_{t-1} + b_t with h_{-1} = 0, along dim 1 of (B, T, ...)
-    tensors (real or complex; ``a`` broadcast to ``b``'s shape).
+def linear_scan(a: torch.Tensor, b: torch.Tensor, chunk: int | None = None,
+                h0: torch.Tensor | None = None) -> torch.Tensor:
+    """All h_t of h_t = a_t * h_{t-1} + b_t with h_{-1} = ``h0`` (default 0), along dim 1
+    of (B, T, ...) tensors (real or complex; ``a`` broadcast to ``b``'s shape).
 
     A two-level chunked scan: the sequence is cut into chunks of ``chunk`` steps (default
     ceil(sqrt T)); one loop over the positions inside a chunk runs every chunk at once,
@@ -31,31 +32,62 @@ def linear_scan(a: torch.Tensor, b: torch.Tensor, chunk: int | None = None) -> t
     step through the chunk's running product of a (``cumprod``). About 2 sqrt(T) Python
     steps instead of T, the same arithmetic as the step loop, and no division or log of
     a: nothing overflows however small a_t gets (products underflow to 0, harmlessly).
+    The backward pass is the same scan run backwards in time (``_Scan``), not a graph of
+    every small step.
     """
-    a = a.expand_as(b)
+    a = a.expand_as(b).contiguous()
+    if h0 is not None:  # h0 enters as part of the first step's input
+        b = torch.cat([b[:, :1] + a[:, :1] * h0.unsqueeze(1), b[:, 1:]], dim=1)
+    return _Scan.apply(a, b.contiguous(), chunk)
+
+
+def _scan(a: torch.Tensor, b: torch.Tensor, chunk: int | None,
+          reverse: bool = False) -> torch.Tensor:
+    """``linear_scan`` without a graph; ``reverse``: h_t = a_t * h_{t+1} + b_t, h_T = 0."""
     B, T = b.shape[:2]
     L = chunk or max(1, math.isqrt(T - 1) + 1)
     n = -(-T // L)  # chunks
-    if n * L != T:  # pad the end with a = 1, b = 0: later steps never reach earlier ones
+    if n * L != T:  # pad the end with b = 0: the padded steps reach no real step's state
         pad = (0, 0) * (b.dim() - 2) + (0, n * L - T)
         a, b = F.pad(a, pad, value=1.0), F.pad(b, pad)
     a = a.reshape(B, n, L, *b.shape[2:])  # (B, n, L, ...)
     b = b.reshape(B, n, L, *b.shape[2:])  # (B, n, L, ...)
-    a_steps, b_steps = a.unbind(2), b.unbind(2)  # L x (B, n, ...)
-    h = b_steps[0]
-    local = [h]
-    for a_j, b_j in zip(a_steps[1:], b_steps[1:], strict=True):
-        h = a_j * h + b_j  # (B, n, ...): the scan inside every chunk from a zero start
-        local.append(h)
-    local_h = torch.stack(local, dim=2)  # (B, n, L, ...)
-    decay = torch.cumprod(a, dim=2)  # (B, n, L, ...): product of a from the chunk start
-    carry = torch.zeros_like(b_steps[0][:, 0])  # (B, ...): the state before chunk 0
-    carries = []
-    for end_h, end_a in zip(h.unbind(1), decay[:, :, -1].unbind(1), strict=True):
-        carries.append(carry)
-        carry = end_h + end_a * carry  # (B, ...): the state at this chunk's end
-    h = local_h + decay * torch.stack(carries, dim=1).unsqueeze(2)  # (B, n, L, ...)
+    first, order = (L - 1, range(L - 2, -1, -1)) if reverse else (0, range(1, L))
+    step = 1 if reverse else -1  # from position j, the one the recurrence comes from is j+step
+    h = torch.empty_like(b)  # (B, n, L, ...): first the scan inside each chunk from 0
+    decay = torch.empty_like(a)  # (B, n, L, ...): product of a from the chunk's start
+    h[:, :, first], decay[:, :, first] = b[:, :, first], a[:, :, first]
+    for j in order:
+        torch.addcmul(b[:, :, j], a[:, :, j], h[:, :, j + step], out=h[:, :, j])
+        torch.mul(a[:, :, j], decay[:, :, j + step], out=decay[:, :, j])
+    carry = torch.zeros_like(b[:, :, 0])  # (B, n, ...): the state entering each chunk
+    last = first + (L - 1) * -step  # the chunk's final position in scan order
+    for c in (range(n - 2, -1, -1) if reverse else range(1, n)):
+        torch.addcmul(h[:, c + step, last], decay[:, c + step, last], carry[:, c + step],
+                      out=carry[:, c])
+    h.addcmul_(decay, carry.unsqueeze(2))
     return h.reshape(B, n * L, *b.shape[3:])[:, :T]  # (B, T, ...)
+
+
+class _Scan(torch.autograd.Function):
+    """dLoss/db_t = g_t + conj(a_{t+1}) dLoss/db_{t+1}: the same recurrence backwards in
+    time; dLoss/da_t = dLoss/db_t * conj(h_{t-1}) (torch's convention for complex)."""
+
+    @staticmethod
+    def forward(ctx, a: torch.Tensor, b: torch.Tensor, chunk: int | None) -> torch.Tensor:
+        h = _scan(a, b, chunk)
+        ctx.save_for_backward(a, h)
+        ctx.chunk = chunk
+        return h
+
+    @staticmethod
+    @torch.autograd.function.once_differentiable
+    def backward(ctx, g: torch.Tensor):
+        a, h = ctx.saved_tensors
+        later = F.pad(a[:, 1:].conj(), (0, 0) * (a.dim() - 2) + (0, 1))  # (B, T, ...): a_{t+1}
+        grad_b = _scan(later, g.contiguous(), ctx.chunk, reverse=True)
+        earlier = F.pad(h[:, :-1].conj(), (0, 0) * (h.dim() - 2) + (1, 0))  # h_{t-1}
+        return grad_b * earlier, grad_b, None
 
 
 def check_sizes(name: str, **sizes: int) -> None:
