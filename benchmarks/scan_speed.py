@@ -108,12 +108,17 @@ def write_sections(tables: list[Table], path: Path) -> None:
 
 def run(fast: bool, length: int = 1024, batch: int = 32, hidden: int = 64,
         models=None) -> list[Table]:
+    """This section's tables over ``models`` (default: every modern core, and GRU, LSTM,
+    minGRU and minLSTM for the fused comparison); a table with no model is left out."""
     length, repeats = (64, 1) if fast else (length, 3)
-    models = models or MODERN
-    return [parallel_vs_loop([m for m in models if m in MODERN], length, batch, hidden,
-                             repeats),
-            fused_comparison([m for m in FUSED if m in models or m in ("gru", "lstm")],
-                             length, batch, repeats)]
+    modern = [m for m in models or MODERN if m in MODERN]
+    fused = [m for m in models or FUSED if m in FUSED]
+    tables = []
+    if modern:
+        tables.append(parallel_vs_loop(modern, length, batch, hidden, repeats))
+    if fused:
+        tables.append(fused_comparison(fused, length, batch, repeats))
+    return tables
 
 
 def main() -> None:

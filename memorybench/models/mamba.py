@@ -31,7 +31,7 @@ from memorybench.errors import UserError
 from memorybench.models import MODELS
 from memorybench.models.scan import Stacked, check_sizes, linear_scan
 
-CHUNK = 64  # steps per scan call in ``MambaBlock.forward``
+CHUNK = 16  # steps per scan call in ``MambaBlock.forward``
 
 
 class MambaBlock(nn.Module):

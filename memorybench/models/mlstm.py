@@ -123,7 +123,7 @@ class MLSTM(Stacked):
     sizing_knob = "heads"
 
     def __init__(self, d_in: int, hidden: int = 160, layers: int = 1, heads: int = 4,
-                 chunk: int = 64):
+                 chunk: int = 32):
         check_sizes(self.name, heads=heads, chunk=chunk)
         if hidden % heads:
             raise UserError(f"model {self.name}: hidden={hidden}, heads={heads}; expected "
