@@ -29,11 +29,13 @@ def linear_scan(a: torch.Tensor, b: torch.Tensor, chunk: int | None = None,
     A two-level chunked scan: the sequence is cut into chunks of ``chunk`` steps (default
     ceil(sqrt T)); one loop over the positions inside a chunk runs every chunk at once,
     a second loop carries each chunk's end state into the next, and the carry reaches each
-    step through the chunk's running product of a (``cumprod``). About 2 sqrt(T) Python
-    steps instead of T, the same arithmetic as the step loop, and no division or log of
-    a: nothing overflows however small a_t gets (products underflow to 0, harmlessly).
-    The backward pass is the same scan run backwards in time (``_Scan``), not a graph of
-    every small step.
+    step through the chunk's running product of a. About 2 sqrt(T) Python steps instead
+    of T, the same arithmetic as the step loop, and no division or log of a: nothing
+    overflows however small a_t gets (products underflow to 0, harmlessly), unlike the
+    cumulative-sum-of-logs scans (Heinsen 2023) at T in the thousands. The backward pass
+    is the same scan run backwards in time (``_Scan``), not a graph of every small step.
+    On CPU the scan is bound by memory traffic, not by Python: it pays where the step
+    loop's per-step work is small (``benchmarks/scan_speed.py``).
     """
     a = a.expand_as(b).contiguous()
     if h0 is not None:  # h0 enters as part of the first step's input
