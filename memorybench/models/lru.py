@@ -2,7 +2,7 @@
 "Resurrecting recurrent neural networks for long sequences").
 
 A complex diagonal linear recurrence, its eigenvalues parametrized so they stay inside
-the unit disk (sec 3.3, eq. 6) and the input scaled so the state's norm does not grow
+the unit disk (sec 3.3) and the input scaled so the state's norm does not grow
 with them (gamma, sec 3.4):
 
     lambda = exp(-exp(nu) + i exp(theta))                  (N,) complex, |lambda| < 1

@@ -7,12 +7,12 @@ input, so the model chooses per step what to store and what to forget:
     Delta_t = softplus(W_dt (W_r x_t) + b_dt)        (E,)   rank-R projection
     B_t, C_t = W_B x_t, W_C x_t                      (N,) each
     A = -exp(A_log), S4D-Real init A_n = -(n + 1)    (E, N)
-    h_t = exp(Delta_t A) * h_{t-1} + Delta_t B_t x_t (E, N)  (the paper's simplified ZOH:
-    y_t = C_t h_t + D * x_t                          (E,)     B' = Delta B, sec 3.5.2)
+    h_t = exp(Delta_t A) * h_{t-1} + Delta_t B_t x_t (E, N)  (zero-order hold for A, the
+    y_t = C_t h_t + D * x_t                          (E,)     paper's simpler B' = Delta B)
 
 The block (sec 3.4, Figure 3): expand H to E = expand * H twice, x and z; x goes through a
 causal depthwise convolution of width ``conv`` and SiLU, then S6; the output is gated by
-SiLU(z) and projected back to H. Initialization (sec 3.6 / Appendix): Delta's bias is the
+SiLU(z) and projected back to H. Initialization (sec 3.6): Delta's bias is the
 inverse softplus of dt ~ log-uniform [dt_min, dt_max] = [0.001, 0.1]; R = ceil(H / 16).
 The time-varying recurrence runs as a chunked parallel scan (``scan.linear_scan``) over
 the (E, N) state; ``step`` runs it one step at a time with a buffer of the last

@@ -6,15 +6,15 @@ only, never on h_{t-1}, and drop the output tanh: the recurrence becomes diagona
 linear in h, h_t = a_t * h_{t-1} + b_t with a_t, b_t computed for every step at once, and
 all steps come out of one parallel scan (``scan.linear_scan``) instead of a loop.
 
-    minGRU  (sec 3.1.3):  z_t = sigmoid(W_z x_t),  h~_t = W_h x_t
+    minGRU  (sec 3.1):    z_t = sigmoid(W_z x_t),  h~_t = W_h x_t
                           h_t = (1 - z_t) * h_{t-1} + z_t * h~_t
-    minLSTM (sec 3.2.3):  f_t = sigmoid(W_f x_t),  i_t = sigmoid(W_i x_t),  h~_t = W_h x_t
+    minLSTM (sec 3.2):    f_t = sigmoid(W_f x_t),  i_t = sigmoid(W_i x_t),  h~_t = W_h x_t
                           f'_t, i'_t = f_t / (f_t + i_t), i_t / (f_t + i_t)
                           h_t = f'_t * h_{t-1} + i'_t * h~_t
 
 The paper's version computes the scan in log space (Heinsen 2023), which needs a positive
 h~ (its g(x) activation); ``linear_scan`` needs no log, so h~_t stays the plain linear
-map of the paper's first definitions (eq. for minGRU/minLSTM before sec 3.1.4/3.2.4).
+map of the definitions above.
 Each layer is a residual pre-norm block around the cell (``scan.Stacked``), as in the
 paper's deeper models.
 """

@@ -1,8 +1,8 @@
 """mLSTM, xLSTM's matrix-memory LSTM (Beck, Poeppel, Spanring, Auer, Prudnikova, Kopp,
 Klambauer, Brandstetter & Hochreiter 2024, "xLSTM: Extended Long Short-Term Memory").
 
-Per head, a (d, d) matrix memory written with an exponential input gate (sec 2.3,
-eq. 19-27), kept in range by a running max state m (eq. 15-17, stabilization):
+Per head, a (d, d) matrix memory written with an exponential input gate (sec 2.3),
+kept in range by a running max state m (the stabilization of sec 2.2):
 
     m_t = max(log f_t + m_{t-1}, i~_t)                    f_t = sigmoid(f~_t), scalars per head
     C_t = f'_t C_{t-1} + i'_t k_t v_t^T                   f'_t = exp(log f_t + m_{t-1} - m_t)
@@ -10,7 +10,7 @@ eq. 19-27), kept in range by a running max state m (eq. 15-17, stabilization):
     h~_t = q_t C_t / max(|q_t . n_t|, exp(-m_t))          k_t scaled by d^-1/2
     h_t = sigmoid(o~_t) * GroupNorm(h~_t)                 (the block's head-wise norm)
 
-with C_0 = n_0 = 0 and m_0 = 0. The parallel form (Appendix, eq. 33-36) weighs step s's
+with C_0 = n_0 = 0 and m_0 = 0. The parallel form (the paper's appendix) weighs step s's
 write at step t by D_ts = sum_{r=s+1..t} log f_r + i~_s; here it runs chunkwise: that
 matrix inside chunks of ``chunk`` steps (all chunks at once), the stabilized (C, n, m)
 carried from chunk to chunk, so memory grows with T * chunk, not T^2. Gate biases start

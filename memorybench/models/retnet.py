@@ -3,15 +3,15 @@
 
 Each head h keeps a (d, d) matrix state that decays by a fixed gamma_h:
 
-    S_t = gamma_h S_{t-1} + k_t^T v_t,   o_t = q_t S_t                 (sec 2.1, eq. 1-3)
+    S_t = gamma_h S_{t-1} + k_t^T v_t,   o_t = q_t S_t                 (sec 2.1)
     gamma_h = 1 - 2^(-5 - h)  (h = 0 .. heads-1, sec 2.2)
 
 which unrolls to the parallel form O = (Q K^T * D) V with D_nm = gamma^(n-m) for n >= m,
-else 0 (eq. 5). Training uses the chunkwise form (eq. 7): the parallel form inside chunks
+else 0. Training uses the chunkwise form (sec 2.1): the parallel form inside chunks
 of ``chunk`` steps, the state S carried from chunk to chunk, so memory grows with T * chunk,
-not T^2. Then per-head GroupNorm, a swish gate and an output projection (eq. 8):
+not T^2. Then per-head GroupNorm, a swish gate and an output projection (sec 2.2):
 Y = W_O (swish(X W_G) * GroupNorm(O)). Keys are scaled by d^-1/2 (sec 2.1). The xPos
-rotation of q and k (eq. 5's Theta) is left out: only the decay marks position here.
+rotation of q and k (the paper's Theta) is left out: only the decay marks position here.
 """
 
 from __future__ import annotations

@@ -4,13 +4,13 @@ and initialization of diagonal state space models").
 Each of the H channels is a linear time-invariant system with N/2 complex modes (the
 other N/2 are their conjugates, hence the factor 2 Re below):
 
-    A_n = -exp(a_n) + i b_n, S4D-Lin init A_n = -1/2 + i pi n          (sec 4, eq. 9)
-    zero-order hold with a learned step Delta = exp(log_dt):            (sec 3, eq. 4)
+    A_n = -exp(a_n) + i b_n, S4D-Lin init A_n = -1/2 + i pi n          (sec 4)
+    zero-order hold with a learned step Delta = exp(log_dt):            (sec 3)
         A' = exp(Delta A),  B' = (exp(Delta A) - 1) / A * B,  B = 1
-    h_t = A' * h_{t-1} + B' u_t,  y_t = 2 Re(C h_t) + D u_t              (eq. 3)
+    h_t = A' * h_{t-1} + B' u_t,  y_t = 2 Re(C h_t) + D u_t
 
 Being time-invariant, y is the causal convolution of u with the kernel
-K_k = 2 Re(sum_n C_n B'_n A'_n^k) (eq. 5, Vandermonde), applied here by FFT of length 2T;
+K_k = 2 Re(sum_n C_n B'_n A'_n^k) (a Vandermonde product), applied here by FFT of length 2T;
 ``step`` runs the recurrence itself. log_dt starts uniform in [log dt_min, log dt_max]
 (S4's recommended 0.001 .. 0.1). The block is the paper's: SSM, GELU, then a GLU
 projection, inside a pre-norm residual.
