@@ -43,9 +43,11 @@ class Core(nn.Module):
     def unroll(self, h: torch.Tensor) -> tuple[list[tuple[torch.Tensor, ...]], torch.Tensor]:
         """Run the recurrence one step at a time, for diagnostics (a recurrent core only).
 
-        Returns ``states``, T tuples of (B, hidden) tensors (one per layer): the state after
-        step t, exactly the tensors step t+1 is computed from, so the gradient of a loss
-        with respect to ``states[t]`` is dLoss/dh_t through every later step; and the
+        Returns ``states``, T tuples of (B, S) tensors (one per layer; S = hidden for the
+        classic RNNs, the whole state flattened for the modern cores, a complex or matrix
+        state as real floats): the state after step t, exactly the tensors step t+1 is
+        computed from, so the gradient of a loss with respect to ``states[t]`` is
+        dLoss/dh_t through every later step; and the
         per-step features (B, T, F) computed from those states, equal to
         ``forward(h, per_step=True)``.
         """
