@@ -56,13 +56,14 @@ def parallel_vs_loop(models, length: int, batch: int, hidden: int, repeats: int)
     table = Table(
         TITLE,
         f"Forward + backward of one core, T={length}, batch {batch}, hidden {hidden}, one "
-        f"thread, best of {repeats} after a warm-up. `step loop`: `forward_recurrent`, one "
-        "step at a time; `parallel`: `forward` (chunked scan for minGRU, minLSTM, LRU, "
-        "Mamba; FFT convolution for S4D; chunkwise retention for RetNet; chunkwise mLSTM). "
-        "Target ratio >= 3. Mamba misses it: its scan runs over a (B, T, E, N) state "
-        "(E = 2 hidden, N = 16), so both forms do the same memory-bound arithmetic and the "
-        "loop's (B, E, N) steps stay in cache; the paper's answer is a fused kernel that "
-        "keeps the state in fast memory (Gu & Dao 2023, sec 3.3.2).",
+        f"thread, denormals flushed, best of {repeats} after a warm-up. `step loop`: "
+        "`forward_recurrent`, one step at a time; `parallel`: `forward` (chunked scan for "
+        "minGRU, minLSTM, LRU, Mamba; FFT convolution for S4D; chunkwise retention for "
+        "RetNet; chunkwise mLSTM). Target ratio >= 3. Mamba misses it: its scan runs over "
+        "a (B, T, E, N) state (E = 2 hidden, N = 16), so both forms do the same "
+        "memory-bound arithmetic and the loop's (B, E, N) steps stay in cache; the paper's "
+        "answer is a fused kernel that keeps the state in fast memory (Gu & Dao 2023, "
+        "sec 3.3.2).",
         ["model", "state floats", "step-loop ms", "parallel ms", "ratio", "load"])
     for name in models:
         core = spec_core(name, hidden)
@@ -120,10 +121,14 @@ def run(fast: bool, length: int = 1024, batch: int = 32, hidden: int = 64,
     modern = [m for m in models or MODERN if m in MODERN]
     fused = [m for m in models or FUSED if m in FUSED]
     tables = []
-    if modern:
-        tables.append(parallel_vs_loop(modern, length, batch, hidden, repeats))
-    if fused:
-        tables.append(fused_comparison(fused, length, batch, repeats))
+    torch.set_flush_denormal(True)  # as train_cell does: decayed states reach denormals
+    try:
+        if modern:
+            tables.append(parallel_vs_loop(modern, length, batch, hidden, repeats))
+        if fused:
+            tables.append(fused_comparison(fused, length, batch, repeats))
+    finally:
+        torch.set_flush_denormal(False)
     return tables
 
 

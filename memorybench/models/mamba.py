@@ -76,13 +76,14 @@ class MambaBlock(nn.Module):
         # The (B, T, E, N) coefficients are made and scanned a chunk of steps at a time,
         # the state carried between chunks: (B, CHUNK, E, N) tensors stay in cache, where
         # whole-sequence ones cost more in memory traffic than the loop they replace.
+        # split, not [:, s:s + CHUNK]: a slice's backward fills a zero tensor of the whole
+        # sequence, once per chunk; split's is one concatenation.
         h, ys = None, []
-        for s in range(0, x.shape[1], CHUNK):
-            part = slice(s, s + CHUNK)
-            hs = linear_scan(*self.coefficients(delta[:, part], Bm[:, part], x[:, part]),
-                             h0=h)  # (B, L, E, N)
+        for d_c, B_c, C_c, x_c in zip(*(t.split(CHUNK, dim=1) for t in (delta, Bm, Cm, x)),
+                                      strict=True):
+            hs = linear_scan(*self.coefficients(d_c, B_c, x_c), h0=h)  # (B, L, E, N)
             h = hs[:, -1]  # (B, E, N)
-            ys.append((hs @ Cm[:, part, :, None])[..., 0])  # (B, L, E)
+            ys.append((hs @ C_c[..., None])[..., 0])  # (B, L, E)
         return self.read(torch.cat(ys, dim=1), x, z)  # (B, T, H)
 
     def step(self, u_t: torch.Tensor, s: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
