@@ -1,11 +1,12 @@
 """Run every performance benchmark, print its tables and write them to reports/performance.md.
 
-    python -m benchmarks                    # sections 1-4, 6-8 and memory: about 15 minutes
+    python -m benchmarks                    # sections 1-4, 6-9 and memory: about 20 minutes
     python -m benchmarks --end-to-end       # and section 5: the quick suite, end to end
     python -m benchmarks --end-to-end standard   # section 5 on the leaderboard's suite (~1 h)
     python -m benchmarks --fast             # a few steps of everything: a smoke test
     python -m benchmarks --model lstm --task copy --write-costs
     python -m benchmarks.profile            # the operator profile alone (section 7)
+    python -m benchmarks.scan_speed         # parallel forms vs step loops alone (section 9)
 
 Timings on a shared machine are noisy: every row carries the load average it was measured
 under, and the overhead ratio is measured in alternating rounds so load hits both sides.
@@ -21,7 +22,7 @@ from pathlib import Path
 
 import torch
 
-from benchmarks import data_speed, growth, model_speed, overhead, profile, sweeps
+from benchmarks import data_speed, growth, model_speed, overhead, profile, scan_speed, sweeps
 from benchmarks.harness import Table, load, machine
 from memorybench.tasks import TASKS
 
@@ -88,6 +89,8 @@ def main(argv: list[str] | None = None) -> None:
     tables.append(profile.denormals([100] if args.fast else [100, 200, 400], steps))
     print("8. model speed", flush=True)
     tables.append(model_speed.run(models, args.fast))
+    print("9. scans", flush=True)
+    tables += scan_speed.run(args.fast, models=models)
     tables.sort(key=lambda t: t.title)
 
     command = shlex.join(["python", "-m", "benchmarks", *(sys.argv[1:] if argv is None else argv)])

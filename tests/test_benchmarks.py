@@ -20,7 +20,8 @@ def test_the_fast_harness_writes_every_section(tmp_path):
     text = out.read_text()
     for title in ["1. Overhead", "2. Data", "3. Evaluation", "4. Scaling", "6. Growth",
                   "7. Profile: gru on copy", "7. Profile: denormals",
-                  "8. Models: training steps per second", "Memory: peak resident memory"]:
+                  "8. Models: training steps per second", "Memory: peak resident memory",
+                  "9. Scans: minGRU / minLSTM vs fused GRU / LSTM"]:
         assert f"## {title}" in text
     assert "| gru |" in text and "| adding |" in text
     assert "load average" in text and "python -m benchmarks --fast" in text

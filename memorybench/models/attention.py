@@ -75,6 +75,9 @@ class Attention(Core):
         self.ln = nn.LayerNorm(hidden)
         self.out_features = hidden
 
+    def state_size(self) -> int | None:
+        return None  # each step attends to every earlier step: no fixed-size state
+
     def forward(self, h: torch.Tensor, per_step: bool) -> torch.Tensor:
         T = h.shape[1]
         x = self.proj(h) + sinusoids(T, self.out_features, h.device)  # (B, T, hidden)

@@ -47,13 +47,22 @@ class Core(nn.Module):
     def unroll(self, h: torch.Tensor) -> tuple[list[tuple[torch.Tensor, ...]], torch.Tensor]:
         """Run the recurrence one step at a time, for diagnostics (a recurrent core only).
 
-        Returns ``states``, T tuples of (B, hidden) tensors (one per layer): the state after
-        step t, exactly the tensors step t+1 is computed from, so the gradient of a loss
-        with respect to ``states[t]`` is dLoss/dh_t through every later step; and the
+        Returns ``states``, T tuples of (B, S) tensors (one per layer; S = hidden for the
+        classic RNNs, the whole state flattened for the modern cores, a complex or matrix
+        state as real floats): the state after step t, exactly the tensors step t+1 is
+        computed from, so the gradient of a loss with respect to ``states[t]`` is
+        dLoss/dh_t through every later step; and the
         per-step features (B, T, F) computed from those states, equal to
         ``forward(h, per_step=True)``.
         """
         raise NotImplementedError(f"model {self.name} carries no per-step recurrent state")
+
+    def state_size(self) -> int | None:
+        """Floats one sequence carries from one step to the next (all layers together; a
+        complex entry counts 2); None for a core that carries no fixed-size state (attention
+        looks back at every step). The default, None, suits stateless cores only: every
+        core with a state says how large it is."""
+        return None
 
     def lr_factors(self) -> dict[str, float]:
         """Learning-rate multipliers of some of this core's parameters, by name relative to

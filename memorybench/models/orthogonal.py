@@ -127,6 +127,9 @@ class Orthogonal(Core):
 
     recurrent_state = True
 
+    def state_size(self) -> int | None:
+        return sum(act.bias.numel() for act in self.act)  # one (hidden,) state per layer
+
     def unroll(self, h: torch.Tensor) -> tuple[list[tuple[torch.Tensor, ...]], torch.Tensor]:
         # The same recurrence as ``_layer``, with the layers interleaved per step.
         states = []

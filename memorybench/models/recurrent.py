@@ -36,6 +36,11 @@ class FusedRecurrent(Core):
         out, _ = self.rnn(h)  # (B, T, hidden)
         return out if per_step else out[:, -1]  # (B, T, hidden) | (B, hidden)
 
+    def state_size(self) -> int | None:
+        # h per layer and direction; an LSTM also carries its cell c
+        per_layer = self.rnn.hidden_size * (2 if self.rnn.bidirectional else 1)
+        return per_layer * self.rnn.num_layers * (2 if isinstance(self.rnn, nn.LSTM) else 1)
+
     def unroll(self, h: torch.Tensor) -> tuple[list[tuple[torch.Tensor, ...]], torch.Tensor]:
         # The fused module's output sequence feeds no later step, so a gradient with respect
         # to it is not dLoss/dh_t through time. Here the same weights run one step per call,

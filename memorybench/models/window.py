@@ -42,6 +42,11 @@ class FFWindow(Core):
         self.mlp = nn.Sequential(*blocks)
         self.out_features = hidden
 
+    def state_size(self) -> int | None:
+        # Run step by step it keeps its last k inputs (width d_in each): a sliding buffer,
+        # the inputs themselves, not a learned state.
+        return self.mlp[0].in_features  # k * d_in
+
     def forward(self, h: torch.Tensor, per_step: bool) -> torch.Tensor:
         B, T, d = h.shape
         if not per_step:
