@@ -25,7 +25,7 @@ from pathlib import Path
 import torch
 
 from benchmarks.harness import Table, load
-from memorybench.config import model_class, model_spec
+from memorybench.catalog import model_class, model_spec
 from memorybench.models.base import count_parameters
 
 MODERN = ("mingru", "minlstm", "lru", "s4d", "mamba", "retnet", "mlstm")

@@ -9,7 +9,7 @@ import math
 import pytest
 import torch
 
-from memorybench.config import model_class, model_names, model_spec
+from memorybench.catalog import model_class, model_names, model_spec
 from memorybench.models.base import Core
 from memorybench.models.scan import Stacked, linear_scan
 from memorybench.training import TrainConfig, make_optimizer

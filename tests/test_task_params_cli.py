@@ -40,12 +40,12 @@ BAD = [
     (["--task", "copy", "--set", "task.symbols=2.5"], "symbols=2.5 has the wrong type; "
      "expected an integer"),
     (["--task", "forecasting", "--set", "task.tolerance=abc"], "tolerance='abc' has the wrong "
-     "type; expected a number"),
+     "type; expected a finite number"),
     (["--task", "forecasting", "--set", "task.series=3"], "series=3 has the wrong type; "
      "expected a string"),
     (["--task", "sentiment", "--set", "task.negation=abc"], "negation='abc' has the wrong type"),
     (["--task", "sentiment", "--set", "task.intensity=true"], "intensity=True has the wrong "
-     "type; expected a number"),
+     "type; expected a finite number"),
     (["--task", "agreement", "--set", "task.solved=abc"], "solved='abc' has the wrong type"),
     (["--task", "adding", "--set", "task.tolerance=[0.1]"], "tolerance=[0.1] has the wrong "
      "type"),
