@@ -22,6 +22,11 @@ def print_plan(plan, workers: int) -> None:
     click.echo(f"{len(plan.cells)} cells: {len(plan.todo)} to run, {len(plan.stored)} "
                "already stored")
     total = sum(cell_seconds(c) for c in plan.todo)
+    need = max((cell_memory(c) for c in plan.todo), default=None)
+    if need:
+        click.echo(f"largest memory need of a cell: about {need / 2 ** 20:,.0f} MiB "
+                   "(parameters, gradients, optimizer state and activations; "
+                   "memorybench/models/checks.py)")
     click.echo(f"estimated time: at most {duration(sweep_seconds(plan.todo, workers))} with "
                f"{workers} worker{'s' * (workers > 1)} ({duration(total)} of training in all; "
                "early stopping usually ends cells sooner; model: memorybench/costs.toml)")
@@ -46,6 +51,17 @@ def print_summary(frame) -> None:
         click.echo(f"{task:<12} {model:<12} {length:>7} {params:>8}  {str(row['metric']):<10} "
                    f"{mean:>6} {chance:>6}  {int(row['solved'])}/{row['seeds']:<4}  "
                    f"{row['not_ok']}")
+
+
+def cell_memory(cell) -> int | None:
+    """``models.checks.memory_estimate`` of a cell's training batch (None for a baseline)."""
+    from memorybench.models.checks import memory_estimate
+
+    if cell.is_baseline:
+        return None
+    task = cell.build_task()
+    return memory_estimate(task.io, cell.model_class(), cell.model_params,
+                           cell.train.batch_size, task.sequence_steps(cell.length))
 
 
 def print_diagnostics(frame, keys: set[str], steps: int) -> None:

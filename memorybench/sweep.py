@@ -16,7 +16,7 @@ from memorybench.baselines import Baseline
 from memorybench.cells import TRAIN_KEYS, Cell, TrainConfig
 from memorybench.errors import UserError, is_integer
 from memorybench.models.base import Core
-from memorybench.models.checks import check_model_params, model_build_error
+from memorybench.models.checks import check_fits, check_model_params, model_build_error
 from memorybench.registry import unknown_name
 from memorybench.specs import check_keys, read_toml, spec_dir, spec_names
 from memorybench.tasks.base import Task
@@ -125,9 +125,13 @@ class Sweep:
         check_model_params(model_name, mcls, params)
         if self.params is not None:
             params = self.sized(task, model_name, mcls, params)
-        model_build_error(task.io, mcls, params)  # any other error: a failed cell
         train = TrainConfig(**{**catalog.task_spec(task_name).get("train", {}),
                                **mspec.get("train", {}), **self.for_task("train", task_name)})
+        for length in lengths:  # a cell no machine here can hold is refused, not trained
+            check_fits(model_name, task.io, mcls, params,
+                       max(train.batch_size, min(train.eval_size, 500)), length,
+                       task.sequence_steps(length))
+        model_build_error(task.io, mcls, params)  # any other error: a failed cell
         return [make_cell(task_name, task, length, model_name, mcls, params, train, seed)
                 for length in lengths for seed in self.seeds]
 

@@ -195,3 +195,21 @@ def test_a_second_run_skips_cells_a_live_run_holds_and_takes_over_stale_ones(inv
     assert "1 to train" in taken.stderr and taken.exit_code == 0
     with Store(tmp_path / "results" / "memorybench.db") as store:
         assert store.con.execute("SELECT count(*) FROM leases").fetchone()[0] == 0
+
+
+@pytest.mark.parametrize("args", [
+    ["--lengths", "999999999999"],
+    ["--set", "model.hidden=1000000000"],
+    ["--set", "model.embed=100000000"],
+    ["--set", "task.symbols=100000000"],
+    ["--set", "train.batch_size=100000000000"],
+])
+def test_a_cell_no_machine_here_can_hold_is_refused_before_training(invoke, tmp_path, args):
+    done = invoke("run", "--task", "copy", "--model", "lstm", "--lengths", "10", *args)
+    one_line_exit_2(done, "GiB to train, more than this machine's")
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_dry_run_shows_the_memory_estimate(invoke):
+    done = invoke("run", "--task", "copy", "--model", "lstm", "--lengths", "10", "--dry-run")
+    assert "largest memory need of a cell: about" in done.output

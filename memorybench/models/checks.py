@@ -50,3 +50,75 @@ def require_build(name: str, io: TaskIO, mcls: type[Core], params: dict) -> None
         raise UserError(f"model {name}: parameters {params} do not build "
                         f"({type(exc).__name__}: {detail}); expected values like those in "
                         f"models/{name}.toml")
+
+
+# Bytes per trainable parameter while training: the weight, its gradient and Adam's two
+# moments, in float32. Bytes per activation: a float32 value of every (example, step,
+# feature) that autograd keeps, about ACTIVATIONS_PER_WIDTH times the width per layer
+# (gates, norms and the head keep several such tensors each).
+BYTES_PER_PARAMETER = 16
+ACTIVATIONS_PER_WIDTH = 16
+
+
+def machine_memory() -> int:
+    """This machine's physical memory in bytes."""
+    import os
+
+    try:
+        return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    except (ValueError, OSError, AttributeError):
+        return 16 * 2 ** 30
+
+
+LARGE = 2 ** 16  # a size beyond which a model is counted without being built
+
+
+def parameter_count(io: TaskIO, mcls: type[Core], params: dict) -> int | None:
+    """Trainable parameters of the model. Where a width, a count or the task's vocabulary
+    exceeds ``LARGE`` it is counted on torch's meta device (no memory is allocated, so a
+    width of 10^9 is counted, not built); None if it cannot be built there."""
+    sizes = [v for v in params.values() if isinstance(v, int) and not isinstance(v, bool)]
+    meta = max([io.in_size, io.out_size, *sizes]) > LARGE
+    return _count(io, mcls, json.dumps(params, sort_keys=True), meta)
+
+
+@functools.cache
+def _count(io: TaskIO, mcls: type[Core], params_json: str, meta: bool) -> int | None:
+    import torch
+
+    try:
+        with torch.device("meta" if meta else "cpu"), torch.random.fork_rng():
+            model = SequenceModel(io, mcls, **json.loads(params_json))
+    except UserError:
+        raise
+    except Exception as exc:  # too large even to describe, or not buildable on meta
+        return 2 ** 62 if "overflow" in str(exc).lower() else None
+    return sum(p.numel() for p in model.parameters() if p.requires_grad)
+
+
+def memory_estimate(io: TaskIO, mcls: type[Core], params: dict, batch: int,
+                    length: int) -> int | None:
+    """Bytes one training step of the cell needs, at least: its parameters with their
+    gradients and optimizer state, and the activations of a batch of ``length`` steps."""
+    count = parameter_count(io, mcls, params)
+    if count is None:
+        return None
+    width = max([v for k, v in params.items() if k in ("hidden", "embed", "d_model")
+                 and isinstance(v, int)] or [1])
+    layers = params.get("layers", 1) if isinstance(params.get("layers", 1), int) else 1
+    return (BYTES_PER_PARAMETER * count
+            + 4 * ACTIVATIONS_PER_WIDTH * batch * length * width * max(layers, 1))
+
+
+def check_fits(name: str, io: TaskIO, mcls: type[Core], params: dict, batch: int,
+               length: int, steps: int) -> None:
+    """Refuse, before any training, a cell whose tensors cannot fit in this machine's
+    memory (``memory_estimate`` of a batch of ``steps``-step sequences against
+    ``machine_memory``)."""
+    need = memory_estimate(io, mcls, params, batch, steps)
+    have = machine_memory()
+    if need is not None and need > have:
+        raise UserError(f"model {name} at length {length} ({steps} steps), batch {batch}, "
+                        "parameters "
+                        f"{params}: needs about {need / 2 ** 30:,.0f} GiB to train, more than "
+                        f"this machine's {have / 2 ** 30:,.0f} GiB; expected smaller values")

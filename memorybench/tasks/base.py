@@ -127,6 +127,15 @@ class Task:
         raise NotImplementedError
 
     # --- shared defaults ----------------------------------------------------------------
+    def sequence_steps(self, length: int) -> int:
+        """Time steps of one input sequence at ``length``, without drawing one that long:
+        a line through two short samples (tasks whose extra steps grow with a parameter,
+        such as copy's symbols, say so themselves)."""
+        short = max(self.min_length, 8)
+        rng = np.random.default_rng(0)
+        a, b = (self.sample(1, n, rng).x.shape[1] for n in (short, 2 * short))
+        return a + (b - a) * (length - short) // short
+
     def memory_target(self, batch: Batch, distance: int, rng: np.random.Generator
                       ) -> tuple[torch.Tensor, np.ndarray] | None:
         """For the memory probe of ``memorybench.diagnostics``: inputs whose final state

@@ -62,6 +62,9 @@ class Copy(Task):
         y[:, k + length:] = data
         return Batch(torch.from_numpy(x), torch.from_numpy(y))
 
+    def sequence_steps(self, length: int) -> int:
+        return length + 2 * self.symbols
+
     def probe(self, n: int, length: int, rng: np.random.Generator) -> tuple[Batch, Batch, Batch]:
         base = self.sample(n, length, rng)
         k = self.symbols

@@ -70,6 +70,9 @@ class SelectiveCopy(Task):
         where = np.sort(np.argsort(rng.random((n, length)), axis=1)[:, :self.tokens], axis=1)
         return self.assemble(where, rng.integers(2, self.vocab, (n, self.tokens)), length)
 
+    def sequence_steps(self, length: int) -> int:
+        return length + self.tokens
+
     def assemble(self, where: np.ndarray, data: np.ndarray, length: int) -> Batch:
         """The batch with ``data`` (n, tokens) at the sorted positions ``where``."""
         n, k, rows = len(data), self.tokens, np.arange(len(data))[:, None]
