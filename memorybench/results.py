@@ -100,6 +100,9 @@ def load(path: str | Path) -> pd.DataFrame:
     if not path.exists():
         raise UserError(f"{path}: no such results file or store; expected a .db store or an "
                         "exported .csv/.json/.jsonl/.parquet file")
+    if path.is_dir():
+        raise UserError(f"{path} is a directory; expected a .db store or an exported "
+                        ".csv/.json/.jsonl/.parquet file")
     fmt = FILE_FORMATS.get(path.suffix)
     if fmt is None:
         with Store(path, readonly=True) as store:

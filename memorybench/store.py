@@ -150,6 +150,12 @@ def _read_marks(uri: str, path: Path) -> tuple[int, int]:
         finally:
             con.close()
     except sqlite3.DatabaseError as exc:
+        folder = path.parent if str(path.parent) else Path(".")
+        if Path(f"{path}-wal").exists() and not os.access(folder, os.W_OK):
+            raise UserError(f"--db {path} cannot be read here: its write-ahead log "
+                            f"({path.name}-wal) needs a shared-memory file beside it and the "
+                            "folder is read-only; expected a store in a writable folder (or "
+                            "copy it with its -wal to one)") from None
         raise UserError(f"--db {path} is a damaged database ({exc}); expected a memorybench "
                         "store") from None
     if app_id == 0 and tables == 0:  # an empty SQLite file, e.g. a store being created

@@ -213,3 +213,14 @@ def test_a_cell_no_machine_here_can_hold_is_refused_before_training(invoke, tmp_
 def test_dry_run_shows_the_memory_estimate(invoke):
     done = invoke("run", "--task", "copy", "--model", "lstm", "--lengths", "10", "--dry-run")
     assert "largest memory need of a cell: about" in done.output
+
+
+def test_diagnostics_of_tasks_whose_names_slug_alike_get_their_own_figures(tmp_path):
+    from test_report_diagnostics import diag_row, make_store
+
+    from memorybench.report import diagnostics as report_diagnostics
+
+    db = make_store(tmp_path / "d.db", [diag_row(task=name) for name in ("a.b", "a-b", "a_b")])
+    files, context = report_diagnostics.build(report_diagnostics.load(db))
+    figures = [f for f in files if f.endswith(".png")]
+    assert len(context["groups"]) == 3 and len(figures) == len(set(figures)) == 6

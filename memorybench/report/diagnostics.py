@@ -44,6 +44,8 @@ def build(frame: pd.DataFrame, styles: dict | None = None) -> tuple[dict[str, by
     for (task, length, steps, settings), group in ok.groupby(
             ["task", "length", "steps", "settings"], sort=True):
         slug = re.sub(r"[^A-Za-z0-9]+", "-", f"{task}-T{length}-steps{steps}")
+        if re.sub(r"[^A-Za-z0-9]+", "-", task) != task:  # names that slug alike stay apart
+            slug += "-" + hashlib.sha1(task.encode()).hexdigest()[:6]
         if settings != "spec settings":
             slug += "-" + hashlib.sha1(settings.encode()).hexdigest()[:6]
         n = gradients.sequence_steps(group)
