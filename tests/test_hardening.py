@@ -224,3 +224,9 @@ def test_diagnostics_of_tasks_whose_names_slug_alike_get_their_own_figures(tmp_p
     files, context = report_diagnostics.build(report_diagnostics.load(db))
     figures = [f for f in files if f.endswith(".png")]
     assert len(context["groups"]) == 3 and len(figures) == len(set(figures)) == 6
+
+
+def test_a_directory_given_as_results_is_named_a_directory(invoke, tmp_path):
+    (tmp_path / "folder").mkdir()
+    one_line_exit_2(invoke("compare", "folder", "--baseline", "folder"),
+                    "folder is a directory; expected a .db store or an exported")
