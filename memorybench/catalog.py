@@ -96,14 +96,16 @@ def is_baseline(name: str) -> bool:
 def task_spec(name: str) -> dict:
     known = task_names()
     if name not in known:
-        raise unknown_name("task", name, known)
+        raise UserError(TASKS.why_broken(name)) if TASKS.why_broken(name) else \
+            unknown_name("task", name, known)
     return _read_spec("tasks", name)
 
 
 def model_spec(name: str) -> dict:
     known = model_names()
     if name not in known:
-        raise unknown_name("model", name, known)
+        why = MODELS.why_broken(name) or BASELINES.why_broken(name)
+        raise UserError(why) if why else unknown_name("model", name, known)
     return _read_spec("models", name)
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import difflib
+import sys
 from importlib.metadata import entry_points
 
 from memorybench.errors import UserError
@@ -26,6 +27,7 @@ class Registry:
     def __init__(self, kind: str, group: str, base: type):
         self.kind, self.group, self.base = kind, group, base
         self._entries: dict[str, type] = {}
+        self._broken: dict[str, str] = {}  # plugin name -> why it did not load
         self._plugins_loaded = False
 
     def register(self, name: str):
@@ -49,11 +51,18 @@ class Registry:
         self._plugins_loaded = True
         for ep in entry_points(group=self.group):
             try:
-                cls = ep.load()
-            except Exception as exc:  # a broken plugin must not hide the built-ins
-                raise UserError(f"{self.kind} plugin {ep.name!r} ({ep.value}) failed to load: "
-                                f"{type(exc).__name__}: {exc}") from exc
-            self.register(ep.name)(cls)
+                self.register(ep.name)(ep.load())
+            except Exception as exc:  # a broken plugin fails alone: the others keep working
+                first = (str(exc).strip().splitlines() or [""])[0][:200]
+                why = f"{self.kind} plugin {ep.name!r} ({ep.value}) failed to load: " \
+                      f"{type(exc).__name__}: {first}"
+                self._broken[ep.name] = why
+                sys.stderr.write(f"memorybench: warning: {why}; skipped\n")
+
+    def why_broken(self, name: str) -> str | None:
+        """Why the plugin ``name`` did not load, or None."""
+        self._load_plugins()
+        return self._broken.get(name)
 
     def names(self) -> list[str]:
         self._load_plugins()
@@ -61,6 +70,8 @@ class Registry:
 
     def get(self, name: str) -> type:
         self._load_plugins()
+        if name in self._broken and name not in self._entries:
+            raise UserError(self._broken[name])
         if name not in self._entries:
             raise unknown_name(self.kind, name, self.names())
         return self._entries[name]

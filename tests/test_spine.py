@@ -232,3 +232,22 @@ def test_a_contributor_reads_the_two_recipes_in_the_readme():
     section = readme.split("## Contributing", 1)[1]
     assert "### A new task" in section and "### A new model" in section
 
+
+
+def test_a_broken_plugin_fails_alone(plugin_dir):
+    plugins = plugin_dir / "plugins"
+    (plugins / "brokenmb.py").write_text("raise ImportError('missing dependency xyz')\n")
+    info = plugins / "brokenmb-0.1.dist-info"
+    info.mkdir()
+    (info / "METADATA").write_text("Metadata-Version: 2.1\nName: brokenmb\nVersion: 0.1\n")
+    (info / "entry_points.txt").write_text("[memorybench.models]\nbroken = brokenmb:Model\n")
+    listed = cli(plugin_dir, "list")
+    assert listed.returncode == 0, listed.stderr
+    assert "lstm" in listed.stdout and "mine" in listed.stdout  # built-ins and other plugins
+    warnings = [line for line in listed.stderr.splitlines() if "warning" in line]
+    assert len(warnings) == 1 and "'broken'" in warnings[0] and "xyz" in warnings[0]
+    done = cli(plugin_dir, "run", "--task", "adding", "--model", "broken", "--lengths", "4",
+               "--dry-run")
+    assert done.returncode == 2 and "Traceback" not in done.stderr
+    assert done.stderr.strip().splitlines()[-1].startswith("memorybench: error: model plugin "
+                                                          "'broken'")
