@@ -8,13 +8,24 @@ import json
 import click
 
 
-def print_plan(plan, workers: int) -> None:
-    """One line per cell with its estimated seconds at most, then the sweep's wall time."""
+def print_plan(plan, workers: int, fmt: str = "text") -> None:
+    """One line per cell with its estimated seconds at most, then the sweep's wall time
+    (``fmt`` json: one object with the cells and the estimates)."""
     from memorybench.costs import cell_seconds, duration, sweep_seconds
 
+    stored = {c.key for c in plan.stored}
+    if fmt == "json":
+        need = max((cell_memory(c) or 0 for c in plan.todo), default=0)
+        click.echo(json.dumps({
+            "cells": [{**{k: v for k, v in c.config().items() if k in SUMMARY_KEYS},
+                       "state": "stored" if c.key in stored else "run",
+                       "estimated_seconds": round(cell_seconds(c), 1)} for c in plan.cells],
+            "to_run": len(plan.todo), "stored": len(plan.stored), "workers": workers,
+            "estimated_seconds": round(sweep_seconds(plan.todo, workers), 1),
+            "largest_memory_bytes": need or None}, indent=1))
+        return
     click.echo(f"{'task':<12} {'model':<12} {'length':>7} {'seed':>5}  {'state':<7} "
                f"{'est.':>7} key")
-    stored = {c.key for c in plan.stored}
     for c in plan.cells:
         state = "stored" if c.key in stored else "run"
         click.echo(f"{c.task:<12} {c.model:<12} {c.length:>7} {c.seed:>5}  "
@@ -32,16 +43,32 @@ def print_plan(plan, workers: int) -> None:
                "early stopping usually ends cells sooner; model: memorybench/costs.toml)")
 
 
-def print_summary(frame) -> None:
-    """Mean metric over seeds per task/model/length, and how many seeds solved the cell."""
+SUMMARY_KEYS = ("task", "model", "length", "seed", "key")
+
+
+def print_summary(frame, fmt: str = "text") -> None:
+    """Mean metric over seeds per task/model/length, and how many seeds solved the cell
+    (``fmt`` json: a list of those rows)."""
     import pandas as pd
 
     if frame.empty:
+        if fmt == "json":
+            click.echo("[]")
         return
     grouped = frame.groupby(["task", "model", "length"]).agg(
         metric=("metric_name", "first"), mean=("metric", "mean"), chance=("chance", "first"),
         solved=("solved", "sum"), seeds=("seed", "count"), params=("params", "max"),
         not_ok=("status", lambda s: int((s != "ok").sum())))
+    if fmt == "json":
+        rows = [{"task": task, "model": model, "length": int(length),
+                 "metric": row["metric"], "mean": None if pd.isna(row["mean"]) else
+                 float(row["mean"]), "chance": None if pd.isna(row["chance"]) else
+                 float(row["chance"]), "solved": int(row["solved"]), "seeds": int(row["seeds"]),
+                 "params": None if pd.isna(row["params"]) else int(row["params"]),
+                 "not_ok": int(row["not_ok"])}
+                for (task, model, length), row in grouped.iterrows()]
+        click.echo(json.dumps(rows, indent=1))
+        return
     click.echo(f"{'task':<12} {'model':<12} {'length':>7} {'params':>8}  {'metric':<10} "
                f"{'mean':>6} {'chance':>6}  solved  not ok")
     for (task, model, length), row in grouped.iterrows():

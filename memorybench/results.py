@@ -68,6 +68,7 @@ def write(frame: pd.DataFrame, path: Path, fmt: str, inputs: tuple = ()) -> None
     tmp = path.with_name(path.name + ".tmp")
     try:
         if fmt == "parquet":
+            require_parquet()
             frame.sort_values(ORDER, kind="stable").to_parquet(tmp, index=False)
         else:
             tmp.write_text(to_text(frame, fmt), encoding="utf-8")
@@ -88,6 +89,15 @@ def check_not_input(path: Path, inputs: tuple) -> None:
                       Path(f"{source}-journal")):
             raise UserError(f"{path} is the input {source.name} (or a file of its store); "
                             "expected an output path that is not an input")
+
+
+def require_parquet() -> None:
+    """Parquet needs pyarrow, an optional dependency: a one-line error names the extra."""
+    try:
+        import pyarrow  # noqa: F401
+    except ImportError:
+        raise UserError("Parquet files need pyarrow; install the extra with "
+                        "pip install 'memorybench[parquet]'") from None
 
 
 def empty() -> pd.DataFrame:
@@ -111,6 +121,7 @@ def load(path: str | Path) -> pd.DataFrame:
         if fmt == "csv":
             frame = pd.read_csv(path)
         elif fmt == "parquet":
+            require_parquet()
             frame = pd.read_parquet(path)
         else:
             text = path.read_text(encoding="utf-8")
@@ -123,6 +134,8 @@ def load(path: str | Path) -> pd.DataFrame:
                     if not isinstance(row.get(name), str | type(None)):
                         row[name] = json.dumps(row[name], sort_keys=True)
             frame = pd.DataFrame(rows)
+    except UserError:
+        raise
     except Exception as exc:  # any parser's complaint: the file is not a results table
         raise UserError(f"{path}: malformed {fmt} results file ({type(exc).__name__}: "
                         f"{str(exc).splitlines()[0] if str(exc) else ''}); expected a file "

@@ -225,7 +225,8 @@ def run_plan(plan: Plan, store, workers: int = 1, device: str = "cpu",
 
 def run_sweep(cells: list[Cell], db, workers: int, device: str = "cpu", backend: str = "local",
               scheduler: str | None = None, retry_failed: bool = False, rerun: bool = False,
-              dry_run: bool = False, progress: bool = True, resume: str = "") -> int:
+              dry_run: bool = False, progress: bool = True, resume: str = "",
+              fmt: str = "text") -> int:
     """The ``run`` command: plan ``cells`` against the store ``db``, train those to do,
     print the summary; returns the exit code (1 while cells of the sweep are stored as
     failed, 130 when interrupted, with ``resume``: the command that picks up again)."""
@@ -237,7 +238,7 @@ def run_sweep(cells: list[Cell], db, workers: int, device: str = "cpu", backend:
     with Store(db, readonly=dry_run) as store:
         plan = make_plan(cells, store.statuses(), retry_failed, rerun)
         if dry_run:
-            print_plan(plan, workers)
+            print_plan(plan, workers, fmt)
             return 0
         held = store.claim([c.key for c in plan.todo])
         if held:
@@ -259,7 +260,7 @@ def run_sweep(cells: list[Cell], db, workers: int, device: str = "cpu", backend:
             store.release([c.key for c in plan.todo])
         frame = store.frame()
     mine = frame[frame["key"].isin({c.key for c in plan.cells})]
-    print_summary(mine)
+    print_summary(mine, fmt)
     trained = ", ".join(f"{n} {status}" for status, n in sorted(counts.items())) or "none"
     click.echo(f"trained {sum(counts.values())} cells ({trained}); results in {db}", err=True)
     failed = int((mine["status"] == "failed").sum())

@@ -230,3 +230,11 @@ def test_a_directory_given_as_results_is_named_a_directory(invoke, tmp_path):
     (tmp_path / "folder").mkdir()
     one_line_exit_2(invoke("compare", "folder", "--baseline", "folder"),
                     "folder is a directory; expected a .db store or an exported")
+
+
+def test_parquet_without_pyarrow_names_the_extra(invoke, store, monkeypatch):
+    monkeypatch.setitem(sys.modules, "pyarrow", None)  # import fails as if not installed
+    one_line_exit_2(invoke("export", "--db", "t.db", "--format", "parquet", "--out", "a.pq"),
+                    "pip install 'memorybench[parquet]'")
+    (store.parent / "b.parquet").write_bytes(b"PAR1")
+    one_line_exit_2(invoke("compare", "b.parquet", "--baseline", "t.db"), "memorybench[parquet]")

@@ -251,3 +251,17 @@ def test_a_broken_plugin_fails_alone(plugin_dir):
     assert done.returncode == 2 and "Traceback" not in done.stderr
     assert done.stderr.strip().splitlines()[-1].startswith("memorybench: error: model plugin "
                                                           "'broken'")
+
+
+def test_list_run_and_dry_run_speak_json(invoke):
+    listed = json.loads(invoke("list", "--format", "json").stdout)
+    assert {m["name"] for m in listed["models"]} >= {"lstm", "mamba"}
+    assert {t["name"] for t in listed["tasks"]} == set(catalog.task_names())
+    plan = json.loads(invoke("run", "--task", "adding", "--model", "elman", "--lengths", "4,5",
+                             *TINY, "--dry-run", "--format", "json").stdout)
+    assert plan["to_run"] == 2 and {c["length"] for c in plan["cells"]} == {4, 5}
+    done = invoke("run", "--task", "adding", "--model", "elman", "--lengths", "4", *TINY,
+                  "--format", "json")
+    assert done.exit_code == 0
+    [row] = json.loads(done.stdout)  # progress and notes went to standard error
+    assert row["model"] == "elman" and row["seeds"] == 1 and 0 <= row["mean"] <= 1

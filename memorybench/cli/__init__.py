@@ -30,6 +30,14 @@ def cli():
       memorybench run --suite smoke
       memorybench export --format csv --out results.csv
       memorybench report --out reports/latest
+
+    \b
+    Exit codes:
+      0  done
+      1  done, but some cells of the sweep are stored as failed (run), something got
+         worse or went missing (compare), or the committed report is stale (leaderboard)
+      2  bad input: one line on standard error says what is wrong; nothing was stored
+      130  interrupted (Ctrl-C); what finished before is stored
     """
 
 

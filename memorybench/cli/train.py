@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import shlex
 from pathlib import Path
 
@@ -11,9 +12,15 @@ from memorybench.cli import cli, db_option
 from memorybench.console import print_diagnostics
 from memorybench.flags import FiniteFloat
 
+format_option = click.option("--format", "fmt", type=click.Choice(["text", "json"]),
+                             default="text", show_default=True,
+                             help="text for people; json (on standard output, notes and "
+                             "progress on standard error) for programs.")
+
 
 @cli.command("list")
-def list_cmd():
+@format_option
+def list_cmd(fmt):
     """Every task, model, classical baseline and suite, one line each.
 
     \b
@@ -23,17 +30,21 @@ def list_cmd():
     from memorybench.catalog import describe, is_baseline, model_names, task_names
     from memorybench.sweep import load_suite, suite_names
 
-    def section(title: str, rows: list[tuple[str, str]]) -> None:
+    names = model_names()
+    sections = {
+        "tasks": [(n, describe("task", n)) for n in task_names()],
+        "models": [(n, describe("model", n)) for n in names if not is_baseline(n)],
+        "baselines": [(n, describe("model", n)) for n in names if is_baseline(n)],
+        "suites": [(n, load_suite(n)[1]) for n in suite_names()]}
+    if fmt == "json":
+        click.echo(json.dumps({title: [{"name": n, "description": text} for n, text in rows]
+                               for title, rows in sections.items()}, indent=1))
+        return
+    for title, rows in sections.items():
         click.echo(f"{title}:")
         width = max((len(name) for name, _ in rows), default=0)
         for name, text in rows:
             click.echo(f"  {name:<{width}}  {text}")
-
-    section("tasks", [(n, describe("task", n)) for n in task_names()])
-    names = model_names()
-    section("models", [(n, describe("model", n)) for n in names if not is_baseline(n)])
-    section("baselines", [(n, describe("model", n)) for n in names if is_baseline(n)])
-    section("suites", [(n, load_suite(n)[1]) for n in suite_names()])
 
 
 @cli.command()
@@ -69,8 +80,10 @@ def list_cmd():
 @click.option("--scheduler", metavar="ADDRESS", help="Dask scheduler, e.g. tcp://HOST:8786 "
               "(implies --backend dask; without it, dask starts a LocalCluster).")
 @click.option("--quiet", is_flag=True, help="No progress bar.")
+@format_option
 def run(suite, tasks, models, lengths, seeds, steps, batch_size, lr, eval_every, n_params,
-        settings, db, workers, device, dry_run, retry_failed, rerun, backend, scheduler, quiet):
+        settings, db, workers, device, dry_run, retry_failed, rerun, backend, scheduler, quiet,
+        fmt):
     """Train every cell of a sweep that is not stored yet, and store it.
 
     A sweep is tasks x models x lengths x seeds, from a suite and/or flags (flags win).
@@ -98,7 +111,7 @@ def run(suite, tasks, models, lengths, seeds, steps, batch_size, lr, eval_every,
     return run_sweep(cells, db, workers=workers or default_workers(), device=device,
                      backend="dask" if scheduler else backend, scheduler=scheduler,
                      retry_failed=retry_failed, rerun=rerun, dry_run=dry_run,
-                     progress=not quiet, resume=resume)
+                     progress=not quiet, resume=resume, fmt=fmt)
 
 
 @cli.command()
