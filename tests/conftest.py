@@ -8,6 +8,17 @@ TINY = ["--set", "model.hidden=8", "--steps", "6", "--eval-every", "3", "--batch
         "--set", "train.eval_size=32", "--workers", "1", "--quiet"]
 
 
+@pytest.fixture(scope="module")
+def one_thread():
+    """One torch thread, as in training: tiny ops on several threads only add overhead."""
+    import torch
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
 @pytest.fixture
 def invoke(tmp_path, monkeypatch):
     """Run the real CLI in an empty working directory; returns click's Result."""

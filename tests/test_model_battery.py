@@ -95,13 +95,7 @@ def train_steps(model: SequenceModel, io: TaskIO, steps: int,
     return losses
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    """One torch thread, as in training: tiny ops on several threads only add overhead."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 every_model = pytest.mark.parametrize("name", MODELS)

@@ -21,12 +21,7 @@ LENGTHS = (1, 2, 7, 33, 100)  # length 1, non-powers of two, past one scan chunk
 D = 8
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def build(name: str, **override) -> Core:

@@ -25,9 +25,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from memorybench.errors import UserError
 from memorybench.models import MODELS
-from memorybench.models.scan import Stacked, check_sizes
+from memorybench.models.scan import Stacked, check_heads
 
 
 class MatrixMemory(nn.Module):
@@ -124,8 +123,5 @@ class MLSTM(Stacked):
 
     def __init__(self, d_in: int, hidden: int = 160, layers: int = 1, heads: int = 4,
                  chunk: int = 32):
-        check_sizes(self.name, heads=heads, chunk=chunk)
-        if hidden % heads:
-            raise UserError(f"model {self.name}: hidden={hidden}, heads={heads}; expected "
-                            "hidden a multiple of heads")
+        check_heads(self.name, hidden, heads, chunk)
         super().__init__(d_in, hidden, layers, lambda: MatrixMemory(hidden, heads, chunk))

@@ -98,6 +98,14 @@ def check_sizes(name: str, **sizes: int) -> None:
         raise UserError(f"model {name}: {listed}; expected positive integers")
 
 
+def check_heads(name: str, hidden: int, heads: int, chunk: int) -> None:
+    """Positive sizes, and a width that splits evenly into ``heads``."""
+    check_sizes(name, heads=heads, chunk=chunk)
+    if hidden % heads:
+        raise UserError(f"model {name}: hidden={hidden}, heads={heads}; expected hidden a "
+                        "multiple of heads")
+
+
 class Stacked(Core):
     """``layers`` residual blocks x <- x + block(LN(x)) of width ``hidden``, then LayerNorm.
 
