@@ -195,3 +195,57 @@ def test_a_cell_that_kills_its_worker_process_is_failed_and_the_sweep_goes_on(tm
     assert set(dead["status"]) == {"failed"}
     assert dead["error"].str.contains("worker process died").all()
     assert set(stored[stored["model"] == "gru"]["status"]) == {"ok"}
+
+
+SIBLING_KILLER = """import os
+import signal
+import time
+from pathlib import Path
+
+from memorybench.models.recurrent import Elman
+
+MARK = Path(os.environ["MB_TEST_MARK"])
+
+
+def kill_idle_pool_workers():
+    for pid in os.listdir("/proc"):
+        if not pid.isdigit() or int(pid) == os.getpid():
+            continue
+        try:
+            ppid = int(Path(f"/proc/{pid}/stat").read_text().split()[3])
+            cmd = Path(f"/proc/{pid}/cmdline").read_bytes()
+        except OSError:
+            continue
+        if ppid == os.getppid() and b"popen_loky_posix" in cmd:
+            os.kill(int(pid), signal.SIGKILL)
+
+
+class Model(Elman):
+    def forward(self, h, per_step):
+        if not MARK.exists():  # the first time: the worker dies with this cell
+            MARK.write_text("died once")
+            os._exit(3)
+        if MARK.read_text() == "died once":  # the retry: another worker dies meanwhile
+            MARK.write_text("killed the others")
+            kill_idle_pool_workers()
+            time.sleep(1)
+        return super().forward(h, per_step)
+"""
+
+
+@pytest.mark.slow
+def test_a_worker_dying_while_a_suspect_runs_alone_is_not_blamed_on_it(tmp_path):
+    """A cell whose worker died is retried alone; if some other worker process dies while
+    it runs, that death is not its own, and the cell is stored ok, not failed."""
+    plugins = tmp_path / "plugins"
+    plugins.mkdir()
+    _plugin(plugins, "flaky", SIBLING_KILLER)
+    env = {**os.environ, "PYTHONPATH": str(plugins), "MB_TEST_MARK": str(tmp_path / "mark")}
+    args = ["run", "--task", "adding", "--model", "flaky", "--model", "gru", "--lengths", "4",
+            *TINY[:-3], "--quiet", "--workers", "2", "--db", "s.db"]
+    done = subprocess.run([sys.executable, "-m", "memorybench", *args], cwd=tmp_path, env=env,
+                          capture_output=True, text=True, timeout=300)
+    assert (tmp_path / "mark").read_text() == "killed the others"  # the scenario happened
+    assert done.returncode == 0, done.stderr
+    stored = frame(tmp_path)
+    assert set(stored["status"]) == {"ok"} and len(stored) == 2
