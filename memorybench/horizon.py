@@ -8,7 +8,7 @@ rate, seed); the learning rate of a rung is the one with the best mean *validati
 over the seeds (``rung``), and the rung's seeds are judged by their *test* metric.
 
     ladder 8, 16, 32, 64, 128        solved: 8 16 32, failed: 64
-    refine  45 (= sqrt(32 x 64))     solved -> bracket [45, 64): 64 / 45 <= 1.42
+    refine  45 (= sqrt(32 x 64))     solved -> bracket [45, 64): 64 / 45 = 1.42 <= 1.5
 """
 
 from __future__ import annotations
@@ -24,7 +24,8 @@ class Protocol:
     """How a horizon is searched (a suite's ``[horizon]`` table; flags override it)."""
 
     factor: float = 2.0  # ladder ratio
-    resolution: float = 1.4  # refine until the bracket's ratio is at most this
+    resolution: float = 1.5  # refine until the bracket's ratio is at most this: one
+    # geometric midpoint of a x2 rung, a bracket of about sqrt(2) = 1.41
     lrs: tuple[float, ...] = (1e-3, 3e-3, 1e-2)  # learning-rate grid; a model spec may
     # give its own (``horizon = { lrs = [...] }``)
     multiples: tuple[int, ...] = (2, 4, 8)  # extrapolation: test at k x the length

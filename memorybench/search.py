@@ -99,7 +99,7 @@ def trial(cell: Cell, row: dict) -> Trial:
 
 
 def task_ladder(task: str, sweep: Sweep, protocol: Protocol, start: int | None,
-                cap: int | None) -> tuple[list[int], int]:
+                cap: int | None):
     """The task's ladder: start and cap from flags or the task spec's ``horizon`` table,
     lengths the task cannot take left out."""
     spec = catalog.task_spec(task)
@@ -130,7 +130,7 @@ def task_ladder(task: str, sweep: Sweep, protocol: Protocol, start: int | None,
     if not lengths:
         raise UserError(f"task {task}: no length from {start} to {cap} is valid for it; "
                         "raise --start")
-    return lengths, cap
+    return lengths, cap, built
 
 
 def plan_searches(sweep: Sweep, protocol: Protocol, start: int | None = None,
@@ -145,9 +145,11 @@ def plan_searches(sweep: Sweep, protocol: Protocol, start: int | None = None,
     train = {"test_size": protocol.test_size, "extrapolate": list(protocol.multiples),
              "patience": protocol.patience}
     for task in sweep.tasks:
-        lengths, task_cap = task_ladder(task, sweep, protocol, start, cap)
+        lengths, task_cap, built = task_ladder(task, sweep, protocol, start, cap)
         for model in sweep.models:
             baseline = catalog.is_baseline(model)
+            if baseline and not sweep.model_cells(task, built, lengths[:1], model):
+                continue  # a baseline that does not apply to this task
             lrs = protocol.lrs
             spec_lrs = catalog.model_spec(model).get("horizon", {}).get("lrs")
             if spec_lrs and not lrs_given:
@@ -158,8 +160,6 @@ def plan_searches(sweep: Sweep, protocol: Protocol, start: int | None = None,
                                           lengths=[lengths[0]], train=copy.deepcopy(sweep.train))
                 one.override("train", {**train, **({} if lr is None else {"lr": lr})})
                 base += one.cells()
-            if not base:
-                continue  # a baseline that does not apply to this task
             mcls = catalog.model_class(model)
             causal = bool(getattr(mcls, "causal", True)) and base[0].model_params.get(
                 "causal", True) is not False

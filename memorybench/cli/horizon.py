@@ -39,7 +39,7 @@ def parse_floats(option: str, text: str | None) -> tuple[float, ...] | None:
               "spec's horizon.cap].")
 @click.option("--factor", type=float, help="Ladder ratio, > 1 [default: 2].")
 @click.option("--resolution", type=float, help="Refine a bracket [lo, hi) until hi/lo is at "
-              "most this, > 1 [default: 1.4].")
+              "most this, > 1 [default: 1.5].")
 @click.option("--lrs", help="Learning-rate grid, e.g. 1e-3,3e-3,1e-2; the best on the "
               "validation set is kept per length [default: the suite's or model spec's].")
 @click.option("--multiples", help="Score each trained network at these multiples of its "
