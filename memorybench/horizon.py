@@ -93,6 +93,21 @@ class Trial:
     extrapolation: dict = field(default_factory=dict)  # "k" -> metric or None
 
 
+def trial_of(lr: float, seed: int, row: dict, metrics: dict) -> Trial:
+    """A stored row (status, solved, metric_name, solved_threshold) and its parsed metrics
+    as a trial: validation from metrics["validation"] (the held-out set that chose the
+    rate), or the row's own metrics where the cell had no separate test set."""
+    validation = (metrics.get("validation") or metrics).get(row.get("metric_name"))
+    threshold = row.get("solved_threshold")
+    number = isinstance(validation, int | float) and not isinstance(validation, bool)
+    return Trial(lr=lr, seed=seed, ok=row.get("status") == "ok",
+                 solved=bool(row.get("solved")),
+                 validation=float(validation) if number else math.nan,
+                 threshold=math.nan if threshold is None or threshold != threshold
+                 else float(threshold),
+                 extrapolation=metrics.get("extrapolation") or {})
+
+
 @dataclass(frozen=True)
 class Rung:
     """One length of a search, at its chosen learning rate."""
@@ -173,6 +188,23 @@ def advance(lengths: list[int], rungs: dict[int, Rung], resolution: float) -> St
             return State(mid, lo, hi, trained)
         lo, hi = (mid, hi) if rungs[mid].passed else (lo, mid)
     return State(None, lo, hi, trained)
+
+
+def closed_state(rungs: dict[int, Rung]) -> State:
+    """The bracket that trained rungs give, read back without the ladder (a report): the
+    shortest failed length, and the longest solved length below it."""
+    failed = [n for n, r in rungs.items() if not r.passed]
+    hi = min(failed) if failed else None
+    below = [n for n, r in rungs.items() if r.passed and (hi is None or n < hi)]
+    return State(None, max(below) if below else None, hi, tuple(sorted(rungs)))
+
+
+def memory_score(lo: int | None, cap: int) -> float:
+    """One task's share of the way to the cap on a log scale: log2(horizon) / log2(cap),
+    where the horizon is the longest length solved (0 when even the first failed)."""
+    if lo is None or lo < 2 or cap < 2:
+        return 0.0
+    return min(1.0, math.log2(lo) / math.log2(cap))
 
 
 def refinements(ratio: float, resolution: float) -> int:

@@ -89,13 +89,7 @@ def trial(cell: Cell, row: dict) -> Trial:
     metrics = row.get("metrics") or {}
     if isinstance(metrics, str):
         metrics = json.loads(metrics)
-    validation = (metrics.get("validation") or metrics).get(row.get("metric_name"), math.nan)
-    threshold = row.get("solved_threshold")
-    return Trial(lr=cell.train.lr, seed=cell.seed, ok=row.get("status") == "ok",
-                 solved=bool(row.get("solved")),
-                 validation=validation if isinstance(validation, int | float) else math.nan,
-                 threshold=math.nan if threshold is None else float(threshold),
-                 extrapolation=metrics.get("extrapolation") or {})
+    return h.trial_of(cell.train.lr, cell.seed, row, metrics)
 
 
 def task_ladder(task: str, sweep: Sweep, protocol: Protocol, start: int | None,

@@ -162,7 +162,8 @@ def _train(cell: Cell, dev: torch.device, result: Result) -> None:
         # The reported metric comes from the test set; the held-out set, which chose when
         # to stop (and, in a horizon search, the learning rate), is "validation".
         test = evaluate(model, task, test_set(task, cell.train, cell.length, cell.seed).to(dev))
-        result.metrics = {**test, "validation": dict(run.metrics)}
+        result.metrics = {**test, "validation": dict(run.metrics),
+                          "causal": bool(getattr(model.core, "causal", True))}
         result.metric, result.loss = test[task.metric], test["loss"]
         result.solved = result.metric >= task.solved
     if run.metrics and cell.train.extrapolate and run.status == "ok":

@@ -298,3 +298,24 @@ def test_a_suite_carries_the_horizon_protocol(tmp_path):
     assert extra == {"params": 5000, "seeds": [0, 1]}
     with pytest.raises(UserError, match="unknown key"):
         protocol_from({"factr": 2}, {})
+
+
+def test_the_report_shows_each_searched_bracket_with_its_seeds(invoke, tmp_path):
+    search = ["horizon", "--task", "adding", "--model", "elman", "--model", "birnn",
+              "--start", "4", "--cap", "8", "--seeds", "0,1", "--lrs", "1e-2,3e-2",
+              "--multiples", "2", *TINY]
+    assert invoke(*search).exit_code == 0
+    assert invoke("run", "--task", "adding", "--model", "elman", "--lengths", "4,8",
+                  "--set", "model.hidden=8", "--steps", "6", "--eval-every", "3",
+                  "--batch-size", "8", "--set", "train.eval_size=32", "--workers", "1",
+                  "--quiet", "--db", "h.db").exit_code == 0
+    result = invoke("report", "--db", "h.db", "--out", "rep")
+    assert result.exit_code == 0, result.output
+    page = (tmp_path / "rep" / "README.md").read_text()
+    section = page[page.index("## Horizon search"):page.index("## Memory horizon")]
+    assert "figures/horizon-search.png" in section
+    assert "| elman " in section and "birnn" in section and "non-causal" in section
+    assert "each seed's horizon" in section and "0: " in section and "1: " in section
+    assert "memory score" in section and "log2(horizon) / log2(cap)" in section
+    html = (tmp_path / "rep" / "index.html").read_text()
+    assert 'id="horizon-search"' in html

@@ -25,7 +25,7 @@ HORIZON_RULE = (
     "\"failed\" when no cell of the model on the task finished (every seed failed or "
     "diverged: a broken run, not a measured memory).")
 NUMERIC = ["length", "seed", "metric", "chance", "solved_threshold", "loss", "steps",
-           "steps_to_solve", "diverged_step", "wall_time", "params"]
+           "steps_to_solve", "diverged_step", "wall_time", "params", "state_size"]
 TEXT = ["key", "task", "model", "status", "metric_name", "device", "error", "finished_at"]
 
 
