@@ -208,7 +208,7 @@ def run_searches(searches: list[Search], protocol: Protocol, db, workers: int,
                            f"stored in {db}; run the same command to resume", err=True)
                 return 130
             trained += sum(counts.values())
-    print_totals(searches, states, trained, db)
+    print_totals(searches, states, trained, db, rows)
     failed = sum(1 for s, (state, _) in zip(searches, states, strict=True)
                  for n in state.trained for c in s.cells(n)
                  if rows.get(c.key, {}).get("status") == "failed")
@@ -218,8 +218,9 @@ def run_searches(searches: list[Search], protocol: Protocol, db, workers: int,
     return 1 if failed else 0
 
 
-def print_totals(searches, states, trained: int, db) -> None:
-    """Cells the searches hold against a full grid over the same ladders."""
+def print_totals(searches, states, trained: int, db, rows: dict) -> None:
+    """Cells the searches hold against a full grid over the same ladders, and the share of
+    their training time spent in cells that did not solve (those run their whole budget)."""
     searched = sum(len(st.trained) * len(s.base) for s, (st, _) in zip(searches, states,
                                                                          strict=True))
     grid = sum(len(s.lengths) * len(s.base) for s in searches)
@@ -227,6 +228,13 @@ def print_totals(searches, states, trained: int, db) -> None:
     click.echo(f"{len(searches)} searches: {searched} cells ({trained} trained now, the rest "
                f"stored in {db}); a full grid over the same ladders: {grid} cells "
                f"({ratio:.1f}× more)", err=True)
+    stored = [rows[c.key] for s, (st, _) in zip(searches, states, strict=True)
+              for n in st.trained for c in s.cells(n) if c.key in rows]
+    total = sum(r.get("wall_time") or 0.0 for r in stored)
+    failing = sum(r.get("wall_time") or 0.0 for r in stored if not r.get("solved"))
+    if total:
+        click.echo(f"training time of these cells: {total:.0f} s, {failing / total:.0%} of it "
+                   "in cells that did not solve", err=True)
 
 
 def print_dry_run(searches, states, protocol: Protocol, workers: int) -> None:
