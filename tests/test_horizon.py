@@ -319,3 +319,28 @@ def test_the_report_shows_each_searched_bracket_with_its_seeds(invoke, tmp_path)
     assert "memory score" in section and "log2(horizon) / log2(cap)" in section
     html = (tmp_path / "rep" / "index.html").read_text()
     assert 'id="horizon-search"' in html
+
+
+@pytest.mark.parametrize("line, expected", [("factor = 0.5", "factor"), ("lrs = []", "empty"),
+                                            ("multiples = [-2]", "multiple"),
+                                            ("stride = 2", "unknown key"),
+                                            ("seeds = []", "seeds")])
+def test_a_bad_horizon_table_in_a_suite_is_one_line(invoke, tmp_path, line, expected):
+    (tmp_path / "s.toml").write_text(f'tasks = ["copy"]\nmodels = ["lstm"]\n[horizon]\n{line}\n')
+    one_line_exit_2(invoke("horizon", "--suite", "s.toml", "--db", "h.db", "--dry-run"),
+                    expected)
+
+
+def test_the_suite_protocol_sizes_networks_and_skips_baselines_that_do_not_apply():
+    from memorybench.search import plan_searches, protocol_from
+
+    sweep = Sweep(tasks=["adding"], models=["elman", "majority"], seeds=[0, 1], params=5000)
+    protocol, _ = protocol_from({"lrs": [1e-3, 1e-2]}, {})
+    (search,) = plan_searches(sweep, protocol)  # majority: class tasks only
+    assert (search.model, search.lrs, search.lengths[0], search.cap) == ("elman", (1e-3, 1e-2),
+                                                                         8, 1024)
+    assert len(search.base) == 4 and {c.train.lr for c in search.base} == {1e-3, 1e-2}
+    assert all(c.model_params["target_params"] == 5000 for c in search.base)
+    assert all(c.train.test_size == 1000 and c.train.extrapolate == (2, 4, 8)
+               for c in search.base)
+    assert [c.length for c in search.cells(16)] == [16] * 4
