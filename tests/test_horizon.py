@@ -319,6 +319,16 @@ def test_the_report_shows_each_searched_bracket_with_its_seeds(invoke, tmp_path)
     assert "memory score" in section and "log2(horizon) / log2(cap)" in section
     html = (tmp_path / "rep" / "index.html").read_text()
     assert 'id="horizon-search"' in html
+    assert "<script>" in html and 'getElementById("search-table")' in html  # sortable
+    from memorybench.report import searches, summary
+
+    found = searches.results(summary.normalise(results.load(tmp_path / "h.db")))
+    assert {s["model"] for s in found} == {"elman", "birnn"}
+    solved_some = any(s["points"] for s in found)  # a model that solved T=4 at all
+    assert ("figures/extrapolation-adding.png" in section) == solved_some
+    again = invoke("report", "--db", "h.db", "--out", "rep2")
+    assert again.exit_code == 0
+    assert (tmp_path / "rep2" / "index.html").read_bytes() == html.encode()  # deterministic
 
 
 @pytest.mark.parametrize("line, expected", [("factor = 0.5", "factor"), ("lrs = []", "empty"),

@@ -298,3 +298,30 @@ def search_figure(found: list[dict], ranked_models: list[str]) -> bytes:
         ax.set_title("Memory horizon of every model on every task")
         legend(ax)
         return png(fig)
+
+
+def extrapolation_figure(found: list[dict], task: str) -> bytes:
+    """One task: each model, trained at its horizon's length L, scored at k x L (k = 1: the
+    test set at L); the mean over seeds as a line, every seed as a point."""
+    colours = sns.color_palette("colorblind", 10).as_hex()
+    with _canvas() as (fig, ax):
+        for i, s in enumerate(found):
+            colour, marker = colours[i % 10], MARKERS[i % len(MARKERS)]
+            frame = pd.DataFrame(s["points"], columns=["k", "seed", "value"])
+            mean = frame.groupby("k")["value"].mean()
+            ax.plot(mean.index, mean.to_numpy(), color=colour, marker=marker,
+                    label=label(f"{s['model']} (L={s['state'].lo})"))
+            ax.scatter(frame["k"], frame["value"], color=colour, alpha=0.45, s=30)
+        threshold = next((s["threshold"] for s in found if s["threshold"] is not None), None)
+        if threshold is not None:
+            ax.axhline(threshold, color=GREY, linestyle=THRESHOLD_DASH, linewidth=2,
+                       label="solved threshold")
+        ks = sorted({k for s in found for k, _, _ in s["points"]})
+        ax.set_xscale("log", base=2)
+        ax.xaxis.set_major_locator(FixedLocator(ks))
+        ax.xaxis.set_major_formatter(FixedFormatter([f"{k}×" for k in ks]))
+        ax.xaxis.set_minor_locator(NullLocator())
+        ax.set_xlabel("test length, in multiples of the training length L")
+        ax.set_title(label(f"{task}: length extrapolation"))
+        legend(ax)
+        return png(fig)

@@ -74,6 +74,16 @@ def results(frame: pd.DataFrame) -> list[dict]:
                 rungs[int(length)] = h.rung(int(length), trials, lrs)
             state = h.closed_state(rungs)
             cap = task_cap(task) or max(rungs)
+            points = []  # (multiple, seed, metric) at the horizon's length and rate
+            if state.lo is not None:
+                lr = rungs[state.lo].lr
+                for r in g[(g["length"] == state.lo)].itertuples():
+                    if float(r.config["train"]["lr"]) != lr or r.status != "ok":
+                        continue
+                    points.append((1, int(r.seed), float(r.metric)))
+                    for k, v in (r.metrics.get("extrapolation") or {}).items():
+                        if k.isdigit() and isinstance(v, int | float):
+                            points.append((int(k), int(r.seed), float(v)))
             config = g["config"].iloc[0]
             causal = all(m.get("causal", True) is not False for m in g["metrics"])
             out.append({
@@ -83,6 +93,9 @@ def results(frame: pd.DataFrame) -> list[dict]:
                 "params": _one(g["params"]), "state_size": _one(g.get("state_size")),
                 "seeds": h.seed_horizons(rungs),
                 "score": h.memory_score(state.lo, cap),
+                "points": sorted(points),
+                "threshold": float(g["solved_threshold"].dropna().iloc[0])
+                if g["solved_threshold"].notna().any() else None,
             })
     return out
 
@@ -160,4 +173,13 @@ def section(found: list[dict], files: dict, add_figure, figures, folder: str) ->
     figure = add_figure(files, folder, "horizon-search",
                         figures.search_figure(labelled, model_labels(found)),
                         "Horizon bracket of every model on every task, log length axis")
-    return {"figure": figure, "table": search_table(found), "rule": SEARCH_RULE}
+    extrapolation = []
+    for task in sorted({s["task"] for s in found}):
+        mine = [s for s in labelled if s["task"] == task and s["points"]]
+        if mine:
+            extrapolation.append(add_figure(
+                files, folder, f"extrapolation-{task}", figures.extrapolation_figure(mine, task),
+                f"Task {task}: metric of each model trained at its horizon length, scored at "
+                "multiples of that length (one point per seed)"))
+    return {"figure": figure, "table": search_table(found), "rule": SEARCH_RULE,
+            "extrapolation": extrapolation}
