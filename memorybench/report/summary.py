@@ -33,8 +33,8 @@ def normalise(frame: pd.DataFrame) -> pd.DataFrame:
     """Plain dtypes (float, object with None) whatever nullable dtypes the store returns, and
     the JSON columns parsed into Python objects."""
     out = pd.DataFrame(index=range(len(frame)))
-    for name in NUMERIC:
-        out[name] = numbers(frame[name])
+    for name in NUMERIC:  # state_size: absent from frames made before it was stored
+        out[name] = numbers(frame[name]) if name in frame else np.nan
     for name in TEXT:
         values = frame[name].astype(object).to_numpy()
         out[name] = [None if v is None or v is pd.NA or v != v else str(v) for v in values]
