@@ -99,11 +99,12 @@ EVAL_TOKENS = 2 ** 16  # time steps per evaluation forward pass: large, but boun
 
 
 @torch.inference_mode()
-def evaluate(model: torch.nn.Module, task: Task, data: Batch, chunk: int = 500) -> dict:
+def evaluate(model: torch.nn.Module, task: Task, data: Batch, chunk: int = 500,
+             tokens: int = EVAL_TOKENS) -> dict:
     """Held-out metrics and loss, computed in large batches without autograd: ``chunk``
-    examples per forward pass, fewer for long sequences (``EVAL_TOKENS``)."""
+    examples per forward pass, fewer for long sequences (at most ``tokens`` time steps)."""
     model.eval()
-    chunk = max(1, min(chunk, EVAL_TOKENS // data.x.shape[1]))
+    chunk = max(1, min(chunk, tokens // data.x.shape[1]))
     out = torch.cat([model(data.x[i:i + chunk]) for i in range(0, len(data), chunk)])
     model.train()
     metrics = task.score(out, data)
@@ -173,8 +174,9 @@ def _train(cell: Cell, dev: torch.device, result: Result) -> None:
         result.metrics["no_progress_step"] = run.stopped_step
 
 
-EXTRAPOLATION_TOKENS = 2 ** 13  # longest extrapolated input a core without a recurrent
+LONGEST_WITHOUT_STATE = 2 ** 13  # longest extrapolated input a core without a recurrent
 # state is scored at: attention's evaluation memory grows with T squared
+EXTRAPOLATION_TOKENS = 2 ** 20  # time steps per extrapolation pass of a recurrent core
 
 
 def extrapolation(model: SequenceModel, task: Task, cell: Cell, dev: torch.device) -> dict:
@@ -196,12 +198,16 @@ def extrapolation(model: SequenceModel, task: Task, cell: Cell, dev: torch.devic
             if limit is not None and steps > limit:
                 raise ValueError(f"the model takes at most {limit} time steps")
             if not getattr(model.core, "recurrent_state", True) and steps > \
-                    EXTRAPOLATION_TOKENS:
-                raise ValueError(f"{steps} time steps exceed {EXTRAPOLATION_TOKENS} for a "
+                    LONGEST_WITHOUT_STATE:
+                raise ValueError(f"{steps} time steps exceed {LONGEST_WITHOUT_STATE} for a "
                                  "model without a recurrent state")
-            chunk = 500 if getattr(model.core, "recurrent_state", True) else max(
-                1, 2 ** 24 // steps ** 2)  # attention weights: chunk x heads x T x T floats
-            out[str(k)] = evaluate(model, task, data.to(dev), chunk=chunk)[task.metric]
+            if getattr(model.core, "recurrent_state", True):
+                # A state carried step by step: memory grows with chunk x T only, and
+                # fewer, wider passes spare a core that loops over time most of its calls.
+                chunk, tokens = 500, EXTRAPOLATION_TOKENS
+            else:  # attention's weights: chunk x heads x T x T floats
+                chunk, tokens = max(1, 2 ** 24 // steps ** 2), EVAL_TOKENS
+            out[str(k)] = evaluate(model, task, data.to(dev), chunk, tokens)[task.metric]
         except Exception as exc:  # n/a for this model, not a failed cell
             out[str(k)] = None
             reasons[str(k)] = f"{type(exc).__name__}: {exc}"[:200]
