@@ -354,3 +354,9 @@ def test_the_suite_protocol_sizes_networks_and_skips_baselines_that_do_not_apply
     assert all(c.train.test_size == 1000 and c.train.extrapolate == (2, 4, 8)
                for c in search.base)
     assert [c.length for c in search.cells(16)] == [16] * 4
+
+
+def test_a_width_set_by_hand_is_not_dropped_for_the_parameter_budget(invoke):
+    result = invoke("horizon", "--task", "copy", "--model", "lstm", "--params", "6500",
+                    "--set", "model.hidden=8", "--dry-run", "--db", "h.db")
+    one_line_exit_2(result, "model.hidden")

@@ -78,7 +78,7 @@ def horizon(suite, tasks, models, seeds, n_params, start, cap, factor, resolutio
       memorybench horizon --suite quick
       memorybench horizon --suite quick --dry-run
     """
-    from memorybench.flags import check_device, parse_ints, sweep_from_flags
+    from memorybench.flags import check_device, parse_ints, parse_set, sweep_from_flags
     from memorybench.runner import default_workers, require_dask
     from memorybench.search import plan_searches, protocol_from, run_searches
 
@@ -93,7 +93,8 @@ def horizon(suite, tasks, models, seeds, n_params, start, cap, factor, resolutio
     if n_params is not None:
         if n_params < 1:
             raise UserError(f"--params {n_params} is invalid; expected an integer >= 1")
-        sweep.model.pop("hidden", None)  # the budget chooses the width
+        if "hidden" not in parse_set(settings)["model"]:
+            sweep.model.pop("hidden", None)  # the budget chooses the suite's width
         sweep.params = n_params
     searches = plan_searches(sweep, protocol, start, cap, lrs_given=lrs is not None)
     device = check_device(device)
