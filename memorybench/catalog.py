@@ -28,7 +28,9 @@ from memorybench.tasks.base import Task
 
 # lengths: the default sweep; suites: lengths per suite name (smoke, ci, quick), so a
 # suite that runs "all" tasks needs no edit for a new one.
-SPEC_KEYS = {"type", "description", "lengths", "params", "train", "suites"}
+# horizon: a task's ladder (start, cap) or a model's learning-rate grid (lrs) for
+# `memorybench horizon` (memorybench/search.py).
+SPEC_KEYS = {"type", "description", "lengths", "params", "train", "suites", "horizon"}
 
 
 def _registry(kind: str):

@@ -18,7 +18,8 @@ from typing import Any
 
 from memorybench.errors import UserError
 
-TRAIN_STREAM, EVAL_STREAM = 0, 1  # data seeds: SeedSequence([seed, stream])
+# data seeds: SeedSequence([seed, stream]); stream 2 is the diagnostics' probe set
+TRAIN_STREAM, EVAL_STREAM, TEST_STREAM, EXTRAPOLATION_STREAM = 0, 1, 3, 4
 
 
 @dataclass(frozen=True)
@@ -33,8 +34,19 @@ class TrainConfig:
     eval_every: int = 250  # steps between evaluations on the held-out set
     eval_size: int = 1000  # held-out examples (drawn from a different seed)
     early_stop: bool = True  # stop as soon as the held-out metric reaches `solved`
+    # Settings added after results were stored and keyed; each default means "off" and a
+    # setting at its default is left out of the cell's config and key (``OPTIONAL_TRAIN``),
+    # so the keys of every cell stored before them stay what they were.
+    test_size: int = 0  # > 0: score the reported metric on a separate test set this big,
+    # seen by no early stop or selection; the held-out set's metrics become "validation"
+    extrapolate: tuple[int, ...] = ()  # score the trained network at these multiples of
+    # its length too (metrics["extrapolation"])
+    patience: int = 0  # > 0: stop a run whose held-out loss has not fallen below
+    # (1 - min_delta) x its best for this many evaluations in a row (no progress)
+    min_delta: float = 0.01
 
     def __post_init__(self):
+        object.__setattr__(self, "extrapolate", tuple(self.extrapolate))
         positive_ints = ("steps", "batch_size", "eval_every", "eval_size")
         for name in positive_ints:
             value = getattr(self, name)
@@ -51,9 +63,32 @@ class TrainConfig:
                             "expected 'adam' or 'rmsprop'")
         if not isinstance(self.early_stop, bool):
             raise UserError(f"train.early_stop={self.early_stop!r}; expected true or false")
+        for name in ("test_size", "patience"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+                raise UserError(f"train.{name}={value!r} is invalid; expected an integer >= 0 "
+                                "(0: off)")
+        for multiple in self.extrapolate:
+            if isinstance(multiple, bool) or not isinstance(multiple, int) or multiple < 1:
+                raise UserError(f"extrapolation multiple {multiple!r} is invalid; expected "
+                                "integers >= 1, e.g. 2,4,8")
+        if (isinstance(self.min_delta, bool) or not isinstance(self.min_delta, int | float)
+                or not 0 <= self.min_delta < 1):
+            raise UserError(f"train.min_delta={self.min_delta!r} is invalid; expected a "
+                            "number from 0 to below 1")
+
+    def config(self) -> dict:
+        """The settings as stored and hashed: those of ``OPTIONAL_TRAIN`` only when on."""
+        out = dataclasses.asdict(self)
+        out["extrapolate"] = list(self.extrapolate)
+        return {k: v for k, v in out.items()
+                if k not in OPTIONAL_TRAIN or v != OPTIONAL_TRAIN[k]}
 
 
 TRAIN_KEYS = {f.name for f in dataclasses.fields(TrainConfig)}
+# The rule that keeps old keys: these fields are stored (and hashed) only away from these
+# values (``min_delta`` only matters with ``patience`` on).
+OPTIONAL_TRAIN = {"test_size": 0, "extrapolate": [], "patience": 0, "min_delta": 0.01}
 
 
 @dataclass(frozen=True)
@@ -85,7 +120,7 @@ class Cell:
         """The JSON form stored with the result (and hashed into the key)."""
         out = {f.name: getattr(self, f.name) for f in dataclasses.fields(self)
                if with_key or f.name != "key"}
-        out["train"] = dataclasses.asdict(self.train)
+        out["train"] = self.train.config()
         return out
 
     @classmethod

@@ -66,6 +66,10 @@ def cell_seconds(cell: Cell) -> float:
     per_token = step / (train.batch_size * steps)
     evals = -(-train.steps // train.eval_every)  # ceil: the last step is evaluated too
     evaluation = evals * train.eval_size * steps * per_token * FORWARD_SHARE
+    # After training, a horizon-search cell scores its test set once and each multiple k of
+    # its length once (about k times the time steps each).
+    final = train.test_size + sum(train.extrapolate) * (train.test_size or train.eval_size)
+    evaluation += final * steps * per_token * FORWARD_SHARE
     return table.get("cell", 0.0) + train.steps * step + evaluation
 
 

@@ -22,7 +22,7 @@ from memorybench.specs import check_keys, read_toml, spec_dir, spec_names
 from memorybench.tasks.base import Task
 
 SUITE_KEYS = {"description", "tasks", "models", "lengths", "seeds", "train", "task", "model",
-              "params"}
+              "params", "horizon"}
 
 
 @dataclass
@@ -40,6 +40,8 @@ class Sweep:
     model: dict = field(default_factory=dict)  # overrides of model parameters
     params: int | None = None  # size every model's `hidden` to about this many parameters
     suite: str | None = None  # the suite's name: picks a task spec's `suites` lengths
+    horizon: dict = field(default_factory=dict)  # the suite's horizon protocol
+    # (memorybench.search.protocol_from); `run` ignores it
 
     def override(self, section: str, values: dict) -> None:
         """Set ``values`` for every task, also where a per-task table set them: flags
@@ -198,6 +200,7 @@ SUITE_TYPES = {  # key -> (check, the expected form, for the error)
     "task": (lambda v: isinstance(v, dict), "a table of task parameters"),
     "model": (lambda v: isinstance(v, dict), "a table of model parameters"),
     "params": (is_integer, "an integer number of trainable parameters"),
+    "horizon": (lambda v: isinstance(v, dict), "a table, e.g. [horizon] factor = 2"),
 }
 
 
@@ -232,7 +235,8 @@ def load_suite(name: str) -> tuple[Sweep, str]:
                   lengths=data.get("lengths"), seeds=list(data.get("seeds", [0])),
                   train=dict(data.get("train", {})), task=dict(data.get("task", {})),
                   model=dict(data.get("model", {})), params=data.get("params"),
-                  suite=None if name.endswith(".toml") else name)
+                  suite=None if name.endswith(".toml") else name,
+                  horizon=dict(data.get("horizon", {})))
     check_tables_name_tasks(str(path), data, sweep.tasks)
     return sweep, data.get("description", "")
 

@@ -22,6 +22,7 @@ import numpy as np
 import torch
 
 import memorybench
+from memorybench import cells
 from memorybench.catalog import plugin_version
 from memorybench.cells import EVAL_STREAM, TRAIN_STREAM, Cell, Result, TrainConfig
 from memorybench.models.base import SequenceModel, count_parameters
@@ -98,11 +99,12 @@ EVAL_TOKENS = 2 ** 16  # time steps per evaluation forward pass: large, but boun
 
 
 @torch.inference_mode()
-def evaluate(model: torch.nn.Module, task: Task, data: Batch, chunk: int = 500) -> dict:
+def evaluate(model: torch.nn.Module, task: Task, data: Batch, chunk: int = 500,
+             tokens: int = EVAL_TOKENS) -> dict:
     """Held-out metrics and loss, computed in large batches without autograd: ``chunk``
-    examples per forward pass, fewer for long sequences (``EVAL_TOKENS``)."""
+    examples per forward pass, fewer for long sequences (at most ``tokens`` time steps)."""
     model.eval()
-    chunk = max(1, min(chunk, EVAL_TOKENS // data.x.shape[1]))
+    chunk = max(1, min(chunk, tokens // data.x.shape[1]))
     out = torch.cat([model(data.x[i:i + chunk]) for i in range(0, len(data), chunk)])
     model.train()
     metrics = task.score(out, data)
@@ -157,7 +159,61 @@ def _train(cell: Cell, dev: torch.device, result: Result) -> None:
         result.metric, result.loss = run.metrics[task.metric], run.metrics["loss"]
         result.metrics = dict(run.metrics)
         result.solved = run.solved
+    if run.metrics and cell.train.test_size:
+        # The reported metric comes from the test set; the held-out set, which chose when
+        # to stop (and, in a horizon search, the learning rate), is "validation".
+        test = evaluate(model, task, test_set(task, cell.train, cell.length, cell.seed).to(dev))
+        result.metrics = {**test, "validation": dict(run.metrics),
+                          "causal": bool(getattr(model.core, "causal", True))}
+        result.metric, result.loss = test[task.metric], test["loss"]
+        result.solved = result.metric >= task.solved
+    if run.metrics and cell.train.extrapolate and run.status == "ok":
+        result.metrics["extrapolation"] = extrapolation(model, task, cell, dev)
     result.metrics["curve"] = run.curve
+    if run.stopped_step is not None:
+        result.metrics["no_progress_step"] = run.stopped_step
+
+
+LONGEST_WITHOUT_STATE = 2 ** 13  # longest extrapolated input a core without a recurrent
+# state is scored at: attention's evaluation memory grows with T squared
+EXTRAPOLATION_TOKENS = 2 ** 20  # time steps per extrapolation pass of a recurrent core
+
+
+def extrapolation(model: SequenceModel, task: Task, cell: Cell, dev: torch.device) -> dict:
+    """The task metric of the trained network at each multiple k of its training length,
+    on a fresh set (``EXTRAPOLATION_STREAM``) of ``test_size`` (or ``eval_size``) examples
+    of length k x L: {"2": 0.97, "4": 0.41, ...}. None where the model cannot take that
+    length (a core's ``max_length``, a task that refuses it, or a forward pass that
+    raises), with the reason under "n/a"."""
+    out: dict = {}
+    reasons = {}
+    size = cell.train.test_size or cell.train.eval_size
+    limit = getattr(model.core, "max_length", None)
+    for k in cell.train.extrapolate:
+        length = k * cell.length
+        try:
+            rng = np.random.default_rng([cell.seed, cells.EXTRAPOLATION_STREAM, k])
+            data = task.sample(size, length, rng)
+            steps = data.x.shape[1]
+            if limit is not None and steps > limit:
+                raise ValueError(f"the model takes at most {limit} time steps")
+            if not getattr(model.core, "recurrent_state", True) and steps > \
+                    LONGEST_WITHOUT_STATE:
+                raise ValueError(f"{steps} time steps exceed {LONGEST_WITHOUT_STATE} for a "
+                                 "model without a recurrent state")
+            if getattr(model.core, "recurrent_state", True):
+                # A state carried step by step: memory grows with chunk x T only, and
+                # fewer, wider passes spare a core that loops over time most of its calls.
+                chunk, tokens = 500, EXTRAPOLATION_TOKENS
+            else:  # attention's weights: chunk x heads x T x T floats
+                chunk, tokens = max(1, 2 ** 24 // steps ** 2), EVAL_TOKENS
+            out[str(k)] = evaluate(model, task, data.to(dev), chunk, tokens)[task.metric]
+        except Exception as exc:  # n/a for this model, not a failed cell
+            out[str(k)] = None
+            reasons[str(k)] = f"{type(exc).__name__}: {exc}"[:200]
+    if reasons:
+        out["n/a"] = reasons
+    return out
 
 
 def state_size(model: SequenceModel) -> int | None:
@@ -179,11 +235,28 @@ class Run:
     solved: bool = False
     steps_to_solve: int | None = None
     diverged_step: int | None = None
+    stopped_step: int | None = None  # where the no-progress rule ended the run
 
 
 def held_out_set(task: Task, cfg: TrainConfig, length: int, seed: int) -> Batch:
-    """The examples a cell is evaluated on (and never trained on)."""
+    """The examples a cell is evaluated on while it trains (and never trained on): early
+    stopping, and the reported metric unless the cell has a test set."""
     return task.sample(cfg.eval_size, length, np.random.default_rng([seed, EVAL_STREAM]))
+
+
+def test_set(task: Task, cfg: TrainConfig, length: int, seed: int) -> Batch:
+    """The examples the reported metric is scored on when ``cfg.test_size`` is on: never
+    trained on, never used to stop or to choose."""
+    return task.sample(cfg.test_size, length, np.random.default_rng([seed, cells.TEST_STREAM]))
+
+
+def no_progress(losses: list[float], patience: int, min_delta: float) -> bool:
+    """The no-progress rule: the last ``patience`` held-out losses all stayed above
+    (1 - ``min_delta``) x the best loss before them. Off when ``patience`` is 0."""
+    if patience < 1 or len(losses) <= patience:
+        return False
+    best = min(losses[:-patience])
+    return min(losses[-patience:]) > (1 - min_delta) * best
 
 
 def train_network(model: torch.nn.Module, task: Task, cfg: TrainConfig, length: int,
@@ -197,6 +270,8 @@ def train_network(model: torch.nn.Module, task: Task, cfg: TrainConfig, length: 
     train_rng = np.random.default_rng([seed, TRAIN_STREAM])
     held_out = held_out_set(task, cfg, length, seed)
     unseen = input_rows(task, held_out)  # never trained on: see `train_steps`
+    if cfg.test_size:
+        unseen |= input_rows(task, test_set(task, cfg, length, seed))
     held_out = held_out.to(dev)
     params = [p for p in model.parameters() if p.requires_grad]
     run = Run()
@@ -220,6 +295,9 @@ def train_network(model: torch.nn.Module, task: Task, cfg: TrainConfig, length: 
                 run.steps_to_solve = step
             if cfg.early_stop:
                 break
+        elif no_progress([loss for _, _, loss in run.curve], cfg.patience, cfg.min_delta):
+            run.stopped_step = step
+            break
     return run
 
 
@@ -252,7 +330,8 @@ def _fit_baseline(cell: Cell, task: Task, result: Result) -> None:
     """A baseline cell: the same training stream and held-out set as a model's, and the
     same row (params = fitted coefficients, steps = training examples)."""
     baseline = cell.model_class()(**cell.model_params)
-    held_out = held_out_set(task, cell.train, cell.length, cell.seed)
+    held_out = (test_set if cell.train.test_size else held_out_set)(
+        task, cell.train, cell.length, cell.seed)  # a fit chooses nothing on held-out data
     metrics = baseline.fit_score(task, cell.length,
                                  np.random.default_rng([cell.seed, TRAIN_STREAM]), held_out)
     metric = metrics[task.metric]

@@ -45,4 +45,4 @@ def main() -> None:
     cli()
 
 
-from memorybench.cli import results, train  # noqa: E402,F401  (registers the commands)
+from memorybench.cli import horizon, results, train  # noqa: E402,F401  (registers the commands)

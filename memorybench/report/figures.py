@@ -265,3 +265,63 @@ def probe_figure(group: pd.DataFrame, styles: dict, title: str) -> bytes:
         ax.set_title(label(title))
         legend(ax)
         return png(fig)
+
+
+def search_figure(found: list[dict], ranked_models: list[str]) -> bytes:
+    """The headline: every model's horizon on every task on one log-length axis, a bar
+    from the longest length solved to the first failed (an arrow: solved up to the task's
+    cap; an open marker at the first rung: failed it), models in ``ranked_models`` order
+    top down (networks by memory score, non-causal ones and baselines below)."""
+    tasks = sorted({s["task"] for s in found})
+    colours = sns.color_palette("colorblind", 10).as_hex()
+    rows = {m: i for i, m in enumerate(ranked_models)}
+    with _canvas((10.5, 1.2 + 0.55 * len(ranked_models))) as (fig, ax):
+        for t, task in enumerate(tasks):
+            colour, marker = colours[t % 10], MARKERS[t % len(MARKERS)]
+            offset = (t - (len(tasks) - 1) / 2) * 0.5 / max(len(tasks), 1)
+            for s in (s for s in found if s["task"] == task):
+                y, lo, hi = rows[s["model"]] + offset, s["state"].lo, s["state"].hi
+                if lo is None:
+                    ax.plot([hi], [y], marker=marker, color=colour, fillstyle="none")
+                    continue
+                end = hi if hi is not None else s["cap"]
+                ax.plot([lo, end], [y, y], color=colour, linewidth=3, alpha=0.6)
+                ax.plot([lo], [y], marker=marker, color=colour, linestyle="none")
+                if hi is None:
+                    ax.plot([end], [y], marker=">", color=colour, linestyle="none")
+            ax.plot([], [], marker=marker, color=colour, label=label(task))
+        ax.set_xscale("log", base=2)
+        ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}"))
+        ax.set_yticks(range(len(ranked_models)), [label(m) for m in ranked_models])
+        ax.invert_yaxis()
+        ax.set_xlabel("sequence length (log scale): solved at the marker, failed at the bar's end")
+        ax.set_title("Memory horizon of every model on every task")
+        legend(ax)
+        return png(fig)
+
+
+def extrapolation_figure(found: list[dict], task: str) -> bytes:
+    """One task: each model, trained at its horizon's length L, scored at k x L (k = 1: the
+    test set at L); the mean over seeds as a line, every seed as a point."""
+    colours = sns.color_palette("colorblind", 10).as_hex()
+    with _canvas() as (fig, ax):
+        for i, s in enumerate(found):
+            colour, marker = colours[i % 10], MARKERS[i % len(MARKERS)]
+            frame = pd.DataFrame(s["points"], columns=["k", "seed", "value"])
+            mean = frame.groupby("k")["value"].mean()
+            ax.plot(mean.index, mean.to_numpy(), color=colour, marker=marker,
+                    label=label(f"{s['model']} (L={s['state'].lo})"))
+            ax.scatter(frame["k"], frame["value"], color=colour, alpha=0.45, s=30)
+        threshold = next((s["threshold"] for s in found if s["threshold"] is not None), None)
+        if threshold is not None:
+            ax.axhline(threshold, color=GREY, linestyle=THRESHOLD_DASH, linewidth=2,
+                       label="solved threshold")
+        ks = sorted({k for s in found for k, _, _ in s["points"]})
+        ax.set_xscale("log", base=2)
+        ax.xaxis.set_major_locator(FixedLocator(ks))
+        ax.xaxis.set_major_formatter(FixedFormatter([f"{k}×" for k in ks]))
+        ax.xaxis.set_minor_locator(NullLocator())
+        ax.set_xlabel("test length, in multiples of the training length L")
+        ax.set_title(label(f"{task}: length extrapolation"))
+        legend(ax)
+        return png(fig)

@@ -14,6 +14,8 @@ from memorybench import results
 from memorybench.errors import UserError
 from memorybench.report import claims, diagnostics, figures, references, summary, tables
 from memorybench.report.output import FIGURES, add_figure, check_out, render, write_atomically
+from memorybench.report.searches import results as search_results
+from memorybench.report.searches import section as search_section
 
 FORMATS = ("html", "md")
 DEFAULT_OUT = Path("reports") / "latest"
@@ -145,6 +147,9 @@ def _build(frame: pd.DataFrame, styles: dict, store_name: str, tasks,
             }
         sections.append(section)
 
+    found = search_results(frame)
+    search = search_section(found, files, add_figure, figures, FIGURES) if found else None
+
     facts = summary.run_facts(frame)
     params = tables.Table(["model / task"] + all_tasks,
                           [[m] + [facts["params"].get((m, t), "not run") for t in all_tasks]
@@ -155,7 +160,8 @@ def _build(frame: pd.DataFrame, styles: dict, store_name: str, tasks,
     context = {
         "cells": True, "store": store_name,
         "filters": {"tasks": ", ".join(tasks) or "all", "models": ", ".join(models) or "all"},
-        "horizon": horizon, "claims": claims.evaluate(frame, scores), "sections": sections,
+        "horizon": horizon, "search": search, "claims": claims.evaluate(frame, scores),
+        "sections": sections,
         "matched": context_refs[0], "context_refs": context_refs[1],
         "facts": facts, "params": params, "bad": bad,
         "versions": _versions_table(facts["versions"]),

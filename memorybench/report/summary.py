@@ -25,7 +25,7 @@ HORIZON_RULE = (
     "\"failed\" when no cell of the model on the task finished (every seed failed or "
     "diverged: a broken run, not a measured memory).")
 NUMERIC = ["length", "seed", "metric", "chance", "solved_threshold", "loss", "steps",
-           "steps_to_solve", "diverged_step", "wall_time", "params"]
+           "steps_to_solve", "diverged_step", "wall_time", "params", "state_size"]
 TEXT = ["key", "task", "model", "status", "metric_name", "device", "error", "finished_at"]
 
 
@@ -33,8 +33,8 @@ def normalise(frame: pd.DataFrame) -> pd.DataFrame:
     """Plain dtypes (float, object with None) whatever nullable dtypes the store returns, and
     the JSON columns parsed into Python objects."""
     out = pd.DataFrame(index=range(len(frame)))
-    for name in NUMERIC:
-        out[name] = numbers(frame[name])
+    for name in NUMERIC:  # state_size: absent from frames made before it was stored
+        out[name] = numbers(frame[name]) if name in frame else np.nan
     for name in TEXT:
         values = frame[name].astype(object).to_numpy()
         out[name] = [None if v is None or v is pd.NA or v != v else str(v) for v in values]

@@ -1,0 +1,105 @@
+"""The ``horizon`` command: how far back each model remembers, as a bracket."""
+
+from __future__ import annotations
+
+import click
+
+from memorybench.cli import cli, db_option
+from memorybench.errors import UserError
+
+
+def parse_floats(option: str, text: str | None) -> tuple[float, ...] | None:
+    """'1e-3,3e-3' -> (0.001, 0.003); an empty grid is (), refused by the protocol."""
+    if text is None:
+        return None
+    values = []
+    for part in (p.strip() for p in text.split(",")):
+        if not part:
+            continue
+        try:
+            values.append(float(part))
+        except ValueError:
+            raise UserError(f"{option}: {part!r} is not a number; expected comma-separated "
+                            "numbers like 1e-3,3e-3,1e-2") from None
+    return tuple(values)
+
+
+@cli.command()
+@click.option("--suite", help="A suite whose tasks, models, training budget and [horizon] "
+              "protocol to use (e.g. quick).")
+@click.option("--task", "tasks", multiple=True, help="Task to search; repeat for several.")
+@click.option("--model", "models", multiple=True, help="Model to search; repeat for several.")
+@click.option("--seeds", help="Comma-separated seeds [default: the suite's, else 0,1,2].")
+@click.option("--params", "n_params", type=int, metavar="N",
+              help="Matched size: every model at about N trainable parameters [default: the "
+              "suite's [horizon] params].")
+@click.option("--start", type=int, help="First length of every task's ladder [default: the "
+              "task spec's horizon.start].")
+@click.option("--cap", type=int, help="Last length of every task's ladder [default: the task "
+              "spec's horizon.cap].")
+@click.option("--factor", type=float, help="Ladder ratio, > 1 [default: 2].")
+@click.option("--resolution", type=float, help="Refine a bracket [lo, hi) until hi/lo is at "
+              "most this, > 1 [default: 1.5].")
+@click.option("--lrs", help="Learning-rate grid, e.g. 1e-3,3e-3,1e-2; the best on the "
+              "validation set is kept per length [default: the suite's or model spec's].")
+@click.option("--multiples", help="Score each trained network at these multiples of its "
+              "length, e.g. 2,4,8 [default: 2,4,8].")
+@click.option("--test-size", type=int, help="Examples of the test set the reported metric "
+              "comes from [default: 1000].")
+@click.option("--patience", type=int, help="Stop a cell whose held-out loss has not improved "
+              "by 1% over this many evaluations; 0: off [default: the suite's, else 0].")
+@click.option("--set", "settings", multiple=True, metavar="SECTION.KEY=VALUE",
+              help="Override any spec value, as in `run` (e.g. --set train.steps=500).")
+@db_option
+@click.option("--workers", type=click.IntRange(min=1), default=None,
+              help="Cells trained at once [default: number of cores].")
+@click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), default="auto",
+              show_default=True, help="Where to train.")
+@click.option("--backend", type=click.Choice(["local", "dask"]), default="local",
+              show_default=True, help="local processes or a dask.distributed cluster.")
+@click.option("--scheduler", metavar="ADDRESS", help="Dask scheduler (implies --backend dask).")
+@click.option("--dry-run", is_flag=True, help="Print each ladder so far and the worst-case "
+              "cost left; train nothing.")
+@click.option("--quiet", is_flag=True, help="No progress bar.")
+def horizon(suite, tasks, models, seeds, n_params, start, cap, factor, resolution, lrs,
+            multiples, test_size, patience, settings, db, workers, device, backend, scheduler,
+            dry_run, quiet):
+    """Search each model's memory horizon on each task: a bracket [solved, failed).
+
+    Per (task, model): train at a geometric ladder of lengths, stop at the first length a
+    majority of seeds fail, then refine between the last solved and first failed length.
+    Every rung is an ordinary stored cell per (learning rate, seed): the best rate on the
+    validation set is kept, and a separate test set gives the metric. Brackets print as
+    they close; a rerun trains nothing.
+
+    \b
+    Example:
+      memorybench horizon --task copy --model lstm --model orthogonal --seeds 0,1,2
+      memorybench horizon --suite quick
+      memorybench horizon --suite quick --dry-run
+    """
+    from memorybench.flags import check_device, parse_ints, parse_set, sweep_from_flags
+    from memorybench.runner import default_workers, require_dask
+    from memorybench.search import plan_searches, protocol_from, run_searches
+
+    sweep = sweep_from_flags(suite, tasks, models, None, None, {}, settings, None)
+    flags = {"factor": factor, "resolution": resolution, "lrs": parse_floats("--lrs", lrs),
+             "multiples": parse_ints("--multiples", multiples, "2,4,8"),
+             "test_size": test_size, "patience": patience}
+    protocol, extra = protocol_from(sweep.horizon, flags)
+    sweep.seeds = parse_ints("--seeds", seeds, "0,1,2") or extra.get("seeds") or (
+        sweep.seeds if suite else [0, 1, 2])
+    n_params = n_params if n_params is not None else extra.get("params")
+    if n_params is not None:
+        if n_params < 1:
+            raise UserError(f"--params {n_params} is invalid; expected an integer >= 1")
+        if "hidden" not in parse_set(settings)["model"]:
+            sweep.model.pop("hidden", None)  # the budget chooses the suite's width
+        sweep.params = n_params
+    searches = plan_searches(sweep, protocol, start, cap, lrs_given=lrs is not None)
+    device = check_device(device)
+    if (scheduler or backend == "dask") and not dry_run:
+        require_dask(scheduler)
+    return run_searches(searches, protocol, db, workers or default_workers(), device=device,
+                        backend="dask" if scheduler else backend, scheduler=scheduler,
+                        dry_run=dry_run, progress=not quiet)

@@ -1,0 +1,294 @@
+"""The horizon search, as pure functions over results: no training, no store, no torch.
+
+For one (task, model) the search climbs a geometric ladder of lengths (``ladder``) and
+stops at the first rung where a majority of seeds fail; it then refines between the last
+solved and the first failed length by geometric midpoints until their ratio is at most
+``resolution`` (``advance``). Each rung is a set of ordinary cells, one per (learning
+rate, seed); the learning rate of a rung is the one with the best mean *validation* metric
+over the seeds (``rung``), and the rung's seeds are judged by their *test* metric.
+
+    ladder 8, 16, 32, 64, 128        solved: 8 16 32, failed: 64
+    refine  45 (= sqrt(32 x 64))     solved -> bracket [45, 64): 64 / 45 = 1.42 <= 1.5
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+from memorybench.errors import UserError
+
+
+@dataclass(frozen=True)
+class Protocol:
+    """How a horizon is searched (a suite's ``[horizon]`` table; flags override it)."""
+
+    factor: float = 2.0  # ladder ratio
+    resolution: float = 1.5  # refine until the bracket's ratio is at most this: one
+    # geometric midpoint of a x2 rung, a bracket of about sqrt(2) = 1.41
+    lrs: tuple[float, ...] = (1e-3, 3e-3, 1e-2)  # learning-rate grid; a model spec may
+    # give its own (``horizon = { lrs = [...] }``)
+    multiples: tuple[int, ...] = (2, 4, 8)  # extrapolation: test at k x the length
+    test_size: int = 1000  # examples of the test set (the validation set is eval_size)
+    patience: int = 0  # the no-progress stop (TrainConfig.patience); 0: off
+
+    def __post_init__(self):
+        check_protocol(self)
+
+
+def check_protocol(p: Protocol) -> None:
+    """Bad protocol values, one line each."""
+    def number(v) -> bool:
+        return isinstance(v, int | float) and not isinstance(v, bool) and math.isfinite(v)
+
+    if not number(p.factor) or p.factor <= 1:
+        raise UserError(f"horizon factor {p.factor!r} is invalid; expected a number > 1, "
+                        "e.g. 2")
+    if not number(p.resolution) or p.resolution <= 1:
+        raise UserError(f"horizon resolution {p.resolution!r} is invalid; expected a number "
+                        "> 1, e.g. 1.4")
+    if not p.lrs:
+        raise UserError("the learning-rate grid is empty; expected at least one rate, e.g. "
+                        "--lrs 1e-3,3e-3,1e-2")
+    for lr in p.lrs:
+        if not number(lr) or lr <= 0:
+            raise UserError(f"learning rate {lr!r} is invalid; expected numbers > 0, e.g. "
+                            "--lrs 1e-3,3e-3,1e-2")
+    for k in p.multiples:
+        if isinstance(k, bool) or not isinstance(k, int) or k < 1:
+            raise UserError(f"extrapolation multiple {k!r} is invalid; expected integers "
+                            ">= 1, e.g. --multiples 2,4,8")
+    for name in ("test_size", "patience"):
+        value = getattr(p, name)
+        if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+            raise UserError(f"horizon {name} {value!r} is invalid; expected an integer >= 0")
+
+
+def ladder(start: int, cap: int, factor: float) -> list[int]:
+    """start, start x factor, ... (rounded, strictly increasing), ending exactly at cap."""
+    if start > cap:
+        raise UserError(f"horizon start {start} is above the cap {cap}; expected start <= cap")
+    out, x = [start], float(start)
+    while True:
+        x *= factor
+        nxt = max(round(x), out[-1] + 1)
+        if nxt >= cap:
+            break
+        out.append(nxt)
+    if out[-1] != cap:
+        out.append(cap)
+    return out
+
+
+@dataclass(frozen=True)
+class Trial:
+    """One stored cell of a rung, as the search reads it."""
+
+    lr: float
+    seed: int
+    ok: bool  # status ok (a diverged or failed cell is a failed seed)
+    solved: bool  # judged on the test set
+    validation: float  # the metric on the validation set (NaN if none)
+    threshold: float = math.nan
+    extrapolation: dict = field(default_factory=dict)  # "k" -> metric or None
+
+
+def trial_of(lr: float, seed: int, row: dict, metrics: dict) -> Trial:
+    """A stored row (status, solved, metric_name, solved_threshold) and its parsed metrics
+    as a trial: validation from metrics["validation"] (the held-out set that chose the
+    rate), or the row's own metrics where the cell had no separate test set."""
+    validation = (metrics.get("validation") or metrics).get(row.get("metric_name"))
+    threshold = row.get("solved_threshold")
+    number = isinstance(validation, int | float) and not isinstance(validation, bool)
+    return Trial(lr=lr, seed=seed, ok=row.get("status") == "ok",
+                 solved=bool(row.get("solved")),
+                 validation=float(validation) if number else math.nan,
+                 threshold=math.nan if threshold is None or threshold != threshold
+                 else float(threshold),
+                 extrapolation=metrics.get("extrapolation") or {})
+
+
+@dataclass(frozen=True)
+class Rung:
+    """One length of a search, at its chosen learning rate."""
+
+    length: int
+    lr: float
+    seeds: dict  # seed -> solved
+    lr_at_edge: bool  # the chosen rate is the smallest or largest of a grid of >= 2
+    extrapolation: dict  # "k" -> (seeds solving, seeds scored), or None where n/a
+
+    @property
+    def n_solved(self) -> int:
+        return sum(self.seeds.values())
+
+    @property
+    def passed(self) -> bool:
+        """A majority of seeds solved (a tie is not a majority)."""
+        return 2 * self.n_solved > len(self.seeds)
+
+
+def rung(length: int, trials: list[Trial], lrs: tuple[float, ...]) -> Rung:
+    """The rung of ``trials`` at the learning rate of the best mean validation metric (a
+    cell that did not finish ok counts as -inf; ties go to the first rate of the grid)."""
+    def score(lr: float) -> float:
+        values = [t.validation if t.ok and t.validation == t.validation else -math.inf
+                  for t in trials if t.lr == lr]
+        return sum(values) / len(values) if values else -math.inf
+
+    grid = [lr for lr in lrs if any(t.lr == lr for t in trials)]
+    best = max(grid, key=lambda lr: (score(lr), -grid.index(lr)))
+    chosen = [t for t in trials if t.lr == best]
+    extrapolation: dict = {}
+    for t in chosen:
+        for k, value in t.extrapolation.items():
+            if k.isdigit():
+                n, total = extrapolation.get(k) or (0, 0)
+                extrapolation[k] = (n + (value is not None and value >= t.threshold),
+                                    total + (value is not None))
+    extrapolation = {k: v if v[1] else None for k, v in extrapolation.items()}
+    return Rung(length, best, {t.seed: t.ok and t.solved for t in chosen},
+                len(lrs) > 1 and best in (min(lrs), max(lrs)), extrapolation)
+
+
+@dataclass(frozen=True)
+class State:
+    """Where a search stands: the next length to train (None when closed) and its bracket
+    [lo, hi): lo the longest length solved below the first failure (None: the first rung
+    failed), hi the shortest failed length (None: every rung solved, up to the cap)."""
+
+    next: int | None
+    lo: int | None
+    hi: int | None
+    trained: tuple[int, ...]
+
+    @property
+    def closed(self) -> bool:
+        return self.next is None
+
+
+def advance(lengths: list[int], rungs: dict[int, Rung], resolution: float) -> State:
+    """The next step of a search over the ladder ``lengths`` given the rungs trained."""
+    trained = tuple(sorted(rungs))
+    lo = hi = None
+    for length in lengths:
+        if length not in rungs:
+            return State(length, lo, None, trained)
+        if not rungs[length].passed:
+            hi = length
+            break
+        lo = length
+    if lo is None or hi is None:
+        return State(None, lo, hi, trained)
+    while hi / lo > resolution:
+        mid = round(math.sqrt(lo * hi))
+        if not lo < mid < hi:
+            break
+        if mid not in rungs:
+            return State(mid, lo, hi, trained)
+        lo, hi = (mid, hi) if rungs[mid].passed else (lo, mid)
+    return State(None, lo, hi, trained)
+
+
+def closed_state(rungs: dict[int, Rung]) -> State:
+    """The bracket that trained rungs give, read back without the ladder (a report): the
+    shortest failed length, and the longest solved length below it."""
+    failed = [n for n, r in rungs.items() if not r.passed]
+    hi = min(failed) if failed else None
+    below = [n for n, r in rungs.items() if r.passed and (hi is None or n < hi)]
+    return State(None, max(below) if below else None, hi, tuple(sorted(rungs)))
+
+
+def memory_score(lo: int | None, cap: int) -> float:
+    """One task's share of the way to the cap on a log scale: log2(horizon) / log2(cap),
+    where the horizon is the longest length solved (0 when even the first failed)."""
+    if lo is None or lo < 2 or cap < 2:
+        return 0.0
+    return min(1.0, math.log2(lo) / math.log2(cap))
+
+
+def refinements(ratio: float, resolution: float) -> int:
+    """Midpoints needed to bring a bracket of ``ratio`` down to ``resolution``."""
+    if ratio <= resolution:
+        return 0
+    return math.ceil(math.log2(math.log(ratio) / math.log(resolution)))
+
+
+def worst_case(lengths: list[int], state: State, resolution: float) -> list[int]:
+    """Lengths a search may still train, at most: every rung left on the ladder, then the
+    refinement below the last one, each counted at the longest length it can have."""
+    if state.closed:
+        return []
+    if state.hi is not None:  # refining
+        return [state.hi] * refinements(state.hi / state.lo, resolution)
+    left = [n for n in lengths if n >= state.next]
+    ratio = max(b / a for a, b in zip(lengths, lengths[1:], strict=False)) if len(
+        lengths) > 1 else 1.0
+    return left + [lengths[-1]] * refinements(ratio, resolution)
+
+
+def bracket(state: State, cap: int) -> str:
+    """'[256, 512)', '≥ 1024' (solved up to the cap) or '< 8' (the first rung failed)."""
+    if state.lo is None:
+        return f"< {state.hi}"
+    if state.hi is None:
+        return f"≥ {state.lo}" if state.lo == cap else f"≥ {state.lo} (open)"
+    return f"[{state.lo}, {state.hi})"
+
+
+def seed_horizons(rungs: dict[int, Rung]) -> dict[int, int | None]:
+    """Each seed's own horizon: the longest trained length it solved with every shorter
+    trained length (None: it failed the shortest)."""
+    seeds = sorted({s for r in rungs.values() for s in r.seeds})
+    out = {}
+    for seed in seeds:
+        best = None
+        for length in sorted(rungs):
+            if not rungs[length].seeds.get(seed, False):
+                break
+            best = length
+        out[seed] = best
+    return out
+
+
+def describe(task: str, model: str, state: State, rungs: dict[int, Rung], cap: int,
+             causal: bool = True) -> str:
+    """One line a user reads when a search closes."""
+    parts = []
+    lo, hi = rungs.get(state.lo), rungs.get(state.hi)
+    if lo is not None:
+        parts.append(f"solves T={lo.length} ({lo.n_solved}/{len(lo.seeds)} seeds)")
+    if hi is not None:
+        parts.append(f"fails T={hi.length} ({len(hi.seeds) - hi.n_solved}/{len(hi.seeds)} "
+                     "seeds)")
+    text = f"{task} × {model}{'' if causal else ' (non-causal)'}: {', '.join(parts)}; "
+    text += f"horizon {bracket(state, cap)}"
+    seeds = seed_horizons(rungs)
+    text += "; seeds' horizons " + ", ".join(
+        f"{s}:{'<' + str(min(rungs)) if h is None else h}" for s, h in seeds.items())
+    if lo is not None:
+        edge = " (grid edge)" if lo.lr_at_edge else ""
+        text += f"; lr {lo.lr:g}{edge}"
+        text += extrapolation_text(lo)
+    return text
+
+
+def extrapolation_text(r: Rung) -> str:
+    """'; at T=256 it solves 2×, fails 4×' (a majority of seeds each), or n/a."""
+    if not r.extrapolation:
+        return ""
+    solves, fails, na = [], [], []
+    for k in sorted(r.extrapolation, key=int):
+        value = r.extrapolation[k]
+        if value is None:
+            na.append(f"{k}×")
+        else:
+            (solves if 2 * value[0] > value[1] else fails).append(f"{k}×")
+    words = [f"solves {', '.join(solves)}" if solves else "",
+             f"fails {', '.join(fails)}" if fails else "", f"n/a {', '.join(na)}" if na else ""]
+    return f"; at T={r.length} it " + ", ".join(w for w in words if w)
+
+
+def saving(trained_lengths: int, ladder_lengths: int) -> float:
+    """How many times fewer cells the search trained than a full grid over its ladder."""
+    return ladder_lengths / trained_lengths if trained_lengths else math.inf

@@ -1,0 +1,185 @@
+"""Horizon searches read back from stored cells: one bracket per (task, model), each seed's
+own horizon, the chosen learning rate, extrapolation and a memory score per model.
+
+A searched cell is one trained with a separate test set (``train.test_size``, the horizon
+protocol's); the cells of one search share every setting but length, seed and learning
+rate. Nothing here imports torch: the search's logic is ``memorybench.horizon``'s.
+"""
+
+from __future__ import annotations
+
+import json
+
+import pandas as pd
+
+from memorybench import horizon as h
+from memorybench.report import tables
+from memorybench.specs import read_toml, spec_dir
+
+SCORE_RULE = (
+    "The memory score of a model is the mean, over the tasks it was searched on, of "
+    "log2(horizon) / log2(cap): the horizon is the longest length its seeds solved (by "
+    "majority) below the first length they failed, the cap the task's longest rung; 1 "
+    "means solved up to every cap, 0 failing every first rung.")
+SEARCH_RULE = (
+    "Each (task, model) was searched on a ladder of lengths (×2 per rung, from the task "
+    "spec's start to its cap), stopping at the first length a majority of seeds failed, then "
+    "refined by geometric midpoints. At each length every learning rate of the grid was "
+    "trained; the one with the best mean validation metric was kept, and solved or not is "
+    "judged on a separate test set no selection or early stop saw. The bracket [a, b) means "
+    "solved at a, failed at b; ≥ cap: solved at the task's cap; < s: failed the first rung. "
+    "Networks are compared at a matched parameter budget (the params column).")
+
+
+def searched(frame: pd.DataFrame) -> pd.DataFrame:
+    """The rows of a normalised frame made by the horizon protocol."""
+    keep = [bool((c.get("train") or {}).get("test_size")) for c in frame["config"]]
+    return frame[keep]
+
+
+def _protocol(config: dict) -> str:
+    """What one search's cells share: the config without length, seed and learning rate."""
+    body = {k: v for k, v in config.items() if k not in ("key", "length", "seed")}
+    body["train"] = {k: v for k, v in (config.get("train") or {}).items() if k != "lr"}
+    return json.dumps(body, sort_keys=True)
+
+
+def task_cap(task: str) -> int | None:
+    """The cap of a task's ladder from its spec (None for a task without one here)."""
+    try:
+        table = read_toml(spec_dir("tasks") / f"{task}.toml").get("horizon") or {}
+    except Exception:  # a plugin's task: its spec is beside its code, not read here
+        return None
+    cap = table.get("cap")
+    return cap if isinstance(cap, int) else None
+
+
+def results(frame: pd.DataFrame) -> list[dict]:
+    """One dict per search: task, model, bracket text, state, rungs, cap, causal, baseline,
+    params, state size, and seeds' horizons."""
+    rows = searched(frame)
+    out = []
+    for (task, model), group in rows.groupby(["task", "model"], sort=True):
+        protocols = group["config"].map(_protocol)
+        for protocol in sorted(set(protocols)):
+            g = group[protocols == protocol]
+            lrs = tuple(sorted({float(c["train"]["lr"]) for c in g["config"]}))
+            rungs = {}
+            for length, at in g.groupby("length", sort=True):
+                trials = [h.trial_of(float(r.config["train"]["lr"]), int(r.seed),
+                                     {"status": r.status, "solved": r.solved,
+                                      "metric_name": r.metric_name,
+                                      "solved_threshold": r.solved_threshold}, r.metrics)
+                          for r in at.itertuples()]
+                rungs[int(length)] = h.rung(int(length), trials, lrs)
+            state = h.closed_state(rungs)
+            cap = task_cap(task) or max(rungs)
+            points = []  # (multiple, seed, metric) at the horizon's length and rate
+            if state.lo is not None:
+                lr = rungs[state.lo].lr
+                for r in g[(g["length"] == state.lo)].itertuples():
+                    if float(r.config["train"]["lr"]) != lr or r.status != "ok":
+                        continue
+                    points.append((1, int(r.seed), float(r.metric)))
+                    for k, v in (r.metrics.get("extrapolation") or {}).items():
+                        if k.isdigit() and isinstance(v, int | float):
+                            points.append((int(k), int(r.seed), float(v)))
+            config = g["config"].iloc[0]
+            causal = all(m.get("causal", True) is not False for m in g["metrics"])
+            out.append({
+                "task": task, "model": model, "state": state, "rungs": rungs, "cap": cap,
+                "bracket": h.bracket(state, cap), "causal": causal,
+                "baseline": config.get("model_kind") == "baseline",
+                "params": _one(g["params"]), "state_size": _one(g.get("state_size")),
+                "seeds": h.seed_horizons(rungs),
+                "score": h.memory_score(state.lo, cap),
+                "points": sorted(points),
+                "threshold": float(g["solved_threshold"].dropna().iloc[0])
+                if g["solved_threshold"].notna().any() else None,
+            })
+    return out
+
+
+def _one(column) -> str:
+    """The one value of a column over a search's cells ('n/a' where none is stored)."""
+    if column is None:
+        return "n/a"
+    values = sorted({int(v) for v in pd.to_numeric(column, errors="coerce").dropna()})
+    return f"{values[0]:,}" if len(values) == 1 else (
+        f"{values[0]:,}–{values[-1]:,}" if values else "n/a")
+
+
+def scores(found: list[dict]) -> dict[str, float]:
+    """Model -> memory score (``SCORE_RULE``)."""
+    by_model: dict[str, list[float]] = {}
+    for s in found:
+        by_model.setdefault(s["model"], []).append(s["score"])
+    return {m: sum(v) / len(v) for m, v in by_model.items()}
+
+
+def ranked(found: list[dict]) -> list[dict]:
+    """Causal networks by memory score (best first), then non-causal networks, then
+    baselines; within a model, tasks by name."""
+    score = scores(found)
+
+    def group(s):
+        return 2 if s["baseline"] else (0 if s["causal"] else 1)
+
+    return sorted(found, key=lambda s: (group(s), -score[s["model"]], s["model"], s["task"]))
+
+
+def search_table(found: list[dict]) -> tables.Table:
+    score = scores(found)
+    rows = []
+    for s in ranked(found):
+        state, rungs = s["state"], s["rungs"]
+        lo, hi = rungs.get(state.lo), rungs.get(state.hi)
+        kind = "baseline" if s["baseline"] else ("network" if s["causal"] else
+                                                 "network, non-causal")
+        seeds = ", ".join(f"{seed}: {'< ' + str(min(rungs)) if v is None else v}"
+                          for seed, v in s["seeds"].items())
+        evidence = "; ".join(x for x in (
+            f"solves {lo.length} ({lo.n_solved}/{len(lo.seeds)})" if lo else "",
+            f"fails {hi.length} ({len(hi.seeds) - hi.n_solved}/{len(hi.seeds)})" if hi
+            else "") if x)
+        lr = (f"{lo.lr:g}" + (" (grid edge)" if lo.lr_at_edge else "")) if lo else "—"
+        extrapolation = h.extrapolation_text(lo).removeprefix("; ") if lo else "—"
+        rows.append([s["model"], kind, f"{score[s['model']]:.2f}", s["task"], s["bracket"],
+                     evidence, seeds, lr, s["params"], s["state_size"],
+                     extrapolation or "—"])
+    return tables.Table(["model", "kind", "memory score", "task", "horizon", "evidence (seeds)",
+                         "each seed's horizon", "learning rate", "params", "state size",
+                         "extrapolation"], rows,
+                        notes=[SCORE_RULE])
+
+
+
+def model_labels(found: list[dict]) -> list[str]:
+    """Models in ranked order, as the headline figure labels them."""
+    out = []
+    for s in ranked(found):
+        name = s["model"] + (" (baseline)" if s["baseline"] else
+                             "" if s["causal"] else " (non-causal)")
+        if name not in out:
+            out.append(name)
+    return out
+
+
+def section(found: list[dict], files: dict, add_figure, figures, folder: str) -> dict:
+    """The report's "Horizon search" section: the headline figure and the table."""
+    labelled = [{**s, "model": s["model"] + (" (baseline)" if s["baseline"] else
+                                             "" if s["causal"] else " (non-causal)")}
+                for s in found]
+    figure = add_figure(files, folder, "horizon-search",
+                        figures.search_figure(labelled, model_labels(found)),
+                        "Horizon bracket of every model on every task, log length axis")
+    extrapolation = []
+    for task in sorted({s["task"] for s in found}):
+        mine = [s for s in labelled if s["task"] == task and s["points"]]
+        if mine:
+            extrapolation.append(add_figure(
+                files, folder, f"extrapolation-{task}", figures.extrapolation_figure(mine, task),
+                f"Task {task}: metric of each model trained at its horizon length, scored at "
+                "multiples of that length (one point per seed)"))
+    return {"figure": figure, "table": search_table(found), "rule": SEARCH_RULE,
+            "extrapolation": extrapolation}

@@ -1,0 +1,260 @@
+"""Run horizon searches (``memorybench horizon``): the logic of ``memorybench.horizon`` over
+ordinary cells, trained and stored by the runner.
+
+Each rung of a search is one cell per (learning rate, seed) at one length, so it is keyed,
+resumable and parallel like any cell of ``run``: a rerun reads every rung back from the
+store and trains nothing. Rounds: every open search asks for its next rung, the runner
+trains the rungs of all searches at once, and each search whose bracket closes is printed.
+"""
+
+from __future__ import annotations
+
+import copy
+import dataclasses
+import json
+import math
+from dataclasses import dataclass
+
+import click
+
+from memorybench import catalog
+from memorybench import horizon as h
+from memorybench.cells import Cell
+from memorybench.errors import UserError, is_integer
+from memorybench.horizon import Protocol, Rung, State, Trial
+from memorybench.sweep import Sweep
+
+HORIZON_KEYS = {"factor", "resolution", "lrs", "multiples", "test_size", "patience", "params",
+                "seeds"}
+
+
+def protocol_from(table: dict, flags: dict) -> tuple[Protocol, dict]:
+    """The protocol of a suite's ``[horizon]`` table with flags over it, and the rest of
+    the table (``params``, ``seeds``: the sweep's)."""
+    unknown = sorted(set(table) - HORIZON_KEYS)
+    if unknown:
+        raise UserError(f"[horizon]: unknown key {unknown[0]!r}; expected one of: "
+                        f"{', '.join(sorted(HORIZON_KEYS))}")
+    values = {**{k: v for k, v in table.items() if k not in ("params", "seeds")},
+              **{k: v for k, v in flags.items() if v is not None}}
+    for name in ("lrs", "multiples"):
+        if name in values:
+            if not isinstance(values[name], list | tuple):
+                raise UserError(f"[horizon] {name} = {values[name]!r} is invalid; expected a "
+                                "list, e.g. [2, 4, 8]")
+            values[name] = tuple(values[name])
+    extra = {k: table[k] for k in ("params", "seeds") if k in table}
+    if "params" in extra and (not is_integer(extra["params"]) or extra["params"] < 1):
+        raise UserError(f"[horizon] params = {extra['params']!r} is invalid; expected an "
+                        "integer >= 1")
+    if "seeds" in extra and not (isinstance(extra["seeds"], list) and extra["seeds"]
+                                 and all(is_integer(s) for s in extra["seeds"])):
+        raise UserError(f"[horizon] seeds = {extra['seeds']!r} is invalid; expected a list "
+                        "of integers, e.g. [0, 1, 2]")
+    return Protocol(**values), extra
+
+
+@dataclass
+class Search:
+    """One (task, model) search: its ladder, and its cells at the ladder's first length,
+    one per (learning rate, seed), from which every rung's cells are made."""
+
+    task: str
+    model: str
+    lengths: list[int]
+    cap: int
+    lrs: tuple[float, ...]
+    base: list[Cell]
+    causal: bool
+    baseline: bool
+
+    def cells(self, length: int) -> list[Cell]:
+        return [dataclasses.replace(c, length=length, key="") for c in self.base]
+
+    def state(self, rows: dict[str, dict], resolution: float) -> tuple[State, dict]:
+        """Where the search stands, from the stored rows (key -> row), and its rungs."""
+        rungs: dict[int, Rung] = {}
+        while True:
+            state = h.advance(self.lengths, rungs, resolution)
+            if state.closed:
+                return state, rungs
+            cells = self.cells(state.next)
+            if not all(c.key in rows for c in cells):
+                return state, rungs
+            trials = [trial(c, rows[c.key]) for c in cells]
+            rungs[state.next] = h.rung(state.next, trials, self.lrs)
+
+
+def trial(cell: Cell, row: dict) -> Trial:
+    metrics = row.get("metrics") or {}
+    if isinstance(metrics, str):
+        metrics = json.loads(metrics)
+    return h.trial_of(cell.train.lr, cell.seed, row, metrics)
+
+
+def task_ladder(task: str, sweep: Sweep, protocol: Protocol, start: int | None,
+                cap: int | None):
+    """The task's ladder: start and cap from flags or the task spec's ``horizon`` table,
+    lengths the task cannot take left out."""
+    spec = catalog.task_spec(task)
+    table = spec.get("horizon", {})
+    if not isinstance(table, dict) or set(table) - {"start", "cap"}:
+        raise UserError(f"task {task}: horizon = {table!r} is invalid; expected "
+                        "horizon = { start = 8, cap = 1024 }")
+    cap = table.get("cap") if cap is None else cap
+    if cap is None:
+        raise UserError(f"task {task} has no horizon cap in its spec and none was given; pass "
+                        f"--cap N or add horizon = {{ start = 8, cap = 1024 }} to {task}.toml")
+    if start is None:
+        start = table.get("start") or min(spec.get("lengths") or [1])
+    for name, value in (("start", start), ("cap", cap)):
+        if not is_integer(value) or value < 1:
+            raise UserError(f"task {task}: horizon {name} {value!r} is invalid; expected an "
+                            "integer >= 1")
+    built = catalog.build_task(task, {**spec.get("params", {}), **sweep.for_task("task", task)})
+
+    def valid(length: int) -> bool:
+        try:
+            built.check_length(length)
+        except UserError:
+            return False
+        return True
+
+    lengths = [n for n in h.ladder(start, cap, protocol.factor) if valid(n)]
+    if not lengths:
+        raise UserError(f"task {task}: no length from {start} to {cap} is valid for it; "
+                        "raise --start")
+    return lengths, cap, built
+
+
+def plan_searches(sweep: Sweep, protocol: Protocol, start: int | None = None,
+                  cap: int | None = None, lrs_given: bool = False) -> list[Search]:
+    """One search per (task, model) of ``sweep`` (a baseline that does not apply to a
+    task has none). Each network trains at the protocol's learning-rate grid, or at its
+    model spec's (``horizon = { lrs = [...] }``) unless the grid was given as a flag."""
+    if not sweep.tasks or not sweep.models:
+        raise UserError("nothing to search: give at least one --task and one --model, or a "
+                        "--suite")
+    searches = []
+    train = {"test_size": protocol.test_size, "extrapolate": list(protocol.multiples),
+             "patience": protocol.patience}
+    for task in sweep.tasks:
+        lengths, task_cap, built = task_ladder(task, sweep, protocol, start, cap)
+        for model in sweep.models:
+            baseline = catalog.is_baseline(model)
+            if baseline and not sweep.model_cells(task, built, lengths[:1], model):
+                continue  # a baseline that does not apply to this task
+            lrs = protocol.lrs
+            spec_lrs = catalog.model_spec(model).get("horizon", {}).get("lrs")
+            if spec_lrs and not lrs_given:
+                lrs = Protocol(lrs=tuple(spec_lrs)).lrs
+            base: list[Cell] = []
+            for lr in ([None] if baseline else lrs):
+                one = dataclasses.replace(sweep, tasks=[task], models=[model],
+                                          lengths=[lengths[0]], train=copy.deepcopy(sweep.train))
+                one.override("train", {**train, **({} if lr is None else {"lr": lr})})
+                base += one.cells()
+            mcls = catalog.model_class(model)
+            causal = bool(getattr(mcls, "causal", True)) and base[0].model_params.get(
+                "causal", True) is not False
+            searches.append(Search(task, model, lengths, task_cap,
+                                   (base[0].train.lr,) if baseline else lrs, base, causal,
+                                   baseline))
+    return searches
+
+
+def stored_rows(store) -> dict[str, dict]:
+    frame = store.frame()
+    return {r["key"]: r for r in frame.astype(object).where(frame.notna(), None)
+            .to_dict(orient="records")}
+
+
+def run_searches(searches: list[Search], protocol: Protocol, db, workers: int,
+                 device: str = "cpu", backend: str = "local", scheduler: str | None = None,
+                 dry_run: bool = False, progress: bool = True) -> int:
+    """The ``horizon`` command: rounds of rungs until every search's bracket closes,
+    printing each bracket as it closes; with ``dry_run``, the ladders so far and the
+    worst-case cost left. Returns the exit code (1 while a searched cell is stored as
+    failed, 130 when interrupted)."""
+    from memorybench.runner import SweepInterrupted, make_plan, run_plan
+    from memorybench.store import Store
+
+    printed: set[int] = set()
+    trained = 0
+    with Store(db, readonly=dry_run) as store:
+        while True:
+            rows = stored_rows(store)
+            states = [s.state(rows, protocol.resolution) for s in searches]
+            for i, (search, (state, rungs)) in enumerate(zip(searches, states, strict=True)):
+                if state.closed and i not in printed:
+                    printed.add(i)
+                    click.echo(h.describe(search.task, search.model, state, rungs, search.cap,
+                                        search.causal))
+            if dry_run:
+                print_dry_run(searches, states, protocol, workers)
+                return 0
+            todo = [c for s, (state, _) in zip(searches, states, strict=True)
+                    if not state.closed for c in s.cells(state.next)]
+            if not todo:
+                break
+            plan = make_plan(todo, store.statuses())
+            if not plan.todo:  # every cell stored, yet no rung closed: a bug, not a loop
+                raise RuntimeError("horizon search made no progress")
+            try:
+                counts = run_plan(plan, store, workers=workers, device=device,
+                                  backend=backend, scheduler=scheduler, progress=progress)
+            except SweepInterrupted as stop:
+                click.echo(f"memorybench: interrupted; {sum(stop.counts.values())} cells "
+                           f"stored in {db}; run the same command to resume", err=True)
+                return 130
+            trained += sum(counts.values())
+    print_totals(searches, states, trained, db, rows)
+    failed = sum(1 for s, (state, _) in zip(searches, states, strict=True)
+                 for n in state.trained for c in s.cells(n)
+                 if rows.get(c.key, {}).get("status") == "failed")
+    if failed:
+        click.echo(f"{failed} searched cells are stored as failed (they count as failed "
+                   "seeds); see `memorybench report`", err=True)
+    return 1 if failed else 0
+
+
+def print_totals(searches, states, trained: int, db, rows: dict) -> None:
+    """Cells the searches hold against a full grid over the same ladders, and the share of
+    their training time spent in cells that did not solve (those run their whole budget)."""
+    searched = sum(len(st.trained) * len(s.base) for s, (st, _) in zip(searches, states,
+                                                                         strict=True))
+    grid = sum(len(s.lengths) * len(s.base) for s in searches)
+    ratio = grid / searched if searched else math.inf
+    click.echo(f"{len(searches)} searches: {searched} cells ({trained} trained now, the rest "
+               f"stored in {db}); a full grid over the same ladders: {grid} cells "
+               f"({ratio:.1f}× more)", err=True)
+    stored = [rows[c.key] for s, (st, _) in zip(searches, states, strict=True)
+              for n in st.trained for c in s.cells(n) if c.key in rows]
+    total = sum(r.get("wall_time") or 0.0 for r in stored)
+    failing = sum(r.get("wall_time") or 0.0 for r in stored if not r.get("solved"))
+    if total:
+        click.echo(f"training time of these cells: {total:.0f} s, {failing / total:.0%} of it "
+                   "in cells that did not solve", err=True)
+
+
+def print_dry_run(searches, states, protocol: Protocol, workers: int) -> None:
+    """Per search: its ladder, the rungs trained (✓ a majority solved, ✗ not), what it
+    trains next, and the worst case left in cells and time (``memorybench.costs``)."""
+    from memorybench.costs import cell_seconds, duration, sweep_seconds
+
+    left = []
+    for search, (state, rungs) in zip(searches, states, strict=True):
+        done = " ".join(f"{n}{'✓' if rungs[n].passed else '✗'}" for n in sorted(rungs))
+        cells = [c for n in h.worst_case(search.lengths, state, protocol.resolution)
+                 for c in search.cells(n)]
+        left += cells
+        status = (f"closed: {h.bracket(state, search.cap)}" if state.closed
+                  else f"next T={state.next}; worst case left {len(cells)} cells, "
+                  f"{duration(sum(cell_seconds(c) for c in cells))}")
+        click.echo(f"{search.task} × {search.model}: ladder "
+                   f"{' '.join(map(str, search.lengths))}; trained {done or 'nothing'}; "
+                   f"{status}")
+    click.echo(f"worst case left: {len(left)} cells, at most "
+               f"{duration(sweep_seconds(left, workers))} with {workers} worker"
+               f"{'s' * (workers > 1)} (every rung climbed and refined, every cell at its "
+               "full budget; model: memorybench/costs.toml)")

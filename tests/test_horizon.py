@@ -1,0 +1,362 @@
+"""The horizon search: its pure logic (ladder, majority-fail stop, refinement, learning-rate
+choice on validation, brackets), the settings it adds to a cell without changing any old
+key, the test set and extrapolation of training, and the `horizon` command."""
+
+import json
+import math
+from pathlib import Path
+
+import pytest
+
+from memorybench import catalog, results
+from memorybench.cells import Cell, TrainConfig
+from memorybench.errors import UserError
+from memorybench.horizon import (
+    Protocol,
+    Rung,
+    Trial,
+    advance,
+    bracket,
+    ladder,
+    refinements,
+    rung,
+    seed_horizons,
+    worst_case,
+)
+from memorybench.sweep import Sweep, load_suite
+from memorybench.training import no_progress, train_cell
+
+from conftest import one_line_exit_2
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+# --- keys ----------------------------------------------------------------------------------
+def test_ci_suite_keys_are_the_committed_baselines_keys():
+    keys = {c.key for c in load_suite("ci")[0].cells()}
+    assert keys == set(results.load(ROOT / "results" / "ci-baseline.jsonl")["key"])
+
+
+def test_new_train_settings_are_left_out_of_the_key_when_off():
+    off = TrainConfig()
+    assert set(off.config()) == {"steps", "batch_size", "lr", "optimizer", "clip",
+                                 "eval_every", "eval_size", "early_stop"}
+    on = TrainConfig(test_size=100, extrapolate=[2, 4], patience=3)
+    assert on.config()["test_size"] == 100 and on.config()["extrapolate"] == [2, 4]
+    cell = Sweep(tasks=["adding"], models=["elman"], lengths=[5]).cells()[0]
+    changed = cell.with_train(test_size=100)
+    assert changed.key != cell.key
+    assert cell.with_train(test_size=0).key == cell.key  # off again: the old key
+    again = Cell.from_config(json.loads(json.dumps(changed.config())))
+    assert again.train == changed.train and again.key == changed.key
+
+
+@pytest.mark.parametrize("values", [{"test_size": -1}, {"extrapolate": [0]},
+                                    {"extrapolate": [2, -4]}, {"patience": 1.5},
+                                    {"min_delta": 1.0}])
+def test_bad_new_train_settings_are_refused(values):
+    with pytest.raises(UserError):
+        TrainConfig(**values)
+
+
+# --- the search, without training ----------------------------------------------------------
+def test_ladder_is_geometric_and_ends_at_the_cap():
+    assert ladder(8, 1024, 2) == [8, 16, 32, 64, 128, 256, 512, 1024]
+    assert ladder(5, 100, 2) == [5, 10, 20, 40, 80, 100]
+    assert ladder(2, 6, 1.1) == [2, 3, 4, 5, 6]  # rounding never repeats a length
+    assert ladder(7, 7, 2) == [7]
+    with pytest.raises(UserError, match="above the cap"):
+        ladder(9, 8, 2)
+
+
+def passed(length, ok=True, seeds=3):
+    """A rung where all (ok) or none of ``seeds`` seeds solved."""
+    return Rung(length, 1e-3, {s: ok for s in range(seeds)}, False, {})
+
+
+def test_the_search_climbs_until_a_majority_fails_then_refines():
+    lengths = ladder(8, 1024, 2)
+    rungs = {}
+    assert advance(lengths, rungs, 1.4).next == 8
+    rungs |= {8: passed(8), 16: passed(16), 32: passed(32)}
+    assert advance(lengths, rungs, 1.4).next == 64
+    rungs[64] = passed(64, ok=False)
+    state = advance(lengths, rungs, 1.4)
+    assert (state.next, state.lo, state.hi) == (45, 32, 64)  # round(sqrt(32 * 64))
+    rungs[45] = passed(45)
+    assert advance(lengths, rungs, 1.5).closed  # 64 / 45 = 1.42: within 1.5
+    state = advance(lengths, rungs, 1.4)
+    assert (state.next, state.lo, state.hi) == (54, 45, 64)  # but not within 1.4
+    rungs[54] = passed(54, ok=False)
+    state = advance(lengths, rungs, 1.4)
+    assert state.closed and bracket(state, 1024) == "[45, 54)"
+    assert 128 not in state.trained  # nothing above the first failure is trained
+
+
+def test_a_refinement_that_fails_moves_the_upper_end():
+    rungs = {8: passed(8), 16: passed(16, ok=False), 11: passed(11, ok=False)}
+    state = advance(ladder(8, 64, 2), rungs, 1.3)
+    assert state.next == 9  # round(sqrt(8 * 11))
+    rungs[9] = passed(9, ok=False)
+    state = advance(ladder(8, 64, 2), rungs, 1.3)
+    assert state.closed and bracket(state, 64) == "[8, 9)"
+
+
+def test_a_search_solved_to_the_cap_reads_at_least_the_cap_and_one_failing_at_start_less():
+    lengths = ladder(8, 32, 2)
+    state = advance(lengths, {n: passed(n) for n in lengths}, 1.4)
+    assert state.closed and bracket(state, 32) == "≥ 32"
+    state = advance(lengths, {8: passed(8, ok=False)}, 1.4)
+    assert state.closed and bracket(state, 32) == "< 8"
+
+
+def test_a_tie_is_not_a_majority():
+    assert not Rung(8, 1e-3, {0: True, 1: False}, False, {}).passed
+    assert Rung(8, 1e-3, {0: True, 1: True, 2: False}, False, {}).passed
+
+
+def trials(lr, validation, solved, ok=True):
+    return [Trial(lr, seed, ok, s, v, 0.9, {"2": 0.95 if s else 0.1, "4": None})
+            for seed, (v, s) in enumerate(zip(validation, solved, strict=True))]
+
+
+def test_the_learning_rate_is_chosen_on_validation_and_the_seeds_judged_on_test():
+    lrs = (1e-3, 3e-3, 1e-2)
+    # 3e-3 has the best validation metric but 1e-2's test results are better: the choice
+    # must not look at the test set.
+    found = rung(8, trials(1e-3, [0.5, 0.5], [False, False])
+                 + trials(3e-3, [0.9, 0.8], [True, False])
+                 + trials(1e-2, [0.6, 0.6], [True, True]), lrs)
+    assert found.lr == 3e-3 and found.seeds == {0: True, 1: False}
+    assert not found.lr_at_edge
+    assert found.extrapolation == {"2": (1, 2), "4": None}  # 4x: n/a for every seed
+    edge = rung(8, trials(1e-3, [0.5], [False]) + trials(1e-2, [0.7], [True]), lrs)
+    assert edge.lr == 1e-2 and edge.lr_at_edge
+
+
+def test_a_diverged_learning_rate_is_never_chosen_and_ties_go_to_the_first():
+    lrs = (1e-3, 1e-2)
+    found = rung(8, trials(1e-3, [0.2], [False]) + trials(1e-2, [math.nan], [False], ok=False),
+                 lrs)
+    assert found.lr == 1e-3
+    assert rung(8, trials(1e-3, [0.5], [False]) + trials(1e-2, [0.5], [False]), lrs).lr == 1e-3
+
+
+def test_each_seed_has_its_own_horizon():
+    rungs = {8: Rung(8, 1e-3, {0: True, 1: True, 2: False}, False, {}),
+             16: Rung(16, 1e-3, {0: True, 1: False, 2: True}, False, {})}
+    assert seed_horizons(rungs) == {0: 16, 1: 8, 2: None}
+
+
+def test_worst_case_counts_every_rung_left_and_the_refinement():
+    lengths = ladder(8, 64, 2)
+    assert refinements(2.0, 1.4) == 2 and refinements(1.3, 1.4) == 0
+    state = advance(lengths, {8: passed(8)}, 1.4)
+    assert worst_case(lengths, state, 1.4) == [16, 32, 64, 64, 64]
+    state = advance(lengths, {8: passed(8), 16: passed(16, ok=False)}, 1.4)
+    assert worst_case(lengths, state, 1.4) == [16, 16]
+
+
+@pytest.mark.parametrize("values, expected", [
+    ({"factor": 1.0}, "factor"), ({"resolution": 0.9}, "resolution"), ({"lrs": ()}, "empty"),
+    ({"multiples": (2, 0)}, "multiple"), ({"lrs": (-1e-3,)}, "learning rate")])
+def test_a_bad_protocol_is_refused(values, expected):
+    with pytest.raises(UserError, match=expected):
+        Protocol(**values)
+
+
+# --- the no-progress rule ------------------------------------------------------------------
+def test_no_progress_stops_only_after_patience_evaluations_without_improvement():
+    assert not no_progress([1.0, 0.9, 0.95, 0.95], 0, 0.01)  # off
+    assert not no_progress([1.0, 0.9, 0.95], 2, 0.01)  # too few evaluations
+    assert no_progress([1.0, 0.9, 0.95, 0.9], 2, 0.01)  # 0.9 is not below 0.891
+    assert not no_progress([1.0, 0.9, 0.95, 0.85], 2, 0.01)
+
+
+def test_the_default_patience_would_not_have_stopped_a_cell_that_later_solved():
+    """The committed standard results, replayed: patience 6 and min_delta 0.01 stop no
+    cell before it solved (see benchmarks/no_progress.py for what they save)."""
+    frame = results.load(ROOT / "results" / "standard.jsonl")
+    checked = 0
+    for row in frame[frame["solved"].astype(bool)].itertuples():
+        metrics = json.loads(row.metrics) if isinstance(row.metrics, str) else row.metrics
+        curve = metrics.get("curve") or []
+        losses = [loss for _, _, loss in curve]
+        for i, (step, _, _) in enumerate(curve):
+            if step >= row.steps_to_solve:
+                break
+            assert not no_progress(losses[:i + 1], 6, 0.01), (row.task, row.model, row.length)
+        checked += 1
+    assert checked > 200
+
+
+# --- training with a test set and extrapolation --------------------------------------------
+def tiny_cell(**train):
+    sweep = Sweep(tasks=["adding"], models=["elman"], lengths=[4], seeds=[0],
+                  train={"steps": 6, "eval_every": 3, "batch_size": 8, "eval_size": 32,
+                         **train}, model={"hidden": 8})
+    return sweep.cells()[0]
+
+
+def test_a_test_set_gives_the_metric_and_the_held_out_set_is_validation():
+    plain = train_cell(tiny_cell())
+    split = train_cell(tiny_cell(test_size=64, extrapolate=[2, 3]))
+    assert "validation" not in plain["metrics"]
+    validation = split["metrics"]["validation"]
+    assert validation["accuracy"] == plain["metric"]  # the same run, the same held-out set
+    assert split["metric"] == split["metrics"]["accuracy"] != validation["accuracy"]
+    assert set(split["metrics"]["extrapolation"]) == {"2", "3"}
+    assert all(0 <= v <= 1 for v in split["metrics"]["extrapolation"].values())
+
+
+def test_a_model_with_a_maximum_length_is_not_applicable_beyond_it(monkeypatch):
+    from memorybench.models.recurrent import Elman
+
+    monkeypatch.setattr(Elman, "max_length", 6, raising=False)
+    row = train_cell(tiny_cell(extrapolate=[1, 2]))
+    assert row["status"] == "ok"
+    assert row["metrics"]["extrapolation"]["2"] is None
+    assert "at most 6" in row["metrics"]["extrapolation"]["n/a"]["2"]
+    assert row["metrics"]["extrapolation"]["1"] is not None
+
+
+# --- the command ---------------------------------------------------------------------------
+TINY = ["--set", "model.hidden=8", "--set", "train.steps=6", "--set", "train.eval_every=3",
+        "--set", "train.batch_size=8", "--set", "train.eval_size=32", "--test-size", "32",
+        "--workers", "1", "--quiet", "--db", "h.db"]
+
+
+def test_horizon_streams_brackets_and_a_rerun_trains_nothing(invoke):
+    args = ["horizon", "--task", "adding", "--model", "elman", "--model", "ridge-window",
+            "--start", "4", "--cap", "8", "--seeds", "0", "--lrs", "1e-2", "--multiples", "2",
+            *TINY]
+    first = invoke(*args)
+    assert first.exit_code == 0, first.output
+    lines = first.stdout.strip().splitlines()
+    assert len(lines) == 2 and all("horizon" in line for line in lines)
+    assert any(line.startswith("adding × elman") for line in lines)
+    assert "trained now" in first.stderr and "a full grid over the same ladders" in first.stderr
+    again = invoke(*args)
+    assert again.stdout == first.stdout
+    assert "(0 trained now" in again.stderr
+    dry = invoke(*args, "--dry-run")
+    assert dry.exit_code == 0 and "closed:" in dry.stdout and "worst case left: 0 cells" in \
+        dry.stdout
+
+
+def test_dry_run_shows_the_ladder_and_the_worst_case_cost_and_creates_no_store(invoke,
+                                                                              tmp_path):
+    result = invoke("horizon", "--task", "copy", "--model", "lstm", "--dry-run", "--db", "h.db")
+    assert result.exit_code == 0, result.output
+    assert "ladder 8 16 32 64 128 256 512 1024" in result.stdout
+    assert "next T=8" in result.stdout and "worst case left" in result.stdout
+    assert not (tmp_path / "h.db").exists()
+
+
+def test_a_non_causal_model_is_marked(invoke):
+    args = ["horizon", "--task", "adding", "--model", "birnn", "--start", "4", "--cap", "4",
+            "--seeds", "0", "--lrs", "1e-2", "--multiples", "2", *TINY]
+    result = invoke(*args)
+    assert result.exit_code == 0, result.output
+    assert result.stdout.startswith("adding × birnn (non-causal)")
+
+
+@pytest.mark.parametrize("args, expected", [
+    (["--start", "64", "--cap", "8"], "above the cap"),
+    (["--factor", "1"], "factor"),
+    (["--resolution", "1.0"], "resolution"),
+    (["--lrs", ","], "learning-rate grid is empty"),
+    (["--multiples", "2,0"], "multiple"),
+    (["--multiples", "2,x"], "not an integer"),
+    (["--cap", "0"], "cap"),
+])
+def test_bad_horizon_input_is_one_line_and_exit_2_and_leaves_no_store(invoke, tmp_path, args,
+                                                                      expected):
+    result = invoke("horizon", "--task", "copy", "--model", "lstm", "--db", "h.db", *args)
+    one_line_exit_2(result, expected)
+    assert not (tmp_path / "h.db").exists()
+
+
+def test_a_task_without_a_cap_is_one_line(invoke, tmp_path, monkeypatch):
+    spec = {k: v for k, v in catalog.task_spec("copy").items() if k != "horizon"}
+    real = catalog.task_spec
+    monkeypatch.setattr(catalog, "task_spec", lambda n: spec if n == "copy" else real(n))
+    result = invoke("horizon", "--task", "copy", "--model", "lstm", "--db", "h.db")
+    one_line_exit_2(result, "no horizon cap")
+    assert not (tmp_path / "h.db").exists()
+
+
+def test_a_suite_carries_the_horizon_protocol(tmp_path):
+    from memorybench.search import protocol_from
+
+    path = tmp_path / "s.toml"
+    path.write_text('tasks = ["copy"]\nmodels = ["lstm"]\n[horizon]\nfactor = 3\nlrs = [1e-2]\n'
+                    'params = 5000\nseeds = [0, 1]\n')
+    sweep = load_suite(str(path))[0]
+    protocol, extra = protocol_from(sweep.horizon, {"resolution": 1.2})
+    assert (protocol.factor, protocol.resolution, protocol.lrs) == (3, 1.2, (1e-2,))
+    assert extra == {"params": 5000, "seeds": [0, 1]}
+    with pytest.raises(UserError, match="unknown key"):
+        protocol_from({"factr": 2}, {})
+
+
+def test_the_report_shows_each_searched_bracket_with_its_seeds(invoke, tmp_path):
+    search = ["horizon", "--task", "adding", "--model", "elman", "--model", "birnn",
+              "--start", "4", "--cap", "8", "--seeds", "0,1", "--lrs", "1e-2,3e-2",
+              "--multiples", "2", *TINY]
+    assert invoke(*search).exit_code == 0
+    assert invoke("run", "--task", "adding", "--model", "elman", "--lengths", "4,8",
+                  "--set", "model.hidden=8", "--steps", "6", "--eval-every", "3",
+                  "--batch-size", "8", "--set", "train.eval_size=32", "--workers", "1",
+                  "--quiet", "--db", "h.db").exit_code == 0
+    result = invoke("report", "--db", "h.db", "--out", "rep")
+    assert result.exit_code == 0, result.output
+    page = (tmp_path / "rep" / "README.md").read_text()
+    section = page[page.index("## Horizon search"):page.index("## Memory horizon")]
+    assert "figures/horizon-search.png" in section
+    assert "| elman " in section and "birnn" in section and "non-causal" in section
+    assert "each seed's horizon" in section and "0: " in section and "1: " in section
+    assert "memory score" in section and "log2(horizon) / log2(cap)" in section
+    html = (tmp_path / "rep" / "index.html").read_text()
+    assert 'id="horizon-search"' in html
+    assert "<script>" in html and 'getElementById("search-table")' in html  # sortable
+    from memorybench.report import searches, summary
+
+    found = searches.results(summary.normalise(results.load(tmp_path / "h.db")))
+    assert {s["model"] for s in found} == {"elman", "birnn"}
+    solved_some = any(s["points"] for s in found)  # a model that solved T=4 at all
+    assert ("figures/extrapolation-adding.png" in section) == solved_some
+    again = invoke("report", "--db", "h.db", "--out", "rep2")
+    assert again.exit_code == 0
+    assert (tmp_path / "rep2" / "index.html").read_bytes() == html.encode()  # deterministic
+
+
+@pytest.mark.parametrize("line, expected", [("factor = 0.5", "factor"), ("lrs = []", "empty"),
+                                            ("multiples = [-2]", "multiple"),
+                                            ("stride = 2", "unknown key"),
+                                            ("seeds = []", "seeds")])
+def test_a_bad_horizon_table_in_a_suite_is_one_line(invoke, tmp_path, line, expected):
+    (tmp_path / "s.toml").write_text(f'tasks = ["copy"]\nmodels = ["lstm"]\n[horizon]\n{line}\n')
+    one_line_exit_2(invoke("horizon", "--suite", "s.toml", "--db", "h.db", "--dry-run"),
+                    expected)
+
+
+def test_the_suite_protocol_sizes_networks_and_skips_baselines_that_do_not_apply():
+    from memorybench.search import plan_searches, protocol_from
+
+    sweep = Sweep(tasks=["adding"], models=["elman", "majority"], seeds=[0, 1], params=5000)
+    protocol, _ = protocol_from({"lrs": [1e-3, 1e-2]}, {})
+    (search,) = plan_searches(sweep, protocol)  # majority: class tasks only
+    assert (search.model, search.lrs, search.lengths[0], search.cap) == ("elman", (1e-3, 1e-2),
+                                                                         8, 1024)
+    assert len(search.base) == 4 and {c.train.lr for c in search.base} == {1e-3, 1e-2}
+    assert all(c.model_params["target_params"] == 5000 for c in search.base)
+    assert all(c.train.test_size == 1000 and c.train.extrapolate == (2, 4, 8)
+               for c in search.base)
+    assert [c.length for c in search.cells(16)] == [16] * 4
+
+
+def test_a_width_set_by_hand_is_not_dropped_for_the_parameter_budget(invoke):
+    result = invoke("horizon", "--task", "copy", "--model", "lstm", "--params", "6500",
+                    "--set", "model.hidden=8", "--dry-run", "--db", "h.db")
+    one_line_exit_2(result, "model.hidden")
