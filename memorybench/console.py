@@ -33,7 +33,7 @@ def print_plan(plan, workers: int, fmt: str = "text") -> None:
     click.echo(f"{len(plan.cells)} cells: {len(plan.todo)} to run, {len(plan.stored)} "
                "already stored")
     total = sum(cell_seconds(c) for c in plan.todo)
-    need = max((cell_memory(c) for c in plan.todo), default=None)
+    need = max((cell_memory(c) or 0 for c in plan.todo), default=0)
     if need:
         click.echo(f"largest memory need of a cell: about {need / 2 ** 20:,.0f} MiB "
                    "(parameters, gradients, optimizer state and activations; "
