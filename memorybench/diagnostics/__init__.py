@@ -142,8 +142,7 @@ def diagnose(diag: Diagnostic, device: str = "cpu") -> dict:
     start = time.perf_counter()
     status, error, result = "ok", None, {}
     try:
-        torch.set_flush_denormal(True)  # training as a cell trains
-        status = _measure(diag.cell, result)
+        status = _measure(diag.cell, result)  # flushes denormals while training only
         if status == "diverged":
             error = f"training diverged at step {result['diverged_step']}"
     except Exception as exc:  # recorded, not raised, like a failed cell
