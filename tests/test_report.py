@@ -213,11 +213,13 @@ def test_published_results_stand_beside_ours(report):
     assert "Yogatama" in context  # natural text: a different setting, context only
 
 
-def test_bootstrap_is_seeded_and_one_seed_has_no_band():
-    assert summary.bootstrap([0.5, 0.7, 0.9]) == summary.bootstrap([0.5, 0.7, 0.9])
-    mean, lo, hi = summary.bootstrap([0.5, 0.7, 0.9])
-    assert lo <= mean <= hi and mean == pytest.approx(0.7)
-    mean, lo, hi = summary.bootstrap([0.8])
+def test_the_interval_is_the_student_t_interval_of_the_mean_and_one_seed_has_none():
+    mean, lo, hi = summary.mean_interval([0.5, 0.7, 0.9, math.nan])  # NaN: a failed cell
+    half = 4.302653 * 0.2 / math.sqrt(3)  # t(0.975, 2) x sample sd / sqrt(n)
+    assert mean == pytest.approx(0.7)
+    assert (lo, hi) == (pytest.approx(0.7 - half), pytest.approx(0.7 + half))
+    assert hi - lo > 0.9 - 0.5  # wider than the seeds' range, which a bootstrap would give
+    mean, lo, hi = summary.mean_interval([0.8])
     assert mean == 0.8 and math.isnan(lo) and math.isnan(hi)
 
 

@@ -124,3 +124,49 @@ def test_attractor_buckets_show_their_examples_when_stored(form, tmp_path):
     else:
         assert first[2:] == ["0.900 (n=800)", "0.700 (n=200)"]  # summed over two seeds
         assert "held-out examples" in table.notes[0]
+
+
+def drawn(monkeypatch):
+    """Figures drawn by the report's figure functions, kept before they become PNG bytes."""
+    kept = []
+    real = figures.png
+
+    def keep(fig):
+        kept.append(fig)
+        return real(fig)
+
+    monkeypatch.setattr(figures, "png", keep)
+    return kept
+
+
+def test_every_seed_is_a_point_in_the_accuracy_figure(monkeypatch, tmp_path):
+    rows = [cell("copy", model, n, seed, 0.5 + 0.1 * seed) for model in ("lstm", "gru")
+            for n in (10, 20) for seed in range(3)]
+    rows.append(cell("copy", "gru", 20, 3, math.nan, status="failed", metric=None))
+    frame = summary.normalise(Store(store_of(tmp_path / "s.db", rows), readonly=True).frame())
+    scores = summary.by_length(frame)
+    assert scores["values"].map(len).tolist() == [3, 3, 3, 3]  # the failed seed is no point
+    kept = drawn(monkeypatch)
+    figures.score_figure(scores, figures.style(["gru", "lstm"]), "copy", "accuracy")
+    (fig,) = kept
+    seeds = [line for line in fig.axes[0].lines if line.get_gid() == "seed"]
+    assert len(seeds) == 2  # one set of points per model
+    points = sorted((float(x), round(float(y), 6)) for line in seeds
+                    for x, y in zip(*line.get_data(), strict=True))
+    assert points == sorted((float(n), round(0.5 + 0.1 * s, 6)) for _ in range(2)
+                            for n in (10, 20) for s in range(3))
+
+
+def test_every_interval_is_labelled_the_student_t_interval(tmp_path):
+    rows = [cell("copy", "lstm", n, seed, 0.5 + 0.1 * seed) for n in (10, 20)
+            for seed in range(3)]
+    out = tmp_path / "r"
+    render_report(store_of(tmp_path / "s.db", rows), out)
+    for page in ("README.md", "index.html"):
+        text = (out / page).read_text("utf-8")
+        assert "bootstrap" not in text
+        assert text.count(summary.INTERVAL) == 2  # the figure's note and the table's
+        assert "small points: each seed" in text
+    readme = (out / "README.md").read_text("utf-8")
+    half = 4.302653 * 0.1 / math.sqrt(3)  # t(0.975, 2) x sd / sqrt(3)
+    assert f"| 0.600 ± {half:.3f} " in readme

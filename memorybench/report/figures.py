@@ -32,6 +32,7 @@ RC = {
     "savefig.dpi": 120, "figure.dpi": 120, "image.cmap": "viridis",
 }
 MARKERS = ["o", "s", "^", "D", "v", "P", "X", "<", ">", "p"]
+SEED_SIZE = 4.5  # one seed's point: small beside a mean's marker (9)
 GREY = "#555555"
 # Reference levels are grey; each kind has its own dash so none reads as another: chance
 # (and R² = 0) dash-dot, the solved threshold dotted, classical baselines plain dashes with
@@ -101,7 +102,8 @@ def legend(ax) -> None:
 
 
 def _mean_lines(ax, summary: pd.DataFrame, styles: dict) -> None:
-    """Mean over seeds per model, with its 95% bootstrap band where there is one."""
+    """Mean over seeds per model, its ``summary.INTERVAL`` as a band where there is one, and
+    each seed's value as a small point (gid "seed") in the model's colour and marker."""
     for model, g in summary.groupby("model", sort=True):
         g = g.sort_values("length")
         colour, marker, line = styles[model]
@@ -111,13 +113,34 @@ def _mean_lines(ax, summary: pd.DataFrame, styles: dict) -> None:
         if band.any():
             ax.fill_between(g["length"].to_numpy()[band], g["lo"].to_numpy()[band],
                             g["hi"].to_numpy()[band], color=colour, alpha=0.2, linewidth=0)
+        x, y = seed_values(g)
+        ax.plot(x, y, linestyle="none", marker=marker, markersize=SEED_SIZE, color=colour,
+                markeredgecolor="white", markeredgewidth=0.8, zorder=3, gid="seed")
+    ax.plot([], [], linestyle="none", marker="o", markersize=SEED_SIZE, color=GREY,
+            markeredgecolor="white", markeredgewidth=0.8, label="one seed")
 
 
-def _unit_range(ax, *series) -> None:
+def seed_values(summary: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
+    """(length, value) of every ok seed in summary rows (``by_length``'s ``values``)."""
+    pairs = [(n, v) for n, values in zip(summary["length"], summary["values"], strict=True)
+             for v in values]
+    return (np.array([n for n, _ in pairs], dtype=float),
+            np.array([v for _, v in pairs], dtype=float))
+
+
+def _value_range(ax, *series) -> None:
+    """The y axis spans the values (means, seeds, reference levels), not the intervals: a t
+    interval over a few seeds may reach far past them, and its band is then cut at the
+    axis. [0, 1] when every value lies in it."""
     values = np.concatenate([np.asarray(s, dtype=float) for s in series])
     values = values[np.isfinite(values)]
-    if len(values) and values.min() >= 0 and values.max() <= 1:
+    if not len(values):
+        return
+    if values.min() >= 0 and values.max() <= 1:
         ax.set_ylim(-0.03, 1.03)
+        return
+    pad = 0.05 * (values.max() - values.min() or 1.0)
+    ax.set_ylim(values.min() - pad, values.max() + pad)
 
 
 def score_figure(summary: pd.DataFrame, styles: dict, task: str, metric_name: str) -> bytes:
@@ -133,7 +156,7 @@ def score_figure(summary: pd.DataFrame, styles: dict, task: str, metric_name: st
             ax.axhline(threshold.iloc[0], color=GREY, linestyle=THRESHOLD_DASH, linewidth=2,
                        label="solved threshold")
         _length_axis(ax, summary["length"])
-        _unit_range(ax, summary["mean"], summary["lo"], summary["hi"], chance)
+        _value_range(ax, summary["mean"], seed_values(summary)[1], chance)
         ax.set_ylabel(label(metric_name))
         ax.set_title(label(f"{task}: {metric_name} against length"))
         legend(ax)
@@ -147,6 +170,7 @@ def r2_figure(summary: pd.DataFrame, styles: dict, task: str) -> bytes:
         ax.axhline(0.0, color=GREY, linestyle=CHANCE_DASH, linewidth=2,
                    label="predict the mean")
         _length_axis(ax, summary["length"])
+        _value_range(ax, summary["mean"], seed_values(summary)[1], [0.0])
         ax.set_ylabel("R²")
         ax.set_title(label(f"{task}: R² against length"))
         legend(ax)

@@ -12,11 +12,16 @@ from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
+from scipy.special import stdtrit
 
 from memorybench.errors import UserError
 
 DASH = "—"  # a value that does not exist (not a zero, not "not run")
-N_BOOT = 2000  # bootstrap resamples: enough for stable 2.5/97.5 percentiles over a few seeds
+N_BOOT = 2000  # resamples of compare.py's paired bootstrap
+# What every band and ± of the report is. A percentile bootstrap over 2 or 3 seeds is only
+# the range of the seeds (each seed drawn every time has a chance above 2.5%); the t
+# interval covers the mean 95% of the time when seeds vary normally, and needs no draws.
+INTERVAL = "Student-t 95% confidence interval of the mean over seeds"
 HORIZON_RULE = (
     "A (model, task, length) is solved when the majority of its seeds reach the task's "
     "solved threshold. The memory horizon is the longest swept length such that it and every "
@@ -96,20 +101,21 @@ def chosen(frame: pd.DataFrame, tasks=(), models=()) -> pd.DataFrame:
     return frame
 
 
-def bootstrap(values) -> tuple[float, float, float]:
-    """Mean and 95% percentile-bootstrap interval over seeds; no interval for fewer than two.
+def mean_interval(values) -> tuple[float, float, float]:
+    """Mean and its Student-t 95% confidence interval over seeds (``INTERVAL``): mean ± t(0.975,
+    n-1) x s / sqrt(n); no interval for fewer than two values. NaN (a failed cell) is left out.
 
-    Resampling draws from ``default_rng(0)`` so the same values always give the same interval.
+    >>> [round(x, 3) for x in mean_interval([0.5, 0.7, 0.9])]  # t(0.975, 2) = 4.303
+    [0.7, 0.203, 1.197]
     """
-    v = np.asarray([x for x in values if x == x], dtype=float)  # drop NaN (failed cells)
+    v = np.asarray([x for x in values if x == x], dtype=float)
     if len(v) == 0:
         return math.nan, math.nan, math.nan
     mean = float(v.mean())
     if len(v) < 2:
         return mean, math.nan, math.nan
-    idx = np.random.default_rng(0).integers(0, len(v), size=(N_BOOT, len(v)))
-    lo, hi = np.percentile(v[idx].mean(axis=1), [2.5, 97.5])
-    return mean, float(lo), float(hi)
+    half = float(stdtrit(len(v) - 1, 0.975) * v.std(ddof=1) / math.sqrt(len(v)))
+    return mean, mean - half, mean + half
 
 
 def extra(frame: pd.DataFrame, key: str) -> pd.Series:
@@ -121,17 +127,19 @@ def extra(frame: pd.DataFrame, key: str) -> pd.Series:
 
 
 def by_length(frame: pd.DataFrame, value: str | pd.Series = "metric") -> pd.DataFrame:
-    """One row per (task, model, length): mean, lo, hi of ``value`` over ok seeds, seed
-    counts, majority-solved, median steps-to-solve, chance and threshold."""
+    """One row per (task, model, length): mean, lo, hi (``INTERVAL``) of ``value`` over ok
+    seeds and each ok seed's value (``values``, by seed), seed counts, majority-solved,
+    median steps-to-solve, chance and threshold."""
     values = frame[value] if isinstance(value, str) else value
     frame = frame.assign(_v=values.where(frame["status"] == "ok"))
     rows = []
     for (task, model, length), g in frame.groupby(["task", "model", "length"], sort=True):
-        mean, lo, hi = bootstrap(g["_v"])
+        mean, lo, hi = mean_interval(g["_v"])
         solved_steps = g.loc[g["solved"], "steps_to_solve"].dropna()
         rows.append({
             "task": task, "model": model, "length": int(length), "mean": mean, "lo": lo,
-            "hi": hi, "seeds": len(g), "ok": int((g["status"] == "ok").sum()),
+            "hi": hi, "values": tuple(float(v) for v in g["_v"].dropna()), "seeds": len(g),
+            "ok": int((g["status"] == "ok").sum()),
             "n_solved": int(g["solved"].sum()), "solved": bool(g["solved"].sum() * 2 > len(g)),
             "steps_to_solve": float(solved_steps.median()) if len(solved_steps) else math.nan,
             "chance": float(g["chance"].dropna().iloc[0]) if g["chance"].notna().any()
@@ -139,9 +147,9 @@ def by_length(frame: pd.DataFrame, value: str | pd.Series = "metric") -> pd.Data
             "threshold": float(g["solved_threshold"].dropna().iloc[0])
             if g["solved_threshold"].notna().any() else math.nan,
         })
-    return pd.DataFrame(rows, columns=["task", "model", "length", "mean", "lo", "hi", "seeds",
-                                       "ok", "n_solved", "solved", "steps_to_solve", "chance",
-                                       "threshold"])
+    return pd.DataFrame(rows, columns=["task", "model", "length", "mean", "lo", "hi", "values",
+                                       "seeds", "ok", "n_solved", "solved", "steps_to_solve",
+                                       "chance", "threshold"])
 
 
 @dataclass(frozen=True)

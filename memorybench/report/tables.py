@@ -16,7 +16,7 @@ from tabulate import tabulate
 
 from memorybench.report import gradients
 from memorybench.report.gradients import LEARNED, PHASES, R2_FLOOR, SOURCES
-from memorybench.report.summary import DASH, Horizon, error_line
+from memorybench.report.summary import DASH, INTERVAL, Horizon, error_line
 
 # What Markdown (GitHub's included) would read as syntax inside running text or a table
 # cell: emphasis, code, links, tables, strike-through, math ($), headings' closing #.
@@ -62,7 +62,7 @@ def number(x: float) -> str:
 
 
 def mean_ci(row) -> str:
-    """'0.934 ± 0.021' (half the 95% bootstrap interval), '0.934' for one seed."""
+    """'0.934 ± 0.021' (the half-width of ``summary.INTERVAL``), '0.934' for one seed."""
     if row["mean"] != row["mean"]:
         return DASH
     text = number(row["mean"])
@@ -103,9 +103,9 @@ def score_table(summary: pd.DataFrame, metric_name: str) -> Table:
     table = model_by_length(summary, score_cell)
     threshold = summary["threshold"].dropna()
     table.notes = [
-        f"Mean {metric_name} over seeds ± half the 95% bootstrap interval (no interval for a "
-        "single seed); (n=ok/all) when some seeds diverged or failed and are left out of the "
-        "mean.",
+        f"Mean {metric_name} over seeds ± the half-width of the {INTERVAL} (none for a "
+        "single seed; wide with few seeds: t = 4.30 for 3); (n=ok/all) when some seeds "
+        "diverged or failed and are left out of the mean.",
         "✓ marks lengths solved by a majority of seeds"
         + (f" (threshold {number(threshold.iloc[0])})." if len(threshold) else "."),
     ]
@@ -164,8 +164,9 @@ def forecast_table(score: pd.DataFrame, r2: pd.DataFrame, metric_name: str) -> T
         other = r2.loc[(row["model"], row["length"])]
         rows.append([row["model"], str(row["length"]), mean_ci(row), mean_ci(other)])
     return Table(["model", "length", metric_name, "R²"], rows,
-                 ["Both mean over seeds ± half the 95% bootstrap interval. R² = 1 - MSE / "
-                  "variance of the target: 0 is no better than predicting the mean."])
+                 [f"Both mean over seeds ± the half-width of the {INTERVAL} (none for a "
+                  "single seed). R² = 1 - MSE / variance of the target: 0 is no better than "
+                  "predicting the mean."])
 
 
 def _factor(rho) -> str:
