@@ -170,3 +170,101 @@ def test_every_interval_is_labelled_the_student_t_interval(tmp_path):
     readme = (out / "README.md").read_text("utf-8")
     half = 4.302653 * 0.1 / math.sqrt(3)  # t(0.975, 2) x sd / sqrt(3)
     assert f"| 0.600 ± {half:.3f} " in readme
+
+
+# --- the horizon search section, from hand-written searched cells ---------------------------
+def searched(task, model, length, seed, solved, *, causal=True, baseline=False):
+    """One stored cell of a horizon search (a test set, one learning rate), with its curve."""
+    score = 0.95 if solved else 0.3
+    extra = {"validation": {"accuracy": score}, "causal": causal,
+             "extrapolation": {"2": score - 0.2}}
+    if not baseline:  # a baseline is fitted, not trained by steps: no curve
+        extra["curve"] = [[10, score / 2, 1.0], [20, score, 0.5]]
+    config = {"task": task, "model": model, "train": {"lr": 0.01, "test_size": 32},
+              "model_kind": "baseline" if baseline else "network"}
+    row = cell(task, model, length, seed, score, extra=extra, config=config,
+               key=f"s-{task}-{model}-{length}-{seed}", state_size=16)
+    if baseline:
+        del row["metrics"]["curve"]
+    return row
+
+
+def search_rows():
+    # copy × lstm: seed 0 solves 8-32, seed 1 8-16, seed 2 only 8: the majority's bracket
+    # is [16, 32), the seeds' own horizons ≥ 32, 16 and 8.
+    solves = {0: (8, 16, 32), 1: (8, 16), 2: (8,)}
+    rows = [searched("copy", "lstm", n, seed, n in solves[seed]) for n in (8, 16, 32)
+            for seed in range(3)]
+    rows += [searched("copy", "birnn", n, seed, n == 8, causal=False) for n in (8, 16)
+             for seed in range(3)]
+    rows += [searched("copy", "ridge-window", n, seed, False, baseline=True) for n in (8, 16)
+             for seed in range(3)]
+    rows += [searched("adding", "lstm", n, seed, n == 8) for n in (8, 16) for seed in range(2)]
+    return rows
+
+
+@pytest.fixture
+def search_store(tmp_path):
+    return store_of(tmp_path / "h.db", search_rows())
+
+
+def test_the_search_table_gives_each_seed_its_own_horizon_beside_the_bracket(search_store):
+    from memorybench.report import searches
+
+    found = searches.results(summary.normalise(Store(search_store, readonly=True).frame()))
+    table = searches.search_table(found)
+    column = table.headers.index("horizon")
+    assert table.headers[column + 1] == "each seed's horizon"
+    rows = {(r[0], r[3]): r for r in table.rows}
+    assert len(rows) == 4
+    assert rows["lstm", "copy"][column:column + 2] == ["[16, 32)", "0: ≥ 32, 1: 16, 2: 8"]
+    assert rows["birnn", "copy"][column:column + 2] == ["[8, 16)", "0: 8, 1: 8, 2: 8"]
+    assert rows["ridge-window", "copy"][column:column + 2] == ["< 8", "0: < 8, 1: < 8, 2: < 8"]
+    assert searches.SEED_RULE in table.notes and searches.SCORE_RULE in table.notes
+    assert [r[1] for r in table.rows] == ["network", "network", "network, non-causal",
+                                          "baseline"]  # ranked, the others apart
+
+
+def test_the_headline_figure_ticks_each_seed_and_rules_off_the_groups(search_store,
+                                                                       monkeypatch):
+    from memorybench.report import searches
+
+    found = searches.results(summary.normalise(Store(search_store, readonly=True).frame()))
+    kept = drawn(monkeypatch)
+    shown = [{**s, "label": searches.display(s), "group": searches.group_of(s)} for s in found]
+    figures.search_figure(shown, searches.model_labels(found))
+    ax = kept[0].axes[0]
+    ticks = sorted(x for line in ax.lines if line.get_gid() == "seed-horizon"
+                   for x in line.get_xdata())
+    assert ticks == sorted([32, 16, 8] + [8, 8, 8] + [8, 8])  # copy: lstm, birnn; adding
+    assert [t.get_text() for t in ax.get_yticklabels()] == [
+        "lstm", "birnn (non-causal)", "ridge-window (baseline)"]
+    rules = [line for line in ax.lines if line.get_gid() is None and
+             list(line.get_xdata()) == [0, 1]]  # axhline: a line across the axes
+    assert sorted(line.get_ydata()[0] for line in rules) == [0.5, 1.5]
+
+
+def test_the_report_has_a_learning_curve_figure_per_searched_task(search_store, monkeypatch,
+                                                                   tmp_path):
+    kept = drawn(monkeypatch)
+    render_report(search_store, tmp_path / "r")
+    curves = [f for f in kept if f.get_suptitle().endswith("learning curves, one line per seed")]
+    assert sorted(f.get_suptitle().split(":")[0] for f in curves) == ["adding", "copy"]
+    copy = next(f for f in curves if f.get_suptitle().startswith("copy"))
+    solved, failed = ([line for line in ax.lines if line.get_gid() == "seed-curve"]
+                      for ax in copy.axes)
+    assert len(solved) == len(failed) == 6  # lstm's and birnn's three seeds; no baseline
+    assert {tuple(line.get_xdata()) for line in solved} == {(10, 20)}
+    labels = [t.get_text() for t in copy.axes[0].get_legend().get_texts()]
+    assert "lstm, T=16" in labels and "birnn (non-causal), T=8" in labels
+    readme = (tmp_path / "r" / "README.md").read_text("utf-8")
+    section = readme[readme.index("## Horizon search"):readme.index("## Memory horizon")]
+    for task in ("adding", "copy"):
+        assert f"(figures/curves-{task}.png)" in section
+        assert (tmp_path / "r" / "figures" / f"curves-{task}.png").exists()
+    assert "### Learning curves" in section and "### Length extrapolation" in section
+    html = (tmp_path / "r" / "index.html").read_text("utf-8")
+    assert 'alt="Task copy: held-out (validation) metric against training step' in html
+    render_report(search_store, tmp_path / "again")
+    for page in ("index.html", "README.md"):
+        assert (tmp_path / "again" / page).read_bytes() == (tmp_path / "r" / page).read_bytes()

@@ -34,6 +34,7 @@ RC = {
 MARKERS = ["o", "s", "^", "D", "v", "P", "X", "<", ">", "p"]
 SEED_SIZE = 4.5  # one seed's point: small beside a mean's marker (9)
 GREY = "#555555"
+SEED_TICK = "#222222"  # a seed's horizon: dark, to show over a task's coloured bar and marker
 # Reference levels are grey; each kind has its own dash so none reads as another: chance
 # (and R² = 0) dash-dot, the solved threshold dotted, classical baselines plain dashes with
 # markers.
@@ -294,8 +295,9 @@ def probe_figure(group: pd.DataFrame, styles: dict, title: str) -> bytes:
 def search_figure(found: list[dict], ranked_models: list[str]) -> bytes:
     """The headline: every model's horizon on every task on one log-length axis, a bar
     from the longest length solved to the first failed (an arrow: solved up to the task's
-    cap; an open marker at the first rung: failed it), models in ``ranked_models`` order
-    top down (networks by memory score, non-causal ones and baselines below)."""
+    cap; an open marker at the first rung: failed it), a tick at each seed's own horizon,
+    models (``label``) in ``ranked_models`` order top down (networks by memory score, then
+    non-causal ones, then baselines, each group ruled off from the next)."""
     tasks = sorted({s["task"] for s in found})
     colours = sns.color_palette("colorblind", 10).as_hex()
     rows = {m: i for i, m in enumerate(ranked_models)}
@@ -304,7 +306,10 @@ def search_figure(found: list[dict], ranked_models: list[str]) -> bytes:
             colour, marker = colours[t % 10], MARKERS[t % len(MARKERS)]
             offset = (t - (len(tasks) - 1) / 2) * 0.5 / max(len(tasks), 1)
             for s in (s for s in found if s["task"] == task):
-                y, lo, hi = rows[s["model"]] + offset, s["state"].lo, s["state"].hi
+                y, lo, hi = rows[s["label"]] + offset, s["state"].lo, s["state"].hi
+                seeds = sorted(v for v in s["seeds"].values() if v is not None)
+                ax.plot(seeds, [y] * len(seeds), linestyle="none", marker="|", markersize=12,
+                        markeredgewidth=1.5, color=SEED_TICK, zorder=4, gid="seed-horizon")
                 if lo is None:
                     ax.plot([hi], [y], marker=marker, color=colour, fillstyle="none")
                     continue
@@ -314,6 +319,12 @@ def search_figure(found: list[dict], ranked_models: list[str]) -> bytes:
                 if hi is None:
                     ax.plot([end], [y], marker=">", color=colour, linestyle="none")
             ax.plot([], [], marker=marker, color=colour, label=label(task))
+        ax.plot([], [], linestyle="none", marker="|", markersize=12, markeredgewidth=1.5,
+                color=SEED_TICK, label="one seed's horizon")
+        groups = {s["label"]: s["group"] for s in found}
+        for i in range(1, len(ranked_models)):
+            if groups[ranked_models[i]] != groups[ranked_models[i - 1]]:
+                ax.axhline(i - 0.5, color=GREY, linewidth=1)
         ax.set_xscale("log", base=2)
         ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}"))
         ax.set_yticks(range(len(ranked_models)), [label(m) for m in ranked_models])
@@ -324,22 +335,18 @@ def search_figure(found: list[dict], ranked_models: list[str]) -> bytes:
         return png(fig)
 
 
-def extrapolation_figure(found: list[dict], task: str) -> bytes:
+def extrapolation_figure(found: list[dict], styles: dict, task: str) -> bytes:
     """One task: each model, trained at its horizon's length L, scored at k x L (k = 1: the
     test set at L); the mean over seeds as a line, every seed as a point."""
-    colours = sns.color_palette("colorblind", 10).as_hex()
     with _canvas() as (fig, ax):
-        for i, s in enumerate(found):
-            colour, marker = colours[i % 10], MARKERS[i % len(MARKERS)]
+        for s in found:
+            colour, marker = styles[s["model"]][:2]
             frame = pd.DataFrame(s["points"], columns=["k", "seed", "value"])
             mean = frame.groupby("k")["value"].mean()
             ax.plot(mean.index, mean.to_numpy(), color=colour, marker=marker,
-                    label=label(f"{s['model']} (L={s['state'].lo})"))
+                    label=label(f"{s['label']} (L={s['state'].lo})"))
             ax.scatter(frame["k"], frame["value"], color=colour, alpha=0.45, s=30)
-        threshold = next((s["threshold"] for s in found if s["threshold"] is not None), None)
-        if threshold is not None:
-            ax.axhline(threshold, color=GREY, linestyle=THRESHOLD_DASH, linewidth=2,
-                       label="solved threshold")
+        _threshold(ax, found)
         ks = sorted({k for s in found for k, _, _ in s["points"]})
         ax.set_xscale("log", base=2)
         ax.xaxis.set_major_locator(FixedLocator(ks))
@@ -348,4 +355,48 @@ def extrapolation_figure(found: list[dict], task: str) -> bytes:
         ax.set_xlabel("test length, in multiples of the training length L")
         ax.set_title(label(f"{task}: length extrapolation"))
         legend(ax)
+        return png(fig)
+
+
+def _threshold(ax, found: list[dict]) -> None:
+    """The solved threshold of a search's task as a grey dotted line, where stored."""
+    threshold = next((s["threshold"] for s in found if s["threshold"] is not None), None)
+    if threshold is not None:
+        ax.axhline(threshold, color=GREY, linestyle=THRESHOLD_DASH, linewidth=2,
+                   label="solved threshold")
+
+
+CURVE_ENDS = (("lo", "at the longest length solved"), ("hi", "at the first length failed"))
+
+
+def curve_figure(found: list[dict], styles: dict, task: str) -> bytes:
+    """One task of a search: the held-out (validation) metric against training step, a thin
+    line per seed (gid "seed-curve"), of each model at the longest length it solved (left)
+    and at the first length it failed (right), at the learning rate chosen there."""
+    name = found[0]["metric_name"]
+    with matplotlib.rc_context(RC):
+        fig = Figure(figsize=(14, 6.2), layout="constrained")
+        axes = fig.subplots(1, 2, sharey=True)
+        values = [s["threshold"] for s in found if s["threshold"] is not None]
+        for ax, (end, title) in zip(axes, CURVE_ENDS, strict=True):
+            for s in found:
+                colour, _, dash = styles[s["model"]]
+                length = s["state"].lo if end == "lo" else s["state"].hi
+                for i, (_, curve) in enumerate(s["curves"].get(end, [])):
+                    steps, metric = zip(*curve, strict=True)
+                    values += metric
+                    ax.plot(steps, metric, color=colour, linestyle=dash, linewidth=1.3,
+                            alpha=0.85, marker="." if len(curve) == 1 else None,
+                            gid="seed-curve",
+                            label=label(f"{s['label']}, T={length}") if i == 0 else None)
+            if not ax.lines:
+                ax.text(0.5, 0.5, "no model " + ("solved" if end == "lo" else "failed") +
+                        " a length", transform=ax.transAxes, ha="center", color=GREY)
+            _threshold(ax, found)
+            ax.set_xlabel("training step")
+            ax.set_title(title)
+            ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.16), ncol=2, frameon=False)
+        _value_range(axes[0], values)
+        axes[0].set_ylabel(label(f"held-out {name} (validation set)"))
+        fig.suptitle(label(f"{task}: learning curves, one line per seed"))
         return png(fig)

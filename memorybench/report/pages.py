@@ -148,7 +148,8 @@ def _build(frame: pd.DataFrame, styles: dict, store_name: str, tasks,
         sections.append(section)
 
     found = search_results(frame)
-    search = search_section(found, files, add_figure, figures, FIGURES) if found else None
+    search = search_section(found, files, add_figure, figures, FIGURES, styles) if found \
+        else None
 
     facts = summary.run_facts(frame)
     params = tables.Table(["model / task"] + all_tasks,

@@ -21,6 +21,10 @@ SCORE_RULE = (
     "log2(horizon) / log2(cap): the horizon is the longest length its seeds solved (by "
     "majority) below the first length they failed, the cap the task's longest rung; 1 "
     "means solved up to every cap, 0 failing every first rung.")
+SEED_RULE = (
+    "Each seed's horizon (seed: length): the longest length that seed solved below the "
+    "first length it failed, over the lengths its search trained; ≥ where it solved every "
+    "one of them, < where it failed the first. The horizon column is the majority's.")
 SEARCH_RULE = (
     "Each (task, model) was searched on a ladder of lengths (×2 per rung, from the task "
     "spec's start to its cap), stopping at the first length a majority of seeds failed, then "
@@ -56,7 +60,8 @@ def task_cap(task: str) -> int | None:
 
 def results(frame: pd.DataFrame) -> list[dict]:
     """One dict per search: task, model, bracket text, state, rungs, cap, causal, baseline,
-    params, state size, and seeds' horizons."""
+    params, state size, seeds' horizons, the extrapolation points at the horizon's length
+    and the learning curves at both ends of the bracket ("lo", "hi": (seed, curve) each)."""
     rows = searched(frame)
     out = []
     for (task, model), group in rows.groupby(["task", "model"], sort=True):
@@ -75,15 +80,16 @@ def results(frame: pd.DataFrame) -> list[dict]:
             state = h.closed_state(rungs)
             cap = task_cap(task) or max(rungs)
             points = []  # (multiple, seed, metric) at the horizon's length and rate
-            if state.lo is not None:
-                lr = rungs[state.lo].lr
-                for r in g[(g["length"] == state.lo)].itertuples():
-                    if float(r.config["train"]["lr"]) != lr or r.status != "ok":
-                        continue
-                    points.append((1, int(r.seed), float(r.metric)))
-                    for k, v in (r.metrics.get("extrapolation") or {}).items():
-                        if k.isdigit() and isinstance(v, int | float):
-                            points.append((int(k), int(r.seed), float(v)))
+            for r in _cells_at(g, state.lo, rungs):
+                if r.status != "ok":
+                    continue
+                points.append((1, int(r.seed), float(r.metric)))
+                for k, v in (r.metrics.get("extrapolation") or {}).items():
+                    if k.isdigit() and isinstance(v, int | float):
+                        points.append((int(k), int(r.seed), float(v)))
+            curves = {end: [(int(r.seed), c) for r in _cells_at(g, n, rungs)
+                            if (c := _curve(r.metrics))]
+                      for end, n in (("lo", state.lo), ("hi", state.hi)) if n is not None}
             config = g["config"].iloc[0]
             causal = all(m.get("causal", True) is not False for m in g["metrics"])
             out.append({
@@ -93,11 +99,32 @@ def results(frame: pd.DataFrame) -> list[dict]:
                 "params": _one(g["params"]), "state_size": _one(g.get("state_size")),
                 "seeds": h.seed_horizons(rungs),
                 "score": h.memory_score(state.lo, cap),
-                "points": sorted(points),
+                "points": sorted(points), "curves": {k: sorted(v) for k, v in curves.items()},
+                "metric_name": " / ".join(sorted({n for n in g["metric_name"] if n})) or "metric",
                 "threshold": float(g["solved_threshold"].dropna().iloc[0])
                 if g["solved_threshold"].notna().any() else None,
             })
     return out
+
+
+def _cells_at(g: pd.DataFrame, length: int | None, rungs: dict) -> list:
+    """A search's cells (rows) at ``length`` and the learning rate its rung chose."""
+    if length is None:
+        return []
+    lr = rungs[length].lr
+    return [r for r in g[g["length"] == length].itertuples()
+            if float(r.config["train"]["lr"]) == lr]
+
+
+def _curve(metrics: dict) -> list[tuple[int, float]]:
+    """(step, held-out metric) of a cell's stored learning curve (``metrics["curve"]``,
+    [step, metric, loss] per evaluation); [] where none was stored (a baseline's fit)."""
+    points = []
+    for point in metrics.get("curve") or []:
+        if isinstance(point, list) and len(point) >= 2 and all(
+                isinstance(v, int | float) and not isinstance(v, bool) for v in point[:2]):
+            points.append((int(point[0]), float(point[1])))
+    return points
 
 
 def _one(column) -> str:
@@ -121,11 +148,28 @@ def ranked(found: list[dict]) -> list[dict]:
     """Causal networks by memory score (best first), then non-causal networks, then
     baselines; within a model, tasks by name."""
     score = scores(found)
+    return sorted(found, key=lambda s: (group_of(s), -score[s["model"]], s["model"], s["task"]))
 
-    def group(s):
-        return 2 if s["baseline"] else (0 if s["causal"] else 1)
 
-    return sorted(found, key=lambda s: (group(s), -score[s["model"]], s["model"], s["task"]))
+def group_of(s: dict) -> int:
+    """0: a causal network, 1: a non-causal one, 2: a baseline."""
+    return 2 if s["baseline"] else (0 if s["causal"] else 1)
+
+
+def display(s: dict) -> str:
+    """A search's model as figures name it: 'birnn (non-causal)', 'ridge-window (baseline)'."""
+    return s["model"] + (" (baseline)" if s["baseline"] else
+                         "" if s["causal"] else " (non-causal)")
+
+
+def seed_text(seeds: dict[int, int | None], rungs: dict) -> str:
+    """'0: 64, 1: ≥ 128, 2: < 8': each seed's own horizon (``horizon.seed_horizons``); ≥ where
+    the seed solved every length trained (the longest is a lower bound), < where it failed
+    the first."""
+    longest, first = max(rungs), min(rungs)
+    return ", ".join(f"{seed}: " + (f"< {first}" if v is None else
+                                     f"≥ {v}" if v == longest else str(v))
+                     for seed, v in seeds.items())
 
 
 def search_table(found: list[dict]) -> tables.Table:
@@ -136,8 +180,6 @@ def search_table(found: list[dict]) -> tables.Table:
         lo, hi = rungs.get(state.lo), rungs.get(state.hi)
         kind = "baseline" if s["baseline"] else ("network" if s["causal"] else
                                                  "network, non-causal")
-        seeds = ", ".join(f"{seed}: {'< ' + str(min(rungs)) if v is None else v}"
-                          for seed, v in s["seeds"].items())
         evidence = "; ".join(x for x in (
             f"solves {lo.length} ({lo.n_solved}/{len(lo.seeds)})" if lo else "",
             f"fails {hi.length} ({len(hi.seeds) - hi.n_solved}/{len(hi.seeds)})" if hi
@@ -145,41 +187,44 @@ def search_table(found: list[dict]) -> tables.Table:
         lr = (f"{lo.lr:g}" + (" (grid edge)" if lo.lr_at_edge else "")) if lo else "—"
         extrapolation = h.extrapolation_text(lo).removeprefix("; ") if lo else "—"
         rows.append([s["model"], kind, f"{score[s['model']]:.2f}", s["task"], s["bracket"],
-                     evidence, seeds, lr, s["params"], s["state_size"],
+                     seed_text(s["seeds"], rungs), evidence, lr, s["params"], s["state_size"],
                      extrapolation or "—"])
-    return tables.Table(["model", "kind", "memory score", "task", "horizon", "evidence (seeds)",
-                         "each seed's horizon", "learning rate", "params", "state size",
-                         "extrapolation"], rows,
-                        notes=[SCORE_RULE])
-
+    return tables.Table(["model", "kind", "memory score", "task", "horizon",
+                         "each seed's horizon", "evidence (seeds)", "learning rate", "params",
+                         "state size", "extrapolation"], rows,
+                        notes=[SCORE_RULE, SEED_RULE])
 
 
 def model_labels(found: list[dict]) -> list[str]:
     """Models in ranked order, as the headline figure labels them."""
-    out = []
-    for s in ranked(found):
-        name = s["model"] + (" (baseline)" if s["baseline"] else
-                             "" if s["causal"] else " (non-causal)")
-        if name not in out:
-            out.append(name)
-    return out
+    return list(dict.fromkeys(display(s) for s in ranked(found)))
 
 
-def section(found: list[dict], files: dict, add_figure, figures, folder: str) -> dict:
-    """The report's "Horizon search" section: the headline figure and the table."""
-    labelled = [{**s, "model": s["model"] + (" (baseline)" if s["baseline"] else
-                                             "" if s["causal"] else " (non-causal)")}
-                for s in found]
+def section(found: list[dict], files: dict, add_figure, figures, folder: str,
+            styles: dict) -> dict:
+    """The report's "Horizon search" section: the headline figure, the table, and per task
+    the learning curves at each bracket's ends and the extrapolation at its horizon;
+    ``styles`` (``figures.style``) colours each model as every figure of the report does."""
+    shown = [{**s, "label": display(s), "group": group_of(s)} for s in found]
     figure = add_figure(files, folder, "horizon-search",
-                        figures.search_figure(labelled, model_labels(found)),
-                        "Horizon bracket of every model on every task, log length axis")
-    extrapolation = []
+                        figures.search_figure(shown, model_labels(found)),
+                        "Horizon bracket of every model on every task, log length axis; a "
+                        "tick per seed at its own horizon")
+    curves, extrapolation = [], []
     for task in sorted({s["task"] for s in found}):
-        mine = [s for s in labelled if s["task"] == task and s["points"]]
+        mine = [s for s in shown if s["task"] == task and any(s["curves"].values())]
+        if mine:
+            curves.append(add_figure(
+                files, folder, f"curves-{task}", figures.curve_figure(mine, styles, task),
+                f"Task {task}: held-out (validation) metric against training step, one line "
+                "per seed, of each model at the longest length it solved and at the first "
+                "it failed, at that length's learning rate"))
+        mine = [s for s in shown if s["task"] == task and s["points"]]
         if mine:
             extrapolation.append(add_figure(
-                files, folder, f"extrapolation-{task}", figures.extrapolation_figure(mine, task),
+                files, folder, f"extrapolation-{task}",
+                figures.extrapolation_figure(mine, styles, task),
                 f"Task {task}: metric of each model trained at its horizon length, scored at "
                 "multiples of that length (one point per seed)"))
     return {"figure": figure, "table": search_table(found), "rule": SEARCH_RULE,
-            "extrapolation": extrapolation}
+            "curves": curves, "extrapolation": extrapolation}
