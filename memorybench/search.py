@@ -19,23 +19,29 @@ import click
 
 from memorybench import catalog
 from memorybench import horizon as h
-from memorybench.cells import Cell
+from memorybench.cells import TRAIN_KEYS, Cell
 from memorybench.errors import UserError, is_integer
 from memorybench.horizon import Protocol, Rung, State, Trial
+from memorybench.registry import unknown_name
+from memorybench.specs import check_keys
 from memorybench.sweep import Sweep
 
 HORIZON_KEYS = {"factor", "resolution", "lrs", "multiples", "test_size", "patience", "params",
-                "seeds"}
+                "seeds", "tasks", "models", "ladders", "train", "task"}
+# the sweep's, not the protocol's: what is searched, over which ladders, at which size and
+# seeds, with which training budget and task settings (over the suite's, for `horizon` only)
+SWEEP_KEYS = ("params", "seeds", "tasks", "models", "ladders", "train", "task")
 
 
 def protocol_from(table: dict, flags: dict) -> tuple[Protocol, dict]:
     """The protocol of a suite's ``[horizon]`` table with flags over it, and the rest of
-    the table (``params``, ``seeds``: the sweep's)."""
+    the table (``SWEEP_KEYS``: which tasks and models are searched, over which ladders, at
+    which size and seeds)."""
     unknown = sorted(set(table) - HORIZON_KEYS)
     if unknown:
         raise UserError(f"[horizon]: unknown key {unknown[0]!r}; expected one of: "
                         f"{', '.join(sorted(HORIZON_KEYS))}")
-    values = {**{k: v for k, v in table.items() if k not in ("params", "seeds")},
+    values = {**{k: v for k, v in table.items() if k not in SWEEP_KEYS},
               **{k: v for k, v in flags.items() if v is not None}}
     for name in ("lrs", "multiples"):
         if name in values:
@@ -43,7 +49,7 @@ def protocol_from(table: dict, flags: dict) -> tuple[Protocol, dict]:
                 raise UserError(f"[horizon] {name} = {values[name]!r} is invalid; expected a "
                                 "list, e.g. [2, 4, 8]")
             values[name] = tuple(values[name])
-    extra = {k: table[k] for k in ("params", "seeds") if k in table}
+    extra = {k: table[k] for k in SWEEP_KEYS if k in table}
     if "params" in extra and (not is_integer(extra["params"]) or extra["params"] < 1):
         raise UserError(f"[horizon] params = {extra['params']!r} is invalid; expected an "
                         "integer >= 1")
@@ -51,6 +57,30 @@ def protocol_from(table: dict, flags: dict) -> tuple[Protocol, dict]:
                                  and all(is_integer(s) for s in extra["seeds"])):
         raise UserError(f"[horizon] seeds = {extra['seeds']!r} is invalid; expected a list "
                         "of integers, e.g. [0, 1, 2]")
+    for name in ("tasks", "models"):
+        if name in extra:
+            names = catalog.task_names() if name == "tasks" else catalog.model_names()
+            if not (isinstance(extra[name], list) and extra[name]):
+                raise UserError(f"[horizon] {name} = {extra[name]!r} is invalid; expected a "
+                                f"list of names, e.g. {names[:2]!r}")
+            for given in extra[name]:
+                if given not in names:
+                    raise UserError(f"[horizon] {name}: "
+                                    f"{unknown_name(name[:-1], str(given), names)}")
+    for name in ("train", "task"):
+        if not isinstance(extra.get(name, {}), dict):
+            raise UserError(f"[horizon] {name} = {extra[name]!r} is invalid; expected a table, "
+                            f"e.g. [horizon.{name}] " + ("steps = 1000" if name == "train"
+                                                          else "copy = { symbols = 4 }"))
+    ladders = extra.get("ladders", {})
+    if not isinstance(ladders, dict) or not all(
+            isinstance(v, dict) and not set(v) - {"start", "cap"} for v in ladders.values()):
+        raise UserError(f"[horizon] ladders = {ladders!r} is invalid; expected a table of "
+                        "tasks, e.g. ladders = { copy = { start = 8, cap = 256 } }")
+    known = catalog.task_names()
+    for task in [*ladders, *extra.get("task", {})]:
+        if task not in known:
+            raise UserError(f"[horizon]: {unknown_name('task', task, known)}")
     return Protocol(**values), extra
 
 
@@ -93,14 +123,16 @@ def trial(cell: Cell, row: dict) -> Trial:
 
 
 def task_ladder(task: str, sweep: Sweep, protocol: Protocol, start: int | None,
-                cap: int | None):
-    """The task's ladder: start and cap from flags or the task spec's ``horizon`` table,
-    lengths the task cannot take left out."""
+                cap: int | None, suite_ladder: dict | None = None):
+    """The task's ladder: start and cap from flags, else the suite's ``[horizon] ladders``
+    entry for the task, else the task spec's ``horizon`` table; lengths the task cannot
+    take left out."""
     spec = catalog.task_spec(task)
     table = spec.get("horizon", {})
     if not isinstance(table, dict) or set(table) - {"start", "cap"}:
         raise UserError(f"task {task}: horizon = {table!r} is invalid; expected "
                         "horizon = { start = 8, cap = 1024 }")
+    table = {**table, **(suite_ladder or {})}
     cap = table.get("cap") if cap is None else cap
     if cap is None:
         raise UserError(f"task {task} has no horizon cap in its spec and none was given; pass "
@@ -127,8 +159,24 @@ def task_ladder(task: str, sweep: Sweep, protocol: Protocol, start: int | None,
     return lengths, cap, built
 
 
+def apply_horizon_tables(sweep: Sweep, extra: dict) -> None:
+    """A suite's ``[horizon.train]`` and ``[horizon.task]`` over its ``[train]`` and
+    ``[task]``: the search's budget and task settings, which ``run`` of the suite does not
+    use. A flat key applies to every task; a table keyed by task to that task."""
+    check_keys("[horizon.train]", {k: v for k, v in extra.get("train", {}).items()
+                                   if not isinstance(v, dict)}, TRAIN_KEYS)
+    for section in ("train", "task"):
+        table = getattr(sweep, section)
+        for key, value in extra.get(section, {}).items():
+            if isinstance(value, dict):
+                table[key] = {**table.get(key, {}), **value}
+            else:
+                sweep.override(section, {key: value})
+
+
 def plan_searches(sweep: Sweep, protocol: Protocol, start: int | None = None,
-                  cap: int | None = None, lrs_given: bool = False) -> list[Search]:
+                  cap: int | None = None, lrs_given: bool = False,
+                  ladders: dict | None = None) -> list[Search]:
     """One search per (task, model) of ``sweep`` (a baseline that does not apply to a
     task has none). Each network trains at the protocol's learning-rate grid, or at its
     model spec's (``horizon = { lrs = [...] }``) unless the grid was given as a flag."""
@@ -139,7 +187,8 @@ def plan_searches(sweep: Sweep, protocol: Protocol, start: int | None = None,
     train = {"test_size": protocol.test_size, "extrapolate": list(protocol.multiples),
              "patience": protocol.patience}
     for task in sweep.tasks:
-        lengths, task_cap, built = task_ladder(task, sweep, protocol, start, cap)
+        lengths, task_cap, built = task_ladder(task, sweep, protocol, start, cap,
+                                               (ladders or {}).get(task))
         for model in sweep.models:
             baseline = catalog.is_baseline(model)
             if baseline and not sweep.model_cells(task, built, lengths[:1], model):

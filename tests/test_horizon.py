@@ -300,6 +300,53 @@ def test_a_suite_carries_the_horizon_protocol(tmp_path):
         protocol_from({"factr": 2}, {})
 
 
+def test_a_suite_names_what_its_horizon_searches_and_its_budget_apart_from_run(invoke,
+                                                                               tmp_path):
+    (tmp_path / "s.toml").write_text(
+        'tasks = ["copy", "adding"]\nmodels = ["lstm", "elman"]\n[train]\nsteps = 7\n'
+        '[task.copy]\nsymbols = 3\n[horizon]\ntasks = ["copy"]\nmodels = ["elman"]\n'
+        'ladders = { copy = { start = 5, cap = 20 } }\n[horizon.train]\nsteps = 11\n'
+        '[horizon.task]\ncopy = { symbols = 4 }\n')
+    dry = invoke("horizon", "--suite", "s.toml", "--seeds", "0", "--lrs", "1e-2", "--dry-run",
+                 "--db", "h.db")
+    assert dry.exit_code == 0, dry.output
+    searched = [line for line in dry.stdout.splitlines() if " × " in line]
+    assert len(searched) == 1 and searched[0].startswith("copy × elman: ladder 5 10 20;")
+    from memorybench.search import apply_horizon_tables, plan_searches, protocol_from
+
+    sweep = load_suite(str(tmp_path / "s.toml"))[0]
+    protocol, extra = protocol_from(sweep.horizon, {})
+    apply_horizon_tables(sweep, extra)
+    sweep.tasks, sweep.models = extra["tasks"], extra["models"]
+    (search,) = plan_searches(sweep, protocol, ladders=extra["ladders"])
+    assert {c.train.steps for c in search.base} == {11}
+    assert {c.task_params["symbols"] for c in search.base} == {4}
+    run_cells = load_suite(str(tmp_path / "s.toml"))[0].cells()  # `run` keeps the suite's
+    assert run_cells and {c.train.steps for c in run_cells} == {7}
+    flag = invoke("horizon", "--suite", "s.toml", "--seeds", "0", "--lrs", "1e-2", "--dry-run",
+                  "--task", "adding", "--set", "train.steps=3", "--db", "h.db")
+    assert flag.exit_code == 0, flag.output  # flags name other tasks; a ladder for copy is fine
+    assert all(line.startswith("adding × elman") for line in flag.stdout.splitlines()
+               if " × " in line)
+
+
+@pytest.mark.parametrize("lines, expected", [
+    ('tasks = ["copi"]', "did you mean 'copy'"),
+    ('models = []', "models"),
+    ('ladders = { copy = { begin = 4 } }', "ladders"),
+    ('ladders = { coppy = { cap = 4 } }', "unknown task"),
+    ('train = 3', "expected a table"),
+    ('[horizon.train]\nstepz = 4', "unknown key 'stepz'"),
+    ('[horizon.task]\nadd = { symbols = 3 }', "unknown task"),
+])
+def test_a_bad_search_table_in_a_suite_is_one_line(invoke, tmp_path, lines, expected):
+    (tmp_path / "s.toml").write_text(f'tasks = ["copy"]\nmodels = ["lstm"]\n[horizon]\n'
+                                     f'{lines}\n')
+    one_line_exit_2(invoke("horizon", "--suite", "s.toml", "--db", "h.db", "--dry-run"),
+                    expected)
+    assert not (tmp_path / "h.db").exists()
+
+
 def test_the_report_shows_each_searched_bracket_with_its_seeds(invoke, tmp_path):
     search = ["horizon", "--task", "adding", "--model", "elman", "--model", "birnn",
               "--start", "4", "--cap", "8", "--seeds", "0,1", "--lrs", "1e-2,3e-2",

@@ -80,13 +80,21 @@ def horizon(suite, tasks, models, seeds, n_params, start, cap, factor, resolutio
     """
     from memorybench.flags import check_device, parse_ints, parse_set, sweep_from_flags
     from memorybench.runner import default_workers, require_dask
-    from memorybench.search import plan_searches, protocol_from, run_searches
+    from memorybench.search import apply_horizon_tables, plan_searches, protocol_from, run_searches
 
     sweep = sweep_from_flags(suite, tasks, models, None, None, {}, settings, None)
     flags = {"factor": factor, "resolution": resolution, "lrs": parse_floats("--lrs", lrs),
              "multiples": parse_ints("--multiples", multiples, "2,4,8"),
              "test_size": test_size, "patience": patience}
     protocol, extra = protocol_from(sweep.horizon, flags)
+    apply_horizon_tables(sweep, extra)
+    overrides = parse_set(settings)  # --set wins over the suite's [horizon] tables too
+    sweep.override("train", overrides["train"])
+    sweep.override("task", overrides["task"])
+    if suite and not tasks and "tasks" in extra:
+        sweep.tasks = list(extra["tasks"])  # the suite's searched tasks, unless flags name some
+    if suite and not models and "models" in extra:
+        sweep.models = list(extra["models"])
     sweep.seeds = parse_ints("--seeds", seeds, "0,1,2") or extra.get("seeds") or (
         sweep.seeds if suite else [0, 1, 2])
     n_params = n_params if n_params is not None else extra.get("params")
@@ -96,7 +104,8 @@ def horizon(suite, tasks, models, seeds, n_params, start, cap, factor, resolutio
         if "hidden" not in parse_set(settings)["model"]:
             sweep.model.pop("hidden", None)  # the budget chooses the suite's width
         sweep.params = n_params
-    searches = plan_searches(sweep, protocol, start, cap, lrs_given=lrs is not None)
+    searches = plan_searches(sweep, protocol, start, cap, lrs_given=lrs is not None,
+                             ladders=extra.get("ladders"))
     device = check_device(device)
     if (scheduler or backend == "dask") and not dry_run:
         require_dask(scheduler)
