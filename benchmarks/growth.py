@@ -1,9 +1,14 @@
 """Section 6: seconds per training step against length for every model, and the cost model
 ``run --dry-run`` predicts a sweep's time with (``memorybench/costs.py``).
 
-Each model at its spec width, batch 64, on copy at several lengths; a straight line
-``step + token * batch * T_seq`` is fitted per model (T_seq = length + 20 on copy). A second
-width (hidden 64) at length 100 gives how the per-token cost scales with width.
+Each model at its spec width and at a narrow width (hidden 32), batch 64, on copy at several
+lengths (T_seq = length + 20 time steps); the cost model's coefficients, each >= 0,
+
+    seconds per step = step + seq * T + token * B * T * w**2 + pair * B * T**2 * w
+
+(w: width over the spec's) are fitted to all points by non-negative least squares. The narrow
+width is what tells ``seq`` (per time step, whatever the width: a loop's calls) from
+``token`` (arithmetic that grows with width).
 
     python -m benchmarks.growth [--fast] [--model lstm] [--write-costs]
 """
@@ -11,56 +16,72 @@ width (hidden 64) at length 100 gives how the per-token cost scales with width.
 from __future__ import annotations
 
 import argparse
-import math
 from pathlib import Path
 
 import numpy as np
 import torch
+from scipy.optimize import nnls
 
 from benchmarks.harness import Table, load
 from benchmarks.model_speed import steps_per_second
 from benchmarks.overhead import core_models
 from memorybench.costs import COSTS_FILE
+from memorybench.models.attention import Attention
 from memorybench.sweep import Sweep
 
 TASK, BATCH, EXTRA = "copy", 64, 20  # copy feeds length + 2 * 10 symbols time steps
+NARROW = 32  # the second width
 CELL_SETUP, WORKER_STARTUP, BASELINE_CELL = 0.3, 3.0, 1.0  # seconds, measured by hand
+TERMS = ("step", "seq", "token", "pair")
+
+
+def terms(time_steps: int, width: float) -> list[float]:
+    """The cost model's terms for one step of BATCH sequences (``memorybench.costs``)."""
+    return [1.0, time_steps, BATCH * time_steps * width ** 2,
+            BATCH * time_steps ** 2 * width]
 
 
 def fit(model: str, lengths: list[int], seconds: float) -> dict:
-    """Measured seconds per step at each length and the fitted cost coefficients."""
-    params = Sweep(tasks=[TASK], models=[model], lengths=[lengths[0]]).cells()[0].model_params
+    """Measured seconds per step at each length (spec width, then the narrow width at the
+    shortest and longest length) and the fitted cost coefficients."""
+    cell = Sweep(tasks=[TASK], models=[model], lengths=[lengths[0]]).cells()[0]
+    params = cell.model_params
     hidden, layers = params.get("hidden", 64), params.get("layers", 1)
-    times = [1 / steps_per_second(TASK, model, n, BATCH, seconds, None)[1] for n in lengths]
-    tokens = np.array([BATCH * (n + EXTRA) for n in lengths], dtype=float)
-    token, step = np.polyfit(tokens, times, 1)
-    if step < 0:  # a line through the origin instead: no fixed cost is measurable
-        step, token = 0.0, float(np.dot(tokens, times) / np.dot(tokens, tokens))
-    elif token < 0:  # noise swamped the growth (tiny lengths): a constant
-        step, token = float(np.mean(times)), 0.0
-    power = 2.0
-    if hidden != 64:  # per-token cost at width 64 vs the spec's width, at the middle length
-        n = lengths[len(lengths) // 2]
-        narrow = 1 / steps_per_second(TASK, model, n, BATCH, seconds, None, {"hidden": 64})[1]
-        wide = step + token * BATCH * (n + EXTRA)
-        ratio = max(wide - step, 1e-9) / max(narrow - step, 1e-9)
-        power = min(max(math.log(ratio) / math.log(hidden / 64), 0.5), 2.5)
-    predicted = step + token * tokens
-    error = float(np.max(np.abs(predicted - times) / times))
-    return {"times": times, "step": float(step), "token": float(token), "hidden": hidden,
-            "layers": layers, "width_power": power, "error": error}
+    # Only attention (every step attends to every earlier one) has a cost growing with T
+    # squared; fitted for the others, noise in that term would blow up at long lengths.
+    quadratic = issubclass(cell.model_class(), Attention)
+    points = [(n, 1.0, None) for n in lengths]
+    if hidden > NARROW:
+        points += [(n, NARROW / hidden, {"hidden": NARROW}) for n in (lengths[0], lengths[-1])]
+    rows, times = [], []
+    for n, width, override in points:
+        try:
+            rate = steps_per_second(TASK, model, n, BATCH, seconds, None, override)[1]
+        except Exception:  # a width the model cannot take (e.g. heads): spec width only
+            continue
+        rows.append(terms(n + EXTRA, width))
+        times.append(1 / rate)
+    a, t = np.array(rows), np.array(times)
+    if not quadratic:
+        a[:, 3] = 0.0
+    coef = nnls(a / t[:, None], np.ones(len(t)))[0]  # relative error, not absolute
+    predicted = a @ coef
+    error = float(np.max(np.abs(predicted - t) / t))
+    return {"times": times, **{k: float(v) for k, v in zip(TERMS, coef, strict=True)},
+            "hidden": hidden, "layers": layers, "width_power": 2.0, "error": error}
 
 
 def write_costs(fits: dict[str, dict], path: Path = COSTS_FILE) -> None:
     lines = ["# Cost model of `memorybench run --dry-run` (memorybench/costs.py), written by",
              "# `python -m benchmarks --write-costs`: seconds per training step = step +",
-             "# token * batch * time steps * (hidden / hidden_ref) ** width_power, one torch",
-             f"# thread; measured with load average {load()}.",
+             "# layers * (seq * T + token * batch * T * w ** width_power + pair * batch *",
+             "# T ** 2 * w), w = hidden / hidden_ref, one torch thread; measured with load",
+             f"# average {load()}.",
              f"cell = {CELL_SETUP}  # seconds of setup per cell: model, held-out data",
              f"worker_startup = {WORKER_STARTUP}  # starting the worker processes of a sweep",
              f"baseline_cell = {BASELINE_CELL}  # a scikit-learn baseline cell", ""]
     for model, f in fits.items():
-        lines += [f"[{model}]", f"step = {f['step']:.4g}", f"token = {f['token']:.4g}",
+        lines += [f"[{model}]", *(f"{k} = {f[k]:.4g}" for k in TERMS),
                   f"hidden = {f['hidden']}", f"layers = {f['layers']}",
                   f"width_power = {f['width_power']:.2f}", ""]
     path.write_text("\n".join(lines))
@@ -71,18 +92,20 @@ def run(models: list[str], fast: bool) -> tuple[Table, dict[str, dict]]:
     table = Table(
         "6. Growth: seconds per training step against length",
         f"Each model at its spec width, batch {BATCH}, one thread, on {TASK} (length + 20 time "
-        f"steps), about {seconds} s timed per point. `fit error`: the largest relative miss "
-        "of the straight line `step + token x batch x time steps`; a small error means the "
-        "cost grows linearly in length. `width power`: per-token cost ~ hidden^power (from "
-        "hidden 64 vs the spec's). These coefficients are `memorybench/costs.toml`, which "
-        "`run --dry-run` uses to estimate a sweep's time.",
-        ["model", *[f"s/step T={n}" for n in lengths], "step (s)", "token (us)",
-         "fit error", "width power", "load"])
+        f"steps), about {seconds} s timed per point, and at hidden {NARROW} at the shortest "
+        "and longest length. Fitted (non-negative least squares on relative error): `step` "
+        "s per step, `seq` us per time step whatever the width (a loop's calls), `token` "
+        "ns per sequence and time step at the spec width, `pair` ns per sequence and "
+        "(time step)^2 (attention). `fit error`: the largest relative miss over all points. "
+        "These coefficients are `memorybench/costs.toml`, which `run --dry-run` and "
+        "`horizon --dry-run` use to bound a sweep's time.",
+        ["model", *[f"s/step T={n}" for n in lengths], "step (s)", "seq (us)", "token (ns)",
+         "pair (ns)", "fit error", "load"])
     fits = {}
     for model in models:
         f = fits[model] = fit(model, lengths, seconds)
-        table.add(model, *f["times"], f["step"], f["token"] * 1e6, f"{f['error']:.0%}",
-                  f["width_power"], load())
+        table.add(model, *f["times"][:len(lengths)], f["step"], f["seq"] * 1e6,
+                  f["token"] * 1e9, f["pair"] * 1e9, f"{f['error']:.0%}", load())
     return table, fits
 
 

@@ -1,21 +1,26 @@
 """What a sweep will cost before it runs: an upper bound on each cell's seconds.
 
-One training step on one torch thread costs about
+One training step of a batch of B sequences of T time steps, on one torch thread, costs
 
-    step + token * batch * T_seq * (hidden / hidden_ref) ** width_power   seconds
+    step + layers * (seq * T + token * B * T * w ** width_power + pair * B * T**2 * w)
 
-where T_seq is the number of time steps the task feeds the model (copy: length + 2 symbols)
-and ``hidden_ref`` the width the coefficients were measured at. An evaluation is a forward
-pass only, about a third of a step per example. The coefficients of every model are data,
-``memorybench/costs.toml``, fitted by ``python -m benchmarks --write-costs`` (the growth
-section) on a 2-core CPU; scale them if your cores are faster. The bound assumes the whole
-step budget: early stopping makes most cells shorter.
+seconds, with w = hidden / hidden_ref the width against the one the coefficients were
+measured at. ``seq`` is what each time step costs whatever the batch and width: the calls a
+model that loops over time makes per step, which dominate a small network; ``token`` the
+arithmetic per sequence and step, growing with width (matrix products: power 2); ``pair``
+the part of attention that grows with T squared. A forward pass alone (evaluation) costs
+about a third of that, per pass of at most ``training.EVAL_TOKENS`` time steps. The
+coefficients of every model are data, ``memorybench/costs.toml``, fitted by ``python -m
+benchmarks --write-costs`` (the growth section) on a 2-core CPU; scale them if your cores
+are faster. The bound assumes the whole step budget: early stopping makes most cells
+shorter.
 """
 
 from __future__ import annotations
 
 import functools
 import json
+import math
 import tomllib
 from pathlib import Path
 
@@ -25,7 +30,10 @@ from memorybench.cells import Cell
 
 COSTS_FILE = Path(__file__).with_name("costs.toml")
 FORWARD_SHARE = 1 / 3  # a forward pass is about a third of forward + backward + update
-DEFAULT = {"step": 2e-3, "token": 1e-6, "hidden": 64, "width_power": 2.0, "layers": 1}
+DEFAULT = {"step": 2e-3, "seq": 1e-4, "token": 1e-6, "pair": 0.0, "hidden": 64,
+           "width_power": 2.0, "layers": 1}
+EVAL_TOKENS = 2 ** 16  # time steps per evaluation pass (training.EVAL_TOKENS)
+EVAL_CHUNK = 500  # examples per evaluation pass, at most
 
 
 @functools.cache
@@ -48,12 +56,32 @@ def sequence_steps(cell: Cell) -> int:
                            cell.length)
 
 
-def step_seconds(model: str, tokens: int, model_params: dict) -> float:
-    """Seconds of one training step over ``tokens`` = batch x time steps."""
+def _model(model: str, model_params: dict) -> tuple[dict, float, float]:
     c = {**DEFAULT, **coefficients().get(model, {})}
     width = (model_params.get("hidden") or c["hidden"]) / c["hidden"]
     layers = (model_params.get("layers") or c["layers"]) / c["layers"]
-    return c["step"] + c["token"] * tokens * width ** c["width_power"] * layers
+    return c, width, layers
+
+
+def pass_seconds(model: str, batch: int, time_steps: int, model_params: dict) -> float:
+    """Forward + backward + update of one batch, without the fixed cost of a step."""
+    c, w, layers = _model(model, model_params)
+    return layers * time_steps * (c["seq"] + c["token"] * batch * w ** c["width_power"]
+                                  + c["pair"] * batch * time_steps * w)
+
+
+def step_seconds(model: str, batch: int, time_steps: int, model_params: dict) -> float:
+    """Seconds of one training step on ``batch`` sequences of ``time_steps`` steps."""
+    c, _, _ = _model(model, model_params)
+    return c["step"] + pass_seconds(model, batch, time_steps, model_params)
+
+
+def evaluation_seconds(model: str, examples: int, time_steps: int, model_params: dict,
+                       tokens: int = EVAL_TOKENS) -> float:
+    """Forward passes over ``examples`` sequences, in chunks as ``training.evaluate``."""
+    chunk = max(1, min(EVAL_CHUNK, tokens // time_steps, examples))
+    passes = math.ceil(examples / chunk)
+    return FORWARD_SHARE * passes * pass_seconds(model, chunk, time_steps, model_params)
 
 
 def cell_seconds(cell: Cell) -> float:
@@ -61,16 +89,17 @@ def cell_seconds(cell: Cell) -> float:
     table = coefficients()
     if cell.is_baseline:
         return table.get("baseline_cell", 1.0)  # a scikit-learn fit: seconds, whatever the model
-    train, steps = cell.train, sequence_steps(cell)
-    step = step_seconds(cell.model, train.batch_size * steps, cell.model_params)
-    per_token = step / (train.batch_size * steps)
+    train, steps, params = cell.train, sequence_steps(cell), cell.model_params
+    training = train.steps * step_seconds(cell.model, train.batch_size, steps, params)
     evals = -(-train.steps // train.eval_every)  # ceil: the last step is evaluated too
-    evaluation = evals * train.eval_size * steps * per_token * FORWARD_SHARE
+    evaluation = evals * evaluation_seconds(cell.model, train.eval_size, steps, params)
     # After training, a horizon-search cell scores its test set once and each multiple k of
-    # its length once (about k times the time steps each).
-    final = train.test_size + sum(train.extrapolate) * (train.test_size or train.eval_size)
-    evaluation += final * steps * per_token * FORWARD_SHARE
-    return table.get("cell", 0.0) + train.steps * step + evaluation
+    # its length once (about k times the time steps each, in passes of up to 2**20 steps).
+    evaluation += evaluation_seconds(cell.model, train.test_size, steps, params)
+    for k in train.extrapolate:
+        evaluation += evaluation_seconds(cell.model, train.test_size or train.eval_size,
+                                         k * steps, params, tokens=2 ** 20)
+    return table.get("cell", 0.0) + training + evaluation
 
 
 def sweep_seconds(cells: list[Cell], workers: int) -> float:
