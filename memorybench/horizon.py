@@ -31,6 +31,7 @@ class Protocol:
     multiples: tuple[int, ...] = (2, 4, 8)  # extrapolation: test at k x the length
     test_size: int = 1000  # examples of the test set (the validation set is eval_size)
     patience: int = 0  # the no-progress stop (TrainConfig.patience); 0: off
+    min_delta: float = 0.01  # its improvement: held-out loss below (1 - this) x its best
 
     def __post_init__(self):
         check_protocol(self)
@@ -58,6 +59,9 @@ def check_protocol(p: Protocol) -> None:
         if isinstance(k, bool) or not isinstance(k, int) or k < 1:
             raise UserError(f"extrapolation multiple {k!r} is invalid; expected integers "
                             ">= 1, e.g. --multiples 2,4,8")
+    if not number(p.min_delta) or not 0 <= p.min_delta < 1:
+        raise UserError(f"horizon min_delta {p.min_delta!r} is invalid; expected a number in "
+                        "[0, 1), e.g. 0.01")
     for name in ("test_size", "patience"):
         value = getattr(p, name)
         if isinstance(value, bool) or not isinstance(value, int) or value < 0:

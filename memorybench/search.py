@@ -26,7 +26,8 @@ from memorybench.registry import unknown_name
 from memorybench.specs import check_keys
 from memorybench.sweep import Sweep
 
-HORIZON_KEYS = {"factor", "resolution", "lrs", "multiples", "test_size", "patience", "params",
+HORIZON_KEYS = {"factor", "resolution", "lrs", "multiples", "test_size", "patience",
+                "min_delta", "params",
                 "seeds", "tasks", "models", "ladders", "train", "task"}
 # the sweep's, not the protocol's: what is searched, over which ladders, at which size and
 # seeds, with which training budget and task settings (over the suite's, for `horizon` only)
@@ -185,7 +186,7 @@ def plan_searches(sweep: Sweep, protocol: Protocol, start: int | None = None,
                         "--suite")
     searches = []
     train = {"test_size": protocol.test_size, "extrapolate": list(protocol.multiples),
-             "patience": protocol.patience}
+             "patience": protocol.patience, "min_delta": protocol.min_delta}
     for task in sweep.tasks:
         lengths, task_cap, built = task_ladder(task, sweep, protocol, start, cap,
                                                (ladders or {}).get(task))

@@ -269,6 +269,8 @@ def test_a_non_causal_model_is_marked(invoke):
     (["--multiples", "2,0"], "multiple"),
     (["--multiples", "2,x"], "not an integer"),
     (["--cap", "0"], "cap"),
+    (["--min-delta", "1.5"], "min_delta"),
+    (["--min-delta", "nan"], "min_delta"),
 ])
 def test_bad_horizon_input_is_one_line_and_exit_2_and_leaves_no_store(invoke, tmp_path, args,
                                                                       expected):

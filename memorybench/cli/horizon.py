@@ -47,7 +47,10 @@ def parse_floats(option: str, text: str | None) -> tuple[float, ...] | None:
 @click.option("--test-size", type=int, help="Examples of the test set the reported metric "
               "comes from [default: 1000].")
 @click.option("--patience", type=int, help="Stop a cell whose held-out loss has not improved "
-              "by 1% over this many evaluations; 0: off [default: the suite's, else 0].")
+              "by --min-delta over this many evaluations; 0: off [default: the suite's, "
+              "else 0].")
+@click.option("--min-delta", type=float, help="The no-progress stop's improvement: held-out "
+              "loss below (1 - this) x its best [default: the suite's, else 0.01].")
 @click.option("--set", "settings", multiple=True, metavar="SECTION.KEY=VALUE",
               help="Override any spec value, as in `run` (e.g. --set train.steps=500).")
 @db_option
@@ -62,8 +65,8 @@ def parse_floats(option: str, text: str | None) -> tuple[float, ...] | None:
               "cost left; train nothing.")
 @click.option("--quiet", is_flag=True, help="No progress bar.")
 def horizon(suite, tasks, models, seeds, n_params, start, cap, factor, resolution, lrs,
-            multiples, test_size, patience, settings, db, workers, device, backend, scheduler,
-            dry_run, quiet):
+            multiples, test_size, patience, min_delta, settings, db, workers, device, backend,
+            scheduler, dry_run, quiet):
     """Search each model's memory horizon on each task: a bracket [solved, failed).
 
     Per (task, model): train at a geometric ladder of lengths, stop at the first length a
@@ -85,7 +88,7 @@ def horizon(suite, tasks, models, seeds, n_params, start, cap, factor, resolutio
     sweep = sweep_from_flags(suite, tasks, models, None, None, {}, settings, None)
     flags = {"factor": factor, "resolution": resolution, "lrs": parse_floats("--lrs", lrs),
              "multiples": parse_ints("--multiples", multiples, "2,4,8"),
-             "test_size": test_size, "patience": patience}
+             "test_size": test_size, "patience": patience, "min_delta": min_delta}
     protocol, extra = protocol_from(sweep.horizon, flags)
     apply_horizon_tables(sweep, extra)
     overrides = parse_set(settings)  # --set wins over the suite's [horizon] tables too
