@@ -267,14 +267,22 @@ def describe(task: str, model: str, state: State, rungs: dict[int, Rung], cap: i
                      "seeds)")
     text = f"{task} × {model}{'' if causal else ' (non-causal)'}: {', '.join(parts)}; "
     text += f"horizon {bracket(state, cap)}"
-    seeds = seed_horizons(rungs)
-    text += "; seeds' horizons " + ", ".join(
-        f"{s}:{'<' + str(min(rungs)) if h is None else h}" for s, h in seeds.items())
+    text += "; seeds' horizons " + seed_text(seed_horizons(rungs), rungs)
     if lo is not None:
         edge = " (grid edge)" if lo.lr_at_edge else ""
         text += f"; lr {lo.lr:g}{edge}"
         text += extrapolation_text(lo)
     return text
+
+
+def seed_text(seeds: dict[int, int | None], rungs: dict) -> str:
+    """'0: 64, 1: ≥ 128, 2: < 8': each seed's own horizon (``seed_horizons``); ≥ where the
+    seed solved every length trained (the longest is a lower bound), < where it failed the
+    first."""
+    longest, first = max(rungs), min(rungs)
+    return ", ".join(f"{seed}: " + (f"< {first}" if v is None else
+                                     f"≥ {v}" if v == longest else str(v))
+                     for seed, v in seeds.items())
 
 
 def extrapolation_text(r: Rung) -> str:

@@ -146,6 +146,9 @@ def test_each_seed_has_its_own_horizon():
     rungs = {8: Rung(8, 1e-3, {0: True, 1: True, 2: False}, False, {}),
              16: Rung(16, 1e-3, {0: True, 1: False, 2: True}, False, {})}
     assert seed_horizons(rungs) == {0: 16, 1: 8, 2: None}
+    from memorybench.horizon import seed_text
+
+    assert seed_text(seed_horizons(rungs), rungs) == "0: ≥ 16, 1: 8, 2: < 8"  # ≥: a lower bound
 
 
 def test_worst_case_counts_every_rung_left_and_the_refinement():

@@ -162,16 +162,6 @@ def display(s: dict) -> str:
                          "" if s["causal"] else " (non-causal)")
 
 
-def seed_text(seeds: dict[int, int | None], rungs: dict) -> str:
-    """'0: 64, 1: ≥ 128, 2: < 8': each seed's own horizon (``horizon.seed_horizons``); ≥ where
-    the seed solved every length trained (the longest is a lower bound), < where it failed
-    the first."""
-    longest, first = max(rungs), min(rungs)
-    return ", ".join(f"{seed}: " + (f"< {first}" if v is None else
-                                     f"≥ {v}" if v == longest else str(v))
-                     for seed, v in seeds.items())
-
-
 def search_table(found: list[dict]) -> tables.Table:
     score = scores(found)
     rows = []
@@ -187,7 +177,7 @@ def search_table(found: list[dict]) -> tables.Table:
         lr = (f"{lo.lr:g}" + (" (grid edge)" if lo.lr_at_edge else "")) if lo else "—"
         extrapolation = h.extrapolation_text(lo).removeprefix("; ") if lo else "—"
         rows.append([s["model"], kind, f"{score[s['model']]:.2f}", s["task"], s["bracket"],
-                     seed_text(s["seeds"], rungs), evidence, lr, s["params"], s["state_size"],
+                     h.seed_text(s["seeds"], rungs), evidence, lr, s["params"], s["state_size"],
                      extrapolation or "—"])
     return tables.Table(["model", "kind", "memory score", "task", "horizon",
                          "each seed's horizon", "evidence (seeds)", "learning rate", "params",
