@@ -1,4 +1,4 @@
-"""Run horizon searches (``memorybench horizon``): the logic of ``memorybench.horizon`` over
+"""Run horizon searches (``memorybench horizon``): the logic of ``memorybench.ladder`` over
 ordinary cells, trained and stored by the runner.
 
 Each rung of a search is one cell per (learning rate, seed) at one length, so it is keyed,
@@ -18,10 +18,10 @@ from dataclasses import dataclass
 import click
 
 from memorybench import catalog
-from memorybench import horizon as h
+from memorybench import ladder as h
 from memorybench.cells import Cell
 from memorybench.errors import UserError, is_integer
-from memorybench.horizon import Protocol, Rung, State, Trial
+from memorybench.ladder import Protocol, Rung, State, Trial
 from memorybench.sweep import Sweep
 
 HORIZON_KEYS = {"factor", "resolution", "lrs", "multiples", "test_size", "patience", "params",

@@ -11,7 +11,7 @@ import pytest
 from memorybench import catalog, results
 from memorybench.cells import Cell, TrainConfig
 from memorybench.errors import UserError
-from memorybench.horizon import (
+from memorybench.ladder import (
     Protocol,
     Rung,
     Trial,
