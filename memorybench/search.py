@@ -92,6 +92,46 @@ def trial(cell: Cell, row: dict) -> Trial:
     return h.trial_of(cell.train.lr, cell.seed, row, metrics)
 
 
+def search_sweep(suite: str | None, tasks, models, seeds: list[int] | None,
+                 n_params: int | None, overrides: dict[str, dict], flags: dict):
+    """The sweep and protocol of ``memorybench horizon`` (and ``memorybench.horizon``):
+    a suite and/or flags, with ``flags`` (factor, resolution, lrs, multiples, test_size,
+    patience) over the suite's ``[horizon]`` table, and its seeds (default 0, 1, 2) and
+    parameter budget."""
+    from memorybench.flags import build_sweep
+
+    sweep = build_sweep(suite, tasks, models, None, None, {}, overrides, None)
+    protocol, extra = protocol_from(sweep.horizon, flags)
+    sweep.seeds = list(seeds or []) or extra.get("seeds") or (sweep.seeds if suite
+                                                              else [0, 1, 2])
+    n_params = n_params if n_params is not None else extra.get("params")
+    if n_params is not None:
+        if not is_integer(n_params) or n_params < 1:
+            raise UserError(f"--params {n_params} is invalid; expected an integer >= 1")
+        if "hidden" not in overrides.get("model", {}):
+            sweep.model.pop("hidden", None)  # the budget chooses the suite's width
+        sweep.params = n_params
+    return sweep, protocol
+
+
+def brackets(searches: list[Search], protocol: Protocol, db) -> list[dict]:
+    """Each search's bracket as stored in ``db``: one row per (task, model)."""
+    from memorybench.store import Store
+
+    with Store(db, readonly=True) as store:
+        rows = stored_rows(store)
+    out = []
+    for search in searches:
+        state, rungs = search.state(rows, protocol.resolution)
+        best = rungs.get(state.lo)
+        out.append({"task": search.task, "model": search.model, "closed": state.closed,
+                    "solved": state.lo, "failed": state.hi, "cap": search.cap,
+                    "bracket": h.bracket(state, search.cap) if state.closed else None,
+                    "lr": best.lr if best else None, "causal": search.causal,
+                    "lengths_trained": list(state.trained)})
+    return out
+
+
 def task_ladder(task: str, sweep: Sweep, protocol: Protocol, start: int | None,
                 cap: int | None):
     """The task's ladder: start and cap from flags or the task spec's ``horizon`` table,
@@ -171,13 +211,14 @@ def stored_rows(store) -> dict[str, dict]:
 
 def run_searches(searches: list[Search], protocol: Protocol, db, workers: int,
                  device: str = "cpu", backend: str = "local", scheduler: str | None = None,
-                 dry_run: bool = False, progress: bool = True) -> int:
+                 dry_run: bool = False, progress: bool = True, work=None) -> int:
     """The ``horizon`` command: rounds of rungs until every search's bracket closes,
     printing each bracket as it closes; with ``dry_run``, the ladders so far and the
     worst-case cost left. Returns the exit code (1 while a searched cell is stored as
-    failed, 130 when interrupted)."""
+    failed, 130 when interrupted). ``work`` trains a cell (default: ``train_cell``)."""
     from memorybench.runner import SweepInterrupted, make_plan, run_plan
     from memorybench.store import Store
+    from memorybench.training import train_cell
 
     printed: set[int] = set()
     trained = 0
@@ -202,7 +243,8 @@ def run_searches(searches: list[Search], protocol: Protocol, db, workers: int,
                 raise RuntimeError("horizon search made no progress")
             try:
                 counts = run_plan(plan, store, workers=workers, device=device,
-                                  backend=backend, scheduler=scheduler, progress=progress)
+                                  backend=backend, scheduler=scheduler, progress=progress,
+                                  work=work or train_cell)
             except SweepInterrupted as stop:
                 click.echo(f"memorybench: interrupted; {sum(stop.counts.values())} cells "
                            f"stored in {db}; run the same command to resume", err=True)
