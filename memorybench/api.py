@@ -1,0 +1,177 @@
+"""The Python API: what the command line does, called from a script or a notebook.
+
+    >>> import memorybench as mb
+    >>> sorted(mb.tasks())[:3]
+    ['adding', 'agreement', 'copy']
+
+Each function runs the same code as its command (``run``, ``horizon``, ``report``, and
+``list`` as ``mb.tasks()`` and ``mb.models()``); bad input raises ``ValueError``
+(``TypeError`` for an object that is not a model) with the one line the command would
+print, before anything is stored.
+"""
+
+from __future__ import annotations
+
+import types
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+
+import pandas as pd
+
+from memorybench.errors import UserError
+from memorybench.store import DEFAULT_DB
+
+__all__ = ["horizon", "load", "report", "run"]
+
+
+@contextmanager
+def _python_errors() -> Iterator[None]:
+    """A ``UserError`` as the exception a Python caller expects, with the same text."""
+    try:
+        yield
+    except UserError as exc:
+        kind = TypeError if isinstance(exc, TypeError) else ValueError
+        raise kind(str(exc)) from None
+
+
+def _names(value) -> list:
+    if value is None:
+        return []
+    if isinstance(value, str) or not isinstance(value, Sequence):
+        return [value]
+    return list(value)
+
+
+def run(tasks: str | Sequence[str] | None = None, models=None,
+        lengths: Sequence[int] | None = None, seeds: Sequence[int] | None = None,
+        params: int | None = None, db: str | Path = DEFAULT_DB, suite: str | None = None,
+        workers: int = 1, device: str = "auto", task: dict | None = None,
+        model: dict | None = None, retry_failed: bool = False, rerun: bool = False,
+        progress: bool = True, **train) -> pd.DataFrame:
+    """Train every cell of a sweep not stored yet in ``db``; return the sweep's rows.
+
+    Parameters
+    ----------
+    tasks, models : names, as ``memorybench run --task/--model``; ``models`` also takes
+        a ``Core`` subclass, a factory returning an ``nn.Module`` that maps (batch, time,
+        features) to (batch, time, out), a ``"path.py:Name"`` string, or a
+        ``(name, model)`` pair. Such a model runs under its lower-cased ``__name__`` and
+        is keyed by a fingerprint of its source: an edited model trains again.
+    lengths, seeds : default: each task's spec lengths, seed 0.
+    params : about this many trainable parameters per model (``--params``).
+    db : the results store. ``suite``: a suite the other arguments override.
+    workers : cells trained at once; in-process models must then be picklable
+        (cloudpickle sends a notebook's by value).
+    task, model : task and model parameters (``--set task.X=...``, ``--set model.X=...``).
+    **train : training settings, e.g. ``steps=500, batch_size=32, lr=1e-3`` (``--set
+        train.X=...``).
+
+    Returns
+    -------
+    The stored rows of the sweep's cells, one per cell (the table ``load`` gives).
+
+    Examples
+    --------
+    >>> df = mb.run(tasks=["copy"], models=["lstm", MyCore], lengths=[8, 16],
+    ...             seeds=[0, 1], params=5000, steps=200, db="results/mine.db")  # doctest: +SKIP
+    """
+    from memorybench import results, usermodels
+    from memorybench.flags import build_sweep, check_device
+    from memorybench.runner import run_sweep
+
+    with _python_errors():
+        names, classes = usermodels.resolve(_names(models))
+        with usermodels.registered(classes):
+            sweep = build_sweep(suite, _names(tasks), names, lengths and list(lengths),
+                                seeds and list(seeds), {},
+                                {"train": train, "task": task or {}, "model": model or {}},
+                                params)
+            cells = sweep.cells()
+            usermodels.check_sendable(classes, workers)
+            code = run_sweep(cells, db, workers=workers, device=check_device(device),
+                             retry_failed=retry_failed, rerun=rerun, progress=progress,
+                             resume="the same call", summary=False,
+                             work=usermodels.WithModels(classes))
+        if code == 130:
+            raise KeyboardInterrupt
+        frame = results.load(db)
+    keys = {c.key for c in cells}
+    return frame[frame["key"].isin(keys)].reset_index(drop=True)
+
+
+PROTOCOL = ("factor", "resolution", "lrs", "multiples", "test_size", "patience")
+
+
+def horizon(tasks: str | Sequence[str] | None = None, models=None,
+            seeds: Sequence[int] | None = None, params: int | None = None,
+            db: str | Path = DEFAULT_DB, suite: str | None = None, workers: int = 1,
+            device: str = "auto", start: int | None = None, cap: int | None = None,
+            task: dict | None = None, model: dict | None = None, progress: bool = True,
+            **settings) -> pd.DataFrame:
+    """Search each model's memory horizon on each task (``memorybench horizon``).
+
+    Arguments as in ``run``; ``start`` and ``cap`` bound every task's ladder of lengths;
+    ``settings`` holds the protocol (``factor``, ``resolution``, ``lrs``, ``multiples``,
+    ``test_size``, ``patience``) and training settings (``steps=...``). Seeds default to
+    0, 1, 2.
+
+    Returns
+    -------
+    One row per (task, model): ``solved`` (the longest length a majority of seeds solved,
+    None if the first failed), ``failed`` (the shortest they failed, None if none up to
+    ``cap``), ``bracket`` as text, the learning rate chosen at ``solved``, ``closed``,
+    ``causal`` and the ``lengths_trained``.
+    """
+    from memorybench import usermodels
+    from memorybench.flags import check_device
+    from memorybench.search import brackets, plan_searches, run_searches, search_sweep
+
+    flags = {k: settings.pop(k) for k in PROTOCOL if k in settings}
+    with _python_errors():
+        names, classes = usermodels.resolve(_names(models))
+        with usermodels.registered(classes):
+            sweep, protocol = search_sweep(
+                suite, _names(tasks), names, seeds and list(seeds), params,
+                {"train": settings, "task": task or {}, "model": model or {}}, flags)
+            searches = plan_searches(sweep, protocol, start, cap, lrs_given="lrs" in flags)
+            usermodels.check_sendable(classes, workers)
+            code = run_searches(searches, protocol, db, workers, device=check_device(device),
+                                progress=progress, work=usermodels.WithModels(classes))
+        if code == 130:
+            raise KeyboardInterrupt
+        return pd.DataFrame(brackets(searches, protocol, db))
+
+
+def report(db: str | Path = DEFAULT_DB, out: str | Path = "reports/latest",
+           tasks: Sequence[str] = (), models: Sequence[str] = (),
+           formats: Sequence[str] = ("html", "md")) -> list[Path]:
+    """Write the report of the store (or results file) ``db`` into the folder ``out``
+    (``memorybench report``); returns the files written."""
+    from memorybench.report.pages import render_report
+
+    with _python_errors():
+        return render_report(db, out, tuple(tasks), tuple(models), tuple(formats))
+
+
+def load(path: str | Path) -> pd.DataFrame:
+    """The results of a store (``.db``) or an exported ``.csv``/``.json``/``.jsonl``/
+    ``.parquet`` file, one row per cell, as the same table."""
+    from memorybench import results
+
+    with _python_errors():
+        return results.load(path)
+
+
+class CallablePackage(types.ModuleType):
+    """The packages ``memorybench.tasks`` and ``memorybench.models`` (the registries),
+    which called are the API's listings: ``mb.tasks()``, ``mb.models()``. Python binds a
+    subpackage to the attribute of its name on the package, so the two must be one object."""
+
+    def __call__(self) -> dict[str, str]:
+        """Every task (or model and baseline) name, with its one-line description."""
+        from memorybench.catalog import describe, model_names, task_names
+
+        if self.__name__.endswith(".tasks"):
+            return {name: describe("task", name) for name in task_names()}
+        return {name: describe("model", name) for name in model_names()}
