@@ -10,9 +10,9 @@ __version__ = "0.1.0"
 
 import importlib  # noqa: E402
 
-from memorybench.api import horizon, load, report, run  # noqa: E402
+from memorybench.api import data, horizon, load, report, run, score  # noqa: E402
 
-__all__ = ["horizon", "load", "models", "report", "run", "tasks"]
+__all__ = ["data", "horizon", "load", "models", "report", "run", "score", "tasks"]
 
 
 def __getattr__(name: str):

@@ -4,10 +4,10 @@
     >>> sorted(mb.tasks())[:3]
     ['adding', 'agreement', 'copy']
 
-Each function runs the same code as its command (``run``, ``horizon``, ``report``, and
-``list`` as ``mb.tasks()`` and ``mb.models()``); bad input raises ``ValueError``
-(``TypeError`` for an object that is not a model) with the one line the command would
-print, before anything is stored.
+Each function runs the same code as its command (``run``, ``horizon``, ``report``,
+``data``, ``score``, and ``list`` as ``mb.tasks()`` and ``mb.models()``); bad input
+raises ``ValueError`` (``TypeError`` for an object that is not a model) with the one line
+the command would print, before anything is stored.
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ import pandas as pd
 from memorybench.errors import UserError
 from memorybench.store import DEFAULT_DB
 
-__all__ = ["horizon", "load", "report", "run"]
+__all__ = ["data", "horizon", "load", "report", "run", "score"]
 
 
 @contextmanager
@@ -161,6 +161,34 @@ def load(path: str | Path) -> pd.DataFrame:
 
     with _python_errors():
         return results.load(path)
+
+
+def data(task: str, lengths: Sequence[int], seeds: Sequence[int] = (0,),
+         out: str | Path = "data", train_size: int = 10_000,
+         validation_size: int | None = None, test_size: int = 1000,
+         params: dict | None = None, batch_size: int | None = None) -> list[Path]:
+    """Write ``task``'s train, validation and test examples, one ``.npz`` file per
+    (length, seed), with a ``manifest.json``, into the folder ``out`` (``memorybench
+    data``): the examples a cell of that length and seed sees. ``params``: task
+    parameters; ``validation_size`` and ``batch_size`` default to the task spec's.
+    Returns the files written."""
+    from memorybench import datasets
+
+    with _python_errors():
+        return datasets.write(task, list(lengths), list(seeds), Path(out), train_size,
+                              validation_size, test_size, params, batch_size)
+
+
+def score(data: str | Path, predictions, split: str = "test") -> dict:
+    """Score ``predictions`` made elsewhere (an array, or a ``.npy``/``.npz`` file) on the
+    ``split`` set of a file written by ``data``, with the task's own metric: a dict with
+    ``metric``, ``value``, ``chance``, ``solved`` and every metric the task computes
+    (``memorybench score``). Predictions are logits (B, classes) or (B, T, classes) for
+    class targets, values of the targets' shape for real ones."""
+    from memorybench import datasets
+
+    with _python_errors():
+        return datasets.score(data, predictions, split)
 
 
 class CallablePackage(types.ModuleType):

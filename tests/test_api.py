@@ -86,7 +86,8 @@ def model_file(tmp_path):
 
 
 def test_the_public_names_are_the_api():
-    assert sorted(mb.__all__) == ["horizon", "load", "models", "report", "run", "tasks"]
+    assert sorted(mb.__all__) == ["data", "horizon", "load", "models", "report", "run", "score",
+                                  "tasks"]
     for name in mb.__all__:
         api = getattr(mb, name)
         call = api if callable(api) and not isinstance(api, type(mb)) else type(api).__call__
