@@ -10,14 +10,15 @@ __version__ = "0.1.0"
 
 import importlib  # noqa: E402
 
-from memorybench.api import data, horizon, load, report, run, score  # noqa: E402
+from memorybench.api import data, horizon, load, run, score  # noqa: E402
 
 __all__ = ["data", "horizon", "load", "models", "report", "run", "score", "tasks"]
 
 
 def __getattr__(name: str):
-    """``tasks`` and ``models``: the registry packages, imported on first use (they import
-    torch), and callable: ``mb.tasks()`` lists every task."""
-    if name in ("tasks", "models"):
+    """``tasks``, ``models`` and ``report``: subpackages, imported on first use (the first
+    two import torch), and callable as the API's functions of those names:
+    ``mb.tasks()`` lists every task (``memorybench.api.CallablePackage``)."""
+    if name in ("tasks", "models", "report"):
         return importlib.import_module(f"{__name__}.{name}")
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

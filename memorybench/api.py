@@ -12,15 +12,21 @@ the command would print, before anything is stored.
 
 from __future__ import annotations
 
+import inspect
+import sys
 import types
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pandas as pd
 
 from memorybench.errors import UserError
 from memorybench.store import DEFAULT_DB
+
+if TYPE_CHECKING:  # usermodels imports torch: not for `import memorybench`
+    from memorybench.usermodels import ModelLike
 
 __all__ = ["data", "horizon", "load", "report", "run", "score"]
 
@@ -43,7 +49,8 @@ def _names(value) -> list:
     return list(value)
 
 
-def run(tasks: str | Sequence[str] | None = None, models=None,
+def run(tasks: str | Sequence[str] | None = None,
+        models: ModelLike | Sequence[ModelLike] | None = None,
         lengths: Sequence[int] | None = None, seeds: Sequence[int] | None = None,
         params: int | None = None, db: str | Path = DEFAULT_DB, suite: str | None = None,
         workers: int = 1, device: str = "auto", task: dict | None = None,
@@ -103,7 +110,8 @@ def run(tasks: str | Sequence[str] | None = None, models=None,
 PROTOCOL = ("factor", "resolution", "lrs", "multiples", "test_size", "patience")
 
 
-def horizon(tasks: str | Sequence[str] | None = None, models=None,
+def horizon(tasks: str | Sequence[str] | None = None,
+            models: ModelLike | Sequence[ModelLike] | None = None,
             seeds: Sequence[int] | None = None, params: int | None = None,
             db: str | Path = DEFAULT_DB, suite: str | None = None, workers: int = 1,
             device: str = "auto", start: int | None = None, cap: int | None = None,
@@ -191,15 +199,37 @@ def score(data: str | Path, predictions, split: str = "test") -> dict:
         return datasets.score(data, predictions, split)
 
 
+def tasks() -> dict[str, str]:
+    """Every task name, with its one-line description (``memorybench list``)."""
+    from memorybench.catalog import describe, task_names
+
+    return {name: describe("task", name) for name in task_names()}
+
+
+def models() -> dict[str, str]:
+    """Every model and baseline name, with its one-line description."""
+    from memorybench.catalog import describe, model_names
+
+    return {name: describe("model", name) for name in model_names()}
+
+
 class CallablePackage(types.ModuleType):
-    """The packages ``memorybench.tasks`` and ``memorybench.models`` (the registries),
-    which called are the API's listings: ``mb.tasks()``, ``mb.models()``. Python binds a
-    subpackage to the attribute of its name on the package, so the two must be one object."""
+    """A subpackage named like an API function (``memorybench.tasks``, ``models``,
+    ``report``), which called is that function: ``mb.report(db=...)``. Python binds an
+    imported subpackage to the attribute of its name on the package, so ``mb.report`` is
+    the package once anything imported it, and the package must do what the function does."""
 
-    def __call__(self) -> dict[str, str]:
-        """Every task (or model and baseline) name, with its one-line description."""
-        from memorybench.catalog import describe, model_names, task_names
+    def _function(self):
+        return globals()[self.__name__.rpartition(".")[2]]
 
-        if self.__name__.endswith(".tasks"):
-            return {name: describe("task", name) for name in task_names()}
-        return {name: describe("model", name) for name in model_names()}
+    def __call__(self, *args, **kwargs):
+        return self._function()(*args, **kwargs)
+
+    @property
+    def __signature__(self) -> inspect.Signature:
+        return inspect.signature(self._function())
+
+
+def callable_package(name: str) -> None:
+    """Make the package ``name`` (``__name__`` of its ``__init__``) a ``CallablePackage``."""
+    sys.modules[name].__class__ = CallablePackage

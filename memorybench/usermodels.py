@@ -129,13 +129,16 @@ def probe_features(name: str, module: nn.Module, d_in: int) -> int:
     """F, from one pass of a (2, 3, d_in) batch of zeros through ``module``, which must
     return a (2, 3, F) tensor; anything else is a one-line error with both shapes."""
     batch, time = PROBE
-    try:
+    training = module.training
+    try:  # in eval mode: no dropout draw, no batch-norm statistics moved by the probe
         with torch.no_grad():
-            out = module(torch.zeros(batch, time, d_in))
+            out = module.eval()(torch.zeros(batch, time, d_in))
     except Exception as exc:
         raise UserError(f"model {name}: its module fails on a ({batch}, {time}, {d_in}) batch "
                         f"({_first_line(exc)}); expected it to map (batch, time, {d_in}) "
                         "features to (batch, time, F)") from None
+    finally:
+        module.train(training)
     if not (isinstance(out, torch.Tensor) and out.dim() == 3 and out.shape[:2] == PROBE
             and out.shape[2] >= 1):
         raise UserError(f"model {name}: its module maps a ({batch}, {time}, {d_in}) batch to "

@@ -5,9 +5,8 @@ name with its description (``memorybench.api.CallablePackage``)."""
 
 import importlib
 import pkgutil
-import sys
 
-from memorybench.api import CallablePackage
+from memorybench.api import callable_package
 from memorybench.models.base import Core
 from memorybench.registry import Registry
 
@@ -16,4 +15,4 @@ MODELS = Registry("model", "memorybench.models", Core)
 for _module in pkgutil.iter_modules(__path__):
     importlib.import_module(f"{__name__}.{_module.name}")
 
-sys.modules[__name__].__class__ = CallablePackage
+callable_package(__name__)

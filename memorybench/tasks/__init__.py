@@ -5,9 +5,8 @@ name with its description (``memorybench.api.CallablePackage``)."""
 
 import importlib
 import pkgutil
-import sys
 
-from memorybench.api import CallablePackage
+from memorybench.api import callable_package
 from memorybench.registry import Registry
 from memorybench.tasks.base import Task
 
@@ -16,4 +15,4 @@ TASKS = Registry("task", "memorybench.tasks", Task)
 for _module in pkgutil.iter_modules(__path__):
     importlib.import_module(f"{__name__}.{_module.name}")
 
-sys.modules[__name__].__class__ = CallablePackage
+callable_package(__name__)
