@@ -6,19 +6,24 @@ make data, ``models`` make networks, ``report`` reads the store. ``api`` is the 
 Python: the names below are the public, stable ones; everything else may change.
 """
 
+import importlib
+
 __version__ = "0.1.0"
-
-import importlib  # noqa: E402
-
-from memorybench.api import data, horizon, load, run, score  # noqa: E402
-
 __all__ = ["data", "horizon", "load", "models", "report", "run", "score", "tasks"]
+
+# Imported on first use, so that `import memorybench` (and `python -m memorybench`, which
+# must answer Ctrl-C at any moment) stays instant. tasks, models and report are subpackages
+# too, callable as the API's functions (memorybench.api.CallablePackage).
+_SUBPACKAGES = ("tasks", "models", "report")
 
 
 def __getattr__(name: str):
-    """``tasks``, ``models`` and ``report``: subpackages, imported on first use (the first
-    two import torch), and callable as the API's functions of those names:
-    ``mb.tasks()`` lists every task (``memorybench.api.CallablePackage``)."""
-    if name in ("tasks", "models", "report"):
+    if name in _SUBPACKAGES:
         return importlib.import_module(f"{__name__}.{name}")
+    if name in __all__:
+        return getattr(importlib.import_module(f"{__name__}.api"), name)
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *__all__})
