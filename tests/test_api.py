@@ -253,6 +253,46 @@ def test_bad_model_file_is_one_line_exit_2(invoke, tmp_path, model_file, spec, e
     assert not (tmp_path / "results").exists()
 
 
+RECURRENT_FILE = '''
+import torch
+from torch import nn
+
+from memorybench.models.base import Core
+
+
+class TanhRNN(Core):
+    recurrent_state = True
+
+    def __init__(self, d_in: int, hidden: int = 8):
+        super().__init__()
+        self.cell = nn.RNNCell(d_in, hidden)
+        self.hidden = self.out_features = hidden
+
+    def unroll(self, h):
+        state, states = h.new_zeros(h.shape[0], self.hidden), []
+        for t in range(h.shape[1]):
+            state = self.cell(h[:, t], state)
+            states.append((state,))
+        return states, torch.stack([s for s, in states], 1)  # (B, T, hidden)
+
+    def forward(self, h, per_step):
+        out = self.unroll(h)[1]
+        return out if per_step else out[:, -1]
+'''
+
+
+def test_diagnose_measures_a_model_file_like_the_same_built_in(invoke, tmp_path):
+    (tmp_path / "rnn.py").write_text(RECURRENT_FILE)
+    result = invoke("diagnose", "--task", "adding", "--model", "elman", "--model-file",
+                    "rnn.py:TanhRNN", "--length", "4", "--steps", "3", "--set", "model.hidden=8",
+                    "--workers", "1")
+    assert result.exit_code == 0, result.output
+    rows = {line.split()[0]: line.split()[2:4] for line in result.stdout.splitlines()
+            if line.startswith(("elman", "tanhrnn"))}
+    # elman is torch's RNN, initialised in the same order as this RNNCell: the same network
+    assert rows["tanhrnn"] == rows["elman"]
+
+
 def test_horizon_and_diagnose_take_a_model_file(invoke, model_file):
     result = invoke("horizon", "--task", "copy", "--model-file", f"{model_file}:FileNet",
                     "--seeds", "0", "--dry-run")
