@@ -63,8 +63,9 @@ def list_cmd(fmt):
 @click.option("--lr", type=FiniteFloat(min=0, min_open=True), help="Learning rate.")
 @click.option("--eval-every", type=click.IntRange(min=1), help="Steps between evaluations.")
 @click.option("--params", "n_params", type=click.IntRange(min=1), metavar="N",
-              help="Equal-size comparison: set each model's hidden width so it has about N "
-              "trainable parameters (within 10%) [default: the specs' widths].")
+              help="Equal-size comparison: set each model's width (hidden, or the argument its "
+              "width_arg names) so it has about N trainable parameters (within 10%) "
+              "[default: the specs' widths].")
 @click.option("--set", "settings", multiple=True, metavar="SECTION.KEY=VALUE",
               help="Override any spec value: train.*, task.* or model.* "
               "(e.g. --set model.hidden=64).")
