@@ -164,9 +164,57 @@ def fingerprint(cls: type) -> int | str:
             break
         try:
             digest.update(inspect.getsource(sys.modules[klass.__module__]).encode())
-        except (KeyError, TypeError, OSError):  # no source to read (an interactive class)
-            digest.update(f"{klass.__qualname__}{sorted(vars(klass))}".encode())
+        except (KeyError, TypeError, OSError):  # no module source (a notebook's class)
+            digest.update(object_source(klass).encode())
     return "sha256:" + digest.hexdigest()[:16]
+
+
+def source_fingerprint(obj) -> str:
+    """The fingerprint of a function or class given in-process (``memorybench.run``,
+    ``--model-file``): a hash of the source of its module where there is one to read, else
+    of its own source (``object_source``)."""
+    digest = hashlib.sha256()
+    try:
+        digest.update(inspect.getsource(sys.modules[obj.__module__]).encode())
+    except (KeyError, TypeError, OSError):
+        digest.update(object_source(obj).encode())
+    return "sha256:" + digest.hexdigest()[:16]
+
+
+def object_source(obj) -> str:
+    """The text of a class or function: its source where Python finds it (a notebook's
+    functions, not its classes, on Python < 3.13), else its members' source or compiled
+    code, so that an edited method still changes the text."""
+    try:
+        return inspect.getsource(obj)
+    except (TypeError, OSError):
+        pass
+    if not isinstance(obj, type):
+        code = getattr(obj, "__code__", None)
+        return _code_text(code) if code is not None else obj.__qualname__
+    members = ((k, _member_text(v)) for k, v in sorted(vars(obj).items()))
+    return obj.__qualname__ + "".join(f"\n{k}: {text}" for k, text in members if text)
+
+
+def _member_text(value) -> str | None:
+    value = getattr(value, "__func__", value)  # staticmethod, classmethod
+    if isinstance(value, property):
+        value = value.fget
+    if inspect.isfunction(value):
+        try:
+            return inspect.getsource(value)
+        except (TypeError, OSError):
+            return _code_text(value.__code__)
+    if isinstance(value, int | float | str | bool | tuple | None):
+        return repr(value)
+    return None  # a descriptor, a docstring holder, a cache: not the model's code
+
+
+def _code_text(code) -> str:
+    """Compiled code without its file name or line numbers (which change when a
+    notebook cell runs again): instructions, names and constants, nested code included."""
+    consts = (_code_text(c) if inspect.iscode(c) else repr(c) for c in code.co_consts)
+    return " ".join([code.co_code.hex(), repr(code.co_names), repr(code.co_varnames), *consts])
 
 
 def plugin_version(cls: type) -> str | None:

@@ -8,6 +8,11 @@ class UserError(Exception):
     """Bad input from the user (a name, a length, a file): what is wrong, what is expected."""
 
 
+class UserTypeError(UserError, TypeError):
+    """Bad input of the wrong kind (an object that is not a model): a ``TypeError`` from the
+    Python API, one line and exit 2 on the command line."""
+
+
 def printable(value) -> str:
     """Text safe to print on a terminal: control characters (an escape sequence in a
     stored model name) shown as Python escapes, not sent raw."""

@@ -11,7 +11,7 @@ import tomllib
 
 import click
 
-from memorybench.errors import UserError
+from memorybench.errors import UserError, is_integer
 
 EXIT_USAGE = 2
 
@@ -96,16 +96,30 @@ def sweep_from_flags(suite: str | None, tasks: tuple[str, ...], models: tuple[st
                      settings: tuple[str, ...], n_params: int | None):
     """The sweep of a suite and/or flags (flags win). With tasks but no models, every
     model runs (and the other way round)."""
+    return build_sweep(suite, tasks, models, parse_lengths(lengths),
+                       parse_ints("--seeds", seeds, "0,1,2"), train, parse_set(settings),
+                       n_params)
+
+
+def build_sweep(suite: str | None, tasks, models, lengths: list[int] | None,
+                seeds: list[int] | None, train: dict, overrides: dict[str, dict],
+                n_params: int | None):
+    """``sweep_from_flags`` on values already parsed (the Python API's way in):
+    ``overrides`` holds the ``train``, ``task`` and ``model`` sections of ``--set``."""
     from memorybench import catalog  # imports torch: only for commands that train
     from memorybench.sweep import Sweep, load_suite
 
+    for length in lengths or []:
+        if not is_integer(length) or length < 1:
+            raise UserError(f"length {length!r} is invalid; expected integers >= 1 like "
+                            "10,50,100")
+    overrides = {"train": {}, "task": {}, "model": {}, **overrides}
     sweep = load_suite(suite)[0] if suite else Sweep()
     if tasks or models:
         sweep.tasks = list(tasks) or (sweep.tasks if suite else catalog.task_names())
         sweep.models = list(models) or (sweep.models if suite else catalog.model_names())
-    sweep.lengths = parse_lengths(lengths) or sweep.lengths
-    sweep.seeds = parse_ints("--seeds", seeds, "0,1,2") or sweep.seeds
-    overrides = parse_set(settings)
+    sweep.lengths = list(lengths or []) or sweep.lengths
+    sweep.seeds = list(seeds or []) or sweep.seeds
     sweep.override("train", {**overrides["train"],
                              **{k: v for k, v in train.items() if v is not None}})
     sweep.override("task", overrides["task"])

@@ -45,6 +45,10 @@ class Registry:
             return cls
         return add
 
+    def unregister(self, name: str) -> None:
+        """Remove ``name``: an in-process model is registered for one call only."""
+        self._entries.pop(name, None)
+
     def _load_plugins(self) -> None:
         if self._plugins_loaded:
             return

@@ -226,10 +226,11 @@ def run_plan(plan: Plan, store, workers: int = 1, device: str = "cpu",
 def run_sweep(cells: list[Cell], db, workers: int, device: str = "cpu", backend: str = "local",
               scheduler: str | None = None, retry_failed: bool = False, rerun: bool = False,
               dry_run: bool = False, progress: bool = True, resume: str = "",
-              fmt: str = "text") -> int:
-    """The ``run`` command: plan ``cells`` against the store ``db``, train those to do,
-    print the summary; returns the exit code (1 while cells of the sweep are stored as
-    failed, 130 when interrupted, with ``resume``: the command that picks up again)."""
+              fmt: str = "text", work: Work = train_cell, summary: bool = True) -> int:
+    """The ``run`` command: plan ``cells`` against the store ``db``, train those to do
+    (``work``), print the summary (unless not ``summary``); returns the exit code (1 while
+    cells of the sweep are stored as failed, 130 when interrupted, with ``resume``: the
+    command that picks up again)."""
     import click
 
     from memorybench.console import print_plan, print_summary
@@ -250,7 +251,7 @@ def run_sweep(cells: list[Cell], db, workers: int, device: str = "cpu", backend:
                    f"{len(plan.stored)} already stored in {db}", err=True)
         try:
             counts = run_plan(plan, store, workers=workers, device=device, backend=backend,
-                              scheduler=scheduler, progress=progress,
+                              scheduler=scheduler, progress=progress, work=work,
                               put=lambda row: store.put(row, replace=rerun))
         except SweepInterrupted as stop:
             click.echo(f"memorybench: interrupted; {sum(stop.counts.values())} cells trained "
@@ -260,7 +261,8 @@ def run_sweep(cells: list[Cell], db, workers: int, device: str = "cpu", backend:
             store.release([c.key for c in plan.todo])
         frame = store.frame()
     mine = frame[frame["key"].isin({c.key for c in plan.cells})]
-    print_summary(mine, fmt)
+    if summary:
+        print_summary(mine, fmt)
     trained = ", ".join(f"{n} {status}" for status, n in sorted(counts.items())) or "none"
     click.echo(f"trained {sum(counts.values())} cells ({trained}); results in {db}", err=True)
     failed = int((mine["status"] == "failed").sum())

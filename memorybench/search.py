@@ -1,4 +1,4 @@
-"""Run horizon searches (``memorybench horizon``): the logic of ``memorybench.horizon`` over
+"""Run horizon searches (``memorybench horizon``): the logic of ``memorybench.ladder`` over
 ordinary cells, trained and stored by the runner.
 
 Each rung of a search is one cell per (learning rate, seed) at one length, so it is keyed,
@@ -18,10 +18,10 @@ from dataclasses import dataclass
 import click
 
 from memorybench import catalog
-from memorybench import horizon as h
+from memorybench import ladder as h
 from memorybench.cells import TRAIN_KEYS, Cell
 from memorybench.errors import UserError, is_integer
-from memorybench.horizon import Protocol, Rung, State, Trial
+from memorybench.ladder import Protocol, Rung, State, Trial
 from memorybench.registry import unknown_name
 from memorybench.specs import check_keys
 from memorybench.sweep import Sweep
@@ -123,6 +123,53 @@ def trial(cell: Cell, row: dict) -> Trial:
     return h.trial_of(cell.train.lr, cell.seed, row, metrics)
 
 
+def search_sweep(suite: str | None, tasks, models, seeds: list[int] | None,
+                 n_params: int | None, overrides: dict[str, dict], flags: dict):
+    """The sweep and protocol of ``memorybench horizon`` (and ``memorybench.horizon``):
+    a suite and/or flags, with ``flags`` (factor, resolution, lrs, multiples, test_size,
+    patience) over the suite's ``[horizon]`` table, and its seeds (default 0, 1, 2) and
+    parameter budget."""
+    from memorybench.flags import build_sweep
+
+    sweep = build_sweep(suite, tasks, models, None, None, {}, overrides, None)
+    protocol, extra = protocol_from(sweep.horizon, flags)
+    apply_horizon_tables(sweep, extra)
+    sweep.override("train", overrides.get("train", {}))  # flags win over [horizon.train]
+    sweep.override("task", overrides.get("task", {}))
+    if suite and not tasks and "tasks" in extra:
+        sweep.tasks = list(extra["tasks"])  # the suite's searched tasks, unless flags name some
+    if suite and not models and "models" in extra:
+        sweep.models = list(extra["models"])
+    sweep.seeds = list(seeds or []) or extra.get("seeds") or (sweep.seeds if suite
+                                                              else [0, 1, 2])
+    n_params = n_params if n_params is not None else extra.get("params")
+    if n_params is not None:
+        if not is_integer(n_params) or n_params < 1:
+            raise UserError(f"--params {n_params} is invalid; expected an integer >= 1")
+        if "hidden" not in overrides.get("model", {}):
+            sweep.model.pop("hidden", None)  # the budget chooses the suite's width
+        sweep.params = n_params
+    return sweep, protocol
+
+
+def brackets(searches: list[Search], protocol: Protocol, db) -> list[dict]:
+    """Each search's bracket as stored in ``db``: one row per (task, model)."""
+    from memorybench.store import Store
+
+    with Store(db, readonly=True) as store:
+        rows = stored_rows(store)
+    out = []
+    for search in searches:
+        state, rungs = search.state(rows, protocol.resolution)
+        best = rungs.get(state.lo)
+        out.append({"task": search.task, "model": search.model, "closed": state.closed,
+                    "solved": state.lo, "failed": state.hi, "cap": search.cap,
+                    "bracket": h.bracket(state, search.cap) if state.closed else None,
+                    "lr": best.lr if best else None, "causal": search.causal,
+                    "lengths_trained": list(state.trained)})
+    return out
+
+
 def task_ladder(task: str, sweep: Sweep, protocol: Protocol, start: int | None,
                 cap: int | None, suite_ladder: dict | None = None):
     """The task's ladder: start and cap from flags, else the suite's ``[horizon] ladders``
@@ -184,6 +231,8 @@ def plan_searches(sweep: Sweep, protocol: Protocol, start: int | None = None,
     if not sweep.tasks or not sweep.models:
         raise UserError("nothing to search: give at least one --task and one --model, or a "
                         "--suite")
+    if ladders is None:
+        ladders = sweep.horizon.get("ladders")  # the suite's, checked by protocol_from
     searches = []
     train = {"test_size": protocol.test_size, "extrapolate": list(protocol.multiples),
              "patience": protocol.patience, "min_delta": protocol.min_delta}
@@ -221,13 +270,14 @@ def stored_rows(store) -> dict[str, dict]:
 
 def run_searches(searches: list[Search], protocol: Protocol, db, workers: int,
                  device: str = "cpu", backend: str = "local", scheduler: str | None = None,
-                 dry_run: bool = False, progress: bool = True) -> int:
+                 dry_run: bool = False, progress: bool = True, work=None) -> int:
     """The ``horizon`` command: rounds of rungs until every search's bracket closes,
     printing each bracket as it closes; with ``dry_run``, the ladders so far and the
     worst-case cost left. Returns the exit code (1 while a searched cell is stored as
-    failed, 130 when interrupted)."""
+    failed, 130 when interrupted). ``work`` trains a cell (default: ``train_cell``)."""
     from memorybench.runner import SweepInterrupted, make_plan, run_plan
     from memorybench.store import Store
+    from memorybench.training import train_cell
 
     printed: set[int] = set()
     trained = 0
@@ -252,7 +302,8 @@ def run_searches(searches: list[Search], protocol: Protocol, db, workers: int,
                 raise RuntimeError("horizon search made no progress")
             try:
                 counts = run_plan(plan, store, workers=workers, device=device,
-                                  backend=backend, scheduler=scheduler, progress=progress)
+                                  backend=backend, scheduler=scheduler, progress=progress,
+                                  work=work or train_cell)
             except SweepInterrupted as stop:
                 click.echo(f"memorybench: interrupted; {sum(stop.counts.values())} cells "
                            f"stored in {db}; run the same command to resume", err=True)

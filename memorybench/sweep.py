@@ -38,7 +38,8 @@ class Sweep:
     train: dict = field(default_factory=dict)
     task: dict = field(default_factory=dict)
     model: dict = field(default_factory=dict)  # overrides of model parameters
-    params: int | None = None  # size every model's `hidden` to about this many parameters
+    params: int | None = None  # size every model's width (`Core.width_arg`) to about this
+    # many parameters
     suite: str | None = None  # the suite's name: picks a task spec's `suites` lengths
     horizon: dict = field(default_factory=dict)  # the suite's horizon protocol
     # (memorybench.search.protocol_from); `run` ignores it
@@ -160,9 +161,9 @@ class Sweep:
         target = self.params
         if isinstance(target, bool) or not isinstance(target, int) or target < 1:
             raise UserError(f"--params {target!r} is invalid; expected an integer >= 1")
-        if "hidden" in self.model:
-            raise UserError("--params chooses each model's hidden width; do not also set "
-                            "model.hidden")
+        if mcls.width_arg in self.model:
+            raise UserError(f"--params chooses each model's width ({model_name}: "
+                            f"{mcls.width_arg}); do not also set model.{mcls.width_arg}")
         chosen, _ = size_for(task.io, mcls, params, target, model_name, fixed=set(self.model))
         return {**params, **chosen, "target_params": target}
 

@@ -11,7 +11,7 @@ import pytest
 from memorybench import catalog, results
 from memorybench.cells import Cell, TrainConfig
 from memorybench.errors import UserError
-from memorybench.horizon import (
+from memorybench.ladder import (
     Protocol,
     Rung,
     Trial,
@@ -146,7 +146,7 @@ def test_each_seed_has_its_own_horizon():
     rungs = {8: Rung(8, 1e-3, {0: True, 1: True, 2: False}, False, {}),
              16: Rung(16, 1e-3, {0: True, 1: False, 2: True}, False, {})}
     assert seed_horizons(rungs) == {0: 16, 1: 8, 2: None}
-    from memorybench.horizon import seed_text
+    from memorybench.ladder import seed_text
 
     assert seed_text(seed_horizons(rungs), rungs) == "0: ≥ 16, 1: 8, 2: < 8"  # ≥: a lower bound
 

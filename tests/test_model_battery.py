@@ -106,7 +106,8 @@ every_kind = pytest.mark.parametrize("kind", list(KINDS))
 def test_builds_from_its_spec(name):
     model = SequenceModel(KINDS["reals-last"], model_class(name), **spec_params(name))
     assert count_parameters(model) > 0
-    assert "hidden" in model_class(name).parameters_of(), "--params sizes the `hidden` width"
+    cls = model_class(name)
+    assert cls.width_arg in cls.parameters_of(), "--params sizes the core's `width_arg`"
 
 
 @every_model

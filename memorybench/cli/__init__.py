@@ -1,7 +1,7 @@
 """The ``memorybench`` command line: click wiring only. Commands that train live in
 ``cli/train.py`` (list, run, diagnose), commands that read results in ``cli/results.py``
-(export, compare, report, leaderboard, rekey); the work itself is done by the modules
-they call."""
+(export, compare, report, leaderboard, rekey), commands that take a task's data elsewhere
+in ``cli/data.py`` (data, score); the work itself is done by the modules they call."""
 
 from __future__ import annotations
 
@@ -45,4 +45,4 @@ def main() -> None:
     cli()
 
 
-from memorybench.cli import horizon, results, train  # noqa: E402,F401  (registers the commands)
+from memorybench.cli import data, horizon, results, train  # noqa: E402,F401  (registers them)

@@ -29,6 +29,10 @@ def parse_floats(option: str, text: str | None) -> tuple[float, ...] | None:
               "protocol to use (e.g. quick).")
 @click.option("--task", "tasks", multiple=True, help="Task to search; repeat for several.")
 @click.option("--model", "models", multiple=True, help="Model to search; repeat for several.")
+@click.option("--model-file", "model_files", multiple=True, metavar="PATH.py:NAME",
+              help="Your own model from a Python file: a Core subclass or a function (or "
+              "nn.Module class) building a module that maps (batch, time, features) to "
+              "(batch, time, out); --set model.X=... sets its arguments. Repeat for several.")
 @click.option("--seeds", help="Comma-separated seeds [default: the suite's, else 0,1,2].")
 @click.option("--params", "n_params", type=int, metavar="N",
               help="Matched size: every model at about N trainable parameters [default: the "
@@ -64,9 +68,9 @@ def parse_floats(option: str, text: str | None) -> tuple[float, ...] | None:
 @click.option("--dry-run", is_flag=True, help="Print each ladder so far and the worst-case "
               "cost left; train nothing.")
 @click.option("--quiet", is_flag=True, help="No progress bar.")
-def horizon(suite, tasks, models, seeds, n_params, start, cap, factor, resolution, lrs,
-            multiples, test_size, patience, min_delta, settings, db, workers, device, backend,
-            scheduler, dry_run, quiet):
+def horizon(suite, tasks, models, model_files, seeds, n_params, start, cap, factor, resolution,
+            lrs, multiples, test_size, patience, min_delta, settings, db, workers, device,
+            backend, scheduler, dry_run, quiet):
     """Search each model's memory horizon on each task: a bracket [solved, failed).
 
     Per (task, model): train at a geometric ladder of lengths, stop at the first length a
@@ -81,37 +85,26 @@ def horizon(suite, tasks, models, seeds, n_params, start, cap, factor, resolutio
       memorybench horizon --suite quick
       memorybench horizon --suite quick --dry-run
     """
-    from memorybench.flags import check_device, parse_ints, parse_set, sweep_from_flags
+    from memorybench import usermodels
+    from memorybench.flags import check_device, parse_ints, parse_set
     from memorybench.runner import default_workers, require_dask
-    from memorybench.search import apply_horizon_tables, plan_searches, protocol_from, run_searches
+    from memorybench.search import plan_searches, run_searches, search_sweep
 
-    sweep = sweep_from_flags(suite, tasks, models, None, None, {}, settings, None)
     flags = {"factor": factor, "resolution": resolution, "lrs": parse_floats("--lrs", lrs),
              "multiples": parse_ints("--multiples", multiples, "2,4,8"),
              "test_size": test_size, "patience": patience, "min_delta": min_delta}
-    protocol, extra = protocol_from(sweep.horizon, flags)
-    apply_horizon_tables(sweep, extra)
-    overrides = parse_set(settings)  # --set wins over the suite's [horizon] tables too
-    sweep.override("train", overrides["train"])
-    sweep.override("task", overrides["task"])
-    if suite and not tasks and "tasks" in extra:
-        sweep.tasks = list(extra["tasks"])  # the suite's searched tasks, unless flags name some
-    if suite and not models and "models" in extra:
-        sweep.models = list(extra["models"])
-    sweep.seeds = parse_ints("--seeds", seeds, "0,1,2") or extra.get("seeds") or (
-        sweep.seeds if suite else [0, 1, 2])
-    n_params = n_params if n_params is not None else extra.get("params")
-    if n_params is not None:
-        if n_params < 1:
-            raise UserError(f"--params {n_params} is invalid; expected an integer >= 1")
-        if "hidden" not in parse_set(settings)["model"]:
-            sweep.model.pop("hidden", None)  # the budget chooses the suite's width
-        sweep.params = n_params
-    searches = plan_searches(sweep, protocol, start, cap, lrs_given=lrs is not None,
-                             ladders=extra.get("ladders"))
-    device = check_device(device)
-    if (scheduler or backend == "dask") and not dry_run:
-        require_dask(scheduler)
-    return run_searches(searches, protocol, db, workers or default_workers(), device=device,
-                        backend="dask" if scheduler else backend, scheduler=scheduler,
-                        dry_run=dry_run, progress=not quiet)
+    names, classes = usermodels.from_files(model_files)
+    workers = workers or default_workers()
+    with usermodels.registered(classes):
+        sweep, protocol = search_sweep(suite, tasks, (*models, *names),
+                                       parse_ints("--seeds", seeds, "0,1,2"), n_params,
+                                       parse_set(settings), flags)
+        searches = plan_searches(sweep, protocol, start, cap, lrs_given=lrs is not None)
+        device = check_device(device)
+        if (scheduler or backend == "dask") and not dry_run:
+            require_dask(scheduler)
+        usermodels.check_sendable(classes, workers)
+        return run_searches(searches, protocol, db, workers, device=device,
+                            backend="dask" if scheduler else backend, scheduler=scheduler,
+                            dry_run=dry_run, progress=not quiet,
+                            work=usermodels.WithModels(classes))

@@ -51,6 +51,10 @@ def list_cmd(fmt):
 @click.option("--suite", help="A named suite (see `memorybench list`) or a path to a TOML file.")
 @click.option("--task", "tasks", multiple=True, help="Task to run; repeat for several.")
 @click.option("--model", "models", multiple=True, help="Model to run; repeat for several.")
+@click.option("--model-file", "model_files", multiple=True, metavar="PATH.py:NAME",
+              help="Your own model from a Python file: a Core subclass or a function (or "
+              "nn.Module class) building a module that maps (batch, time, features) to "
+              "(batch, time, out); --set model.X=... sets its arguments. Repeat for several.")
 @click.option("--lengths", help="Comma-separated lengths, e.g. 10,50,100 (default: each "
               "task's spec).")
 @click.option("--seeds", help="Comma-separated seeds, e.g. 0,1,2 (default: 0).")
@@ -59,8 +63,9 @@ def list_cmd(fmt):
 @click.option("--lr", type=FiniteFloat(min=0, min_open=True), help="Learning rate.")
 @click.option("--eval-every", type=click.IntRange(min=1), help="Steps between evaluations.")
 @click.option("--params", "n_params", type=click.IntRange(min=1), metavar="N",
-              help="Equal-size comparison: set each model's hidden width so it has about N "
-              "trainable parameters (within 10%) [default: the specs' widths].")
+              help="Equal-size comparison: set each model's width (hidden, or the argument its "
+              "width_arg names) so it has about N trainable parameters (within 10%) "
+              "[default: the specs' widths].")
 @click.option("--set", "settings", multiple=True, metavar="SECTION.KEY=VALUE",
               help="Override any spec value: train.*, task.* or model.* "
               "(e.g. --set model.hidden=64).")
@@ -81,9 +86,9 @@ def list_cmd(fmt):
               "(implies --backend dask; without it, dask starts a LocalCluster).")
 @click.option("--quiet", is_flag=True, help="No progress bar.")
 @format_option
-def run(suite, tasks, models, lengths, seeds, steps, batch_size, lr, eval_every, n_params,
-        settings, db, workers, device, dry_run, retry_failed, rerun, backend, scheduler, quiet,
-        fmt):
+def run(suite, tasks, models, model_files, lengths, seeds, steps, batch_size, lr, eval_every,
+        n_params, settings, db, workers, device, dry_run, retry_failed, rerun, backend,
+        scheduler, quiet, fmt):
     """Train every cell of a sweep that is not stored yet, and store it.
 
     A sweep is tasks x models x lengths x seeds, from a suite and/or flags (flags win).
@@ -97,27 +102,38 @@ def run(suite, tasks, models, lengths, seeds, steps, batch_size, lr, eval_every,
       memorybench run --suite smoke --dry-run
       memorybench run --task copy --model lstm --model orthogonal --params 6500
     """
+    from memorybench import usermodels
     from memorybench.flags import check_device, sweep_from_flags
     from memorybench.runner import default_workers, require_dask, run_sweep
 
     train = {"steps": steps, "batch_size": batch_size, "lr": lr, "eval_every": eval_every}
-    cells = sweep_from_flags(suite, tasks, models, lengths, seeds, train, settings,
-                             n_params).cells()
-    device = check_device(device)
-    if (scheduler or backend == "dask") and not dry_run:
-        require_dask(scheduler)
-    resume = shlex.join(["memorybench", *click.get_current_context().find_root()
-                         .command.raw_args])
-    return run_sweep(cells, db, workers=workers or default_workers(), device=device,
-                     backend="dask" if scheduler else backend, scheduler=scheduler,
-                     retry_failed=retry_failed, rerun=rerun, dry_run=dry_run,
-                     progress=not quiet, resume=resume, fmt=fmt)
+    names, classes = usermodels.from_files(model_files)
+    workers = workers or default_workers()
+    with usermodels.registered(classes):
+        cells = sweep_from_flags(suite, tasks, (*models, *names), lengths, seeds, train,
+                                 settings, n_params).cells()
+        device = check_device(device)
+        if (scheduler or backend == "dask") and not dry_run:
+            require_dask(scheduler)
+        usermodels.check_sendable(classes, workers)
+        resume = shlex.join(["memorybench", *click.get_current_context().find_root()
+                             .command.raw_args])
+        return run_sweep(cells, db, workers=workers, device=device,
+                         backend="dask" if scheduler else backend, scheduler=scheduler,
+                         retry_failed=retry_failed, rerun=rerun, dry_run=dry_run,
+                         progress=not quiet, resume=resume, fmt=fmt,
+                         work=usermodels.WithModels(classes))
 
 
 @cli.command()
 @click.option("--task", default="adding", show_default=True, help="Task to diagnose.")
 @click.option("--model", "models", multiple=True, help="Model to diagnose; repeat for several "
               "[default: elman, lstm, gru, orthogonal].")
+@click.option("--model-file", "model_files", multiple=True, metavar="PATH.py:NAME",
+              help="Your own model from a Python file: a Core subclass or a function (or "
+              "nn.Module class) building a module that maps (batch, time, features) to "
+              "(batch, time, out); --set model.X=... sets its arguments. A diagnosed core "
+              "needs recurrent_state and unroll.")
 @click.option("--length", type=int, default=100, show_default=True,
               help="Sequence length T: gradients are measured at every distance from the "
               "last step of the sequence (T steps; T + 20 for copy).")
@@ -136,7 +152,7 @@ def run(suite, tasks, models, lengths, seeds, steps, batch_size, lr, eval_every,
 @click.option("--workers", type=click.IntRange(min=1), default=None,
               help="Diagnostics run at once, one process and one torch thread each "
               "[default: number of cores].")
-def diagnose(task, models, length, seeds, steps, settings, db, out, workers):
+def diagnose(task, models, model_files, length, seeds, steps, settings, db, out, workers):
     """Why a model forgets: gradient flow and a memory probe, at init and after training.
 
     Per model: the norm of dLoss/dh_t against the distance from the last step, with its
@@ -152,22 +168,29 @@ def diagnose(task, models, length, seeds, steps, settings, db, out, workers):
           --length 200
       memorybench diagnose --task adding --model lstm --length 50 --steps 2000 --seeds 0,1,2
     """
-    from memorybench import diagnostics
+    from memorybench import diagnostics, usermodels
     from memorybench.flags import parse_ints, parse_set
     from memorybench.report import check_out
     from memorybench.report import diagnostics as report_diagnostics
     from memorybench.runner import default_workers
 
-    names = list(dict.fromkeys(models or ["elman", "lstm", "gru", "orthogonal"]))
+    files, classes = usermodels.from_files(model_files)
+    default = [] if files else ["elman", "lstm", "gru", "orthogonal"]
+    names = list(dict.fromkeys([*(models or default), *files]))
     seed_list = parse_ints("--seeds", seeds, "0,1,2") or [0]
-    todo, not_applicable, skipped = diagnostics.plan_models(
-        task, names, length, seed_list, steps, parse_set(settings))
-    check_out(out)  # a bad --out is refused now, not after minutes of training
-    for name in skipped:
-        click.echo(f"{name}: does not apply: a per-step recurrent state does not exist in "
-                   "this model (no state is carried from step to step); skipped", err=True)
-
-    frame, counts = diagnostics.run(todo, not_applicable, db, workers or default_workers())
+    workers = workers or default_workers()
+    with usermodels.registered(classes):
+        todo, not_applicable, skipped = diagnostics.plan_models(
+            task, names, length, seed_list, steps, parse_set(settings))
+        check_out(out)  # a bad --out is refused now, not after minutes of training
+        usermodels.check_sendable(classes, workers)
+        for name in skipped:
+            click.echo(f"{name}: does not apply: a per-step recurrent state does not exist "
+                       "in this model (no state is carried from step to step); skipped",
+                       err=True)
+        frame, counts = diagnostics.run(
+            todo, not_applicable, db, workers,
+            usermodels.WithModels(classes, diagnostics.diagnose))
     if counts is None:
         return 130
     print_diagnostics(frame, {d.key for d in todo}, steps)

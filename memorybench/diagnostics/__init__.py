@@ -205,11 +205,12 @@ def plan_models(task: str, models: list[str], length: int, seeds: list[int], ste
     return todo, not_applicable, skipped
 
 
-def run(todo: list[Diagnostic], not_applicable: list[Diagnostic], db, workers: int):
+def run(todo: list[Diagnostic], not_applicable: list[Diagnostic], db, workers: int,
+        work=None):
     """Measure the diagnostics of ``todo`` not stored yet in ``db`` through the runner's
     pool (its crash recovery and Ctrl-C handling), each stored as it arrives, and store the
     rows of ``not_applicable``. Returns the store's diagnostics and the counts by status,
-    or None for the counts when interrupted."""
+    or None for the counts when interrupted. ``work`` measures one (default ``diagnose``)."""
     import click
 
     from memorybench.runner import Plan, SweepInterrupted, run_plan
@@ -229,7 +230,7 @@ def run(todo: list[Diagnostic], not_applicable: list[Diagnostic], db, workers: i
         click.echo(f"{len(todo)} diagnostics: {len(plan.todo)} to run, "
                    f"{len(plan.stored)} already stored in {db}", err=True)
         try:
-            counts = run_plan(plan, store, workers=workers, work=diagnose,
+            counts = run_plan(plan, store, workers=workers, work=work or diagnose,
                               put=store.put_diagnostic, on_result=said, progress=False)
         except SweepInterrupted as stop:
             click.echo(f"memorybench: interrupted; {sum(stop.counts.values())} diagnostics "

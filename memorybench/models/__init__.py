@@ -1,10 +1,12 @@
 """The model registry. Every module of this package is imported, and so registers its
 cores (``@MODELS.register("name")``); plugins use the entry-point group
-``memorybench.models``."""
+``memorybench.models``. Called, ``memorybench.models()`` lists every model
+name with its description (``memorybench.api.CallablePackage``)."""
 
 import importlib
 import pkgutil
 
+from memorybench.api import callable_package
 from memorybench.models.base import Core
 from memorybench.registry import Registry
 
@@ -12,3 +14,5 @@ MODELS = Registry("model", "memorybench.models", Core)
 
 for _module in pkgutil.iter_modules(__path__):
     importlib.import_module(f"{__name__}.{_module.name}")
+
+callable_package(__name__)

@@ -36,8 +36,11 @@ class Core(nn.Module):
     # True when the core carries a state from step to step and ``unroll`` exposes it
     # (memorybench.diagnostics); attention and windows have no such state.
     recurrent_state: ClassVar[bool] = False
+    # The constructor argument that sets the core's width: ``--params`` sizes the model by
+    # it, and the encoder is this wide unless ``embed`` says otherwise.
+    width_arg: ClassVar[str] = "hidden"
     # An integer parameter ``--params`` may move away from the spec's value when no
-    # ``hidden`` alone lands within 10% of the target (memorybench.models.sizing).
+    # width alone lands within 10% of the target (memorybench.models.sizing).
     sizing_knob: ClassVar[str | None] = None
     out_features: int
 
@@ -81,17 +84,19 @@ class SequenceModel(nn.Module):
 
     def __init__(self, io: TaskIO, core_cls: type[Core], embed: int | None = None,
                  target_params: int | None = None, **params):
-        """``embed``: encoder width (default: ``hidden``). ``target_params``: the
-        ``--params`` budget ``hidden`` was chosen for; recorded with the cell, unused here."""
+        """``embed``: encoder width (default: the core's width, ``Core.width_arg``).
+        ``target_params``: the ``--params`` budget the width was chosen for; recorded with
+        the cell, unused here."""
         super().__init__()
         known = core_cls.parameters_of()
         for key in params:
             if key not in known:
                 raise UserError(f"model {core_cls.name}: unknown parameter {key!r}; expected "
                                 f"one of: {', '.join(sorted(['embed', *known]))}")
-        width = embed or params.get("hidden") or known.get("hidden")
+        width = embed or params.get(core_cls.width_arg) or known.get(core_cls.width_arg)
         if not isinstance(width, int) or width < 1:
-            raise UserError(f"model {core_cls.name}: embed/hidden must be a positive integer")
+            raise UserError(f"model {core_cls.name}: embed/{core_cls.width_arg} must be a "
+                            "positive integer")
         if io.inputs == "tokens":
             self.encode = nn.Embedding(io.in_size, width)
         else:

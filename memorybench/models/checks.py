@@ -103,7 +103,8 @@ def memory_estimate(io: TaskIO, mcls: type[Core], params: dict, batch: int,
     count = parameter_count(io, mcls, params)
     if count is None:
         return None
-    width = max([v for k, v in params.items() if k in ("hidden", "embed", "d_model")
+    width = max([v for k, v in params.items() if k in ("hidden", "embed", "d_model",
+                                                       mcls.width_arg)
                  and isinstance(v, int)] or [1])
     layers = params.get("layers", 1) if isinstance(params.get("layers", 1), int) else 1
     return (BYTES_PER_PARAMETER * count

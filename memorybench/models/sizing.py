@@ -32,12 +32,13 @@ STRIDE = 64  # widths scanned for one the core accepts (a multiple of its heads,
 Fit = tuple[int, int]  # (width, trainable parameters)
 
 
-def count_at(io: TaskIO, core_cls: type[Core], params: dict, hidden: int) -> int | None:
-    """Trainable parameters of the model at width ``hidden``; None if the core refuses
-    that width (e.g. attention needs a multiple of its heads)."""
+def count_at(io: TaskIO, core_cls: type[Core], params: dict, width: int) -> int | None:
+    """Trainable parameters of the model at ``width`` (its ``Core.width_arg``); None if
+    the core refuses that width (e.g. attention needs a multiple of its heads)."""
     try:
         with torch.random.fork_rng():  # building draws initial weights; leave the seed be
-            return count_parameters(SequenceModel(io, core_cls, **{**params, "hidden": hidden}))
+            return count_parameters(SequenceModel(io, core_cls,
+                                                  **{**params, core_cls.width_arg: width}))
     except UserError:
         return None
 
@@ -85,7 +86,8 @@ def knob_values(spec: int) -> list[int]:
 
 def size_for(io: TaskIO, core_cls: type[Core], params: dict, target: int,
              name: str | None = None, fixed: Collection[str] = ()) -> tuple[dict, int]:
-    """(chosen, count): the parameters to set, ``{"hidden": h}`` and, where the width alone
+    """(chosen, count): the parameters to set, the width (``{"hidden": h}``, or the core's
+    own ``width_arg``) and, where the width alone
     misses, the core's ``sizing_knob``, so that the model has ``count`` trainable
     parameters, the nearest to ``target`` within 10%. Parameters in ``fixed`` (set by the
     user) are never changed. Raises a one-line ``UserError`` if no width lands."""
@@ -101,8 +103,8 @@ def size_for(io: TaskIO, core_cls: type[Core], params: dict, target: int,
         below, above = bracket(functools.partial(count_at, io, core_cls, trial), target)
         near = [f for f in (below, above) if f and abs(f[1] - target) <= TOLERANCE * target]
         if near:
-            hidden, count = min(near, key=lambda f: (abs(f[1] - target), f[0]))
-            return {"hidden": hidden, **({} if value is None else {knob: value})}, count
+            width, count = min(near, key=lambda f: (abs(f[1] - target), f[0]))
+            return {core_cls.width_arg: width, **({} if value is None else {knob: value})}, count
         misses.append((below, above))
     below, above = misses[0]  # the spec's own architecture, for the message
     if below is None and above is None:
@@ -113,7 +115,8 @@ def size_for(io: TaskIO, core_cls: type[Core], params: dict, target: int,
     elif above is None:
         expected = f"a target of at most about {below[1]} (its largest width, {below[0]})"
     else:  # the target falls in a gap between accepted widths
-        expected = (f"a target near {below[1]} (hidden={below[0]}) or {above[1]} "
-                    f"(hidden={above[0]})")
+        arg = core_cls.width_arg
+        expected = (f"a target near {below[1]} ({arg}={below[0]}) or {above[1]} "
+                    f"({arg}={above[0]})")
     raise UserError(f"--params {target}: no width of model {name} gives {target} "
                     f"+-{TOLERANCE:.0%} trainable parameters; expected {expected}")

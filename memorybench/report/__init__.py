@@ -12,12 +12,16 @@ Data flows one way through the modules: ``summary`` (stored cells -> numbers) an
 rows and PNG bytes); ``claims`` and ``references`` (the literature beside our numbers);
 ``pages`` and ``diagnostics`` (everything -> the pages, through ``templates/``); ``output``
 (``--out`` checks, the one atomic write); ``leaderboard`` (is a committed report stale?).
-No module imports this package file: it only names what the command line uses.
+No module imports this package file: it only names what the command line uses. Called,
+``memorybench.report(db=..., out=...)`` is the API's ``memorybench.api.report``.
 """
 
+from memorybench.api import callable_package
 from memorybench.report import diagnostics
 from memorybench.report.output import check_out
 from memorybench.report.pages import DEFAULT_OUT, FORMATS, parse_formats, render_report
 
 __all__ = ["DEFAULT_OUT", "FORMATS", "check_out", "diagnostics", "parse_formats",
            "render_report"]
+
+callable_package(__name__)

@@ -3,7 +3,7 @@ own horizon, the chosen learning rate, extrapolation and a memory score per mode
 
 A searched cell is one trained with a separate test set (``train.test_size``, the horizon
 protocol's); the cells of one search share every setting but length, seed and learning
-rate. Nothing here imports torch: the search's logic is ``memorybench.horizon``'s.
+rate. Nothing here imports torch: the search's logic is ``memorybench.ladder``'s.
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ import json
 
 import pandas as pd
 
-from memorybench import horizon as h
+from memorybench import ladder as h
 from memorybench.report import tables
 from memorybench.specs import read_toml, spec_dir
 

@@ -1,0 +1,230 @@
+"""A task's generated examples as files any framework can read (``memorybench data``), and
+scores of predictions made elsewhere on them (``memorybench score``).
+
+One ``.npz`` file per (length, seed) holds the examples a cell of that length and seed
+sees: ``train_x``/``train_y``, the first ``train_size`` examples of its training stream (in
+batches of its batch size, held-out inputs left out, as ``training.train_steps`` draws
+them), ``validation_x``/``validation_y`` (the held-out set it stops on) and
+``test_x``/``test_y`` (its test set), with any per-example facts a score reads as
+``SPLIT_meta_NAME``. ``manifest.json`` beside the files names, per file, the task, its
+parameters, the code version of its generator, memorybench's version and a hash of the
+arrays, which ``score`` checks before it scores.
+
+Inputs are token ids (B, T) int64 or reals (B, T, in) float32; targets classes (B,) or
+(B, T) (``-100`` where unlabelled) or reals (B, out). Predictions are what a model would
+output: logits (B, classes) or (B, T, classes) for classes, values of the targets' shape
+for reals.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import math
+from pathlib import Path
+
+import numpy as np
+
+from memorybench import catalog
+from memorybench.cells import TRAIN_STREAM, TrainConfig
+from memorybench.errors import UserError
+from memorybench.tasks.base import Batch, Task, input_rows, sample_unseen
+
+MANIFEST = "manifest.json"
+SPLITS = ("train", "validation", "test")
+
+
+def file_name(task: str, length: int, seed: int) -> str:
+    return f"{task}-T{length}-seed{seed}.npz"
+
+
+def content_hash(arrays: dict[str, np.ndarray]) -> str:
+    """A hash of the arrays themselves (names, dtypes, shapes, values), whatever the
+    file's compression."""
+    digest = hashlib.sha256()
+    for name in sorted(arrays):
+        array = np.ascontiguousarray(arrays[name])
+        digest.update(f"{name}:{array.dtype.str}:{array.shape}".encode())
+        digest.update(array.tobytes())
+    return "sha256:" + digest.hexdigest()
+
+
+def _arrays(split: str, batch: Batch) -> dict[str, np.ndarray]:
+    out = {f"{split}_x": batch.x.numpy(), f"{split}_y": batch.y.numpy()}
+    out.update({f"{split}_meta_{k}": np.asarray(v) for k, v in batch.meta.items()})
+    return out
+
+
+def examples(task: Task, length: int, seed: int, cfg: TrainConfig,
+             train_size: int) -> dict[str, np.ndarray]:
+    """The arrays of one file: a cell's three sets at ``length`` and ``seed``."""
+    import torch
+
+    from memorybench.training import held_out_set, test_set
+
+    validation = held_out_set(task, cfg, length, seed)
+    test = test_set(task, cfg, length, seed)
+    unseen = input_rows(task, validation) | input_rows(task, test)
+    rng = np.random.default_rng([seed, TRAIN_STREAM])
+    batches = [sample_unseen(task, cfg.batch_size, length, rng, unseen)
+               for _ in range(math.ceil(train_size / cfg.batch_size))]
+    train = Batch(torch.cat([b.x for b in batches])[:train_size],
+                  torch.cat([b.y for b in batches])[:train_size],
+                  {k: np.concatenate([b.meta[k] for b in batches])[:train_size]
+                   for k in batches[0].meta})
+    return {**_arrays("train", train), **_arrays("validation", validation),
+            **_arrays("test", test)}
+
+
+def write(task_name: str, lengths: list[int], seeds: list[int], out: Path,
+          train_size: int, validation_size: int | None = None, test_size: int = 1000,
+          task_params: dict | None = None, batch_size: int | None = None) -> list[Path]:
+    """Write one file per (length, seed) into the folder ``out`` and list them in its
+    manifest (entries of other files already there are kept); returns the files.
+    ``validation_size`` and ``batch_size`` default to the task spec's ``eval_size`` and
+    ``batch_size``, so the examples are those its cells draw."""
+    spec = catalog.task_spec(task_name)
+    task = catalog.build_task(task_name, {**spec.get("params", {}), **(task_params or {})})
+    for name, value in (("--train-size", train_size), ("--test-size", test_size)):
+        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+            raise UserError(f"{name} {value!r} is invalid; expected an integer >= 1")
+    train = {**spec.get("train", {}), "test_size": test_size,
+             **({} if validation_size is None else {"eval_size": validation_size}),
+             **({} if batch_size is None else {"batch_size": batch_size})}
+    cfg = TrainConfig(**{k: v for k, v in train.items()
+                         if k in ("batch_size", "eval_size", "test_size")})
+    if not lengths or not seeds:
+        raise UserError("nothing to write: expected --lengths like 10,50 and --seeds like 0,1")
+    for length in lengths:
+        task.check_length(length)
+    out = Path(out)
+    if out.exists() and not out.is_dir():
+        raise UserError(f"--out {out} is a file; expected a folder to write the data into")
+    manifest = read_manifest(out) if (out / MANIFEST).exists() else {"files": {}}
+    written = []
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+        for length in lengths:
+            for seed in seeds:
+                arrays = examples(task, length, seed, cfg, train_size)
+                path = out / file_name(task_name, length, seed)
+                tmp = path.with_name(path.name + ".tmp.npz")
+                np.savez_compressed(tmp, **arrays)
+                tmp.replace(path)
+                manifest["files"][path.name] = entry(task_name, task, length, seed, cfg,
+                                                     arrays)
+                written.append(path)
+        text = json.dumps(manifest, indent=1, sort_keys=True) + "\n"
+        (out / MANIFEST).write_text(text, encoding="utf-8")
+    except OSError as exc:
+        raise UserError(f"--out {out} cannot be written ({exc.strerror or exc}); expected a "
+                        "writable folder") from None
+    return written
+
+
+def entry(task_name: str, task: Task, length: int, seed: int, cfg: TrainConfig,
+          arrays: dict[str, np.ndarray]) -> dict:
+    import memorybench
+
+    return {"task": task_name, "task_type": task.name,
+            "task_version": catalog.fingerprint(type(task)),
+            "task_params": dataclasses.asdict(task), "length": length, "seed": seed,
+            "io": dataclasses.asdict(task.io), "metric": task.metric,
+            "chance": task.chance(length), "solved": task.solved,
+            "sizes": {s: len(arrays[f"{s}_x"]) for s in SPLITS},
+            "batch_size": cfg.batch_size, "memorybench": memorybench.__version__,
+            "content_hash": content_hash(arrays)}
+
+
+def read_manifest(folder: Path) -> dict:
+    path = folder / MANIFEST
+    try:
+        manifest = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        raise UserError(f"{path} cannot be read ({type(exc).__name__}); expected a manifest "
+                        "written by `memorybench data`") from None
+    if not isinstance(manifest, dict) or not isinstance(manifest.get("files"), dict):
+        raise UserError(f"{path} is not a manifest; expected one written by "
+                        "`memorybench data`")
+    return manifest
+
+
+def load(path: str | Path) -> tuple[dict, dict[str, np.ndarray]]:
+    """(manifest entry, arrays) of a data file, checked against its manifest: the arrays'
+    hash, and the generator's version against this memorybench's."""
+    path = Path(path)
+    if not path.is_file():
+        raise UserError(f"{path}: no such data file; expected a .npz file written by "
+                        "`memorybench data`")
+    meta = read_manifest(path.parent)["files"].get(path.name)
+    if meta is None:
+        raise UserError(f"{path} is not listed in {path.parent / MANIFEST}; expected a file "
+                        "written by `memorybench data`, beside its manifest")
+    try:
+        with np.load(path, allow_pickle=False) as data:
+            arrays = {k: data[k] for k in data.files}
+    except (OSError, ValueError) as exc:
+        raise UserError(f"{path} cannot be read ({type(exc).__name__}: {exc}); expected a "
+                        ".npz file written by `memorybench data`") from None
+    if content_hash(arrays) != meta["content_hash"]:
+        raise UserError(f"{path}: its arrays do not match the hash in its manifest (the file "
+                        "was changed); expected the file as `memorybench data` wrote it")
+    version = catalog.fingerprint(catalog.task_class(meta["task"]))
+    if version != meta["task_version"]:
+        raise UserError(f"{path} was generated by version {meta['task_version']} of task "
+                        f"{meta['task']}, this memorybench has version {version}; expected "
+                        "data written again with `memorybench data`")
+    return meta, arrays
+
+
+def score(data: str | Path, predictions, split: str = "test") -> dict:
+    """The task's metrics of ``predictions`` (an array, or a .npy/.npz file: key
+    ``predictions`` or the split's name) on the ``split`` set of the data file ``data``,
+    with the metric's name and value, its chance level and whether it counts as solved."""
+    import torch
+
+    if split not in SPLITS:
+        raise UserError(f"split {split!r} is invalid; expected one of: {', '.join(SPLITS)}")
+    meta, arrays = load(data)
+    out = _predictions(predictions, split)
+    y = arrays[f"{split}_y"]
+    io = meta["io"]
+    want = y.shape if io["targets"] == "real" else (*y.shape, io["out_size"])
+    if out.shape != want:
+        raise UserError(f"predictions of shape {out.shape} do not fit the {split} set of "
+                        f"{Path(data).name}; expected {want} ("
+                        + ("values of the targets' shape)" if io["targets"] == "real" else
+                           "logits over the classes)"))
+    if not np.issubdtype(out.dtype, np.number) or np.issubdtype(out.dtype, np.complexfloating):
+        raise UserError(f"predictions of dtype {out.dtype}; expected real numbers")
+    task = catalog.task_class(meta["task"])(**meta["task_params"])
+    batch = Batch(torch.from_numpy(arrays[f"{split}_x"]), torch.from_numpy(y),
+                  {k.removeprefix(f"{split}_meta_"): v for k, v in arrays.items()
+                   if k.startswith(f"{split}_meta_")})
+    metrics = task.score(torch.from_numpy(np.asarray(out, dtype=np.float32)), batch)
+    value = metrics[task.metric]
+    return {"task": meta["task"], "length": meta["length"], "seed": meta["seed"],
+            "split": split, "examples": len(y), "metric": task.metric, "value": value,
+            "chance": meta["chance"], "solved": bool(value >= task.solved),
+            "threshold": task.solved, "metrics": metrics}
+
+
+def _predictions(predictions, split: str) -> np.ndarray:
+    if not isinstance(predictions, str | Path):
+        return np.asarray(predictions)
+    path = Path(predictions)
+    try:
+        loaded = np.load(path, allow_pickle=False)
+    except (OSError, ValueError) as exc:
+        raise UserError(f"{path} cannot be read ({type(exc).__name__}); expected a .npy "
+                        "file, or a .npz file with an array named predictions or "
+                        f"{split}") from None
+    if isinstance(loaded, np.ndarray):
+        return loaded
+    with loaded:
+        for key in ("predictions", split):
+            if key in loaded.files:
+                return loaded[key]
+    raise UserError(f"{path} has no array named predictions or {split}; it holds: "
+                    f"{', '.join(loaded.files) or 'nothing'}")
