@@ -139,3 +139,25 @@ def test_mamba_and_s4d_start_from_their_papers_inits():
     torch.testing.assert_close(-torch.exp(s4d.A_re_log), torch.full_like(s4d.A_im, -0.5))
     torch.testing.assert_close(s4d.A_im[0], math.pi * torch.arange(32.0))
     assert torch.exp(s4d.log_dt).min() >= 1e-3 * (1 - 1e-5)
+
+
+@pytest.mark.parametrize("name", MODERN)
+def test_parallel_form_has_the_step_loops_gradients(name):
+    """The parallel form's backward (hand-written for some scans) gives the step loop's
+    gradients, for the inputs and every parameter, across chunk boundaries (in float64, so
+    that only a wrong gradient can tell them apart)."""
+    core = build(name, layers=2).double()
+    g = torch.Generator().manual_seed(2)
+    h = torch.randn(2, 37, D, generator=g, dtype=torch.float64, requires_grad=True)
+    weights = torch.randn(2, 37, core.out_features, generator=g, dtype=torch.float64)
+    params = [h, *core.parameters()]
+    parallel = torch.autograd.grad((core(h, per_step=True) * weights).sum(), params,
+                                   allow_unused=True)
+    loop = torch.autograd.grad((core.forward_recurrent(h) * weights).sum(), params,
+                               allow_unused=True)
+    for (pname, _), a, b in zip([("input", h), *core.named_parameters()], parallel, loop,
+                                strict=True):
+        if a is None or b is None:
+            assert a is None and b is None, f"{name}: {pname}"
+            continue
+        torch.testing.assert_close(a, b, msg=f"{name}: {pname}")
