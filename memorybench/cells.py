@@ -44,10 +44,14 @@ class TrainConfig:
     patience: int = 0  # > 0: stop a run whose held-out loss has not fallen below
     # (1 - min_delta) x its best for this many evaluations in a row (no progress)
     min_delta: float = 0.01
+    solved_evals: int = 1  # evaluations in a row at or above the threshold before an early
+    # stop: 1 stops at the first; more leave a margin for a separate test set to judge, as
+    # a run stopped the moment its validation metric touches the threshold scores about the
+    # threshold on the test set and fails it as often as not
 
     def __post_init__(self):
         object.__setattr__(self, "extrapolate", tuple(self.extrapolate))
-        positive_ints = ("steps", "batch_size", "eval_every", "eval_size")
+        positive_ints = ("steps", "batch_size", "eval_every", "eval_size", "solved_evals")
         for name in positive_ints:
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
@@ -88,7 +92,8 @@ class TrainConfig:
 TRAIN_KEYS = {f.name for f in dataclasses.fields(TrainConfig)}
 # The rule that keeps old keys: these fields are stored (and hashed) only away from these
 # values (``min_delta`` only matters with ``patience`` on).
-OPTIONAL_TRAIN = {"test_size": 0, "extrapolate": [], "patience": 0, "min_delta": 0.01}
+OPTIONAL_TRAIN = {"test_size": 0, "extrapolate": [], "patience": 0, "min_delta": 0.01,
+                  "solved_evals": 1}
 
 
 @dataclass(frozen=True)

@@ -32,6 +32,9 @@ class Protocol:
     test_size: int = 1000  # examples of the test set (the validation set is eval_size)
     patience: int = 0  # the no-progress stop (TrainConfig.patience); 0: off
     min_delta: float = 0.01  # its improvement: held-out loss below (1 - this) x its best
+    solved_evals: int = 2  # an early stop needs this many evaluations in a row at or above
+    # the threshold (TrainConfig.solved_evals): stopped at the first, a run's test metric
+    # sits at the threshold and fails it about half the time
 
     def __post_init__(self):
         check_protocol(self)
@@ -62,10 +65,11 @@ def check_protocol(p: Protocol) -> None:
     if not number(p.min_delta) or not 0 <= p.min_delta < 1:
         raise UserError(f"horizon min_delta {p.min_delta!r} is invalid; expected a number in "
                         "[0, 1), e.g. 0.01")
-    for name in ("test_size", "patience"):
-        value = getattr(p, name)
-        if isinstance(value, bool) or not isinstance(value, int) or value < 0:
-            raise UserError(f"horizon {name} {value!r} is invalid; expected an integer >= 0")
+    for name in ("test_size", "patience", "solved_evals"):
+        value, least = getattr(p, name), int(name == "solved_evals")
+        if isinstance(value, bool) or not isinstance(value, int) or value < least:
+            raise UserError(f"horizon {name} {value!r} is invalid; expected an integer >= "
+                            f"{least}")
 
 
 def ladder(start: int, cap: int, factor: float) -> list[int]:

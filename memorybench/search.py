@@ -27,7 +27,7 @@ from memorybench.specs import check_keys
 from memorybench.sweep import Sweep
 
 HORIZON_KEYS = {"factor", "resolution", "lrs", "multiples", "test_size", "patience",
-                "min_delta", "params",
+                "min_delta", "solved_evals", "params",
                 "seeds", "tasks", "models", "ladders", "train", "task"}
 # the sweep's, not the protocol's: what is searched, over which ladders, at which size and
 # seeds, with which training budget and task settings (over the suite's, for `horizon` only)
@@ -235,7 +235,8 @@ def plan_searches(sweep: Sweep, protocol: Protocol, start: int | None = None,
         ladders = sweep.horizon.get("ladders")  # the suite's, checked by protocol_from
     searches = []
     train = {"test_size": protocol.test_size, "extrapolate": list(protocol.multiples),
-             "patience": protocol.patience, "min_delta": protocol.min_delta}
+             "patience": protocol.patience, "min_delta": protocol.min_delta,
+             "solved_evals": protocol.solved_evals}
     for task in sweep.tasks:
         lengths, task_cap, built = task_ladder(task, sweep, protocol, start, cap,
                                                (ladders or {}).get(task))

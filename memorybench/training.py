@@ -264,7 +264,8 @@ def train_network(model: torch.nn.Module, task: Task, cfg: TrainConfig, length: 
     """The one training loop: ``cfg.steps`` optimizer steps on fresh batches of the
     seed's training stream, none of them an example of the held-out set, evaluating on
     that set every ``eval_every`` steps and at the end, stopping early once the held-out
-    metric reaches the task's solved threshold (``cfg.early_stop``). A non-finite loss or
+    metric reaches the task's solved threshold (``cfg.early_stop``; at the
+    ``cfg.solved_evals``-th evaluation in a row that does). A non-finite loss or
     held-out metric ends the run as ``diverged`` at the step where it happened."""
     optimizer = make_optimizer(model, cfg)
     train_rng = np.random.default_rng([seed, TRAIN_STREAM])
@@ -275,7 +276,7 @@ def train_network(model: torch.nn.Module, task: Task, cfg: TrainConfig, length: 
     held_out = held_out.to(dev)
     params = [p for p in model.parameters() if p.requires_grad]
     run = Run()
-    step = 0
+    step = streak = 0  # streak: evaluations in a row at or above the threshold
     while step < cfg.steps:
         first, step = step + 1, min((step // cfg.eval_every + 1) * cfg.eval_every, cfg.steps)
         bad_step = train_steps(model, optimizer, params, task, cfg, length, train_rng,
@@ -290,10 +291,11 @@ def train_network(model: torch.nn.Module, task: Task, cfg: TrainConfig, length: 
             break
         run.curve.append([step, metrics[task.metric], metrics["loss"]])
         run.metrics, run.solved = metrics, metrics[task.metric] >= task.solved
+        streak = streak + 1 if run.solved else 0
         if run.solved:
             if run.steps_to_solve is None:
                 run.steps_to_solve = step
-            if cfg.early_stop:
+            if cfg.early_stop and streak >= cfg.solved_evals:
                 break
         elif no_progress([loss for _, _, loss in run.curve], cfg.patience, cfg.min_delta):
             run.stopped_step = step

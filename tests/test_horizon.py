@@ -412,3 +412,25 @@ def test_a_width_set_by_hand_is_not_dropped_for_the_parameter_budget(invoke):
     result = invoke("horizon", "--task", "copy", "--model", "lstm", "--params", "6500",
                     "--set", "model.hidden=8", "--dry-run", "--db", "h.db")
     one_line_exit_2(result, "model.hidden")
+
+
+def test_an_early_stop_can_wait_for_the_threshold_to_hold_and_is_part_of_the_key():
+    from memorybench.training import train_cell
+
+    def cell(solved_evals: int):
+        return Sweep(tasks=["sentiment"], models=["elman"], lengths=[4],
+                     train={"steps": 40, "eval_every": 10, "batch_size": 8, "eval_size": 32,
+                            "solved_evals": solved_evals},
+                     task={"solved": 0.01}, model={"hidden": 4}).cells()[0]
+
+    first, second = cell(1), cell(2)
+    assert "solved_evals" not in first.config()["train"]  # the default keeps old keys
+    assert second.config()["train"]["solved_evals"] == 2 and first.key != second.key
+    once, twice = train_cell(first), train_cell(second)
+    assert (once["steps"], once["steps_to_solve"]) == (10, 10)  # solved at every evaluation
+    assert (twice["steps"], twice["steps_to_solve"]) == (20, 10)
+    from memorybench.search import plan_searches, protocol_from
+
+    protocol, _ = protocol_from({"lrs": [1e-2]}, {})
+    (search,) = plan_searches(Sweep(tasks=["copy"], models=["lstm"]), protocol)
+    assert {c.train.solved_evals for c in search.base} == {2}  # the search's default
