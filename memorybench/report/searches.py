@@ -60,8 +60,9 @@ def task_cap(task: str) -> int | None:
 
 def results(frame: pd.DataFrame) -> list[dict]:
     """One dict per search: task, model, bracket text, state, rungs, cap, causal, baseline,
-    params, state size, seeds' horizons, the extrapolation points at the horizon's length
-    and the learning curves at both ends of the bracket ("lo", "hi": (seed, curve) each)."""
+    params, state size, seeds' horizons, the extrapolation points at the horizon's length,
+    the learning curves at both ends of the bracket ("lo", "hi": (seed, curve) each), the
+    mean test metric of each rung at its learning rate ("means") and the task parameters."""
     rows = searched(frame)
     out = []
     for (task, model), group in rows.groupby(["task", "model"], sort=True):
@@ -69,7 +70,7 @@ def results(frame: pd.DataFrame) -> list[dict]:
         for protocol in sorted(set(protocols)):
             g = group[protocols == protocol]
             lrs = tuple(sorted({float(c["train"]["lr"]) for c in g["config"]}))
-            rungs = {}
+            rungs, means = {}, {}
             for length, at in g.groupby("length", sort=True):
                 trials = [h.trial_of(float(r.config["train"]["lr"]), int(r.seed),
                                      {"status": r.status, "solved": r.solved,
@@ -77,6 +78,9 @@ def results(frame: pd.DataFrame) -> list[dict]:
                                       "solved_threshold": r.solved_threshold}, r.metrics)
                           for r in at.itertuples()]
                 rungs[int(length)] = h.rung(int(length), trials, lrs)
+                chosen = [float(r.metric) for r in _cells_at(g, int(length), rungs)
+                          if r.status == "ok" and r.metric == r.metric]
+                means[int(length)] = sum(chosen) / len(chosen) if chosen else None
             state = h.closed_state(rungs)
             cap = task_cap(task) or max(rungs)
             points = []  # (multiple, seed, metric) at the horizon's length and rate
@@ -94,6 +98,7 @@ def results(frame: pd.DataFrame) -> list[dict]:
             causal = all(m.get("causal", True) is not False for m in g["metrics"])
             out.append({
                 "task": task, "model": model, "state": state, "rungs": rungs, "cap": cap,
+                "means": means, "task_params": config.get("task_params") or {},
                 "bracket": h.bracket(state, cap), "causal": causal,
                 "baseline": config.get("model_kind") == "baseline",
                 "params": _one(g["params"]), "state_size": _one(g.get("state_size")),
