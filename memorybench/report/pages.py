@@ -165,7 +165,7 @@ def _build(frame: pd.DataFrame, styles: dict, store_name: str, tasks,
         "claims": claims.evaluate(frame, scores, found),
         "sections": sections,
         "matched": context_refs[0], "context_refs": context_refs[1],
-        "facts": facts, "params": params, "bad": bad,
+        "facts": facts, "params": params, "bad": bad, "times": tables.time_table(frame),
         "versions": _versions_table(facts["versions"]),
     }
     return files, context
