@@ -166,9 +166,12 @@ def report(db, out, tasks, models, formats):
               help="First rewrite --results from this store (after `run --suite standard`).")
 @click.option("--suite", default="standard", show_default=True,
               help="With --db: the suite whose cells make the leaderboard; all must be stored.")
+@click.option("--horizon", "searched", is_flag=True,
+              help="With --db: the cells of the suite's horizon searches (every search "
+              "closed), not its length sweep.")
 @click.option("--check", is_flag=True,
               help="Change nothing; exit 1 if the committed report is stale.")
-def leaderboard(results_path, out, db, suite, check):
+def leaderboard(results_path, out, db, suite, searched, check):
     """Rebuild the leaderboard: the memory horizon table and the report of the committed
     standard-suite results.
 
@@ -176,6 +179,8 @@ def leaderboard(results_path, out, db, suite, check):
     Example:
       memorybench run --suite standard --db results/standard.db
       memorybench leaderboard --db results/standard.db    # rewrite results, rebuild report
+      memorybench horizon --suite standard --db results/standard.db
+      memorybench leaderboard --db results/standard.db --horizon   # from the searches
       memorybench leaderboard --check                     # is the committed report stale?
     """
     from memorybench import results
@@ -183,8 +188,15 @@ def leaderboard(results_path, out, db, suite, check):
     from memorybench.report.leaderboard import stale_report
     from memorybench.sweep import suite_rows
 
+    if searched and db is None:
+        raise UserError("--horizon reads the searches from a store; expected --db STORE")
     if db is not None and not check:
-        rows, left_out = suite_rows(db, suite)
+        if searched:
+            from memorybench.search import suite_search_rows
+
+            rows, left_out = suite_search_rows(db, suite)
+        else:
+            rows, left_out = suite_rows(db, suite)
         if left_out:
             click.echo(f"left out {left_out} stored cells that are not in suite {suite}",
                        err=True)
