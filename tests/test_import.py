@@ -96,3 +96,15 @@ def test_a_store_imports_like_its_export_and_not_into_itself(invoke, tmp_path):
     result = invoke("import", str(tmp_path / "part.jsonl"), "--db", "merged.db")
     assert "imported 0, duplicates 8, conflicts 0" in result.stderr
     one_line_exit_2(invoke("import", "merged.db", "--db", "merged.db"), "is the input")
+
+
+def test_an_older_export_is_imported_under_the_current_keys(invoke, tmp_path):
+    from memorybench.cells import upgrade_config
+
+    old = cell("copy", "lstm", 10, 0, 0.9, key="old-key",
+               config={"task": "copy", "model_type": "lstm", "length": 10, "seed": 0})
+    part = exported(invoke, tmp_path, "old.jsonl", [old])
+    result = invoke("import", str(part), "--db", "merged.db")
+    assert "imported 1, duplicates 0, conflicts 0" in result.stderr
+    [key] = stored(tmp_path / "merged.db")["key"]
+    assert key == upgrade_config(old["config"])["key"] != "old-key"
