@@ -152,3 +152,19 @@ def test_every_shipped_horizon_claim_names_known_models_and_checks():
         assert set(H.models_of(claim)) <= names, claim["id"]
         for check in claim["checks"]:
             assert len(set(check) & set(H.CHECKS)) == 1, (claim["id"], check)
+
+
+def test_length_sweep_claims_read_searched_cells_at_the_chosen_rate_only():
+    """The LSTM solves adding at lr 0.01 and learns nothing at 0.001: the rung chose 0.01,
+    and the per-length mean a length-sweep claim reads is 0.95, not the grid's average."""
+    rows = search("adding", "lstm", 16, [8, 16])
+    for row in search("adding", "lstm", 0, [8, 16]):
+        row["key"] += "-slow"
+        row["config"] = {**row["config"], "train": {"lr": 0.001, "test_size": 32}}
+        row["metrics"]["validation"] = {"accuracy": 0.1}
+        rows.append(row)
+    frame = frame_of(rows)
+    kept = searches.at_chosen_rates(frame)
+    assert len(frame) == 12 and len(kept) == 6
+    assert {c["train"]["lr"] for c in kept["config"]} == {0.01}
+    assert list(summary.by_length(kept)["mean"]) == pytest.approx([0.95, 0.95])
