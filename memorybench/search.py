@@ -264,9 +264,37 @@ def plan_searches(sweep: Sweep, protocol: Protocol, start: int | None = None,
 
 
 def stored_rows(store) -> dict[str, dict]:
-    frame = store.frame()
+    return rows_by_key(store.frame())
+
+
+def rows_by_key(frame) -> dict[str, dict]:
+    """Key -> row (missing values as None) of a results table."""
     return {r["key"]: r for r in frame.astype(object).where(frame.notna(), None)
             .to_dict(orient="records")}
+
+
+def suite_search_rows(db, suite: str):
+    """The stored rows of every search of ``suite``'s ``[horizon]`` table in the store or
+    results file ``db`` (each search's cells at every length it trained), and how many
+    stored rows are not theirs; a search still open is an error that says how to resume."""
+    from memorybench import results
+
+    frame = results.load(db)
+    sweep, protocol = search_sweep(suite, (), (), None, None, {}, {})
+    searches = plan_searches(sweep, protocol)
+    rows = rows_by_key(frame)
+    keys, still_open = set(), []
+    for search in searches:
+        state, _ = search.state(rows, protocol.resolution)
+        if not state.closed:
+            still_open.append(f"{search.task} × {search.model}")
+        keys |= {c.key for n in state.trained for c in search.cells(n)}
+    if still_open:
+        raise UserError(f"{db}: {len(still_open)} of the {len(searches)} searches of suite "
+                        f"{suite} are still open ({still_open[0]} first); resume them: "
+                        f"memorybench horizon --suite {suite} --db {db}")
+    keep = frame["key"].isin(keys)
+    return frame[keep], int((~keep).sum())
 
 
 def run_searches(searches: list[Search], protocol: Protocol, db, workers: int,

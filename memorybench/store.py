@@ -281,6 +281,36 @@ class Store:
                              f"ON CONFLICT(key) DO UPDATE SET {updates} "
                              + ("" if replace else f"WHERE {table}.status = 'failed'"), values)
 
+    def merge(self, rows: list[dict]) -> tuple[int, int, list[tuple[dict, list[str]]]]:
+        """Add results made elsewhere (rows with JSON columns as objects), in one
+        transaction, and overwrite nothing: a row whose key is stored with the same content
+        is a duplicate, with other content a conflict. Returns (added, duplicates,
+        conflicts), each conflict the incoming row and the columns in which it differs."""
+        added, duplicates, conflicts = 0, 0, []
+        names = list(COLUMNS)
+        with self.con:
+            self.con.execute("BEGIN IMMEDIATE")  # no other writer between look and insert
+            for row in rows:
+                stored = self.con.execute(f"SELECT {', '.join(names)} FROM cells WHERE key = ?",
+                                          (row["key"],)).fetchone()
+                if stored is None:
+                    values = {name: row.get(name) for name in names}
+                    values["solved"] = int(bool(values["solved"]))
+                    for name in JSON_COLUMNS:
+                        values[name] = json.dumps(values[name], sort_keys=True)
+                    self.con.execute(f"INSERT INTO cells ({', '.join(names)}) VALUES "
+                                     f"({', '.join('?' * len(names))})", list(values.values()))
+                    added += 1
+                    continue
+                old = _canonical(dict(zip(names, stored, strict=True)), parsed=False)
+                new = _canonical(row, parsed=True)
+                differ = [name for name in names if old[name] != new[name]]
+                if differ:
+                    conflicts.append((row, differ))
+                else:
+                    duplicates += 1
+        return added, duplicates, conflicts
+
     def frame(self) -> pd.DataFrame:
         """Every stored cell as a DataFrame; JSON columns are left as JSON text."""
         if self.con is None:
@@ -320,3 +350,29 @@ class Store:
             return pd.DataFrame({n: pd.Series(dtype="object") for n in DIAGNOSTIC_COLUMNS})
         return pd.read_sql_query("SELECT * FROM diagnostics ORDER BY task, length, steps, "
                                  "model, seed, key", self.con)
+
+
+def _canonical(row: dict, parsed: bool) -> dict:
+    """A cell's values in one form whatever held them (a store row, an exported file's):
+    JSON columns as objects, NaN as None, solved as a bool, so that equal content compares
+    equal."""
+    out = {}
+    for name in COLUMNS:
+        value = row.get(name)
+        if name in JSON_COLUMNS and not parsed and isinstance(value, str):
+            value = json.loads(value)
+        if name == "solved":
+            value = bool(value)
+        out[name] = _plain(value)
+    return out
+
+
+def _plain(value):
+    """NaN -> None, recursively (an exported file writes NaN as null)."""
+    if isinstance(value, dict):
+        return {k: _plain(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_plain(v) for v in value]
+    if isinstance(value, float) and value != value:
+        return None
+    return value

@@ -127,7 +127,8 @@ def test_a_report_shows_the_claims_it_can_check_and_only_those(tmp_path):
 
 def test_every_shipped_claim_is_well_formed():
     kinds = {"outlasts": {"task", "strong", "weak"}, "window": {"model", "window"},
-             "attractors": {"task", "models"}, "loss_below": {"task", "models", "loss"}}
+             "attractors": {"task", "models"}, "loss_below": {"task", "models", "loss"},
+             "horizon": {"task", "checks"}}
     shipped = claims.load()
     assert len({c["id"] for c in shipped}) == len(shipped)
     for claim in shipped:

@@ -72,6 +72,43 @@ def test_an_unfinished_suite_is_refused_and_nothing_is_written(invoke, tmp_path)
     assert not (tmp_path / "lb.jsonl").exists() and not (tmp_path / "lb").exists()
 
 
+HORIZON = SUITE + """
+[horizon]
+tasks = ["adding"]
+models = ["elman"]
+seeds = [0]
+lrs = [1e-2]
+multiples = [2]
+test_size = 32
+ladders = { adding = { start = 4, cap = 8 } }
+"""
+
+
+def test_the_leaderboard_of_a_horizon_suite_holds_its_searched_cells(invoke, tmp_path):
+    (tmp_path / "h.toml").write_text(HORIZON)
+    (tmp_path / "open.toml").write_text(HORIZON.replace('models = ["elman"]\nseeds',
+                                                        'models = ["elman", "gru"]\nseeds'))
+    # tiny networks fail the first rung: the search closes at one length, and reports
+    search = invoke("horizon", "--suite", "h.toml", "--db", "h.db", "--workers", "1",
+                    "--quiet")
+    assert search.exit_code == 0, search.output
+    assert invoke("run", "--suite", "h.toml", "--db", "h.db", "--workers", "1",
+                  "--quiet").exit_code == 0  # the length sweep: left out
+    built = invoke("leaderboard", "--db", "h.db", "--suite", "h.toml", "--horizon",
+                   "--results", "lb.jsonl", "--out", "lb")
+    assert built.exit_code == 0, built.output
+    rows = [json.loads(line) for line in (tmp_path / "lb.jsonl").read_text().splitlines()]
+    assert rows and all(r["config"]["train"]["test_size"] == 32 for r in rows)
+    assert "left out 8 stored cells" in built.stderr  # the length sweep's
+    assert "## Horizon search" in (tmp_path / "lb" / "README.md").read_text()
+    unfinished = invoke("leaderboard", "--db", "h.db", "--suite", "open.toml", "--horizon",
+                        "--results", "open.jsonl", "--out", "open")
+    assert unfinished.exit_code == 2
+    assert "1 of the 2 searches of suite open.toml are still open (adding × gru first)" in \
+        unfinished.stderr
+    assert not (tmp_path / "open.jsonl").exists()
+
+
 @pytest.mark.skipif(not (ROOT / "results" / "standard.jsonl").exists(),
                     reason="no standard-suite results are committed yet")
 def test_the_committed_leaderboard_is_up_to_date(invoke):

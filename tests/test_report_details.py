@@ -3,9 +3,11 @@ is literal in Markdown; the contents line links; the plotting versions are liste
 not make the leaderboard stale); reference lines differ by dash; attractor buckets show
 their examples when the task stored them."""
 
+import json
 import math
 import shutil
 
+import pandas as pd
 import pytest
 from test_report import cell
 
@@ -268,3 +270,17 @@ def test_the_report_has_a_learning_curve_figure_per_searched_task(search_store, 
     render_report(search_store, tmp_path / "again")
     for page in ("index.html", "README.md"):
         assert (tmp_path / "again" / page).read_bytes() == (tmp_path / "r" / page).read_bytes()
+
+
+def test_the_training_time_table_sums_each_model_and_task_with_totals():
+    rows = [cell(task, model, length, seed, 0.9, wall_time=seconds)
+            for task, model, seconds in (("copy", "lstm", 10.0), ("copy", "gru", 30.0),
+                                         ("adding", "lstm", 60.0))
+            for length in (10, 20) for seed in range(2)]
+    frame = summary.normalise(pd.DataFrame([{k: json.dumps(v) if isinstance(v, dict) else v
+                                             for k, v in r.items()} for r in rows]))
+    table = tables.time_table(frame)
+    assert table.headers == ["model / task", "adding", "copy", "all tasks"]
+    assert table.rows == [["gru", "not run", "2 min 00 s", "2 min 00 s"],
+                          ["lstm", "4 min 00 s", "40.0 s", "4 min 40 s"],
+                          ["all models", "4 min 00 s", "2 min 40 s", "6 min 40 s"]]

@@ -93,3 +93,36 @@ def test_every_shipped_suite_resolves_to_cells(name):
 def test_an_empty_sweep_is_still_an_error():
     with pytest.raises(UserError, match="empty sweep"):
         Sweep().cells()
+
+
+# The lengths issue 21 asks the leaderboard's ladders to reach (the literature's).
+LEADERBOARD_CAPS = {"copy": 1000, "adding": 1000, "recall": 512, "selective-copy": 512,
+                    "induction": 512, "flipflop": 512, "parity": 256, "permutation": 256}
+
+
+def test_the_standard_horizon_search_covers_every_task_and_model_at_the_literatures_lengths():
+    from memorybench import catalog
+    from memorybench.search import protocol_from, search_sweep, task_ladder
+
+    protocol, extra = protocol_from(load_suite("standard")[0].horizon, {})
+    assert sorted(extra["tasks"]) == catalog.task_names()
+    assert sorted(extra["models"]) == catalog.model_names()  # networks and baselines
+    assert len(extra["seeds"]) == 3 and extra["params"] == 20000
+    assert protocol.lrs == (1e-3, 3e-3, 1e-2) and protocol.resolution == 1.5
+    sweep, _ = search_sweep("standard", (), (), None, None, {}, {})
+    for task in catalog.task_names():
+        _, cap, _ = task_ladder(task, sweep, protocol, None, None, extra["ladders"].get(task))
+        spec_cap = catalog.task_spec(task)["horizon"]["cap"]
+        assert cap >= LEADERBOARD_CAPS.get(task, spec_cap), task
+
+
+def test_the_standard_length_sweep_is_still_the_committed_results():
+    import json
+    from pathlib import Path
+
+    from memorybench.flags import build_sweep
+
+    committed = Path(__file__).parent.parent / "results" / "standard.jsonl"
+    sweep = build_sweep("standard", (), (), None, None, {}, {}, None)
+    keys = {json.loads(line)["key"] for line in committed.read_text().splitlines()}
+    assert {c.key for c in sweep.cells()} == keys

@@ -1,7 +1,8 @@
 """The ``memorybench`` command line: click wiring only. Commands that train live in
 ``cli/train.py`` (list, run, diagnose), commands that read results in ``cli/results.py``
-(export, compare, report, leaderboard, rekey), commands that take a task's data elsewhere
-in ``cli/data.py`` (data, score); the work itself is done by the modules they call."""
+(export, import, compare, report, leaderboard, rekey), commands that take a task's data
+elsewhere in ``cli/data.py`` (data, score); the work itself is done by the modules they
+call."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Commands that read stored results: export, compare, report, leaderboard, rekey."""
+"""Commands that read stored results: export, import, compare, report, leaderboard, rekey."""
 
 from __future__ import annotations
 
@@ -45,6 +45,48 @@ def export(db, fmt, out, tasks, models):
         raise UserError("--format parquet writes binary data; expected --out FILE")
     else:
         click.echo(results.to_text(frame, fmt), nl=False)
+
+
+@cli.command("import")
+@click.argument("files", nargs=-1, required=True, type=click.Path(path_type=Path))
+@click.option("--db", type=click.Path(path_type=Path), required=True,
+              help="The store to merge into (created if it does not exist).")
+@click.option("--skip-conflicts", is_flag=True,
+              help="Exit 0 even when some cells conflict (they are still not imported).")
+def import_(files, db, skip_conflicts):
+    """Merge results made elsewhere (exported files or other stores) into --db, by cell key.
+
+    A cell whose key is not stored is added; one stored with the same content is a
+    duplicate, skipped; one stored with other content is a conflict, reported by key and
+    left as stored. Nothing stored is ever overwritten. Every file is read and checked
+    before the store is opened: a damaged file changes nothing. Exits 1 when any cell
+    conflicts (unless --skip-conflicts). Files of an older memorybench get the current keys
+    first, as `rekey` gives them.
+
+    \b
+    Example:
+      memorybench import cluster-part1.jsonl cluster-part2.jsonl --db results/standard.db
+      memorybench import colleague.db --db results/standard.db
+    """
+    from memorybench import results
+    from memorybench.store import Store
+
+    rows = []
+    for path in files:
+        results.check_not_input(db, (path,))
+        frame, _ = results.rekey(results.load(path))
+        rows += [(path, row) for row in results.records(frame)]
+    with Store(db) as store:
+        added, duplicates, conflicts = store.merge([row for _, row in rows])
+    source = {id(row): path for path, row in rows}
+    for row, columns in conflicts:
+        click.echo(f"conflict: cell {row['key']} ({row['task']}, {row['model']}, "
+                   f"T={row['length']}, seed {row['seed']}) from {source[id(row)]} differs "
+                   f"from the stored one in {', '.join(columns)}; kept the stored one",
+                   err=True)
+    click.echo(f"imported {added}, duplicates {duplicates}, conflicts {len(conflicts)} "
+               f"into {db}", err=True)
+    return 1 if conflicts and not skip_conflicts else 0
 
 
 @cli.command()
@@ -124,9 +166,12 @@ def report(db, out, tasks, models, formats):
               help="First rewrite --results from this store (after `run --suite standard`).")
 @click.option("--suite", default="standard", show_default=True,
               help="With --db: the suite whose cells make the leaderboard; all must be stored.")
+@click.option("--horizon", "searched", is_flag=True,
+              help="With --db: the cells of the suite's horizon searches (every search "
+              "closed), not its length sweep.")
 @click.option("--check", is_flag=True,
               help="Change nothing; exit 1 if the committed report is stale.")
-def leaderboard(results_path, out, db, suite, check):
+def leaderboard(results_path, out, db, suite, searched, check):
     """Rebuild the leaderboard: the memory horizon table and the report of the committed
     standard-suite results.
 
@@ -134,6 +179,8 @@ def leaderboard(results_path, out, db, suite, check):
     Example:
       memorybench run --suite standard --db results/standard.db
       memorybench leaderboard --db results/standard.db    # rewrite results, rebuild report
+      memorybench horizon --suite standard --db results/standard.db
+      memorybench leaderboard --db results/standard.db --horizon   # from the searches
       memorybench leaderboard --check                     # is the committed report stale?
     """
     from memorybench import results
@@ -141,8 +188,15 @@ def leaderboard(results_path, out, db, suite, check):
     from memorybench.report.leaderboard import stale_report
     from memorybench.sweep import suite_rows
 
+    if searched and db is None:
+        raise UserError("--horizon reads the searches from a store; expected --db STORE")
     if db is not None and not check:
-        rows, left_out = suite_rows(db, suite)
+        if searched:
+            from memorybench.search import suite_search_rows
+
+            rows, left_out = suite_search_rows(db, suite)
+        else:
+            rows, left_out = suite_rows(db, suite)
         if left_out:
             click.echo(f"left out {left_out} stored cells that are not in suite {suite}",
                        err=True)

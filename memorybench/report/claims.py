@@ -3,6 +3,9 @@ this module checks it against a report's per-length means and says which numbers
 
 A claim is checked only when the report holds its task and every model it names; otherwise
 it is left out. The verdict is "holds" or "does not hold", never a number picked by hand.
+Claims of ``kind = "horizon"`` are checked on the report's horizon searches
+(``horizon_claims``) wherever it holds any, and read "not measured" when a search they need
+is absent.
 """
 
 from __future__ import annotations
@@ -13,6 +16,7 @@ from importlib import resources
 import numpy as np
 import pandas as pd
 
+from memorybench.report import horizon_claims
 from memorybench.report.summary import attractor_frame, by_length
 from memorybench.report.tables import Table, number
 
@@ -135,11 +139,20 @@ def loss_below(claim: dict, frame: pd.DataFrame, scores: pd.DataFrame) -> tuple[
     return ok, f"memoryless loss {number(claim['loss'])}; " + "; ".join(parts)
 
 
-def evaluate(frame: pd.DataFrame, scores: pd.DataFrame) -> Table | None:
-    """The claims this report can check, with verdicts and the deciding numbers."""
+def evaluate(frame: pd.DataFrame, scores: pd.DataFrame,
+             found: list[dict] | None = None) -> Table | None:
+    """The claims this report can check, with verdicts and the deciding numbers; horizon
+    claims on the searches ``found`` (``searches.results``), when there are any."""
     models = set(frame["model"])
     rows, notes = [], []
     for claim in load():
+        if claim["kind"] == "horizon":
+            if not found:
+                continue
+            verdict, evidence = horizon_claims.evaluate(claim, found)
+            rows.append([claim["text"], verdict, evidence, claim["citation"]])
+            notes += _notes(claim, verdict)
+            continue
         if "task" in claim:  # its models must have run on its task, not just anywhere
             present = set(frame.loc[frame["task"] == claim["task"], "model"])
         else:
@@ -155,10 +168,17 @@ def evaluate(frame: pd.DataFrame, scores: pd.DataFrame) -> Table | None:
         else:
             ok, evidence = attractors(claim, frame, scores)
         rows.append([claim["text"], HOLDS if ok else FAILS, evidence, claim["citation"]])
-        if not ok and claim.get("explanation"):
-            notes.append(f"Why “{claim['text']}” does not hold here: {claim['explanation']}")
-        if claim.get("note"):
-            notes.append(f"On “{claim['text']}”: {claim['note']}")
+        notes += _notes(claim, HOLDS if ok else FAILS)
     if not rows:
         return None
     return Table(["claim", "verdict", "our numbers (mean over seeds)", "source"], rows, notes)
+
+
+def _notes(claim: dict, verdict: str) -> list[str]:
+    """The claim's explanation where it does not hold, and its note whatever the verdict."""
+    notes = []
+    if verdict == FAILS and claim.get("explanation"):
+        notes.append(f"Why “{claim['text']}” does not hold here: {claim['explanation']}")
+    if claim.get("note"):
+        notes.append(f"On “{claim['text']}”: {claim['note']}")
+    return notes

@@ -14,6 +14,7 @@ from memorybench import results
 from memorybench.errors import UserError
 from memorybench.report import claims, diagnostics, figures, references, summary, tables
 from memorybench.report.output import FIGURES, add_figure, check_out, render, write_atomically
+from memorybench.report.searches import at_chosen_rates
 from memorybench.report.searches import results as search_results
 from memorybench.report.searches import section as search_section
 
@@ -162,10 +163,19 @@ def _build(frame: pd.DataFrame, styles: dict, store_name: str, tasks,
         "cells": True, "store": store_name,
         "filters": {"tasks": ", ".join(tasks) or "all", "models": ", ".join(models) or "all"},
         "horizon": horizon, "search": search, "interval": summary.INTERVAL,
-        "claims": claims.evaluate(frame, scores),
+        "claims": _claims(frame, scores, found),
         "sections": sections,
         "matched": context_refs[0], "context_refs": context_refs[1],
-        "facts": facts, "params": params, "bad": bad,
+        "facts": facts, "params": params, "bad": bad, "times": tables.time_table(frame),
         "versions": _versions_table(facts["versions"]),
     }
     return files, context
+
+
+def _claims(frame: pd.DataFrame, scores: pd.DataFrame, found: list[dict]):
+    """The claims table; a length-sweep claim reads searched cells only at the learning
+    rate each rung chose (the grid's other rates are not the model's result there)."""
+    if not found:
+        return claims.evaluate(frame, scores)
+    chosen = at_chosen_rates(frame)
+    return claims.evaluate(chosen, summary.by_length(chosen), found)

@@ -60,51 +60,81 @@ def task_cap(task: str) -> int | None:
 
 def results(frame: pd.DataFrame) -> list[dict]:
     """One dict per search: task, model, bracket text, state, rungs, cap, causal, baseline,
-    params, state size, seeds' horizons, the extrapolation points at the horizon's length
-    and the learning curves at both ends of the bracket ("lo", "hi": (seed, curve) each)."""
-    rows = searched(frame)
+    params, state size, seeds' horizons, the extrapolation points at the horizon's length,
+    the learning curves at both ends of the bracket ("lo", "hi": (seed, curve) each), the
+    mean test metric of each rung at its learning rate ("means") and the task parameters."""
     out = []
+    for task, model, g in _searches(frame):
+        rungs, means = _rungs(g), {}
+        for length in rungs:
+            chosen = [float(r.metric) for r in _cells_at(g, length, rungs)
+                      if r.status == "ok" and r.metric == r.metric]
+            means[length] = sum(chosen) / len(chosen) if chosen else None
+        state = h.closed_state(rungs)
+        cap = task_cap(task) or max(rungs)
+        points = []  # (multiple, seed, metric) at the horizon's length and rate
+        for r in _cells_at(g, state.lo, rungs):
+            if r.status != "ok":
+                continue
+            points.append((1, int(r.seed), float(r.metric)))
+            for k, v in (r.metrics.get("extrapolation") or {}).items():
+                if k.isdigit() and isinstance(v, int | float):
+                    points.append((int(k), int(r.seed), float(v)))
+        curves = {end: [(int(r.seed), c) for r in _cells_at(g, n, rungs)
+                        if (c := _curve(r.metrics))]
+                  for end, n in (("lo", state.lo), ("hi", state.hi)) if n is not None}
+        config = g["config"].iloc[0]
+        causal = all(m.get("causal", True) is not False for m in g["metrics"])
+        out.append({
+            "task": task, "model": model, "state": state, "rungs": rungs, "cap": cap,
+            "means": means, "task_params": config.get("task_params") or {},
+            "bracket": h.bracket(state, cap), "causal": causal,
+            "baseline": config.get("model_kind") == "baseline",
+            "params": _one(g["params"]), "state_size": _one(g.get("state_size")),
+            "seeds": h.seed_horizons(rungs),
+            "score": h.memory_score(state.lo, cap),
+            "points": sorted(points), "curves": {k: sorted(v) for k, v in curves.items()},
+            "metric_name": " / ".join(sorted({n for n in g["metric_name"] if n})) or "metric",
+            "threshold": float(g["solved_threshold"].dropna().iloc[0])
+            if g["solved_threshold"].notna().any() else None,
+        })
+    return out
+
+
+def _searches(frame: pd.DataFrame):
+    """(task, model, rows) of each search in ``frame``: searched cells of one (task, model)
+    that share every setting but length, seed and learning rate."""
+    rows = searched(frame)
     for (task, model), group in rows.groupby(["task", "model"], sort=True):
         protocols = group["config"].map(_protocol)
         for protocol in sorted(set(protocols)):
-            g = group[protocols == protocol]
-            lrs = tuple(sorted({float(c["train"]["lr"]) for c in g["config"]}))
-            rungs = {}
-            for length, at in g.groupby("length", sort=True):
-                trials = [h.trial_of(float(r.config["train"]["lr"]), int(r.seed),
-                                     {"status": r.status, "solved": r.solved,
-                                      "metric_name": r.metric_name,
-                                      "solved_threshold": r.solved_threshold}, r.metrics)
-                          for r in at.itertuples()]
-                rungs[int(length)] = h.rung(int(length), trials, lrs)
-            state = h.closed_state(rungs)
-            cap = task_cap(task) or max(rungs)
-            points = []  # (multiple, seed, metric) at the horizon's length and rate
-            for r in _cells_at(g, state.lo, rungs):
-                if r.status != "ok":
-                    continue
-                points.append((1, int(r.seed), float(r.metric)))
-                for k, v in (r.metrics.get("extrapolation") or {}).items():
-                    if k.isdigit() and isinstance(v, int | float):
-                        points.append((int(k), int(r.seed), float(v)))
-            curves = {end: [(int(r.seed), c) for r in _cells_at(g, n, rungs)
-                            if (c := _curve(r.metrics))]
-                      for end, n in (("lo", state.lo), ("hi", state.hi)) if n is not None}
-            config = g["config"].iloc[0]
-            causal = all(m.get("causal", True) is not False for m in g["metrics"])
-            out.append({
-                "task": task, "model": model, "state": state, "rungs": rungs, "cap": cap,
-                "bracket": h.bracket(state, cap), "causal": causal,
-                "baseline": config.get("model_kind") == "baseline",
-                "params": _one(g["params"]), "state_size": _one(g.get("state_size")),
-                "seeds": h.seed_horizons(rungs),
-                "score": h.memory_score(state.lo, cap),
-                "points": sorted(points), "curves": {k: sorted(v) for k, v in curves.items()},
-                "metric_name": " / ".join(sorted({n for n in g["metric_name"] if n})) or "metric",
-                "threshold": float(g["solved_threshold"].dropna().iloc[0])
-                if g["solved_threshold"].notna().any() else None,
-            })
-    return out
+            yield task, model, group[protocols == protocol]
+
+
+def _rungs(g: pd.DataFrame) -> dict[int, h.Rung]:
+    """Length -> rung of one search's rows, each at the learning rate it chose."""
+    lrs = tuple(sorted({float(c["train"]["lr"]) for c in g["config"]}))
+    rungs = {}
+    for length, at in g.groupby("length", sort=True):
+        trials = [h.trial_of(float(r.config["train"]["lr"]), int(r.seed),
+                             {"status": r.status, "solved": r.solved,
+                              "metric_name": r.metric_name,
+                              "solved_threshold": r.solved_threshold}, r.metrics)
+                  for r in at.itertuples()]
+        rungs[int(length)] = h.rung(int(length), trials, lrs)
+    return rungs
+
+
+def at_chosen_rates(frame: pd.DataFrame) -> pd.DataFrame:
+    """``frame`` with each searched cell kept only at the learning rate its rung chose: the
+    other rates' cells lost the grid, and a mean over seeds at a length should not average
+    them in. Cells of no search are kept as they are."""
+    lost = []
+    for _, _, g in _searches(frame):
+        rungs = _rungs(g)
+        lost += [i for i, r in zip(g.index, g.itertuples(), strict=True)
+                 if float(r.config["train"]["lr"]) != rungs[int(r.length)].lr]
+    return frame.drop(index=lost)
 
 
 def _cells_at(g: pd.DataFrame, length: int | None, rungs: dict) -> list:

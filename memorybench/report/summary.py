@@ -84,7 +84,8 @@ def select(frame: pd.DataFrame, tasks=(), models=()) -> pd.DataFrame:
                         f"{' or '.join(models)}; expected a task and model run together")
     for task, rows in frame.groupby("task", sort=True):
         lengths = sorted(rows["length"].unique())
-        if len(lengths) < 2:
+        searched = all((c.get("train") or {}).get("test_size") for c in rows["config"])
+        if len(lengths) < 2 and not searched:  # a search may close at its first rung
             raise UserError(f"task {task} has results at one length only ({lengths[0]}); a "
                             "report plots memory against length: run at least two lengths "
                             f"(memorybench run --task {task} --lengths {lengths[0]},"

@@ -16,7 +16,7 @@ from tabulate import tabulate
 
 from memorybench.report import gradients
 from memorybench.report.gradients import LEARNED, PHASES, R2_FLOOR, SOURCES
-from memorybench.report.summary import DASH, INTERVAL, Horizon, error_line
+from memorybench.report.summary import DASH, INTERVAL, Horizon, clock, error_line, numbers
 
 # What Markdown (GitHub's included) would read as syntax inside running text or a table
 # cell: emphasis, code, links, tables, strike-through, math ($), headings' closing #.
@@ -123,6 +123,19 @@ def horizon_table(horizons: dict[tuple[str, str], Horizon], models, tasks) -> Ta
     rows = [[m] + [horizons[m, t].text() if (m, t) in horizons else "not run" for t in tasks]
             for m in models]
     return Table(["model / task"] + list(tasks), rows)
+
+
+def time_table(frame: pd.DataFrame) -> Table:
+    """Training time per model and task, with totals: each cell trains on one core (one
+    worker, one torch thread), so its time is also its CPU time."""
+    seconds = frame.assign(t=np.nan_to_num(numbers(frame["wall_time"])))
+    by = seconds.pivot_table(index="model", columns="task", values="t", aggfunc="sum")
+    tasks = sorted(by.columns)
+    rows = [[m] + [clock(by.at[m, t]) if by.at[m, t] == by.at[m, t] else "not run"
+                   for t in tasks] + [clock(by.loc[m].sum())] for m in sorted(by.index)]
+    rows.append(["all models"] + [clock(by[t].sum()) for t in tasks]
+                + [clock(float(seconds["t"].sum()))])
+    return Table(["model / task"] + tasks + ["all tasks"], rows)
 
 
 def attractor_table(attr: pd.DataFrame) -> Table:

@@ -1,0 +1,170 @@
+"""Claims checked on horizon searches: every kind of check holds on searches that show it,
+does not hold on searches that do not, and is "not measured" without the searches it needs,
+so that no claim passes on no evidence."""
+
+import math
+
+import pytest
+
+from memorybench import catalog
+from memorybench.report import claims, horizon_claims, searches, summary
+from tests.test_claims import frame_of
+from tests.test_report_details import search_rows, searched
+
+H = horizon_claims
+
+
+def search(task, model, horizon, lengths, *, at_horizon=None, metric=None, state_size=16):
+    """Rows of a 3-seed search of (task, model) over ``lengths`` that solves every length up
+    to ``horizon``; ``at_horizon`` sets the extrapolation scores of every rung, ``metric``
+    the test metric by length."""
+    rows = []
+    for n in lengths:
+        for seed in range(3):
+            row = searched(task, model, n, seed, n <= horizon)
+            if at_horizon is not None:
+                row["metrics"]["extrapolation"] = at_horizon
+            if metric is not None:
+                row["metric"] = metric[n]
+            row["state_size"] = state_size
+            rows.append(row)
+    return rows
+
+
+def found_of(*groups):
+    return searches.results(frame_of([r for g in groups for r in g]))
+
+
+def verdict(checks, *groups, task="copy", **extra):
+    claim = {"task": task, "checks": checks, **extra}
+    return H.evaluate(claim, found_of(*groups))
+
+
+LADDER = [8, 16, 32, 64, 128, 256, 512, 1024]
+
+
+@pytest.mark.parametrize("horizon,expected", [(1024, H.HOLDS), (512, H.FAILS)])
+def test_at_least_needs_the_length_solved(horizon, expected):
+    rows = search("copy", "orthogonal", horizon, [n for n in LADDER if n <= horizon * 2])
+    assert verdict([{"model": "orthogonal", "at_least": 1000}], rows)[0] == expected
+
+
+@pytest.mark.parametrize("horizon,lengths,expected", [
+    (64, [8, 16, 32, 64, 128], H.HOLDS),  # failed 128 <= 200
+    (256, [8, 16, 32, 64, 128, 256, 512], H.FAILS),  # solved 256 >= 200
+    (128, [8, 16, 32, 64, 128, 256], H.NOT_MEASURED),  # [128, 256) straddles 200
+])
+def test_below_needs_a_failed_length_at_or_under_it(horizon, lengths, expected):
+    rows = search("copy", "lstm", horizon, lengths)
+    result, evidence = verdict([{"model": "lstm", "below": 200}], rows)
+    assert result == expected
+    assert "horizons: lstm " in evidence
+
+
+@pytest.mark.parametrize("check,horizons,expected", [
+    ("above", (256, 64), H.HOLDS), ("above", (64, 64), H.FAILS), ("above", (64, 256), H.FAILS),
+    ("at_least_as", (64, 64), H.HOLDS), ("at_least_as", (128, 32), H.HOLDS),
+    ("at_least_as", (32, 128), H.FAILS)])
+def test_comparing_two_models_by_lengths_one_solved_and_the_other_failed(check, horizons,
+                                                                         expected):
+    rows = [search("selective-copy", m, h, [n for n in LADDER if n <= 2 * h])
+            for m, h in zip(("mamba", "s4d"), horizons, strict=True)]
+    assert verdict([{"model": "mamba", check: ["s4d"]}], *rows,
+                   task="selective-copy")[0] == expected
+
+
+@pytest.mark.parametrize("mamba_8x,attention_8x,expected", [(0.95, 0.3, H.HOLDS),
+                                                            (0.3, 0.3, H.FAILS),
+                                                            (0.95, 0.95, H.FAILS)])
+def test_extrapolation_is_read_at_the_horizon(mamba_8x, attention_8x, expected):
+    rows = [search("induction", m, 64, [16, 32, 64, 128], at_horizon={"8": score})
+            for m, score in (("mamba", mamba_8x), ("attention", attention_8x))]
+    result, evidence = verdict([{"model": "mamba", "solves_multiple": 8},
+                                {"model": "attention", "fails_multiple": 8}], *rows,
+                               task="induction")
+    assert result == expected
+    assert "mamba at T=64: " in evidence
+
+
+def test_extrapolation_not_scored_is_not_measured():
+    rows = search("induction", "mamba", 64, [16, 32, 64, 128], at_horizon={"2": 0.95})
+    assert verdict([{"model": "mamba", "solves_multiple": 8}], rows,
+                   task="induction")[0] == H.NOT_MEASURED
+
+
+AGREEMENT = [[5, 10, 0.90], [15, 20, 0.70], [30, math.inf, 0.45]]
+
+
+@pytest.mark.parametrize("means,expected", [
+    ({4: 0.99, 8: 0.92, 16: 0.72, 32: 0.5}, H.HOLDS),
+    ({4: 0.99, 8: 0.99, 16: 0.99, 32: 0.5}, H.FAILS),  # 0.99 at 16, not about 0.70
+    ({4: 0.99, 8: 0.92, 16: 0.72}, H.NOT_MEASURED),  # nothing trained at 30+
+])
+def test_quoted_accuracies_are_compared_range_by_range(means, expected):
+    rows = search("agreement", "elman", 8, sorted(means), metric=means)
+    result, evidence = verdict([{"model": "elman", "accuracy": AGREEMENT}], rows,
+                               task="agreement")
+    assert result == expected
+    assert "5–10: quoted 0.900, ours " in evidence
+
+
+@pytest.mark.parametrize("sizes,expected", [((16, 64, 256), H.HOLDS), ((256, 64, 16), H.FAILS)])
+def test_horizon_rising_with_state_size(sizes, expected):
+    rows = [search("recall", m, h, [n for n in LADDER if n <= 2 * h], state_size=size)
+            for m, h, size in zip(("elman", "gru", "mamba"), (16, 32, 64), sizes, strict=True)]
+    result, evidence = verdict([{"models": ["elman", "gru", "mamba"],
+                                 "rises_with_state": True}], *rows, task="recall")
+    assert result == expected
+    assert "Spearman" in evidence
+
+
+def test_a_claim_without_its_searches_is_not_measured_and_left_out_without_any():
+    frame = frame_of(search_rows())  # copy: lstm [16, 32), birnn, ridge-window; adding
+    found = searches.results(frame)
+    table = claims.evaluate(frame, summary.by_length(frame), found)
+    rows = {r[0]: r for r in table.rows}
+    copy = rows["copy: the LSTM fails by T = 200 while the orthogonal RNN solves T = 1,000"]
+    assert copy[1] == H.NOT_MEASURED and copy[2].startswith("no search of orthogonal on copy")
+    horizon = {c["text"] for c in claims.load() if c["kind"] == "horizon"}
+    assert horizon <= set(rows)
+    assert all(rows[text][1] == H.NOT_MEASURED for text in horizon)
+    plain = claims.evaluate(frame, summary.by_length(frame))  # no searches: none shown
+    assert plain is None or not horizon & {r[0] for r in plain.rows}
+
+
+def test_a_claim_holds_on_searches_that_show_it_in_the_claims_table():
+    rows = (search("adding", "elman", 32, [8, 16, 32, 64]) +
+            search("adding", "lstm", 128, [8, 16, 32, 64, 128, 256]) +
+            search("adding", "gru", 256, [8, 16, 32, 64, 128, 256, 512]))
+    frame = frame_of(rows)
+    table = claims.evaluate(frame, summary.by_length(frame), searches.results(frame))
+    adding = next(r for r in table.rows if r[0].startswith("adding: the Elman RNN's horizon"))
+    assert adding[1] == H.HOLDS
+    assert "elman [32, 64), lstm [128, 256), gru [256, 512)" in adding[2]
+
+
+def test_every_shipped_horizon_claim_names_known_models_and_checks():
+    names = set(catalog.model_names())
+    for claim in claims.load():
+        if claim["kind"] != "horizon":
+            continue
+        assert claim["task"] in catalog.task_names(), claim["id"]
+        assert set(H.models_of(claim)) <= names, claim["id"]
+        for check in claim["checks"]:
+            assert len(set(check) & set(H.CHECKS)) == 1, (claim["id"], check)
+
+
+def test_length_sweep_claims_read_searched_cells_at_the_chosen_rate_only():
+    """The LSTM solves adding at lr 0.01 and learns nothing at 0.001: the rung chose 0.01,
+    and the per-length mean a length-sweep claim reads is 0.95, not the grid's average."""
+    rows = search("adding", "lstm", 16, [8, 16])
+    for row in search("adding", "lstm", 0, [8, 16]):
+        row["key"] += "-slow"
+        row["config"] = {**row["config"], "train": {"lr": 0.001, "test_size": 32}}
+        row["metrics"]["validation"] = {"accuracy": 0.1}
+        rows.append(row)
+    frame = frame_of(rows)
+    kept = searches.at_chosen_rates(frame)
+    assert len(frame) == 12 and len(kept) == 6
+    assert {c["train"]["lr"] for c in kept["config"]} == {0.01}
+    assert list(summary.by_length(kept)["mean"]) == pytest.approx([0.95, 0.95])
