@@ -49,6 +49,7 @@ HOSTILE_MODEL = '<img src=x onerror="window.pwnedModel=1">'
 HOSTILE_TASK = "<img src=x onerror=window.pwnedTask=1>"
 PHONE = {"width": 390, "height": 844, "deviceScaleFactor": 1, "mobile": True}
 DESKTOP = {"width": 1280, "height": 900, "deviceScaleFactor": 1, "mobile": False}
+PAPER = {**DESKTOP, "width": 718}  # A4 at 96 dpi less Chromium's default margins
 EMPTY = {"", "—", "-", "none", "n/a"}
 
 
@@ -263,7 +264,7 @@ def test_nothing_overflows_sideways(driver, page, screenshots, name, size):
 
 
 def test_printed_figures_are_not_split_across_pages(driver, page, screenshots):
-    reload(driver, page)
+    reload(driver, page, PAPER)
     driver.execute_cdp_cmd("Emulation.setEmulatedMedia", {"media": "print"})
     try:
         breaks = driver.execute_script(
@@ -274,6 +275,8 @@ def test_printed_figures_are_not_split_across_pages(driver, page, screenshots):
             "return Array.prototype.map.call(document.querySelectorAll('.scroll'),"
             " function (e) { return getComputedStyle(e).overflowX; })")
         assert set(boxes) == {"visible"}  # on paper a table shows whole, nothing to scroll
+        assert driver.execute_script("return document.documentElement.scrollWidth <="
+                                     " document.documentElement.clientWidth")
     finally:
         driver.execute_cdp_cmd("Emulation.setEmulatedMedia", {"media": ""})
     pdf = driver.execute_cdp_cmd("Page.printToPDF", {"printBackground": True})
