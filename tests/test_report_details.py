@@ -100,6 +100,16 @@ def test_reference_lines_differ_by_dash():
     assert styles["ridge-window"][2] == figures.BASELINE_DASH
 
 
+def test_models_take_the_colour_blind_palette_and_each_its_own_marker():
+    import seaborn as sns
+
+    models = [f"m{i:02d}" for i in range(10)]
+    styles = figures.style(models)
+    safe = set(sns.color_palette("colorblind", 10).as_hex()) - {"#949494"} | {"#332288"}
+    assert {colour for colour, _, _ in styles.values()} == safe
+    assert len({marker for _, marker, _ in styles.values()}) == 10
+
+
 def agreement_rows(metrics_of):
     return [cell("agreement", "lstm", n, seed, 0.9, chance=0.5,
                  extra={**metrics_of(seed)}) for n in (5, 10) for seed in (0, 1)]

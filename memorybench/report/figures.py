@@ -56,7 +56,9 @@ def style(models: list[str], baselines: frozenset[str] = frozenset()) -> dict[st
     """Model -> (colour, marker, line style), fixed for a whole report. Networks take the
     colour-blind palette in name order (markers shift each time it repeats); classical
     baselines are drawn in greys with dashed lines, so they read as reference levels."""
-    # seaborn's colour-blind palette, its grey swapped for Tol's indigo: greys are baselines'.
+    # seaborn's "colorblind" palette (after Okabe & Ito's, whose colours stay apart under
+    # deuteranopia, protanopia and tritanopia), its grey swapped for Tol's indigo: greys are
+    # baselines'. The first ten models also differ by marker: no line rests on colour alone.
     colours = [c for c in sns.color_palette("colorblind", 10).as_hex() if c != "#949494"]
     colours.append("#332288")
     greys = ["#555555", "#888888", "#aaaaaa", "#333333"]
@@ -299,7 +301,7 @@ def search_figure(found: list[dict], ranked_models: list[str]) -> bytes:
     models (``label``) in ``ranked_models`` order top down (networks by memory score, then
     non-causal ones, then baselines, each group ruled off from the next)."""
     tasks = sorted({s["task"] for s in found})
-    colours = sns.color_palette("colorblind", 10).as_hex()
+    colours = sns.color_palette("colorblind", 10).as_hex()  # tasks: as ``style``'s models
     rows = {m: i for i, m in enumerate(ranked_models)}
     with _canvas((10.5, 1.2 + 0.55 * len(ranked_models))) as (fig, ax):
         for t, task in enumerate(tasks):
