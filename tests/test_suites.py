@@ -95,7 +95,7 @@ def test_an_empty_sweep_is_still_an_error():
         Sweep().cells()
 
 
-# The lengths issue 21 asks the leaderboard's ladders to reach (the literature's).
+# The lengths the leaderboard's ladders reach: the literature's.
 LEADERBOARD_CAPS = {"copy": 1000, "adding": 1000, "recall": 512, "selective-copy": 512,
                     "induction": 512, "flipflop": 512, "parity": 256, "permutation": 256}
 
