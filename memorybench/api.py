@@ -133,7 +133,8 @@ def horizon(tasks: str | Sequence[str] | None = None,
     """
     from memorybench import usermodels
     from memorybench.flags import check_device
-    from memorybench.search import brackets, plan_searches, run_searches, search_sweep
+    from memorybench.search import brackets, run_searches
+    from memorybench.searchplan import plan_searches, search_sweep
 
     flags = {k: settings.pop(k) for k in PROTOCOL if k in settings}
     with _python_errors():

@@ -1,5 +1,5 @@
 """Run horizon searches (``memorybench horizon``): the logic of ``memorybench.ladder`` over
-ordinary cells, trained and stored by the runner.
+ordinary cells, planned by ``memorybench.searchplan``, trained and stored by the runner.
 
 Each rung of a search is one cell per (learning rate, seed) at one length, so it is keyed,
 resumable and parallel like any cell of ``run``: a rerun reads every rung back from the
@@ -9,147 +9,14 @@ trains the rungs of all searches at once, and each search whose bracket closes i
 
 from __future__ import annotations
 
-import copy
-import dataclasses
-import json
 import math
-from dataclasses import dataclass
 
 import click
 
-from memorybench import catalog
 from memorybench import ladder as h
-from memorybench.cells import TRAIN_KEYS, Cell
-from memorybench.errors import UserError, is_integer
-from memorybench.ladder import Protocol, Rung, State, Trial
-from memorybench.registry import unknown_name
-from memorybench.specs import check_keys
-from memorybench.sweep import Sweep
-
-HORIZON_KEYS = {"factor", "resolution", "lrs", "multiples", "test_size", "patience",
-                "min_delta", "solved_evals", "params",
-                "seeds", "tasks", "models", "ladders", "train", "task"}
-# the sweep's, not the protocol's: what is searched, over which ladders, at which size and
-# seeds, with which training budget and task settings (over the suite's, for `horizon` only)
-SWEEP_KEYS = ("params", "seeds", "tasks", "models", "ladders", "train", "task")
-
-
-def protocol_from(table: dict, flags: dict) -> tuple[Protocol, dict]:
-    """The protocol of a suite's ``[horizon]`` table with flags over it, and the rest of
-    the table (``SWEEP_KEYS``: which tasks and models are searched, over which ladders, at
-    which size and seeds)."""
-    unknown = sorted(set(table) - HORIZON_KEYS)
-    if unknown:
-        raise UserError(f"[horizon]: unknown key {unknown[0]!r}; expected one of: "
-                        f"{', '.join(sorted(HORIZON_KEYS))}")
-    values = {**{k: v for k, v in table.items() if k not in SWEEP_KEYS},
-              **{k: v for k, v in flags.items() if v is not None}}
-    for name in ("lrs", "multiples"):
-        if name in values:
-            if not isinstance(values[name], list | tuple):
-                raise UserError(f"[horizon] {name} = {values[name]!r} is invalid; expected a "
-                                "list, e.g. [2, 4, 8]")
-            values[name] = tuple(values[name])
-    extra = {k: table[k] for k in SWEEP_KEYS if k in table}
-    if "params" in extra and (not is_integer(extra["params"]) or extra["params"] < 1):
-        raise UserError(f"[horizon] params = {extra['params']!r} is invalid; expected an "
-                        "integer >= 1")
-    if "seeds" in extra and not (isinstance(extra["seeds"], list) and extra["seeds"]
-                                 and all(is_integer(s) for s in extra["seeds"])):
-        raise UserError(f"[horizon] seeds = {extra['seeds']!r} is invalid; expected a list "
-                        "of integers, e.g. [0, 1, 2]")
-    for name in ("tasks", "models"):
-        if name in extra:
-            names = catalog.task_names() if name == "tasks" else catalog.model_names()
-            if not (isinstance(extra[name], list) and extra[name]):
-                raise UserError(f"[horizon] {name} = {extra[name]!r} is invalid; expected a "
-                                f"list of names, e.g. {names[:2]!r}")
-            for given in extra[name]:
-                if given not in names:
-                    raise UserError(f"[horizon] {name}: "
-                                    f"{unknown_name(name[:-1], str(given), names)}")
-    for name in ("train", "task"):
-        if not isinstance(extra.get(name, {}), dict):
-            raise UserError(f"[horizon] {name} = {extra[name]!r} is invalid; expected a table, "
-                            f"e.g. [horizon.{name}] " + ("steps = 1000" if name == "train"
-                                                          else "copy = { symbols = 4 }"))
-    ladders = extra.get("ladders", {})
-    if not isinstance(ladders, dict) or not all(
-            isinstance(v, dict) and not set(v) - {"start", "cap"} for v in ladders.values()):
-        raise UserError(f"[horizon] ladders = {ladders!r} is invalid; expected a table of "
-                        "tasks, e.g. ladders = { copy = { start = 8, cap = 256 } }")
-    known = catalog.task_names()
-    for task in [*ladders, *extra.get("task", {})]:
-        if task not in known:
-            raise UserError(f"[horizon]: {unknown_name('task', task, known)}")
-    return Protocol(**values), extra
-
-
-@dataclass
-class Search:
-    """One (task, model) search: its ladder, and its cells at the ladder's first length,
-    one per (learning rate, seed), from which every rung's cells are made."""
-
-    task: str
-    model: str
-    lengths: list[int]
-    cap: int
-    lrs: tuple[float, ...]
-    base: list[Cell]
-    causal: bool
-    baseline: bool
-
-    def cells(self, length: int) -> list[Cell]:
-        return [dataclasses.replace(c, length=length, key="") for c in self.base]
-
-    def state(self, rows: dict[str, dict], resolution: float) -> tuple[State, dict]:
-        """Where the search stands, from the stored rows (key -> row), and its rungs."""
-        rungs: dict[int, Rung] = {}
-        while True:
-            state = h.advance(self.lengths, rungs, resolution)
-            if state.closed:
-                return state, rungs
-            cells = self.cells(state.next)
-            if not all(c.key in rows for c in cells):
-                return state, rungs
-            trials = [trial(c, rows[c.key]) for c in cells]
-            rungs[state.next] = h.rung(state.next, trials, self.lrs)
-
-
-def trial(cell: Cell, row: dict) -> Trial:
-    metrics = row.get("metrics") or {}
-    if isinstance(metrics, str):
-        metrics = json.loads(metrics)
-    return h.trial_of(cell.train.lr, cell.seed, row, metrics)
-
-
-def search_sweep(suite: str | None, tasks, models, seeds: list[int] | None,
-                 n_params: int | None, overrides: dict[str, dict], flags: dict):
-    """The sweep and protocol of ``memorybench horizon`` (and ``memorybench.horizon``):
-    a suite and/or flags, with ``flags`` (factor, resolution, lrs, multiples, test_size,
-    patience) over the suite's ``[horizon]`` table, and its seeds (default 0, 1, 2) and
-    parameter budget."""
-    from memorybench.flags import build_sweep
-
-    sweep = build_sweep(suite, tasks, models, None, None, {}, overrides, None)
-    protocol, extra = protocol_from(sweep.horizon, flags)
-    apply_horizon_tables(sweep, extra)
-    sweep.override("train", overrides.get("train", {}))  # flags win over [horizon.train]
-    sweep.override("task", overrides.get("task", {}))
-    if suite and not tasks and "tasks" in extra:
-        sweep.tasks = list(extra["tasks"])  # the suite's searched tasks, unless flags name some
-    if suite and not models and "models" in extra:
-        sweep.models = list(extra["models"])
-    sweep.seeds = list(seeds or []) or extra.get("seeds") or (sweep.seeds if suite
-                                                              else [0, 1, 2])
-    n_params = n_params if n_params is not None else extra.get("params")
-    if n_params is not None:
-        if not is_integer(n_params) or n_params < 1:
-            raise UserError(f"--params {n_params} is invalid; expected an integer >= 1")
-        if "hidden" not in overrides.get("model", {}):
-            sweep.model.pop("hidden", None)  # the budget chooses the suite's width
-        sweep.params = n_params
-    return sweep, protocol
+from memorybench.errors import UserError
+from memorybench.ladder import Protocol
+from memorybench.searchplan import Search, plan_searches, search_sweep
 
 
 def brackets(searches: list[Search], protocol: Protocol, db) -> list[dict]:
@@ -168,99 +35,6 @@ def brackets(searches: list[Search], protocol: Protocol, db) -> list[dict]:
                     "lr": best.lr if best else None, "causal": search.causal,
                     "lengths_trained": list(state.trained)})
     return out
-
-
-def task_ladder(task: str, sweep: Sweep, protocol: Protocol, start: int | None,
-                cap: int | None, suite_ladder: dict | None = None):
-    """The task's ladder: start and cap from flags, else the suite's ``[horizon] ladders``
-    entry for the task, else the task spec's ``horizon`` table; lengths the task cannot
-    take left out."""
-    spec = catalog.task_spec(task)
-    table = spec.get("horizon", {})
-    if not isinstance(table, dict) or set(table) - {"start", "cap"}:
-        raise UserError(f"task {task}: horizon = {table!r} is invalid; expected "
-                        "horizon = { start = 8, cap = 1024 }")
-    table = {**table, **(suite_ladder or {})}
-    cap = table.get("cap") if cap is None else cap
-    if cap is None:
-        raise UserError(f"task {task} has no horizon cap in its spec and none was given; pass "
-                        f"--cap N or add horizon = {{ start = 8, cap = 1024 }} to {task}.toml")
-    if start is None:
-        start = table.get("start") or min(spec.get("lengths") or [1])
-    for name, value in (("start", start), ("cap", cap)):
-        if not is_integer(value) or value < 1:
-            raise UserError(f"task {task}: horizon {name} {value!r} is invalid; expected an "
-                            "integer >= 1")
-    built = catalog.build_task(task, {**spec.get("params", {}), **sweep.for_task("task", task)})
-
-    def valid(length: int) -> bool:
-        try:
-            built.check_length(length)
-        except UserError:
-            return False
-        return True
-
-    lengths = [n for n in h.ladder(start, cap, protocol.factor) if valid(n)]
-    if not lengths:
-        raise UserError(f"task {task}: no length from {start} to {cap} is valid for it; "
-                        "raise --start")
-    return lengths, cap, built
-
-
-def apply_horizon_tables(sweep: Sweep, extra: dict) -> None:
-    """A suite's ``[horizon.train]`` and ``[horizon.task]`` over its ``[train]`` and
-    ``[task]``: the search's budget and task settings, which ``run`` of the suite does not
-    use. A flat key applies to every task; a table keyed by task to that task."""
-    check_keys("[horizon.train]", {k: v for k, v in extra.get("train", {}).items()
-                                   if not isinstance(v, dict)}, TRAIN_KEYS)
-    for section in ("train", "task"):
-        table = getattr(sweep, section)
-        for key, value in extra.get(section, {}).items():
-            if isinstance(value, dict):
-                table[key] = {**table.get(key, {}), **value}
-            else:
-                sweep.override(section, {key: value})
-
-
-def plan_searches(sweep: Sweep, protocol: Protocol, start: int | None = None,
-                  cap: int | None = None, lrs_given: bool = False,
-                  ladders: dict | None = None) -> list[Search]:
-    """One search per (task, model) of ``sweep`` (a baseline that does not apply to a
-    task has none). Each network trains at the protocol's learning-rate grid, or at its
-    model spec's (``horizon = { lrs = [...] }``) unless the grid was given as a flag."""
-    if not sweep.tasks or not sweep.models:
-        raise UserError("nothing to search: give at least one --task and one --model, or a "
-                        "--suite")
-    if ladders is None:
-        ladders = sweep.horizon.get("ladders")  # the suite's, checked by protocol_from
-    searches = []
-    train = {"test_size": protocol.test_size, "extrapolate": list(protocol.multiples),
-             "patience": protocol.patience, "min_delta": protocol.min_delta,
-             "solved_evals": protocol.solved_evals}
-    for task in sweep.tasks:
-        lengths, task_cap, built = task_ladder(task, sweep, protocol, start, cap,
-                                               (ladders or {}).get(task))
-        for model in sweep.models:
-            baseline = catalog.is_baseline(model)
-            if baseline and not sweep.model_cells(task, built, lengths[:1], model):
-                continue  # a baseline that does not apply to this task
-            lrs = protocol.lrs
-            spec_lrs = catalog.model_spec(model).get("horizon", {}).get("lrs")
-            if spec_lrs and not lrs_given:
-                lrs = Protocol(lrs=tuple(spec_lrs)).lrs
-            base: list[Cell] = []
-            for lr in ([None] if baseline else lrs):
-                one = dataclasses.replace(sweep, tasks=[task], models=[model],
-                                          lengths=[lengths[0]], train=copy.deepcopy(sweep.train))
-                one.override("train", {**train, **({} if lr is None else {"lr": lr})})
-                base += one.cells()
-            mcls = catalog.model_class(model)
-            causal = bool(getattr(mcls, "causal", True)) and base[0].model_params.get(
-                "causal", True) is not False
-            searches.append(Search(task, model, lengths, task_cap,
-                                   (base[0].train.lr,) if baseline else lrs, base, causal,
-                                   baseline))
-    return searches
 
 
 def stored_rows(store) -> dict[str, dict]:

@@ -42,7 +42,7 @@ class Sweep:
     # many parameters
     suite: str | None = None  # the suite's name: picks a task spec's `suites` lengths
     horizon: dict = field(default_factory=dict)  # the suite's horizon protocol
-    # (memorybench.search.protocol_from); `run` ignores it
+    # (memorybench.searchplan.protocol_from); `run` ignores it
 
     def override(self, section: str, values: dict) -> None:
         """Set ``values`` for every task, also where a per-task table set them: flags

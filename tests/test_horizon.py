@@ -292,7 +292,7 @@ def test_a_task_without_a_cap_is_one_line(invoke, tmp_path, monkeypatch):
 
 
 def test_a_suite_carries_the_horizon_protocol(tmp_path):
-    from memorybench.search import protocol_from
+    from memorybench.searchplan import protocol_from
 
     path = tmp_path / "s.toml"
     path.write_text('tasks = ["copy"]\nmodels = ["lstm"]\n[horizon]\nfactor = 3\nlrs = [1e-2]\n'
@@ -317,13 +317,12 @@ def test_a_suite_names_what_its_horizon_searches_and_its_budget_apart_from_run(i
     assert dry.exit_code == 0, dry.output
     searched = [line for line in dry.stdout.splitlines() if " × " in line]
     assert len(searched) == 1 and searched[0].startswith("copy × elman: ladder 5 10 20;")
-    from memorybench.search import apply_horizon_tables, plan_searches, protocol_from
+    from memorybench.searchplan import plan_searches, search_sweep
 
-    sweep = load_suite(str(tmp_path / "s.toml"))[0]
-    protocol, extra = protocol_from(sweep.horizon, {})
-    apply_horizon_tables(sweep, extra)
-    sweep.tasks, sweep.models = extra["tasks"], extra["models"]
-    (search,) = plan_searches(sweep, protocol, ladders=extra["ladders"])
+    sweep, protocol = search_sweep(str(tmp_path / "s.toml"), (), (), [0], None, {},
+                                   {"lrs": (1e-2,)})
+    (search,) = plan_searches(sweep, protocol)
+    assert (search.task, search.model, search.lengths) == ("copy", "elman", [5, 10, 20])
     assert {c.train.steps for c in search.base} == {11}
     assert {c.task_params["symbols"] for c in search.base} == {4}
     run_cells = load_suite(str(tmp_path / "s.toml"))[0].cells()  # `run` keeps the suite's
@@ -394,7 +393,7 @@ def test_a_bad_horizon_table_in_a_suite_is_one_line(invoke, tmp_path, line, expe
 
 
 def test_the_suite_protocol_sizes_networks_and_skips_baselines_that_do_not_apply():
-    from memorybench.search import plan_searches, protocol_from
+    from memorybench.searchplan import plan_searches, protocol_from
 
     sweep = Sweep(tasks=["adding"], models=["elman", "majority"], seeds=[0, 1], params=5000)
     protocol, _ = protocol_from({"lrs": [1e-3, 1e-2]}, {})
@@ -429,7 +428,7 @@ def test_an_early_stop_can_wait_for_the_threshold_to_hold_and_is_part_of_the_key
     once, twice = train_cell(first), train_cell(second)
     assert (once["steps"], once["steps_to_solve"]) == (10, 10)  # solved at every evaluation
     assert (twice["steps"], twice["steps_to_solve"]) == (20, 10)
-    from memorybench.search import plan_searches, protocol_from
+    from memorybench.searchplan import plan_searches, protocol_from
 
     protocol, _ = protocol_from({"lrs": [1e-2]}, {})
     (search,) = plan_searches(Sweep(tasks=["copy"], models=["lstm"]), protocol)

@@ -102,7 +102,7 @@ LEADERBOARD_CAPS = {"copy": 1000, "adding": 1000, "recall": 512, "selective-copy
 
 def test_the_standard_horizon_search_covers_every_task_and_model_at_the_literatures_lengths():
     from memorybench import catalog
-    from memorybench.search import protocol_from, search_sweep, task_ladder
+    from memorybench.searchplan import protocol_from, search_sweep, task_ladder
 
     protocol, extra = protocol_from(load_suite("standard")[0].horizon, {})
     assert sorted(extra["tasks"]) == catalog.task_names()

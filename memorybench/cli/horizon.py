@@ -88,7 +88,8 @@ def horizon(suite, tasks, models, model_files, seeds, n_params, start, cap, fact
     from memorybench import usermodels
     from memorybench.flags import check_device, parse_ints, parse_set
     from memorybench.runner import default_workers, require_dask
-    from memorybench.search import plan_searches, run_searches, search_sweep
+    from memorybench.search import run_searches
+    from memorybench.searchplan import plan_searches, search_sweep
 
     flags = {"factor": factor, "resolution": resolution, "lrs": parse_floats("--lrs", lrs),
              "multiples": parse_ints("--multiples", multiples, "2,4,8"),
