@@ -15,6 +15,11 @@ from memorybench.store import DEFAULT_DB
 
 db_option = click.option("--db", "db", type=click.Path(path_type=Path), default=DEFAULT_DB,
                          show_default=True, help="Results database (SQLite).")
+model_file_option = click.option(
+    "--model-file", "model_files", multiple=True, metavar="PATH.py:NAME",
+    help="Your own model from a Python file: a Core subclass or a function (or nn.Module "
+    "class) building a module that maps (batch, time, features) to (batch, time, out); "
+    "--set model.X=... sets its arguments. Repeat for several.")
 
 
 @click.group(cls=Cli, context_settings={"help_option_names": ["-h", "--help"]})

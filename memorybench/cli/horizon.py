@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from memorybench.cli import cli, db_option
+from memorybench.cli import cli, db_option, model_file_option
 from memorybench.errors import UserError
 
 
@@ -29,10 +29,7 @@ def parse_floats(option: str, text: str | None) -> tuple[float, ...] | None:
               "protocol to use (e.g. quick).")
 @click.option("--task", "tasks", multiple=True, help="Task to search; repeat for several.")
 @click.option("--model", "models", multiple=True, help="Model to search; repeat for several.")
-@click.option("--model-file", "model_files", multiple=True, metavar="PATH.py:NAME",
-              help="Your own model from a Python file: a Core subclass or a function (or "
-              "nn.Module class) building a module that maps (batch, time, features) to "
-              "(batch, time, out); --set model.X=... sets its arguments. Repeat for several.")
+@model_file_option
 @click.option("--seeds", help="Comma-separated seeds [default: the suite's, else 0,1,2].")
 @click.option("--params", "n_params", type=int, metavar="N",
               help="Matched size: every model at about N trainable parameters [default: the "

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import click
 
-from memorybench.cli import cli, db_option
+from memorybench.cli import cli, db_option, model_file_option
 from memorybench.console import print_diagnostics
 from memorybench.flags import FiniteFloat
 
@@ -51,10 +51,7 @@ def list_cmd(fmt):
 @click.option("--suite", help="A named suite (see `memorybench list`) or a path to a TOML file.")
 @click.option("--task", "tasks", multiple=True, help="Task to run; repeat for several.")
 @click.option("--model", "models", multiple=True, help="Model to run; repeat for several.")
-@click.option("--model-file", "model_files", multiple=True, metavar="PATH.py:NAME",
-              help="Your own model from a Python file: a Core subclass or a function (or "
-              "nn.Module class) building a module that maps (batch, time, features) to "
-              "(batch, time, out); --set model.X=... sets its arguments. Repeat for several.")
+@model_file_option
 @click.option("--lengths", help="Comma-separated lengths, e.g. 10,50,100 (default: each "
               "task's spec).")
 @click.option("--seeds", help="Comma-separated seeds, e.g. 0,1,2 (default: 0).")
