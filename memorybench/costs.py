@@ -27,13 +27,12 @@ from pathlib import Path
 import numpy as np
 
 from memorybench.cells import Cell
+from memorybench.training import EVAL_TOKENS, EXTRAPOLATION_TOKENS, eval_chunk
 
 COSTS_FILE = Path(__file__).with_name("costs.toml")
 FORWARD_SHARE = 1 / 3  # a forward pass is about a third of forward + backward + update
 DEFAULT = {"step": 2e-3, "seq": 1e-4, "token": 1e-6, "pair": 0.0, "hidden": 64,
            "width_power": 2.0, "layers": 1}
-EVAL_TOKENS = 2 ** 16  # time steps per evaluation pass (training.EVAL_TOKENS)
-EVAL_CHUNK = 500  # examples per evaluation pass, at most
 
 
 @functools.cache
@@ -79,7 +78,9 @@ def step_seconds(model: str, batch: int, time_steps: int, model_params: dict) ->
 def evaluation_seconds(model: str, examples: int, time_steps: int, model_params: dict,
                        tokens: int = EVAL_TOKENS) -> float:
     """Forward passes over ``examples`` sequences, in chunks as ``training.evaluate``."""
-    chunk = max(1, min(EVAL_CHUNK, tokens // time_steps, examples))
+    if not examples:
+        return 0.0
+    chunk = min(eval_chunk(time_steps, tokens=tokens), examples)
     passes = math.ceil(examples / chunk)
     return FORWARD_SHARE * passes * pass_seconds(model, chunk, time_steps, model_params)
 
@@ -94,11 +95,11 @@ def cell_seconds(cell: Cell) -> float:
     evals = -(-train.steps // train.eval_every)  # ceil: the last step is evaluated too
     evaluation = evals * evaluation_seconds(cell.model, train.eval_size, steps, params)
     # After training, a horizon-search cell scores its test set once and each multiple k of
-    # its length once (about k times the time steps each, in passes of up to 2**20 steps).
+    # its length once (about k times the time steps each, in longer passes).
     evaluation += evaluation_seconds(cell.model, train.test_size, steps, params)
     for k in train.extrapolate:
         evaluation += evaluation_seconds(cell.model, train.test_size or train.eval_size,
-                                         k * steps, params, tokens=2 ** 20)
+                                         k * steps, params, tokens=EXTRAPOLATION_TOKENS)
     return table.get("cell", 0.0) + training + evaluation
 
 

@@ -96,15 +96,22 @@ def make_optimizer(model: torch.nn.Module, cfg: TrainConfig) -> torch.optim.Opti
 
 EVAL_TOKENS = 2 ** 16  # time steps per evaluation forward pass: large, but bounded so that
 # attention's (chunk, heads, T, T) weights stay near 0.5 GB at T = 500 (2 GB with 500 rows)
+EVAL_CHUNK = 500  # examples per evaluation forward pass, at most
+
+
+def eval_chunk(time_steps: int, chunk: int = EVAL_CHUNK, tokens: int = EVAL_TOKENS) -> int:
+    """Examples per evaluation forward pass: ``chunk``, fewer for long sequences (at most
+    ``tokens`` time steps per pass)."""
+    return max(1, min(chunk, tokens // time_steps))
 
 
 @torch.inference_mode()
-def evaluate(model: torch.nn.Module, task: Task, data: Batch, chunk: int = 500,
+def evaluate(model: torch.nn.Module, task: Task, data: Batch, chunk: int = EVAL_CHUNK,
              tokens: int = EVAL_TOKENS) -> dict:
     """Held-out metrics and loss, computed in large batches without autograd: ``chunk``
     examples per forward pass, fewer for long sequences (at most ``tokens`` time steps)."""
     model.eval()
-    chunk = max(1, min(chunk, tokens // data.x.shape[1]))
+    chunk = eval_chunk(data.x.shape[1], chunk, tokens)
     out = torch.cat([model(data.x[i:i + chunk]) for i in range(0, len(data), chunk)])
     model.train()
     metrics = task.score(out, data)
@@ -204,7 +211,7 @@ def extrapolation(model: SequenceModel, task: Task, cell: Cell, dev: torch.devic
             if getattr(model.core, "recurrent_state", True):
                 # A state carried step by step: memory grows with chunk x T only, and
                 # fewer, wider passes spare a core that loops over time most of its calls.
-                chunk, tokens = 500, EXTRAPOLATION_TOKENS
+                chunk, tokens = EVAL_CHUNK, EXTRAPOLATION_TOKENS
             else:  # attention's weights: chunk x heads x T x T floats
                 chunk, tokens = max(1, 2 ** 24 // steps ** 2), EVAL_TOKENS
             out[str(k)] = evaluate(model, task, data.to(dev), chunk, tokens)[task.metric]
