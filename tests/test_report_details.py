@@ -11,7 +11,7 @@ import pandas as pd
 import pytest
 from test_report import cell
 
-from memorybench.report import figures, render_report, summary, tables
+from memorybench.report import figures, render_report, search_figures, summary, tables
 from memorybench.report.leaderboard import stale_files
 from memorybench.store import Store
 
@@ -244,7 +244,7 @@ def test_the_headline_figure_ticks_each_seed_and_rules_off_the_groups(search_sto
     found = searches.results(summary.normalise(Store(search_store, readonly=True).frame()))
     kept = drawn(monkeypatch)
     shown = [{**s, "label": searches.display(s), "group": searches.group_of(s)} for s in found]
-    figures.search_figure(shown, searches.model_labels(found))
+    search_figures.search_figure(shown, searches.model_labels(found))
     ax = kept[0].axes[0]
     ticks = sorted(x for line in ax.lines if line.get_gid() == "seed-horizon"
                    for x in line.get_xdata())

@@ -149,7 +149,7 @@ def _build(frame: pd.DataFrame, styles: dict, store_name: str, tasks,
         sections.append(section)
 
     found = search_results(frame)
-    search = search_section(found, files, add_figure, figures, FIGURES, styles) if found \
+    search = search_section(found, files, add_figure, FIGURES, styles) if found \
         else None
 
     facts = summary.run_facts(frame)

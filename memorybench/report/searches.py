@@ -13,7 +13,7 @@ import json
 import pandas as pd
 
 from memorybench import ladder as h
-from memorybench.report import tables
+from memorybench.report import search_figures, tables
 from memorybench.specs import read_toml, spec_dir
 
 SCORE_RULE = (
@@ -220,14 +220,13 @@ def model_labels(found: list[dict]) -> list[str]:
     return list(dict.fromkeys(display(s) for s in ranked(found)))
 
 
-def section(found: list[dict], files: dict, add_figure, figures, folder: str,
-            styles: dict) -> dict:
+def section(found: list[dict], files: dict, add_figure, folder: str, styles: dict) -> dict:
     """The report's "Horizon search" section: the headline figure, the table, and per task
     the learning curves at each bracket's ends and the extrapolation at its horizon;
     ``styles`` (``figures.style``) colours each model as every figure of the report does."""
     shown = [{**s, "label": display(s), "group": group_of(s)} for s in found]
     figure = add_figure(files, folder, "horizon-search",
-                        figures.search_figure(shown, model_labels(found)),
+                        search_figures.search_figure(shown, model_labels(found)),
                         "Horizon bracket of every model on every task, log length axis; a "
                         "tick per seed at its own horizon")
     curves, extrapolation = [], []
@@ -235,7 +234,7 @@ def section(found: list[dict], files: dict, add_figure, figures, folder: str,
         mine = [s for s in shown if s["task"] == task and any(s["curves"].values())]
         if mine:
             curves.append(add_figure(
-                files, folder, f"curves-{task}", figures.curve_figure(mine, styles, task),
+                files, folder, f"curves-{task}", search_figures.curve_figure(mine, styles, task),
                 f"Task {task}: held-out (validation) metric against training step, one line "
                 "per seed, of each model at the longest length it solved and at the first "
                 "it failed, at that length's learning rate"))
@@ -243,7 +242,7 @@ def section(found: list[dict], files: dict, add_figure, figures, folder: str,
         if mine:
             extrapolation.append(add_figure(
                 files, folder, f"extrapolation-{task}",
-                figures.extrapolation_figure(mine, styles, task),
+                search_figures.extrapolation_figure(mine, styles, task),
                 f"Task {task}: metric of each model trained at its horizon length, scored at "
                 "multiples of that length (one point per seed)"))
     return {"figure": figure, "table": search_table(found), "rule": SEARCH_RULE,
