@@ -116,6 +116,25 @@ def test_the_standard_horizon_search_covers_every_task_and_model_at_the_literatu
         assert cap >= LEADERBOARD_CAPS.get(task, spec_cap), task
 
 
+def test_the_quick_horizon_search_is_the_lectures_tasks_and_models_kept_short():
+    from memorybench.searchplan import plan_searches, search_sweep
+
+    sweep, protocol = search_sweep("quick", (), (), None, None, {}, {})
+    searches = plan_searches(sweep, protocol)
+    networks = {s.model for s in searches if not s.baseline}
+    assert networks == {"ffwindow", "elman", "lstm", "gru", "birnn", "orthogonal", "attention"}
+    assert {s.task for s in searches} == {"adding", "copy", "agreement", "sentiment",
+                                          "forecasting", "recall"}
+    assert all(s.lengths[-1] == s.cap == 64 for s in searches)
+    assert protocol.lrs == (1e-2,) and protocol.resolution == 2 and protocol.patience == 3
+    cells = [c for s in searches for c in s.base if not c.is_baseline]
+    assert cells and all(c.train.steps == 1000 and c.train.solved_evals == 2 and
+                         c.model_params["target_params"] == 6500 for c in cells)
+    assert {c.seed for c in cells} == {0, 1, 2}
+    run_steps = {c.train.steps for c in load_suite("quick")[0].cells()}
+    assert run_steps == {300}  # `run --suite quick` keeps its own budget
+
+
 def test_the_standard_length_sweep_is_still_the_committed_results():
     import json
     from pathlib import Path
