@@ -107,7 +107,7 @@ def run(tasks: str | Sequence[str] | None = None,
     return frame[frame["key"].isin(keys)].reset_index(drop=True)
 
 
-PROTOCOL = ("factor", "resolution", "lrs", "multiples", "test_size", "patience")
+PROTOCOL = ("factor", "resolution", "lrs", "lr_rungs", "multiples", "test_size", "patience")
 
 
 def horizon(tasks: str | Sequence[str] | None = None,
@@ -120,9 +120,9 @@ def horizon(tasks: str | Sequence[str] | None = None,
     """Search each model's memory horizon on each task (``memorybench horizon``).
 
     Arguments as in ``run``; ``start`` and ``cap`` bound every task's ladder of lengths;
-    ``settings`` holds the protocol (``factor``, ``resolution``, ``lrs``, ``multiples``,
-    ``test_size``, ``patience``) and training settings (``steps=...``). Seeds default to
-    0, 1, 2.
+    ``settings`` holds the protocol (``factor``, ``resolution``, ``lrs``, ``lr_rungs``,
+    ``multiples``, ``test_size``, ``patience``) and training settings (``steps=...``).
+    Seeds default to 0, 1, 2.
 
     Returns
     -------

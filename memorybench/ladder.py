@@ -28,6 +28,8 @@ class Protocol:
     # geometric midpoint of a x2 rung, a bracket of about sqrt(2) = 1.41
     lrs: tuple[float, ...] = (1e-3, 3e-3, 1e-2)  # learning-rate grid; a model spec may
     # give its own (``horizon = { lrs = [...] }``)
+    lr_rungs: str = "every"  # where the grid is trained: "every" rung, or the "first" rung
+    # only, its chosen rate then held up the ladder (a grid's cost at the cheapest length)
     multiples: tuple[int, ...] = (2, 4, 8)  # extrapolation: test at k x the length
     test_size: int = 1000  # examples of the test set (the validation set is eval_size)
     patience: int = 0  # the no-progress stop (TrainConfig.patience); 0: off
@@ -51,6 +53,10 @@ def check_protocol(p: Protocol) -> None:
     if not number(p.resolution) or p.resolution <= 1:
         raise UserError(f"horizon resolution {p.resolution!r} is invalid; expected a number "
                         "> 1, e.g. 1.4")
+    if p.lr_rungs not in ("every", "first"):
+        raise UserError(f"horizon lr_rungs {p.lr_rungs!r} is invalid; expected \"every\" "
+                        "(the grid at every rung) or \"first\" (the grid at the first rung, "
+                        "its rate then held)")
     if not p.lrs:
         raise UserError("the learning-rate grid is empty; expected at least one rate, e.g. "
                         "--lrs 1e-3,3e-3,1e-2")

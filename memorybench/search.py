@@ -59,10 +59,10 @@ def suite_search_rows(db, suite: str):
     rows = rows_by_key(frame)
     keys, still_open = set(), []
     for search in searches:
-        state, _ = search.state(rows, protocol.resolution)
+        state, rungs = search.state(rows, protocol.resolution)
         if not state.closed:
             still_open.append(f"{search.task} × {search.model}")
-        keys |= {c.key for n in state.trained for c in search.cells(n)}
+        keys |= {c.key for n in state.trained for c in search.cells(n, rungs)}
     if still_open:
         raise UserError(f"{db}: {len(still_open)} of the {len(searches)} searches of suite "
                         f"{suite} are still open ({still_open[0]} first); resume them: "
@@ -96,8 +96,8 @@ def run_searches(searches: list[Search], protocol: Protocol, db, workers: int,
             if dry_run:
                 print_dry_run(searches, states, protocol, workers)
                 return 0
-            todo = [c for s, (state, _) in zip(searches, states, strict=True)
-                    if not state.closed for c in s.cells(state.next)]
+            todo = [c for s, (state, rungs) in zip(searches, states, strict=True)
+                    if not state.closed for c in s.cells(state.next, rungs)]
             if not todo:
                 break
             plan = make_plan(todo, store.statuses())
@@ -113,8 +113,8 @@ def run_searches(searches: list[Search], protocol: Protocol, db, workers: int,
                 return 130
             trained += sum(counts.values())
     print_totals(searches, states, trained, db, rows)
-    failed = sum(1 for s, (state, _) in zip(searches, states, strict=True)
-                 for n in state.trained for c in s.cells(n)
+    failed = sum(1 for s, (state, rungs) in zip(searches, states, strict=True)
+                 for n in state.trained for c in s.cells(n, rungs)
                  if rows.get(c.key, {}).get("status") == "failed")
     if failed:
         click.echo(f"{failed} searched cells are stored as failed (they count as failed "
@@ -125,15 +125,16 @@ def run_searches(searches: list[Search], protocol: Protocol, db, workers: int,
 def print_totals(searches, states, trained: int, db, rows: dict) -> None:
     """Cells the searches hold against a full grid over the same ladders, and the share of
     their training time spent in cells that did not solve (those run their whole budget)."""
-    searched = sum(len(st.trained) * len(s.base) for s, (st, _) in zip(searches, states,
-                                                                         strict=True))
+    searched = sum(len(s.cells(n, rungs)) for s, (st, rungs) in zip(searches, states,
+                                                                     strict=True)
+                   for n in st.trained)
     grid = sum(len(s.lengths) * len(s.base) for s in searches)
     ratio = grid / searched if searched else math.inf
     click.echo(f"{len(searches)} searches: {searched} cells ({trained} trained now, the rest "
                f"stored in {db}); a full grid over the same ladders: {grid} cells "
                f"({ratio:.1f}× more)", err=True)
-    stored = [rows[c.key] for s, (st, _) in zip(searches, states, strict=True)
-              for n in st.trained for c in s.cells(n) if c.key in rows]
+    stored = [rows[c.key] for s, (st, rungs) in zip(searches, states, strict=True)
+              for n in st.trained for c in s.cells(n, rungs) if c.key in rows]
     total = sum(r.get("wall_time") or 0.0 for r in stored)
     failing = sum(r.get("wall_time") or 0.0 for r in stored if not r.get("solved"))
     if total:
@@ -150,7 +151,7 @@ def print_dry_run(searches, states, protocol: Protocol, workers: int) -> None:
     for search, (state, rungs) in zip(searches, states, strict=True):
         done = " ".join(f"{n}{'✓' if rungs[n].passed else '✗'}" for n in sorted(rungs))
         cells = [c for n in h.worst_case(search.lengths, state, protocol.resolution)
-                 for c in search.cells(n)]
+                 for c in search.cells(n, rungs)]
         left += cells
         status = (f"closed: {h.bracket(state, search.cap)}" if state.closed
                   else f"next T={state.next}; worst case left {len(cells)} cells, "

@@ -21,12 +21,12 @@ from memorybench.registry import unknown_name
 from memorybench.specs import check_keys
 from memorybench.sweep import Sweep
 
-HORIZON_KEYS = {"factor", "resolution", "lrs", "multiples", "test_size", "patience",
+HORIZON_KEYS = {"factor", "resolution", "lrs", "lr_rungs", "multiples", "test_size", "patience",
                 "min_delta", "solved_evals", "params",
-                "seeds", "tasks", "models", "ladders", "train", "task"}
+                "seeds", "tasks", "models", "ladders", "caps", "train", "task"}
 # the sweep's, not the protocol's: what is searched, over which ladders, at which size and
 # seeds, with which training budget and task settings (over the suite's, for `horizon` only)
-SWEEP_KEYS = ("params", "seeds", "tasks", "models", "ladders", "train", "task")
+SWEEP_KEYS = ("params", "seeds", "tasks", "models", "ladders", "caps", "train", "task")
 
 
 def protocol_from(table: dict, flags: dict) -> tuple[Protocol, dict]:
@@ -73,6 +73,14 @@ def protocol_from(table: dict, flags: dict) -> tuple[Protocol, dict]:
             isinstance(v, dict) and not set(v) - {"start", "cap"} for v in ladders.values()):
         raise UserError(f"[horizon] ladders = {ladders!r} is invalid; expected a table of "
                         "tasks, e.g. ladders = { copy = { start = 8, cap = 256 } }")
+    caps = extra.get("caps", {})
+    if not isinstance(caps, dict) or not all(is_integer(v) and v >= 1 for v in caps.values()):
+        raise UserError(f"[horizon] caps = {caps!r} is invalid; expected a table of models "
+                        "and lengths, e.g. caps = { attention = 256 }")
+    for model in caps:
+        if model not in catalog.model_names():
+            raise UserError(f"[horizon] caps: "
+                            f"{unknown_name('model', model, catalog.model_names())}")
     known = catalog.task_names()
     for task in [*ladders, *extra.get("task", {})]:
         if task not in known:
@@ -93,9 +101,18 @@ class Search:
     base: list[Cell]
     causal: bool
     baseline: bool
+    hold_lr: bool = False  # the grid at the first rung only, its chosen rate held above it
 
-    def cells(self, length: int) -> list[Cell]:
-        return [dataclasses.replace(c, length=length, key="") for c in self.base]
+    def cells(self, length: int, rungs: dict | None = None) -> list[Cell]:
+        """The cells of the rung at ``length``: one per (learning rate, seed), or, where the
+        rate is held, one per seed at the rate the first rung chose (``rungs``; before the
+        first rung is trained, the grid's first rate stands in, for counting costs)."""
+        base = self.base
+        if self.hold_lr and length != self.lengths[0]:
+            first = (rungs or {}).get(self.lengths[0])
+            lr = first.lr if first else base[0].train.lr
+            base = [c for c in base if c.train.lr == lr]
+        return [dataclasses.replace(c, length=length, key="") for c in base]
 
     def state(self, rows: dict[str, dict], resolution: float) -> tuple[State, dict]:
         """Where the search stands, from the stored rows (key -> row), and its rungs."""
@@ -104,7 +121,7 @@ class Search:
             state = h.advance(self.lengths, rungs, resolution)
             if state.closed:
                 return state, rungs
-            cells = self.cells(state.next)
+            cells = self.cells(state.next, rungs)
             if not all(c.key in rows for c in cells):
                 return state, rungs
             trials = [trial(c, rows[c.key]) for c in cells]
@@ -208,6 +225,7 @@ def plan_searches(sweep: Sweep, protocol: Protocol, start: int | None = None,
         raise UserError("nothing to search: give at least one --task and one --model, or a "
                         "--suite")
     ladders = sweep.horizon.get("ladders") or {}  # the suite's, checked by protocol_from
+    model_caps = sweep.horizon.get("caps") or {}  # a model's cap over every task's
     searches = []
     train = {"test_size": protocol.test_size, "extrapolate": list(protocol.multiples),
              "patience": protocol.patience, "min_delta": protocol.min_delta,
@@ -232,7 +250,11 @@ def plan_searches(sweep: Sweep, protocol: Protocol, start: int | None = None,
             mcls = catalog.model_class(model)
             causal = bool(getattr(mcls, "causal", True)) and base[0].model_params.get(
                 "causal", True) is not False
-            searches.append(Search(task, model, lengths, task_cap,
+            own, own_cap = lengths, task_cap
+            if cap is None and model_caps.get(model, task_cap) < task_cap:
+                own = [n for n in lengths if n <= model_caps[model]] or lengths[:1]
+                own_cap = own[-1]
+            searches.append(Search(task, model, own, own_cap,
                                    (base[0].train.lr,) if baseline else lrs, base, causal,
-                                   baseline))
+                                   baseline, protocol.lr_rungs == "first" and len(lrs) > 1))
     return searches

@@ -433,3 +433,57 @@ def test_an_early_stop_can_wait_for_the_threshold_to_hold_and_is_part_of_the_key
     protocol, _ = protocol_from({"lrs": [1e-2]}, {})
     (search,) = plan_searches(Sweep(tasks=["copy"], models=["lstm"]), protocol)
     assert {c.train.solved_evals for c in search.base} == {2}  # the search's default
+
+
+def _row(solved: bool, validation: float) -> dict:
+    return {"status": "ok", "solved": solved, "metric_name": "accuracy",
+            "solved_threshold": 0.9, "metrics": {"validation": {"accuracy": validation}}}
+
+
+def test_a_rate_held_from_the_first_rung_trains_the_grid_once_then_one_rate_per_seed():
+    from memorybench.searchplan import plan_searches, protocol_from
+
+    protocol, _ = protocol_from({"lrs": [1e-3, 1e-2], "lr_rungs": "first"}, {})
+    (search,) = plan_searches(Sweep(tasks=["copy"], models=["lstm"], seeds=[0, 1, 2]),
+                              protocol, start=8, cap=32)
+    first = search.cells(8)
+    assert len(first) == 6 and {c.train.lr for c in first} == {1e-3, 1e-2}
+    rows = {c.key: _row(True, 0.95 if c.train.lr == 1e-2 else 0.91) for c in first}
+    state, rungs = search.state(rows, protocol.resolution)
+    assert state.next == 16 and rungs[8].lr == 1e-2
+    above = search.cells(16, rungs)
+    assert len(above) == 3 and {c.train.lr for c in above} == {1e-2}  # held, not re-chosen
+    rows |= {c.key: _row(False, 0.5) for c in above}  # the rung at 16 fails
+    state, rungs = search.state(rows, protocol.resolution)
+    assert (state.next, state.lo, state.hi) == (11, 8, 16) and rungs[16].lr == 1e-2
+    assert {c.train.lr for c in search.cells(11, rungs)} == {1e-2}  # and so is a refinement
+    assert rungs[8].lr_at_edge and rungs[16].lr_at_edge  # 1e-2 is the grid's largest
+    every, _ = protocol_from({"lrs": [1e-3, 1e-2]}, {})
+    (again,) = plan_searches(Sweep(tasks=["copy"], models=["lstm"], seeds=[0, 1, 2]),
+                             every, start=8, cap=32)
+    assert len(again.cells(16, rungs)) == 6  # the default: the grid at every rung
+    assert {c.key for c in first} == {c.key for c in again.cells(8)}  # the same cells
+
+
+def test_a_model_cap_shortens_that_models_ladders_only():
+    from memorybench.searchplan import plan_searches, protocol_from
+
+    protocol, extra = protocol_from({"caps": {"attention": 32}}, {})
+    sweep = Sweep(tasks=["copy"], models=["lstm", "attention"], seeds=[0])
+    sweep.horizon = {"caps": extra["caps"]}
+    lstm, attention = plan_searches(sweep, protocol)
+    assert lstm.lengths[-1] == lstm.cap == 1024
+    assert attention.lengths == [8, 16, 32] and attention.cap == 32
+
+
+@pytest.mark.parametrize("line, expected", [
+    ('lr_rungs = "last"', "lr_rungs"),
+    ('caps = { atention = 64 }', "did you mean 'attention'"),
+    ('caps = { attention = 0 }', "caps"),
+])
+def test_a_bad_rate_or_cap_setting_is_one_line(invoke, tmp_path, line, expected):
+    (tmp_path / "s.toml").write_text(f'tasks = ["copy"]\nmodels = ["lstm"]\n[horizon]\n'
+                                     f'{line}\n')
+    one_line_exit_2(invoke("horizon", "--suite", "s.toml", "--db", "h.db", "--dry-run"),
+                    expected)
+    assert not (tmp_path / "h.db").exists()

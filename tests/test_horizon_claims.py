@@ -168,3 +168,62 @@ def test_length_sweep_claims_read_searched_cells_at_the_chosen_rate_only():
     assert len(frame) == 12 and len(kept) == 6
     assert {c["train"]["lr"] for c in kept["config"]} == {0.01}
     assert list(summary.by_length(kept)["mean"]) == pytest.approx([0.95, 0.95])
+
+
+def world(claim: dict, holds: bool) -> list:
+    """Synthetic searches on which every check of ``claim`` holds (``holds``) or every
+    check fails: a model a check is about reaches 256 and the models it is compared with
+    16, or the other way round; extrapolation, quoted accuracies and state sizes likewise."""
+    plan: dict[str, dict] = {}
+    for c in claim["checks"]:
+        if "rises_with_state" in c:
+            for i, m in enumerate(c["models"]):
+                rank = i if holds else len(c["models"]) - i
+                plan.setdefault(m, {})["state_size"] = 16 * (rank + 1)
+                plan[m].setdefault("horizon", 8 * 2 ** min(i, 6))
+            continue
+        me = plan.setdefault(c["model"], {})
+        if "at_least" in c:
+            me["horizon"] = 1024 if holds else c["at_least"] // 4
+        elif "below" in c:
+            me["horizon"] = c["below"] // 4 if holds else 1024
+        elif "above" in c or "at_least_as" in c:
+            others = c.get("above", c.get("at_least_as"))
+            me["horizon"] = 256 if holds else 16
+            for o in [others] if isinstance(others, str) else others:
+                plan.setdefault(o, {})["horizon"] = 16 if holds else 256
+        elif "solves_multiple" in c or "fails_multiple" in c:
+            good = holds is ("solves_multiple" in c)
+            me["horizon"] = 64
+            me["at_horizon"] = {str(c.get("solves_multiple", c.get("fails_multiple"))):
+                                0.99 if good else 0.1}
+        elif "accuracy" in c:
+            me["horizon"] = 16
+            me["metric"] = {n: next((v for lo, hi, v in c["accuracy"] if lo <= n <= hi), 0.99)
+                            if holds else 0.99 for n in (4, 8, 16, 32)}
+    rows = []
+    for model, p in plan.items():
+        horizon = p.get("horizon", 16)
+        lengths = [4, 8, 16, 32] if "metric" in p else \
+            [n for n in [8, *LADDER[1:]] if n <= 2 * horizon]
+        rows.append(search(claim["task"], model, horizon, lengths,
+                           at_horizon=p.get("at_horizon"), metric=p.get("metric"),
+                           state_size=p.get("state_size", 16)))
+    return rows
+
+
+SHIPPED = [c for c in claims.load() if c["kind"] == "horizon"]
+
+
+@pytest.mark.parametrize("claim", SHIPPED, ids=[c["id"] for c in SHIPPED])
+def test_every_shipped_horizon_claim_holds_and_fails_on_results_that_say_so(claim):
+    assert len(SHIPPED) >= 9  # the issue's eight claims and the recall state-size one
+    params = claim.get("task_params", {})
+    for holds, expected in ((True, H.HOLDS), (False, H.FAILS)):
+        groups = world(claim, holds)
+        for group in groups:
+            for row in group:
+                row["config"] = {**row["config"], "task_params": params}
+        result, evidence = verdict(claim["checks"], *groups, task=claim["task"],
+                                   task_params=params)
+        assert result == expected, (claim["id"], holds, evidence)

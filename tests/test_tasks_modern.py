@@ -180,6 +180,22 @@ def test_parity_every_step_labels_the_parity_so_far_and_scores_the_last_step():
 
 
 # --- permutation ------------------------------------------------------------------------
+def test_permutation_every_step_labels_the_product_so_far_and_scores_the_last_step():
+    task = Permutation(group="S3", every_step=True)
+    assert task.io.positions == "each"
+    b = task.sample(300, 12, np.random.default_rng(0))
+    x = b.x.numpy()
+    for t in (0, 1, 5, 11):  # every prefix's product, the last the whole word's
+        assert (b.y[:, t].numpy() == task.product(x[:, :t + 1])).all()
+    assert (b.y[:, -1].numpy() == Permutation(group="S3").product(x)).all()
+    out = logits(b.y, 6)
+    out[:, -1] = out[:, -1].roll(1, dims=-1)  # right at every step but the last
+    scores = task.score(out, b)
+    assert scores["accuracy"] == 0.0 and scores["accuracy_steps"] == pytest.approx(11 / 12)
+    with pytest.raises(UserError, match="probe does not apply"):
+        task.probe(8, 12, np.random.default_rng(0))
+
+
 def test_permutation_tables_are_the_symmetric_groups():
     for group, n, order in (("S3", 3, 6), ("S4", 4, 24), ("S5", 5, 120)):
         elements, compose, inverse = group_tables(group)

@@ -43,6 +43,9 @@ def parse_floats(option: str, text: str | None) -> tuple[float, ...] | None:
               "most this, > 1 [default: 1.5].")
 @click.option("--lrs", help="Learning-rate grid, e.g. 1e-3,3e-3,1e-2; the best on the "
               "validation set is kept per length [default: the suite's or model spec's].")
+@click.option("--lr-rungs", type=click.Choice(["every", "first"]), default=None,
+              help="Train the grid at every rung, or at the first rung only and hold its "
+              "chosen rate up the ladder [default: the suite's, else every].")
 @click.option("--multiples", help="Score each trained network at these multiples of its "
               "length, e.g. 2,4,8 [default: 2,4,8].")
 @click.option("--test-size", type=int, help="Examples of the test set the reported metric "
@@ -66,7 +69,7 @@ def parse_floats(option: str, text: str | None) -> tuple[float, ...] | None:
               "cost left; train nothing.")
 @click.option("--quiet", is_flag=True, help="No progress bar.")
 def horizon(suite, tasks, models, model_files, seeds, n_params, start, cap, factor, resolution,
-            lrs, multiples, test_size, patience, min_delta, settings, db, workers, device,
+            lrs, lr_rungs, multiples, test_size, patience, min_delta, settings, db, workers, device,
             backend, scheduler, dry_run, quiet):
     """Search each model's memory horizon on each task: a bracket [solved, failed).
 
@@ -89,6 +92,7 @@ def horizon(suite, tasks, models, model_files, seeds, n_params, start, cap, fact
     from memorybench.searchplan import plan_searches, search_sweep
 
     flags = {"factor": factor, "resolution": resolution, "lrs": parse_floats("--lrs", lrs),
+             "lr_rungs": lr_rungs,
              "multiples": parse_ints("--multiples", multiples, "2,4,8"),
              "test_size": test_size, "patience": patience, "min_delta": min_delta}
     names, classes = usermodels.from_files(model_files)

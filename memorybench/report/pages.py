@@ -89,6 +89,10 @@ def _build(frame: pd.DataFrame, styles: dict, store_name: str, tasks,
     files: dict[str, bytes] = {}
     all_models = sorted(frame["model"].unique())
     all_tasks = sorted(frame["task"].unique())
+    found = search_results(frame)
+    ran = frame  # the run facts count every cell trained, the grid's losing rates too
+    # Scores by length read a searched cell only at the rate its rung chose
+    frame = at_chosen_rates(frame) if found else frame
     scores = summary.by_length(frame)
     horizons = summary.horizons(scores)
     context_refs = references.compare(frame)
@@ -148,11 +152,10 @@ def _build(frame: pd.DataFrame, styles: dict, store_name: str, tasks,
             }
         sections.append(section)
 
-    found = search_results(frame)
     search = search_section(found, files, add_figure, FIGURES, styles) if found \
         else None
 
-    facts = summary.run_facts(frame)
+    facts = summary.run_facts(ran)
     params = tables.Table(["model / task"] + all_tasks,
                           [[m] + [facts["params"].get((m, t), "not run") for t in all_tasks]
                            for m in all_models])
@@ -163,10 +166,10 @@ def _build(frame: pd.DataFrame, styles: dict, store_name: str, tasks,
         "cells": True, "store": store_name,
         "filters": {"tasks": ", ".join(tasks) or "all", "models": ", ".join(models) or "all"},
         "horizon": horizon, "search": search, "interval": summary.INTERVAL,
-        "claims": _claims(frame, scores, found),
+        "claims": _claims(ran, scores, found),
         "sections": sections,
         "matched": context_refs[0], "context_refs": context_refs[1],
-        "facts": facts, "params": params, "bad": bad, "times": tables.time_table(frame),
+        "facts": facts, "params": params, "bad": bad, "times": tables.time_table(ran),
         "versions": _versions_table(facts["versions"]),
     }
     return files, context

@@ -10,6 +10,7 @@ from functools import lru_cache
 import numpy as np
 import torch
 
+from memorybench.errors import UserError
 from memorybench.tasks import TASKS
 from memorybench.tasks.base import Batch, Task, TaskIO
 
@@ -53,6 +54,11 @@ class Permutation(Task):
     fixed-depth Transformers cannot track it at every length, while nonlinear RNNs can
     (Merrill et al. 2024); S3, S4 are easier variants with fewer states.
 
+    With ``every_step`` the target at every step is the product so far, the signal parity's
+    ``every_step`` gives: a label at the end alone says almost nothing until the whole chain
+    of compositions is right. The metric stays the accuracy at the last step
+    (``accuracy_steps`` covers every step); ``probe`` does not apply then.
+
     Scored by accuracy; ``chance`` is ``1 / |G|``. The product is uniform and independent
     of any strict subset of the tokens, so neither the last tokens nor any window shorter
     than ``length`` says anything about it. Token counts give only the product's sign
@@ -66,6 +72,7 @@ class Permutation(Task):
 
     group: str = "S3"  # S5 is the paper's hard case; S3 (6 states) is in reach of CPU budgets
     solved: float = 0.9
+    every_step: bool = False  # label every step with the product so far
 
     def validate(self) -> None:
         self.require("group", self.group in GROUPS, " | ".join(GROUPS))
@@ -77,7 +84,7 @@ class Permutation(Task):
     @property
     def io(self) -> TaskIO:
         return TaskIO(inputs="tokens", in_size=self.size, targets="class",
-                      out_size=self.size, positions="last")
+                      out_size=self.size, positions="each" if self.every_step else "last")
 
     def product(self, x: np.ndarray) -> np.ndarray:
         """The composition of each row of ``x`` (n, T), by pairs in log2(T) steps."""
@@ -88,11 +95,24 @@ class Permutation(Task):
             x = compose[x[:, 0::2], x[:, 1::2]]
         return x[:, 0]
 
+    def prefixes(self, x: np.ndarray) -> np.ndarray:
+        """The composition of each prefix of each row of ``x`` (n, T): (n, T)."""
+        compose = group_tables(self.group)[1]
+        out = np.empty_like(x)
+        out[:, 0] = x[:, 0]
+        for t in range(1, x.shape[1]):
+            out[:, t] = compose[out[:, t - 1], x[:, t]]
+        return out
+
     def sample(self, n: int, length: int, rng: np.random.Generator) -> Batch:
         x = rng.integers(0, self.size, (n, length))  # (n, T)
-        return Batch(torch.from_numpy(x), torch.from_numpy(self.product(x)))
+        y = self.prefixes(x) if self.every_step else self.product(x)  # (n, T) | (n,)
+        return Batch(torch.from_numpy(x), torch.from_numpy(y))
 
     def probe(self, n: int, length: int, rng: np.random.Generator) -> tuple[Batch, Batch, Batch]:
+        if self.every_step:
+            raise UserError("task permutation: with every_step the probe does not apply; "
+                            "each step's target is one step of memory from the previous one")
         _, compose, inverse = group_tables(self.group)
         x = rng.integers(0, self.size, (n, length))
         g = rng.integers(1, self.size, n)  # not the identity
@@ -105,7 +125,11 @@ class Permutation(Task):
                      for a in (x, deciding, filler))
 
     def score(self, out: torch.Tensor, batch: Batch) -> dict[str, float]:
-        return {"accuracy": (out.argmax(-1) == batch.y).float().mean().item()}
+        right = out.argmax(-1) == batch.y  # (B,) | (B, T) with every_step
+        if not self.every_step:
+            return {"accuracy": right.float().mean().item()}
+        return {"accuracy": right[:, -1].float().mean().item(),
+                "accuracy_steps": right.float().mean().item()}
 
     def chance(self, length: int) -> float:
         return 1.0 / self.size
