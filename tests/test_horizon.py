@@ -342,6 +342,9 @@ def test_a_suite_names_what_its_horizon_searches_and_its_budget_apart_from_run(i
     ('train = 3', "expected a table"),
     ('[horizon.train]\nstepz = 4', "unknown key 'stepz'"),
     ('[horizon.task]\nadd = { symbols = 3 }', "unknown task"),
+    ('lr_rungs = "last"', "lr_rungs"),
+    ('caps = { atention = 64 }', "did you mean 'attention'"),
+    ('caps = { attention = 0 }', "caps"),
 ])
 def test_a_bad_search_table_in_a_suite_is_one_line(invoke, tmp_path, lines, expected):
     (tmp_path / "s.toml").write_text(f'tasks = ["copy"]\nmodels = ["lstm"]\n[horizon]\n'
@@ -474,16 +477,3 @@ def test_a_model_cap_shortens_that_models_ladders_only():
     lstm, attention = plan_searches(sweep, protocol)
     assert lstm.lengths[-1] == lstm.cap == 1024
     assert attention.lengths == [8, 16, 32] and attention.cap == 32
-
-
-@pytest.mark.parametrize("line, expected", [
-    ('lr_rungs = "last"', "lr_rungs"),
-    ('caps = { atention = 64 }', "did you mean 'attention'"),
-    ('caps = { attention = 0 }', "caps"),
-])
-def test_a_bad_rate_or_cap_setting_is_one_line(invoke, tmp_path, line, expected):
-    (tmp_path / "s.toml").write_text(f'tasks = ["copy"]\nmodels = ["lstm"]\n[horizon]\n'
-                                     f'{line}\n')
-    one_line_exit_2(invoke("horizon", "--suite", "s.toml", "--db", "h.db", "--dry-run"),
-                    expected)
-    assert not (tmp_path / "h.db").exists()
