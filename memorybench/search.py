@@ -63,6 +63,7 @@ def suite_search_rows(db, suite: str):
         if not state.closed:
             still_open.append(f"{search.task} × {search.model}")
         keys |= {c.key for n in state.trained for c in search.cells(n, rungs)}
+        keys |= {c.key for c in search.probe_cells(state, rungs)}
     if still_open:
         raise UserError(f"{db}: {len(still_open)} of the {len(searches)} searches of suite "
                         f"{suite} are still open ({still_open[0]} first); resume them: "
@@ -94,10 +95,11 @@ def run_searches(searches: list[Search], protocol: Protocol, db, workers: int,
                     click.echo(h.describe(search.task, search.model, state, rungs, search.cap,
                                         search.causal))
             if dry_run:
-                print_dry_run(searches, states, protocol, workers)
+                print_dry_run(searches, states, protocol, workers, rows)
                 return 0
             todo = [c for s, (state, rungs) in zip(searches, states, strict=True)
-                    if not state.closed for c in s.cells(state.next, rungs)]
+                    for c in (s.probe_cells(state, rungs) if state.closed
+                              else s.cells(state.next, rungs)) if c.key not in rows]
             if not todo:
                 break
             plan = make_plan(todo, store.statuses())
@@ -142,7 +144,7 @@ def print_totals(searches, states, trained: int, db, rows: dict) -> None:
                    "in cells that did not solve", err=True)
 
 
-def print_dry_run(searches, states, protocol: Protocol, workers: int) -> None:
+def print_dry_run(searches, states, protocol: Protocol, workers: int, rows: dict) -> None:
     """Per search: its ladder, the rungs trained (✓ a majority solved, ✗ not), what it
     trains next, and the worst case left in cells and time (``memorybench.costs``)."""
     from memorybench.costs import cell_seconds, duration, sweep_seconds
@@ -152,6 +154,9 @@ def print_dry_run(searches, states, protocol: Protocol, workers: int) -> None:
         done = " ".join(f"{n}{'✓' if rungs[n].passed else '✗'}" for n in sorted(rungs))
         cells = [c for n in h.worst_case(search.lengths, state, protocol.resolution)
                  for c in search.cells(n, rungs)]
+        cells += [c for n in search.probes for c in search.cells(n, rungs)
+                  if c.key not in rows]
+        cells = list({c.key: c for c in cells}.values())  # a probe may be a rung
         left += cells
         status = (f"closed: {h.bracket(state, search.cap)}" if state.closed
                   else f"next T={state.next}; worst case left {len(cells)} cells, "

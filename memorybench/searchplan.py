@@ -23,10 +23,11 @@ from memorybench.sweep import Sweep
 
 HORIZON_KEYS = {"factor", "resolution", "lrs", "lr_rungs", "multiples", "test_size", "patience",
                 "min_delta", "solved_evals", "params",
-                "seeds", "tasks", "models", "ladders", "caps", "train", "task"}
+                "seeds", "tasks", "models", "ladders", "caps", "probes", "train", "task"}
 # the sweep's, not the protocol's: what is searched, over which ladders, at which size and
 # seeds, with which training budget and task settings (over the suite's, for `horizon` only)
-SWEEP_KEYS = ("params", "seeds", "tasks", "models", "ladders", "caps", "train", "task")
+SWEEP_KEYS = ("params", "seeds", "tasks", "models", "ladders", "caps", "probes", "train",
+              "task")
 
 
 def protocol_from(table: dict, flags: dict) -> tuple[Protocol, dict]:
@@ -81,8 +82,21 @@ def protocol_from(table: dict, flags: dict) -> tuple[Protocol, dict]:
         if model not in catalog.model_names():
             raise UserError(f"[horizon] caps: "
                             f"{unknown_name('model', model, catalog.model_names())}")
+    probes = extra.get("probes", {})
+    if not isinstance(probes, dict) or not all(
+            isinstance(by_model, dict) and all(
+                isinstance(ns, list) and ns and all(is_integer(n) and n >= 1 for n in ns)
+                for ns in by_model.values()) for by_model in probes.values()):
+        raise UserError(f"[horizon] probes = {probes!r} is invalid; expected a table of tasks "
+                        "and models with lists of lengths, e.g. probes = { agreement = { elman "
+                        "= [10, 20, 40] } }")
+    for by_model in probes.values():
+        for model in by_model:
+            if model not in catalog.model_names():
+                raise UserError(f"[horizon] probes: "
+                                f"{unknown_name('model', model, catalog.model_names())}")
     known = catalog.task_names()
-    for task in [*ladders, *extra.get("task", {})]:
+    for task in [*ladders, *probes, *extra.get("task", {})]:
         if task not in known:
             raise UserError(f"[horizon]: {unknown_name('task', task, known)}")
     return Protocol(**values), extra
@@ -102,6 +116,12 @@ class Search:
     causal: bool
     baseline: bool
     hold_lr: bool = False  # the grid at the first rung only, its chosen rate held above it
+    probes: tuple[int, ...] = ()  # lengths trained once the search has closed, at its
+    # rate, whatever the bracket: the metric at distances a claim quotes
+
+    def probe_cells(self, state: State, rungs: dict) -> list[Cell]:
+        """The probes' cells of a closed search (none while it is open)."""
+        return [c for n in self.probes for c in self.cells(n, rungs)] if state.closed else []
 
     def cells(self, length: int, rungs: dict | None = None) -> list[Cell]:
         """The cells of the rung at ``length``: one per (learning rate, seed), or, where the
@@ -226,6 +246,7 @@ def plan_searches(sweep: Sweep, protocol: Protocol, start: int | None = None,
                         "--suite")
     ladders = sweep.horizon.get("ladders") or {}  # the suite's, checked by protocol_from
     model_caps = sweep.horizon.get("caps") or {}  # a model's cap over every task's
+    probes = sweep.horizon.get("probes") or {}
     searches = []
     train = {"test_size": protocol.test_size, "extrapolate": list(protocol.multiples),
              "patience": protocol.patience, "min_delta": protocol.min_delta,
@@ -256,5 +277,6 @@ def plan_searches(sweep: Sweep, protocol: Protocol, start: int | None = None,
                 own_cap = own[-1]
             searches.append(Search(task, model, own, own_cap,
                                    (base[0].train.lr,) if baseline else lrs, base, causal,
-                                   baseline, protocol.lr_rungs == "first" and len(lrs) > 1))
+                                   baseline, protocol.lr_rungs == "first" and len(lrs) > 1,
+                                   tuple(probes.get(task, {}).get(model, ()))))
     return searches

@@ -345,6 +345,9 @@ def test_a_suite_names_what_its_horizon_searches_and_its_budget_apart_from_run(i
     ('lr_rungs = "last"', "lr_rungs"),
     ('caps = { atention = 64 }', "did you mean 'attention'"),
     ('caps = { attention = 0 }', "caps"),
+    ('probes = { copy = { lstm = [] } }', "probes"),
+    ('probes = { copy = { lstn = [10] } }', "did you mean 'lstm'"),
+    ('probes = { coppy = { lstm = [10] } }', "unknown task"),
 ])
 def test_a_bad_search_table_in_a_suite_is_one_line(invoke, tmp_path, lines, expected):
     (tmp_path / "s.toml").write_text(f'tasks = ["copy"]\nmodels = ["lstm"]\n[horizon]\n'
@@ -477,3 +480,25 @@ def test_a_model_cap_shortens_that_models_ladders_only():
     lstm, attention = plan_searches(sweep, protocol)
     assert lstm.lengths[-1] == lstm.cap == 1024
     assert attention.lengths == [8, 16, 32] and attention.cap == 32
+
+
+def test_probes_train_once_the_search_closes_and_join_the_leaderboards_rows(invoke, tmp_path):
+    """A probe is a length trained after the search closed, at its rate, whatever the
+    bracket: the metric at a distance a claim quotes. It belongs to the suite's rows."""
+    (tmp_path / "s.toml").write_text(
+        'tasks = ["adding"]\nmodels = ["elman"]\n[horizon]\nseeds = [0]\nlrs = [1e-2]\n'
+        'multiples = [2]\ntest_size = 32\nladders = { adding = { start = 4, cap = 8 } }\n'
+        'probes = { adding = { elman = [6, 12] } }\n[horizon.train]\nsteps = 6\n'
+        'eval_every = 3\nbatch_size = 8\neval_size = 32\n[model]\nhidden = 8\n')
+    args = ["horizon", "--suite", "s.toml", "--workers", "1", "--quiet", "--db", "h.db"]
+    dry = invoke(*args, "--dry-run")
+    assert dry.exit_code == 0, dry.output
+    assert "worst case left: 4 cells" in dry.stdout  # rungs 4, 8, 6; probes 6 (a rung), 12
+    assert invoke(*args).exit_code in (0, 1)
+    stored = results.load(tmp_path / "h.db")
+    assert 12 in set(stored["length"]) and 6 in set(stored["length"])
+    assert "(0 trained now" in invoke(*args).stderr  # a rerun trains nothing
+    from memorybench.search import suite_search_rows
+
+    rows, left_out = suite_search_rows(tmp_path / "h.db", str(tmp_path / "s.toml"))
+    assert len(rows) == len(stored) and left_out == 0
