@@ -294,3 +294,41 @@ def test_the_training_time_table_sums_each_model_and_task_with_totals():
     assert table.rows == [["gru", "not run", "2 min 00 s", "2 min 00 s"],
                           ["lstm", "4 min 00 s", "40.0 s", "4 min 40 s"],
                           ["all models", "4 min 00 s", "2 min 40 s", "6 min 40 s"]]
+
+
+def test_the_search_rule_says_where_the_learning_rate_grid_was_trained():
+    from memorybench.report import searches
+
+    def rows_of(held: bool):
+        rows = [searched("copy", "lstm", n, seed, n == 8) for n in (8, 16) for seed in range(3)]
+        for seed in range(3):  # a second rate at the first rung, and at 16 unless held
+            for n in (8,) if held else (8, 16):
+                row = searched("copy", "lstm", n, seed, False)
+                row["key"] += "-slow"
+                row["config"] = {**row["config"], "train": {"lr": 0.001, "test_size": 32}}
+                rows.append(row)
+        return rows
+
+    for held, expected in ((True, searches.FIRST_RUNG), (False, searches.EVERY_RUNG)):
+        found = searches.results(summary.normalise(pd.DataFrame(
+            [{k: json.dumps(v) if isinstance(v, dict) else v for k, v in r.items()}
+             for r in rows_of(held)])))
+        assert found and expected in searches.search_rule(found)
+        assert found[0]["bracket"] == "[8, 16)"
+
+
+def test_the_score_table_ranks_models_with_their_horizon_on_each_task(search_store):
+    from memorybench.report import searches
+
+    found = searches.results(summary.normalise(Store(search_store, readonly=True).frame()))
+    table = searches.score_table(found)
+    assert table.headers == ["model", "memory score", "adding", "copy"]
+    assert [r[0] for r in table.rows] == ["lstm", "birnn (non-causal)",
+                                          "ridge-window (baseline)"]
+    lstm, birnn, ridge = table.rows
+    assert lstm[2:] == ["[8, 16)", "[16, 32)"] and ridge[2:] == ["—", "< 8"]
+    assert float(lstm[1]) > float(birnn[1]) > float(ridge[1]) == 0
+    html = render_report(search_store, search_store.parent / "r") and \
+        (search_store.parent / "r" / "index.html").read_text("utf-8")
+    assert html.index('id="score-table"') < html.index('id="search-table"') < \
+        html.index('id="claims"') < html.index('id="horizon"')

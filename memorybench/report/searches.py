@@ -28,11 +28,25 @@ SEED_RULE = (
 SEARCH_RULE = (
     "Each (task, model) was searched on a ladder of lengths (×2 per rung, from the task "
     "spec's start to its cap), stopping at the first length a majority of seeds failed, then "
-    "refined by geometric midpoints. At each length every learning rate of the grid was "
-    "trained; the one with the best mean validation metric was kept, and solved or not is "
-    "judged on a separate test set no selection or early stop saw. The bracket [a, b) means "
-    "solved at a, failed at b; ≥ cap: solved at the task's cap; < s: failed the first rung. "
-    "Networks are compared at a matched parameter budget (the params column).")
+    "refined by geometric midpoints. {rates} Solved or not is judged on a separate test set "
+    "no selection or early stop saw. The bracket [a, b) means solved at a, failed at b; "
+    "≥ cap: solved at the task's or the model's cap; < s: failed the first rung. Networks "
+    "are compared at a matched parameter budget (the params column).")
+EVERY_RUNG = ("At each length every learning rate of the grid was trained and the one with "
+              "the best mean validation metric kept.")
+FIRST_RUNG = ("The learning-rate grid was trained at the first rung of each ladder, and the "
+              "rate with the best mean validation metric there held up the ladder.")
+
+
+def search_rule(found: list[dict]) -> str:
+    """The rule of the report's searches: the grid at every rung, at the first rung only
+    (its rate held), or both where the report holds searches of each kind."""
+    held = {all(len(s["lrs_at"][n]) == 1 for n in s["rungs"] if n != min(s["rungs"]))
+            for s in found if not s["baseline"] and len(s["rungs"]) > 1
+            and len(s["lrs_at"][min(s["rungs"])]) > 1}  # only searches that show which
+    rates = FIRST_RUNG if held == {True} else EVERY_RUNG if True not in held else (
+        FIRST_RUNG + " (Some searches trained the grid at every length.)")
+    return SEARCH_RULE.format(rates=rates)
 
 
 def searched(frame: pd.DataFrame) -> pd.DataFrame:
@@ -88,6 +102,8 @@ def results(frame: pd.DataFrame) -> list[dict]:
         out.append({
             "task": task, "model": model, "state": state, "rungs": rungs, "cap": cap,
             "means": means, "task_params": config.get("task_params") or {},
+            "lrs_at": {int(n): {float(c["train"]["lr"]) for c in at["config"]}
+                       for n, at in g.groupby("length")},
             "bracket": h.bracket(state, cap), "causal": causal,
             "baseline": config.get("model_kind") == "baseline",
             "params": _one(g["params"]), "state_size": _one(g.get("state_size")),
@@ -215,6 +231,23 @@ def search_table(found: list[dict]) -> tables.Table:
                         notes=[SCORE_RULE, SEED_RULE])
 
 
+def score_table(found: list[dict]) -> tables.Table:
+    """The leaderboard at a glance: one row per model, ranked as the figure ranks them
+    (causal networks by memory score, then non-causal ones, then baselines), its memory
+    score and its horizon on each task ("—" where it was not searched)."""
+    score = scores(found)
+    tasks = sorted({s["task"] for s in found})
+    brackets = {(s["model"], s["task"]): s["bracket"] for s in found}
+    rows, seen = [], set()
+    for s in ranked(found):
+        if s["model"] in seen:
+            continue
+        seen.add(s["model"])
+        rows.append([display(s), f"{score[s['model']]:.2f}"]
+                    + [brackets.get((s["model"], t), "—") for t in tasks])
+    return tables.Table(["model", "memory score"] + tasks, rows, notes=[SCORE_RULE])
+
+
 def model_labels(found: list[dict]) -> list[str]:
     """Models in ranked order, as the headline figure labels them."""
     return list(dict.fromkeys(display(s) for s in ranked(found)))
@@ -245,5 +278,6 @@ def section(found: list[dict], files: dict, add_figure, folder: str, styles: dic
                 search_figures.extrapolation_figure(mine, styles, task),
                 f"Task {task}: metric of each model trained at its horizon length, scored at "
                 "multiples of that length (one point per seed)"))
-    return {"figure": figure, "table": search_table(found), "rule": SEARCH_RULE,
+    return {"figure": figure, "scores": score_table(found), "table": search_table(found),
+            "rule": search_rule(found),
             "curves": curves, "extrapolation": extrapolation}
