@@ -105,6 +105,7 @@ class Trial:
     validation: float  # the metric on the validation set (NaN if none)
     threshold: float = math.nan
     extrapolation: dict = field(default_factory=dict)  # "k" -> metric or None
+    steps: float = math.nan  # steps trained (an early stop's: when it stopped)
 
 
 def trial_of(lr: float, seed: int, row: dict, metrics: dict) -> Trial:
@@ -114,7 +115,11 @@ def trial_of(lr: float, seed: int, row: dict, metrics: dict) -> Trial:
     validation = (metrics.get("validation") or metrics).get(row.get("metric_name"))
     threshold = row.get("solved_threshold")
     number = isinstance(validation, int | float) and not isinstance(validation, bool)
-    return Trial(lr=lr, seed=seed, ok=row.get("status") == "ok",
+    try:
+        steps = float(row.get("steps"))
+    except (TypeError, ValueError):
+        steps = math.nan
+    return Trial(lr=lr, seed=seed, ok=row.get("status") == "ok", steps=steps,
                  solved=bool(row.get("solved")),
                  validation=float(validation) if number else math.nan,
                  threshold=math.nan if threshold is None or threshold != threshold
@@ -144,14 +149,20 @@ class Rung:
 
 def rung(length: int, trials: list[Trial], lrs: tuple[float, ...]) -> Rung:
     """The rung of ``trials`` at the learning rate of the best mean validation metric (a
-    cell that did not finish ok counts as -inf; ties go to the first rate of the grid)."""
+    cell that did not finish ok counts as -inf). Ties, such as every rate at 1.0 on an easy
+    rung, go to the rate that stopped soonest (fewest mean steps: it learned fastest), then
+    to the first rate of the grid."""
     def score(lr: float) -> float:
         values = [t.validation if t.ok and t.validation == t.validation else -math.inf
                   for t in trials if t.lr == lr]
         return sum(values) / len(values) if values else -math.inf
 
+    def speed(lr: float) -> float:
+        steps = [t.steps for t in trials if t.lr == lr and t.steps == t.steps]
+        return -sum(steps) / len(steps) if steps else -math.inf
+
     grid = [lr for lr in lrs if any(t.lr == lr for t in trials)]
-    best = max(grid, key=lambda lr: (score(lr), -grid.index(lr)))
+    best = max(grid, key=lambda lr: (score(lr), speed(lr), -grid.index(lr)))
     chosen = [t for t in trials if t.lr == best]
     extrapolation: dict = {}
     for t in chosen:

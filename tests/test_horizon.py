@@ -142,6 +142,17 @@ def test_a_diverged_learning_rate_is_never_chosen_and_ties_go_to_the_first():
     assert rung(8, trials(1e-3, [0.5], [False]) + trials(1e-2, [0.5], [False]), lrs).lr == 1e-3
 
 
+def test_rates_tied_on_validation_go_to_the_one_that_stopped_soonest():
+    """On an easy rung every rate reaches 1.0: the one that learned fastest is kept (the
+    one a held rate most needs up the ladder), not the grid's first."""
+    lrs = (1e-3, 3e-3, 1e-2)
+    def at(lr, steps, value=1.0):
+        return [Trial(lr, s, True, True, value, 0.9, steps=n) for s, n in enumerate(steps)]
+    tied = at(1e-3, [400, 300, 300]) + at(3e-3, [200, 300, 200]) + at(1e-2, [200, 300, 200])
+    assert rung(16, tied, lrs).lr == 3e-3  # 3e-3 and 1e-2 tie on steps too: the grid's order
+    assert rung(16, at(1e-3, [600, 600]) + at(3e-3, [200, 200], 0.99), lrs).lr == 1e-3
+
+
 def test_each_seed_has_its_own_horizon():
     rungs = {8: Rung(8, 1e-3, {0: True, 1: True, 2: False}, False, {}),
              16: Rung(16, 1e-3, {0: True, 1: False, 2: True}, False, {})}

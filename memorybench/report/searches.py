@@ -33,9 +33,10 @@ SEARCH_RULE = (
     "≥ cap: solved at the task's or the model's cap; < s: failed the first rung. Networks "
     "are compared at a matched parameter budget (the params column).")
 EVERY_RUNG = ("At each length every learning rate of the grid was trained and the one with "
-              "the best mean validation metric kept.")
+              "the best mean validation metric kept (ties: the one that stopped soonest).")
 FIRST_RUNG = ("The learning-rate grid was trained at the first rung of each ladder, and the "
-              "rate with the best mean validation metric there held up the ladder.")
+              "rate with the best mean validation metric there (ties: the one that stopped "
+              "soonest) held up the ladder.")
 
 
 def search_rule(found: list[dict]) -> str:
@@ -135,7 +136,8 @@ def _rungs(g: pd.DataFrame) -> dict[int, h.Rung]:
         trials = [h.trial_of(float(r.config["train"]["lr"]), int(r.seed),
                              {"status": r.status, "solved": r.solved,
                               "metric_name": r.metric_name,
-                              "solved_threshold": r.solved_threshold}, r.metrics)
+                              "solved_threshold": r.solved_threshold, "steps": r.steps},
+                             r.metrics)
                   for r in at.itertuples()]
         rungs[int(length)] = h.rung(int(length), trials, lrs)
     return rungs
