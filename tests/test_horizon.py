@@ -513,3 +513,13 @@ def test_probes_train_once_the_search_closes_and_join_the_leaderboards_rows(invo
 
     rows, left_out = suite_search_rows(tmp_path / "h.db", str(tmp_path / "s.toml"))
     assert len(rows) == len(stored) and left_out == 0
+
+
+def test_the_lr_rungs_flag_holds_the_first_rungs_rate_up_the_ladder(invoke):
+    args = ["horizon", "--task", "copy", "--model", "lstm", "--start", "8", "--cap", "32",
+            "--seeds", "0,1", "--lrs", "1e-3,1e-2", "--dry-run", "--db", "h.db"]
+    every, first = invoke(*args), invoke(*args, "--lr-rungs", "first")
+    assert every.exit_code == first.exit_code == 0, every.output + first.output
+    # rungs 8, 16, 32: 3 rungs x 2 rates x 2 seeds, or the grid at 8 only
+    assert "worst case left: 12 cells" in every.stdout
+    assert "worst case left: 8 cells" in first.stdout

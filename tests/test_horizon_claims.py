@@ -227,3 +227,22 @@ def test_every_shipped_horizon_claim_holds_and_fails_on_results_that_say_so(clai
         result, evidence = verdict(claim["checks"], *groups, task=claim["task"],
                                    task_params=params)
         assert result == expected, (claim["id"], holds, evidence)
+
+
+def test_a_reports_task_tables_read_searched_cells_at_the_chosen_rate(tmp_path):
+    """The grid's losing rate (0.001, test metric 0.3) is not averaged into the task
+    table's mean at a length: the rung chose 0.01 (0.95)."""
+    from memorybench.report import render_report
+    from tests.test_report_details import store_of
+
+    rows = search("adding", "lstm", 16, [8, 16])
+    for row in search("adding", "lstm", 0, [8, 16]):
+        row["key"] += "-slow"
+        row["config"] = {**row["config"], "train": {"lr": 0.001, "test_size": 32}}
+        row["metrics"]["validation"] = {"accuracy": 0.1}
+        rows.append(row)
+    render_report(store_of(tmp_path / "r.db", rows), tmp_path / "rep")
+    page = (tmp_path / "rep" / "README.md").read_text("utf-8")
+    task = page[page.index("## Task adding"):]
+    table = task[:task.index("### Steps to solve")]
+    assert "0.950" in table and "0.625" not in table
