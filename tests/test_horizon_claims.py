@@ -154,15 +154,22 @@ def test_every_shipped_horizon_claim_names_known_models_and_checks():
             assert len(set(check) & set(H.CHECKS)) == 1, (claim["id"], check)
 
 
-def test_length_sweep_claims_read_searched_cells_at_the_chosen_rate_only():
-    """The LSTM solves adding at lr 0.01 and learns nothing at 0.001: the rung chose 0.01,
-    and the per-length mean a length-sweep claim reads is 0.95, not the grid's average."""
+def two_rates() -> list:
+    """adding × lstm over 8 and 16: solved at lr 0.01 (test 0.95), nothing learned at 0.001
+    (test 0.3, validation 0.1), so every rung chooses 0.01."""
     rows = search("adding", "lstm", 16, [8, 16])
     for row in search("adding", "lstm", 0, [8, 16]):
         row["key"] += "-slow"
         row["config"] = {**row["config"], "train": {"lr": 0.001, "test_size": 32}}
         row["metrics"]["validation"] = {"accuracy": 0.1}
         rows.append(row)
+    return rows
+
+
+def test_length_sweep_claims_read_searched_cells_at_the_chosen_rate_only():
+    """The LSTM solves adding at lr 0.01 and learns nothing at 0.001: the rung chose 0.01,
+    and the per-length mean a length-sweep claim reads is 0.95, not the grid's average."""
+    rows = two_rates()
     frame = frame_of(rows)
     kept = searches.at_chosen_rates(frame)
     assert len(frame) == 12 and len(kept) == 6
@@ -235,12 +242,7 @@ def test_a_reports_task_tables_read_searched_cells_at_the_chosen_rate(tmp_path):
     from memorybench.report import render_report
     from tests.test_report_details import store_of
 
-    rows = search("adding", "lstm", 16, [8, 16])
-    for row in search("adding", "lstm", 0, [8, 16]):
-        row["key"] += "-slow"
-        row["config"] = {**row["config"], "train": {"lr": 0.001, "test_size": 32}}
-        row["metrics"]["validation"] = {"accuracy": 0.1}
-        rows.append(row)
+    rows = two_rates()
     render_report(store_of(tmp_path / "r.db", rows), tmp_path / "rep")
     page = (tmp_path / "rep" / "README.md").read_text("utf-8")
     task = page[page.index("## Task adding"):]
