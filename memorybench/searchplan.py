@@ -23,11 +23,11 @@ from memorybench.sweep import Sweep
 
 HORIZON_KEYS = {"factor", "resolution", "lrs", "lr_rungs", "multiples", "test_size", "patience",
                 "min_delta", "solved_evals", "params",
-                "seeds", "tasks", "models", "ladders", "caps", "probes", "train", "task"}
+                "seeds", "tasks", "models", "ladders", "caps", "probes", "train", "task", "model"}
 # the sweep's, not the protocol's: what is searched, over which ladders, at which size and
 # seeds, with which training budget and task settings (over the suite's, for `horizon` only)
 SWEEP_KEYS = ("params", "seeds", "tasks", "models", "ladders", "caps", "probes", "train",
-              "task")
+              "task", "model")
 
 
 def protocol_from(table: dict, flags: dict) -> tuple[Protocol, dict]:
@@ -64,11 +64,12 @@ def protocol_from(table: dict, flags: dict) -> tuple[Protocol, dict]:
                 if given not in names:
                     raise UserError(f"[horizon] {name}: "
                                     f"{unknown_name(name[:-1], str(given), names)}")
-    for name in ("train", "task"):
+    examples = {"train": "steps = 1000", "task": "copy = { symbols = 4 }",
+                "model": "mamba = { layers = 2 }"}
+    for name, example in examples.items():
         if not isinstance(extra.get(name, {}), dict):
             raise UserError(f"[horizon] {name} = {extra[name]!r} is invalid; expected a table, "
-                            f"e.g. [horizon.{name}] " + ("steps = 1000" if name == "train"
-                                                          else "copy = { symbols = 4 }"))
+                            f"e.g. [horizon.{name}] {example}")
     ladders = extra.get("ladders", {})
     if not isinstance(ladders, dict) or not all(
             isinstance(v, dict) and not set(v) - {"start", "cap"} for v in ladders.values()):
@@ -78,10 +79,12 @@ def protocol_from(table: dict, flags: dict) -> tuple[Protocol, dict]:
     if not isinstance(caps, dict) or not all(is_integer(v) and v >= 1 for v in caps.values()):
         raise UserError(f"[horizon] caps = {caps!r} is invalid; expected a table of models "
                         "and lengths, e.g. caps = { attention = 256 }")
-    for model in caps:
-        if model not in catalog.model_names():
-            raise UserError(f"[horizon] caps: "
-                            f"{unknown_name('model', model, catalog.model_names())}")
+    per_model = [name for name, v in extra.get("model", {}).items() if isinstance(v, dict)]
+    for where, names in (("caps", caps), ("model", per_model)):
+        for model in names:
+            if model not in catalog.model_names():
+                raise UserError(f"[horizon] {where}: "
+                                f"{unknown_name('model', model, catalog.model_names())}")
     probes = extra.get("probes", {})
     if not isinstance(probes, dict) or not all(
             isinstance(by_model, dict) and all(
@@ -168,6 +171,7 @@ def search_sweep(suite: str | None, tasks, models, seeds: list[int] | None,
     apply_horizon_tables(sweep, extra)
     sweep.override("train", overrides.get("train", {}))  # flags win over [horizon.train]
     sweep.override("task", overrides.get("task", {}))
+    sweep.override("model", overrides.get("model", {}))
     if suite and not tasks and "tasks" in extra:
         sweep.tasks = list(extra["tasks"])  # the suite's searched tasks, unless flags name some
     if suite and not models and "models" in extra:
@@ -222,12 +226,13 @@ def task_ladder(task: str, sweep: Sweep, protocol: Protocol, start: int | None,
 
 
 def apply_horizon_tables(sweep: Sweep, extra: dict) -> None:
-    """A suite's ``[horizon.train]`` and ``[horizon.task]`` over its ``[train]`` and
-    ``[task]``: the search's budget and task settings, which ``run`` of the suite does not
-    use. A flat key applies to every task; a table keyed by task to that task."""
+    """A suite's ``[horizon.train]``, ``[horizon.task]`` and ``[horizon.model]`` over its
+    ``[train]``, ``[task]`` and ``[model]``: the search's budget, task settings and model
+    parameters, which ``run`` of the suite does not use. A flat key applies to every task
+    (model); a table keyed by task (model) to that one."""
     check_keys("[horizon.train]", {k: v for k, v in extra.get("train", {}).items()
                                    if not isinstance(v, dict)}, TRAIN_KEYS)
-    for section in ("train", "task"):
+    for section in ("train", "task", "model"):
         table = getattr(sweep, section)
         for key, value in extra.get(section, {}).items():
             if isinstance(value, dict):

@@ -37,7 +37,9 @@ class Sweep:
     # keyed by a task's name (``[train.copy]`` in a suite), applies to that task only.
     train: dict = field(default_factory=dict)
     task: dict = field(default_factory=dict)
-    model: dict = field(default_factory=dict)  # overrides of model parameters
+    # Overrides of model parameters; a table keyed by a model's name (``[model.mamba]``)
+    # applies to that model only, over the flat values.
+    model: dict = field(default_factory=dict)
     params: int | None = None  # size every model's width (`Core.width_arg`) to about this
     # many parameters
     suite: str | None = None  # the suite's name: picks a task spec's `suites` lengths
@@ -59,6 +61,19 @@ class Sweep:
         table = getattr(self, section)
         flat = {k: v for k, v in table.items() if not isinstance(v, dict)}
         return {**flat, **table.get(task, {})}
+
+    def for_model(self, model: str) -> dict:
+        """The model-parameter overrides that apply to ``model``."""
+        flat = {k: v for k, v in self.model.items() if not isinstance(v, dict)}
+        return {**flat, **self.model.get(model, {})}
+
+    def check_per_model(self) -> None:
+        """A per-model table names a model of the catalog: a typo is an error, not a table
+        silently ignored."""
+        known = catalog.model_names()
+        for name, sub in self.model.items():
+            if isinstance(sub, dict) and name not in known:
+                raise UserError(f"[model.{name}]: {unknown_name('model', name, known)}")
 
     def check_per_task(self) -> None:
         known = catalog.task_names()
@@ -99,6 +114,7 @@ class Sweep:
                 raise UserError(f"seed {seed!r} is invalid; expected an integer from 0 to "
                                 "2**63 - 1")
         self.check_per_task()
+        self.check_per_model()
         cells = []
         for task_name in self.tasks:
             tspec = catalog.task_spec(task_name)
@@ -123,7 +139,8 @@ class Sweep:
         mcls = catalog.model_class(model_name)
         if issubclass(mcls, Baseline):
             return self.baseline_cells(task_name, task, lengths, model_name, mcls)
-        params = {**mcls.parameters_of(), **mspec.get("params", {}), **self.model}
+        params = {**mcls.parameters_of(), **mspec.get("params", {}),
+                  **self.for_model(model_name)}
         check_keys(f"model {model_name} parameters", params, {"embed", *mcls.parameters_of()})
         check_model_params(model_name, mcls, params)
         if self.params is not None:
@@ -143,7 +160,7 @@ class Sweep:
         """A baseline's cells, or none where it does not apply to the task. Model
         overrides set only the baseline's own parameters (e.g. ``model.window``)."""
         own = bcls.parameters_of()
-        params = {**own, **{k: v for k, v in self.model.items() if k in own}}
+        params = {**own, **{k: v for k, v in self.for_model(name).items() if k in own}}
         if not bcls(**params).applies_to(task):
             return []
         train = TrainConfig(**{**catalog.task_spec(task_name).get("train", {}),
@@ -161,10 +178,11 @@ class Sweep:
         target = self.params
         if isinstance(target, bool) or not isinstance(target, int) or target < 1:
             raise UserError(f"--params {target!r} is invalid; expected an integer >= 1")
-        if mcls.width_arg in self.model:
+        given = self.for_model(model_name)
+        if mcls.width_arg in given:
             raise UserError(f"--params chooses each model's width ({model_name}: "
                             f"{mcls.width_arg}); do not also set model.{mcls.width_arg}")
-        chosen, _ = size_for(task.io, mcls, params, target, model_name, fixed=set(self.model))
+        chosen, _ = size_for(task.io, mcls, params, target, model_name, fixed=set(given))
         return {**params, **chosen, "target_params": target}
 
 

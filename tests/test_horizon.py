@@ -345,6 +345,35 @@ def test_a_suite_names_what_its_horizon_searches_and_its_budget_apart_from_run(i
                if " × " in line)
 
 
+def test_a_per_model_table_sets_that_model_only_and_flags_win(tmp_path):
+    from memorybench.searchplan import plan_searches, search_sweep
+
+    (tmp_path / "s.toml").write_text(
+        'tasks = ["copy"]\nmodels = ["lstm", "mingru"]\n[model]\nlayers = 1\n'
+        '[horizon]\nparams = 3000\n[horizon.model]\nmingru = { layers = 2 }\n')
+    path = str(tmp_path / "s.toml")
+
+    def layers(flags):
+        sweep, protocol = search_sweep(path, (), (), [0], None, flags, {"lrs": (1e-2,)})
+        searches = plan_searches(sweep, protocol)
+        assert searches
+        return {s.model: {c.model_params["layers"] for c in s.base} for s in searches}
+
+    assert layers({}) == {"lstm": {1}, "mingru": {2}}
+    assert layers({"model": {"layers": 3}}) == {"lstm": {3}, "mingru": {3}}  # flags win
+    run_cells = load_suite(path)[0].cells()  # `run` of the suite keeps its [model]
+    assert run_cells and {c.model_params["layers"] for c in run_cells} == {1}
+    (tmp_path / "r.toml").write_text('tasks = ["copy"]\nmodels = ["lstm", "mingru"]\n'
+                                     '[model.mingru]\nlayers = 2\n')
+    cells = load_suite(str(tmp_path / "r.toml"))[0].cells()
+    by_model = {c.model: c.model_params["layers"] for c in cells}
+    assert by_model == {"lstm": 1, "mingru": 2}  # a suite's own [model.X] table, for `run`
+    (tmp_path / "t.toml").write_text('tasks = ["copy"]\nmodels = ["lstm"]\n'
+                                     '[model.lstn]\nlayers = 2\n')
+    with pytest.raises(UserError, match="did you mean 'lstm'"):
+        load_suite(str(tmp_path / "t.toml"))[0].cells()
+
+
 @pytest.mark.parametrize("lines, expected", [
     ('tasks = ["copi"]', "did you mean 'copy'"),
     ('models = []', "models"),
@@ -359,6 +388,9 @@ def test_a_suite_names_what_its_horizon_searches_and_its_budget_apart_from_run(i
     ('probes = { copy = { lstm = [] } }', "probes"),
     ('probes = { copy = { lstn = [10] } }', "did you mean 'lstm'"),
     ('probes = { coppy = { lstm = [10] } }', "unknown task"),
+    ('model = 3', "expected a table"),
+    ('[horizon.model]\nmingr = { layers = 2 }', "did you mean 'mingru'"),
+    ('[horizon.model]\nlstm = { layerz = 2 }', "unknown key 'layerz'"),
 ])
 def test_a_bad_search_table_in_a_suite_is_one_line(invoke, tmp_path, lines, expected):
     (tmp_path / "s.toml").write_text(f'tasks = ["copy"]\nmodels = ["lstm"]\n[horizon]\n'
