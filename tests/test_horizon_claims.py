@@ -154,6 +154,23 @@ def test_every_shipped_horizon_claim_names_known_models_and_checks():
             assert len(set(check) & set(H.CHECKS)) == 1, (claim["id"], check)
 
 
+def test_a_length_sweep_claim_gives_way_to_its_horizon_version_in_a_search_report():
+    """On searches, the copy claim's lengths in common are few; its horizon version is
+    shown, and the length-sweep one only where no search is held."""
+    by_id = {c["id"]: c for c in claims.load()}
+    restated = {c["id"]: c["restated_by"] for c in by_id.values() if c.get("restated_by")}
+    assert set(restated) == {"adding-gates", "copy-orthogonal", "recall-gates"}
+    assert all(by_id[h]["kind"] == "horizon" for h in restated.values())
+    rows = (search("copy", "orthogonal", 1024, LADDER) + search("copy", "lstm", 16, LADDER[:3]))
+    frame = frame_of(rows)
+    table = claims.evaluate(frame, summary.by_length(frame), searches.results(frame))
+    shown = {r[0]: r[1] for r in table.rows}
+    assert shown[by_id["copy-orthogonal-1000"]["text"]] == H.HOLDS
+    assert by_id["copy-orthogonal"]["text"] not in shown
+    plain = claims.evaluate(frame, summary.by_length(frame))  # a length sweep: no searches
+    assert plain is not None and by_id["copy-orthogonal"]["text"] in {r[0] for r in plain.rows}
+
+
 def two_rates() -> list:
     """adding × lstm over 8 and 16: solved at lr 0.01 (test 0.95), nothing learned at 0.001
     (test 0.3, validation 0.1), so every rung chooses 0.01."""
@@ -224,7 +241,7 @@ SHIPPED = [c for c in claims.load() if c["kind"] == "horizon"]
 
 @pytest.mark.parametrize("claim", SHIPPED, ids=[c["id"] for c in SHIPPED])
 def test_every_shipped_horizon_claim_holds_and_fails_on_results_that_say_so(claim):
-    assert len(SHIPPED) >= 9  # the issue's eight claims and the recall state-size one
+    assert len(SHIPPED) >= 10  # the issue's eight, recall's state size, recall's gates
     params = claim.get("task_params", {})
     for holds, expected in ((True, H.HOLDS), (False, H.FAILS)):
         groups = world(claim, holds)

@@ -5,7 +5,8 @@ A claim is checked only when the report holds its task and every model it names;
 it is left out. The verdict is "holds" or "does not hold", never a number picked by hand.
 Claims of ``kind = "horizon"`` are checked on the report's horizon searches
 (``horizon_claims``) wherever it holds any, and read "not measured" when a search they need
-is absent.
+is absent; there, a length-sweep claim that a horizon claim restates (``restated_by``)
+gives way to it.
 """
 
 from __future__ import annotations
@@ -153,6 +154,8 @@ def evaluate(frame: pd.DataFrame, scores: pd.DataFrame,
             rows.append([claim["text"], verdict, evidence, claim["citation"]])
             notes += _notes(claim, verdict)
             continue
+        if found and claim.get("restated_by"):
+            continue  # its horizon version, at the literature's lengths, is shown instead
         if "task" in claim:  # its models must have run on its task, not just anywhere
             present = set(frame.loc[frame["task"] == claim["task"], "model"])
         else:
