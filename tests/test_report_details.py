@@ -332,3 +332,30 @@ def test_the_score_table_ranks_models_with_their_horizon_on_each_task(search_sto
         (search_store.parent / "r" / "index.html").read_text("utf-8")
     assert html.index('id="score-table"') < html.index('id="search-table"') < \
         html.index('id="claims"') < html.index('id="horizon"')
+
+
+def test_searches_of_one_model_at_other_settings_are_rows_apart_never_averaged():
+    """mamba searched at 1 and at 2 layers: two rows of the score table, each with its own
+    horizon and score, named by the setting that differs (the width the budget chose
+    differs too, and is not named); a model searched at one setting keeps its plain name."""
+    from memorybench.report import searches
+
+    rows = []
+    for layers, hidden, solves in ((1, 40, (8,)), (2, 31, (8, 16, 32))):
+        for n in (8, 16, 32, 64):
+            for seed in range(3):
+                row = searched("copy", "mamba", n, seed, n in solves)
+                row["key"] += f"-{layers}"
+                row["config"]["model_params"] = {"layers": layers, "hidden": hidden,
+                                                 "target_params": 20000}
+                rows.append(row)
+    rows += [searched("copy", "lstm", n, seed, n == 8) for n in (8, 16) for seed in range(3)]
+    found = searches.results(summary.normalise(pd.DataFrame(
+        [{k: json.dumps(v) if isinstance(v, dict) else v for k, v in r.items()}
+         for r in rows])))
+    assert len(found) == 3
+    table = {r[0]: r[1:] for r in searches.score_table(found).rows}
+    assert set(table) == {"mamba [layers=1]", "mamba [layers=2]", "lstm"}
+    assert table["mamba [layers=1]"][1] == "[8, 16)" and table["mamba [layers=2]"][1] == "[32, 64)"
+    assert float(table["mamba [layers=2]"][0]) > float(table["mamba [layers=1]"][0])
+    assert {r[0] for r in searches.search_table(found).rows} == set(table)

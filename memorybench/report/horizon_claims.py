@@ -36,7 +36,8 @@ CHECKS = {
 
 def search_of(found: list[dict], task: str, model: str, task_params: dict) -> dict | None:
     """The search of (task, model) whose task parameters include ``task_params``; of
-    several, the one with the most rungs."""
+    several (other settings of the model: ``searches.name``), the one with the most rungs,
+    its variant named in the evidence."""
     mine = [s for s in found if s["task"] == task and s["model"] == model
             and all(s["task_params"].get(k) == v for k, v in task_params.items())]
     return max(mine, key=lambda s: len(s["rungs"])) if mine else None
@@ -57,7 +58,8 @@ def evaluate(claim: dict, found: list[dict]) -> tuple[str, str]:
     searches = {m: search_of(found, claim["task"], m, claim.get("task_params", {}))
                 for m in models_of(claim)}
     missing = [m for m, s in searches.items() if s is None]
-    brackets = ", ".join(f"{m} {s['bracket']}" for m, s in searches.items() if s)
+    brackets = ", ".join(f"{m}{f' [{v}]' if (v := s.get('variant')) else ''} {s['bracket']}"
+                         for m, s in searches.items() if s)  # the variant checked, if several
     if missing:
         return NOT_MEASURED, (f"no search of {', '.join(missing)} on {claim['task']}"
                               + (f"; {brackets}" if brackets else ""))

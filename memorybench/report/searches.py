@@ -114,8 +114,36 @@ def results(frame: pd.DataFrame) -> list[dict]:
             "metric_name": " / ".join(sorted({n for n in g["metric_name"] if n})) or "metric",
             "threshold": float(g["solved_threshold"].dropna().iloc[0])
             if g["solved_threshold"].notna().any() else None,
+            "model_params": config.get("model_params") or {},
         })
-    return out
+    return _with_variants(out)
+
+
+def _with_variants(found: list[dict]) -> list[dict]:
+    """Each search with its ``variant``: the model parameters that set apart two searches
+    of one model on one task ('layers=2'), named on every search of that model; empty
+    where no task holds two. The width is not one of them: the parameter budget chooses it
+    per task and per setting."""
+    def settings(s: dict) -> dict:
+        return {k: v for k, v in s["model_params"].items() if k not in ("hidden", "embed")}
+
+    keys: dict[str, set] = {}
+    for s in found:
+        for o in found:
+            if s["model"] == o["model"] and s["task"] == o["task"]:
+                a, b = settings(s), settings(o)
+                keys.setdefault(s["model"], set()).update(
+                    k for k in {*a, *b} if a.get(k) != b.get(k))
+    for s in found:
+        own = settings(s)
+        s["variant"] = ", ".join(f"{k}={own.get(k, '—')}" for k in sorted(keys[s["model"]]))
+    return found
+
+
+def name(s: dict) -> str:
+    """A search's model and variant: 'mamba', or 'mamba [layers=2]' where the report holds
+    searches of mamba at other settings, which are other rows, never averaged together."""
+    return s["model"] + (f" [{s['variant']}]" if s.get("variant") else "")
 
 
 def _searches(frame: pd.DataFrame):
@@ -185,10 +213,10 @@ def _one(column) -> str:
 
 
 def scores(found: list[dict]) -> dict[str, float]:
-    """Model -> memory score (``SCORE_RULE``)."""
+    """Model (with its variant, ``name``) -> memory score (``SCORE_RULE``)."""
     by_model: dict[str, list[float]] = {}
     for s in found:
-        by_model.setdefault(s["model"], []).append(s["score"])
+        by_model.setdefault(name(s), []).append(s["score"])
     return {m: sum(v) / len(v) for m, v in by_model.items()}
 
 
@@ -196,7 +224,7 @@ def ranked(found: list[dict]) -> list[dict]:
     """Causal networks by memory score (best first), then non-causal networks, then
     baselines; within a model, tasks by name."""
     score = scores(found)
-    return sorted(found, key=lambda s: (group_of(s), -score[s["model"]], s["model"], s["task"]))
+    return sorted(found, key=lambda s: (group_of(s), -score[name(s)], name(s), s["task"]))
 
 
 def group_of(s: dict) -> int:
@@ -206,7 +234,7 @@ def group_of(s: dict) -> int:
 
 def display(s: dict) -> str:
     """A search's model as figures name it: 'birnn (non-causal)', 'ridge-window (baseline)'."""
-    return s["model"] + (" (baseline)" if s["baseline"] else
+    return name(s) + (" (baseline)" if s["baseline"] else
                          "" if s["causal"] else " (non-causal)")
 
 
@@ -224,7 +252,7 @@ def search_table(found: list[dict]) -> tables.Table:
             else "") if x)
         lr = (f"{lo.lr:g}" + (" (grid edge)" if lo.lr_at_edge else "")) if lo else "—"
         extrapolation = h.extrapolation_text(lo).removeprefix("; ") if lo else "—"
-        rows.append([s["model"], kind, f"{score[s['model']]:.2f}", s["task"], s["bracket"],
+        rows.append([name(s), kind, f"{score[name(s)]:.2f}", s["task"], s["bracket"],
                      h.seed_text(s["seeds"], rungs), evidence, lr, s["params"], s["state_size"],
                      extrapolation or "—"])
     return tables.Table(["model", "kind", "memory score", "task", "horizon",
@@ -239,14 +267,14 @@ def score_table(found: list[dict]) -> tables.Table:
     score and its horizon on each task ("—" where it was not searched)."""
     score = scores(found)
     tasks = sorted({s["task"] for s in found})
-    brackets = {(s["model"], s["task"]): s["bracket"] for s in found}
+    brackets = {(name(s), s["task"]): s["bracket"] for s in found}
     rows, seen = [], set()
     for s in ranked(found):
-        if s["model"] in seen:
+        if name(s) in seen:
             continue
-        seen.add(s["model"])
-        rows.append([display(s), f"{score[s['model']]:.2f}"]
-                    + [brackets.get((s["model"], t), "—") for t in tasks])
+        seen.add(name(s))
+        rows.append([display(s), f"{score[name(s)]:.2f}"]
+                    + [brackets.get((name(s), t), "—") for t in tasks])
     return tables.Table(["model", "memory score"] + tasks, rows, notes=[SCORE_RULE])
 
 
