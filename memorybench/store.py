@@ -25,126 +25,20 @@ from memorybench.schema import (
     MIGRATIONS,
     SCHEMA_VERSION,
     alive,
-    check_schema,
     typed,
 )
-
-APPLICATION_ID = 0x4D424E43  # "MBNC": marks a SQLite file as a memorybench store
-SQLITE_HEADER = b"SQLite format 3\x00"
-DEFAULT_DB = Path("results") / "memorybench.db"
+from memorybench.storefile import (
+    APPLICATION_ID,
+    DEFAULT_DB,
+    check_existing,
+    check_writable,
+    connect_readonly,
+)
 
 # The cells table has one column per field of ``memorybench.cells.Result`` (COLUMNS: name
 # -> SQL type); JSON columns hold nested data (config, metrics, versions).
 # One row per diagnosed (task, model, length, seed, budget): memorybench.diagnostics. The
 # key is a hash of the diagnostic config, as a cell's is of its config.
-def _check_existing(path: Path) -> None:
-    """Refuse a file that is not a memorybench store, without writing to it (or beside it:
-    a refused file gains no -wal or -shm companion)."""
-    if path.is_dir():
-        raise UserError(f"--db {path} is a directory; expected a database file path such as "
-                        f"{DEFAULT_DB}")
-    if not path.exists() or path.stat().st_size == 0:
-        return
-    try:
-        with path.open("rb") as f:
-            header = f.read(100)  # the SQLite file header
-    except OSError as exc:
-        raise UserError(f"--db {path} cannot be read ({exc.strerror})") from None
-    if not header.startswith(SQLITE_HEADER):
-        raise UserError(f"--db {path} is not a memorybench database (not an SQLite file); "
-                        "expected a file written by `memorybench run` or a new path")
-    uri = path.resolve().as_uri()
-    if not Path(f"{path}-wal").exists():
-        # No log: the file is complete as it is. ``immutable`` reads it without creating
-        # the shared-memory file a WAL database otherwise gets on open.
-        try:
-            app_id, version = _read_marks(f"{uri}?immutable=1", path)
-            if app_id == APPLICATION_ID and version <= SCHEMA_VERSION:
-                return
-        except UserError:
-            pass
-    # A writer may hold the newest pages in its log, or be copying them into the file
-    # right now: only a read that takes SQLite's locks may refuse the file.
-    companions = [Path(f"{path}-wal"), Path(f"{path}-shm")]
-    existed = [c.exists() for c in companions]
-    try:
-        app_id, version = _read_marks(f"{uri}?mode=ro", path)
-    except UserError:
-        _remove_new_companions(companions, existed)
-        raise
-    if app_id != APPLICATION_ID or version > SCHEMA_VERSION:
-        _remove_new_companions(companions, existed)
-    if app_id != APPLICATION_ID:
-        raise UserError(f"--db {path} is an SQLite database of another program, not a "
-                        "memorybench store; choose another path")
-    if version > SCHEMA_VERSION:
-        raise UserError(f"--db {path} has schema version {version}, newer than this "
-                        f"memorybench's {SCHEMA_VERSION}; upgrade memorybench to read it")
-
-
-def _remove_new_companions(companions: list[Path], existed: list[bool]) -> None:
-    """Remove the -wal and -shm files our read of a refused file created (an empty log
-    and its index), so that a refused file is left exactly as it was found."""
-    wal, shm = companions
-    if not existed[0] and wal.exists() and wal.stat().st_size == 0:
-        wal.unlink(missing_ok=True)
-        if not existed[1]:
-            shm.unlink(missing_ok=True)
-
-
-def _read_marks(uri: str, path: Path) -> tuple[int, int]:
-    """(application id, schema version) of an SQLite file, reading every table's schema so
-    that a damaged file is caught here."""
-    try:
-        con = sqlite3.connect(uri, uri=True, isolation_level=None)
-        try:
-            # One read transaction: every answer from the same snapshot, even while
-            # another process is creating or migrating the store.
-            con.execute("BEGIN")
-            tables = con.execute("SELECT count(*) FROM sqlite_master").fetchone()[0]
-            app_id = con.execute("PRAGMA application_id").fetchone()[0]
-            version = con.execute("PRAGMA user_version").fetchone()[0]
-            if app_id == APPLICATION_ID:
-                # Every page, not just the header: a store damaged inside is found here.
-                problem = con.execute("PRAGMA quick_check(1)").fetchone()[0]
-                if problem != "ok":
-                    raise sqlite3.DatabaseError(" ".join(problem.split()))
-                if tables:
-                    check_schema(con, path, version)
-        finally:
-            con.close()
-    except sqlite3.DatabaseError as exc:
-        folder = path.parent if str(path.parent) else Path(".")
-        if Path(f"{path}-wal").exists() and not os.access(folder, os.W_OK):
-            raise UserError(f"--db {path} cannot be read here: its write-ahead log "
-                            f"({path.name}-wal) needs a shared-memory file beside it and the "
-                            "folder is read-only; expected a store in a writable folder (or "
-                            "copy it with its -wal to one)") from None
-        raise UserError(f"--db {path} is a damaged database ({exc}); expected a memorybench "
-                        "store") from None
-    if app_id == 0 and tables == 0:  # an empty SQLite file, e.g. a store being created
-        return APPLICATION_ID, 0
-    return app_id, version
-
-
-def _connect_readonly(path: Path) -> sqlite3.Connection:
-    """A read-only connection that leaves nothing beside the store. With no log beside it,
-    no writer has the store open and the file is complete: it is read as immutable, which
-    creates no -wal or -shm file (a WAL reader otherwise needs the shared-memory file)."""
-    uri = path.resolve().as_uri()
-    if not Path(f"{path}-wal").exists():
-        return sqlite3.connect(f"{uri}?immutable=1", uri=True)
-    return sqlite3.connect(f"{uri}?mode=ro", uri=True)
-
-
-def _check_writable(path: Path) -> None:
-    """An existing store must be writable, and so must its folder (SQLite keeps its
-    write-ahead log beside it): found out before training, not after."""
-    folder = path.parent if str(path.parent) else Path(".")
-    for target, what in ((path, "file"), (folder, "folder")):
-        if target.exists() and not os.access(target, os.W_OK):
-            raise UserError(f"--db {path} cannot be written (its {what} is read-only); "
-                            "expected a writable file path")
 
 
 class Store:
@@ -152,16 +46,16 @@ class Store:
 
     def __init__(self, path: str | Path = DEFAULT_DB, readonly: bool = False):
         self.path = Path(path)
-        _check_existing(self.path)
+        check_existing(self.path)
         self.con: sqlite3.Connection | None = None
         if readonly:
             if self.path.exists() and self.path.stat().st_size > 0:
-                self.con = _connect_readonly(self.path)
+                self.con = connect_readonly(self.path)
             return
         if self.path.exists():
-            _check_writable(self.path)
+            check_writable(self.path)
             if self.path.stat().st_size > 0:  # every row readable, before any work
-                self.con = _connect_readonly(self.path)
+                self.con = connect_readonly(self.path)
                 try:
                     if self.con.execute("SELECT 1 FROM sqlite_master WHERE name = 'cells'"
                                         ).fetchone():  # not a store being created now
