@@ -57,15 +57,16 @@ class Sweep:
         table.update(values)
 
     def for_task(self, section: str, task: str) -> dict:
-        """The overrides of ``section`` ('train' or 'task') that apply to ``task``."""
+        """The overrides of ``section`` ('train' or 'task') that apply to ``task``; of
+        'model', those that apply to the model named ``task``: the flat values, and the
+        table of that name over them."""
         table = getattr(self, section)
         flat = {k: v for k, v in table.items() if not isinstance(v, dict)}
         return {**flat, **table.get(task, {})}
 
     def for_model(self, model: str) -> dict:
         """The model-parameter overrides that apply to ``model``."""
-        flat = {k: v for k, v in self.model.items() if not isinstance(v, dict)}
-        return {**flat, **self.model.get(model, {})}
+        return self.for_task("model", model)
 
     def check_per_model(self) -> None:
         """A per-model table names a model of the catalog: a typo is an error, not a table

@@ -341,8 +341,9 @@ def test_searches_of_one_model_at_other_settings_are_rows_apart_never_averaged()
     from memorybench.report import searches
 
     rows = []
-    for layers, hidden, solves in ((1, 40, (8,)), (2, 31, (8, 16, 32))):
-        for n in (8, 16, 32, 64):
+    for layers, hidden, solves, lengths in ((1, 40, (8,), (8, 16)),
+                                            (2, 31, (8, 16, 32), (8, 16, 32, 64))):
+        for n in lengths:
             for seed in range(3):
                 row = searched("copy", "mamba", n, seed, n in solves)
                 row["key"] += f"-{layers}"
@@ -359,3 +360,8 @@ def test_searches_of_one_model_at_other_settings_are_rows_apart_never_averaged()
     assert table["mamba [layers=1]"][1] == "[8, 16)" and table["mamba [layers=2]"][1] == "[32, 64)"
     assert float(table["mamba [layers=2]"][0]) > float(table["mamba [layers=1]"][0])
     assert {r[0] for r in searches.search_table(found).rows} == set(table)
+    from memorybench.report import horizon_claims  # a claim names the variant it read
+
+    _, evidence = horizon_claims.evaluate({"task": "copy", "checks": [
+        {"model": "mamba", "at_least": 32}]}, found)
+    assert "mamba [layers=2] [32, 64)" in evidence
