@@ -246,6 +246,36 @@ def version_facts(rows) -> tuple[dict[str, str], str]:
             ", ".join(commits) if commits else "not recorded in the store")
 
 
+def elapsed(frame: pd.DataFrame) -> tuple[float, int] | None:
+    """Wall-clock time during which at least one of the rows was computing, and the most
+    computing at once: each row spans [finished_at - wall_time, finished_at], and
+    overlapping spans count once. None when no row has both."""
+    spans = []
+    for end, seconds in zip(frame["finished_at"], numbers(frame["wall_time"]), strict=True):
+        if isinstance(end, str) and end and seconds == seconds:
+            try:
+                stop = pd.Timestamp(end).timestamp()
+            except ValueError:
+                continue
+            spans.append((stop - float(seconds), stop))
+    if not spans:
+        return None
+    total, peak, start, stop = 0.0, 0, *sorted(spans)[0]
+    for a, b in sorted(spans)[1:]:
+        if a > stop:
+            total, start = total + stop - start, a
+        stop = max(stop, b)
+    total += stop - start
+    # finished_at is stored to the second, so a span may start up to a second early and
+    # seem to overlap the one before it on the same worker: peaks count a second later
+    events = sorted([(min(a + 1.0, b), 1) for a, b in spans] + [(b, -1) for _, b in spans])
+    running = 0
+    for _, step in events:  # an end at the same instant as a start sorts first
+        running += step
+        peak = max(peak, running)
+    return total, peak
+
+
 def stored_facts(frame: pd.DataFrame) -> dict:
     """What any stored rows (cells or diagnostics) say about their run: versions, commit,
     first and last finishing dates, total time, count and count per status."""
@@ -255,9 +285,17 @@ def stored_facts(frame: pd.DataFrame) -> dict:
             "newest": dates[-1] if dates else "not recorded",
             "oldest": dates[0] if dates else "not recorded",
             "time": clock(float(np.nansum(numbers(frame["wall_time"])))),
+            "elapsed": _elapsed_text(frame),
             "count": len(frame),
             "status_counts": {s: int(n) for s, n in
                               frame["status"].value_counts().sort_index().items()}}
+
+
+def _elapsed_text(frame: pd.DataFrame) -> str:
+    span = elapsed(frame)
+    if span is None:
+        return "not recorded"
+    return f"{clock(span[0])} (at most {span[1]} at once)"
 
 
 def error_line(error: str | None) -> str:

@@ -16,7 +16,7 @@ from tabulate import tabulate
 
 from memorybench.report import gradients
 from memorybench.report.gradients import LEARNED, PHASES, R2_FLOOR, SOURCES
-from memorybench.report.summary import DASH, INTERVAL, Horizon, clock, error_line, numbers
+from memorybench.report.summary import DASH, INTERVAL, Horizon, clock, elapsed, error_line, numbers
 
 # What Markdown (GitHub's included) would read as syntax inside running text or a table
 # cell: emphasis, code, links, tables, strike-through, math ($), headings' closing #.
@@ -127,15 +127,25 @@ def horizon_table(horizons: dict[tuple[str, str], Horizon], models, tasks) -> Ta
 
 def time_table(frame: pd.DataFrame) -> Table:
     """Training time per model and task, with totals: each cell trains on one core (one
-    worker, one torch thread), so its time is also its CPU time."""
+    worker, one torch thread), so its time is also its CPU time. The wall clock of a model
+    or a task counts the time any of its cells was training once (cells side by side
+    overlap)."""
     seconds = frame.assign(t=np.nan_to_num(numbers(frame["wall_time"])))
     by = seconds.pivot_table(index="model", columns="task", values="t", aggfunc="sum")
     tasks = sorted(by.columns)
+
+    def wall(rows: pd.DataFrame) -> str:
+        span = elapsed(rows)
+        return clock(span[0]) if span else DASH
+
     rows = [[m] + [clock(by.at[m, t]) if by.at[m, t] == by.at[m, t] else "not run"
-                   for t in tasks] + [clock(by.loc[m].sum())] for m in sorted(by.index)]
+                   for t in tasks] + [clock(by.loc[m].sum()), wall(frame[frame["model"] == m])]
+            for m in sorted(by.index)]
     rows.append(["all models"] + [clock(by[t].sum()) for t in tasks]
-                + [clock(float(seconds["t"].sum()))])
-    return Table(["model / task"] + tasks + ["all tasks"], rows)
+                + [clock(float(seconds["t"].sum())), wall(frame)])
+    rows.append(["wall clock"] + [wall(frame[frame["task"] == t]) for t in tasks]
+                + [wall(frame), ""])
+    return Table(["model / task"] + tasks + ["all tasks", "wall clock"], rows)
 
 
 def attractor_table(attr: pd.DataFrame) -> Table:
