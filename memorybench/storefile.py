@@ -17,7 +17,6 @@ SQLITE_HEADER = b"SQLite format 3\x00"
 DEFAULT_DB = Path("results") / "memorybench.db"
 
 
-
 def check_existing(path: Path) -> None:
     """Refuse a file that is not a memorybench store, without writing to it (or beside it:
     a refused file gains no -wal or -shm companion)."""

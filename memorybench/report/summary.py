@@ -260,8 +260,9 @@ def elapsed(frame: pd.DataFrame) -> tuple[float, int] | None:
             spans.append((stop - float(seconds), stop))
     if not spans:
         return None
-    total, peak, start, stop = 0.0, 0, *sorted(spans)[0]
-    for a, b in sorted(spans)[1:]:
+    spans.sort()
+    total, peak, start, stop = 0.0, 0, *spans[0]
+    for a, b in spans[1:]:
         if a > stop:
             total, start = total + stop - start, a
         stop = max(stop, b)
