@@ -106,12 +106,14 @@ class Trial:
     threshold: float = math.nan
     extrapolation: dict = field(default_factory=dict)  # "k" -> metric or None
     steps: float = math.nan  # steps trained (an early stop's: when it stopped)
+    rising: bool = False  # its budget cut a rising learning curve (``still_learning``)
 
 
-def trial_of(lr: float, seed: int, row: dict, metrics: dict) -> Trial:
+def trial_of(lr: float, seed: int, row: dict, metrics: dict, budget: int = 0) -> Trial:
     """A stored row (status, solved, metric_name, solved_threshold) and its parsed metrics
     as a trial: validation from metrics["validation"] (the held-out set that chose the
-    rate), or the row's own metrics where the cell had no separate test set."""
+    rate), or the row's own metrics where the cell had no separate test set; ``budget``,
+    the cell's training steps, tells whether its budget cut a rising curve."""
     validation = (metrics.get("validation") or metrics).get(row.get("metric_name"))
     threshold = row.get("solved_threshold")
     number = isinstance(validation, int | float) and not isinstance(validation, bool)
@@ -120,6 +122,8 @@ def trial_of(lr: float, seed: int, row: dict, metrics: dict) -> Trial:
     except (TypeError, ValueError):
         steps = math.nan
     return Trial(lr=lr, seed=seed, ok=row.get("status") == "ok", steps=steps,
+                 rising=row.get("status") == "ok" and budget > 0
+                 and still_learning(curve_of(metrics), budget),
                  solved=bool(row.get("solved")),
                  validation=float(validation) if number else math.nan,
                  threshold=math.nan if threshold is None or threshold != threshold
@@ -136,6 +140,13 @@ class Rung:
     seeds: dict  # seed -> solved
     lr_at_edge: bool  # the chosen rate is the smallest or largest of a grid of >= 2
     extrapolation: dict  # "k" -> (seeds solving, seeds scored), or None where n/a
+    rising: dict = field(default_factory=dict)  # seed -> still learning when its budget ran
+    # out (``still_learning``)
+
+    @property
+    def budget_bound(self) -> bool:
+        """A majority of seeds failed it while still learning: the budget's length."""
+        return not self.passed and 2 * sum(self.rising.values()) > len(self.seeds)
 
     @property
     def n_solved(self) -> int:
@@ -173,7 +184,8 @@ def rung(length: int, trials: list[Trial], lrs: tuple[float, ...]) -> Rung:
                                     total + (value is not None))
     extrapolation = {k: v if v[1] else None for k, v in extrapolation.items()}
     return Rung(length, best, {t.seed: t.ok and t.solved for t in chosen},
-                len(lrs) > 1 and best in (min(lrs), max(lrs)), extrapolation)
+                len(lrs) > 1 and best in (min(lrs), max(lrs)), extrapolation,
+                {t.seed: t.rising for t in chosen})
 
 
 @dataclass(frozen=True)
@@ -222,6 +234,31 @@ def closed_state(rungs: dict[int, Rung]) -> State:
     hi = min(failed) if failed else None
     below = [n for n, r in rungs.items() if r.passed and (hi is None or n < hi)]
     return State(None, max(below) if below else None, hi, tuple(sorted(rungs)))
+
+
+RISE = 0.05  # ``still_learning``: a gain in the metric's own units (accuracy: 5 points)
+
+
+def still_learning(curve: list[tuple[int, float]], steps: int, rise: float = RISE) -> bool:
+    """Whether a cell's budget cut its learning curve: it trained every one of its ``steps``
+    (no early stop) and the best held-out metric of its last third of evaluations beat the
+    best before them by at least ``rise``. A horizon whose first failed length holds such
+    cells by majority is the budget's: more steps may move it."""
+    if len(curve) < 3 or curve[-1][0] < steps:
+        return False
+    cut = len(curve) - max(1, len(curve) // 3)
+    return max(v for _, v in curve[cut:]) - max(v for _, v in curve[:cut]) >= rise
+
+
+def curve_of(metrics: dict) -> list[tuple[int, float]]:
+    """(step, held-out metric) of a cell's stored learning curve (``metrics["curve"]``,
+    [step, metric, loss] per evaluation); [] where none was stored (a baseline's fit)."""
+    points = []
+    for point in metrics.get("curve") or []:
+        if isinstance(point, list) and len(point) >= 2 and all(
+                isinstance(v, int | float) and not isinstance(v, bool) for v in point[:2]):
+            points.append((int(point[0]), float(point[1])))
+    return points
 
 
 def memory_score(lo: int | None, cap: int) -> float:
@@ -293,6 +330,9 @@ def describe(task: str, model: str, state: State, rungs: dict[int, Rung], cap: i
         edge = " (grid edge)" if lo.lr_at_edge else ""
         text += f"; lr {lo.lr:g}{edge}"
         text += extrapolation_text(lo)
+    if hi is not None and hi.budget_bound:
+        text += (f"; at T={hi.length} {sum(hi.rising.values())}/{len(hi.seeds)} seeds were "
+                 "still learning when their budget ran out (↗: more steps may move it)")
     return text
 
 

@@ -155,7 +155,7 @@ def trial(cell: Cell, row: dict) -> Trial:
     metrics = row.get("metrics") or {}
     if isinstance(metrics, str):
         metrics = json.loads(metrics)
-    return h.trial_of(cell.train.lr, cell.seed, row, metrics)
+    return h.trial_of(cell.train.lr, cell.seed, row, metrics, cell.train.steps)
 
 
 def search_sweep(suite: str | None, tasks, models, seeds: list[int] | None,

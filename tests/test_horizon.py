@@ -162,6 +162,43 @@ def test_each_seed_has_its_own_horizon():
     assert seed_text(seed_horizons(rungs), rungs) == "0: ≥ 16, 1: 8, 2: < 8"  # ≥: a lower bound
 
 
+def test_a_cell_still_learning_is_one_whose_budget_cut_a_rising_curve():
+    from memorybench.ladder import still_learning
+
+    # attention, induction T = 23, 600 steps: flat near chance, then climbing at the end
+    climbing = [(100, 0.16), (200, 0.16), (300, 0.16), (400, 0.21), (500, 0.41), (600, 0.49)]
+    assert still_learning(climbing, 600)
+    flat = [(100, 0.13), (200, 0.13), (300, 0.14), (400, 0.13), (500, 0.14), (600, 0.18)]
+    assert not still_learning(flat, 600)  # +0.04 over the earlier best: below the rise
+    fell = [(100, 0.5), (200, 0.7), (300, 0.8), (400, 0.8), (500, 0.6), (600, 0.7)]
+    assert not still_learning(fell, 600)  # its best came before the last third
+    assert not still_learning(climbing, 1000)  # stopped early: the budget did not cut it
+    assert not still_learning(climbing[-2:], 600)  # two evaluations say nothing of a trend
+    assert still_learning(climbing[:4] + [(500, 0.2), (600, 0.26)], 600)  # a rise of 0.05
+
+
+def test_a_failed_rung_the_budget_cut_is_named_in_the_searchs_line():
+    from memorybench.ladder import describe, trial_of
+
+    curve = {"curve": [[n, v, 1.0] for n, v in ((100, 0.16), (200, 0.16), (300, 0.16),
+                                                (400, 0.21), (500, 0.41), (600, 0.49))]}
+    row = {"status": "ok", "solved": False, "metric_name": "accuracy", "steps": 600}
+    assert trial_of(1e-3, 0, row, curve, 600).rising
+    assert not trial_of(1e-3, 0, row, curve).rising  # no budget given: not judged
+    trials = [trial_of(lr, seed, row, curve if seed < 2 and lr == 1e-3 else {}, 600)
+              for lr in (1e-3, 1e-2) for seed in range(3)]
+    failed = rung(23, trials, (1e-3, 1e-2))
+    assert failed.lr == 1e-3 and failed.rising == {0: True, 1: True, 2: False}
+    assert failed.budget_bound
+    solved = Rung(16, 1e-3, {0: True, 1: True, 2: True}, False, {})
+    rungs = {16: solved, 23: failed}
+    line = describe("induction", "attention", advance([16, 23], rungs, 1.5), rungs, 512)
+    assert "horizon [16, 23)" in line and "at T=23 2/3 seeds were still learning" in line
+    calm = {16: solved, 23: Rung(23, 1e-3, failed.seeds, False, {}, {0: True})}
+    assert "still learning" not in describe("induction", "attention",
+                                            advance([16, 23], calm, 1.5), calm, 512)
+
+
 def test_worst_case_counts_every_rung_left_and_the_refinement():
     lengths = ladder(8, 64, 2)
     assert refinements(2.0, 1.4) == 2 and refinements(1.3, 1.4) == 0

@@ -265,3 +265,20 @@ def test_a_reports_task_tables_read_searched_cells_at_the_chosen_rate(tmp_path):
     task = page[page.index("## Task adding"):]
     table = task[:task.index("### Steps to solve")]
     assert "0.950" in table and "0.625" not in table
+
+
+def test_a_claims_evidence_marks_a_horizon_its_budget_cut():
+    """The LSTM fails T = 128 with every seed still climbing when its 600 steps ran out: the
+    verdict stands on the bracket as measured, and the evidence says the budget cut it."""
+    climbing = [[100, 0.1, 2.0], [200, 0.1, 2.0], [300, 0.1, 2.0], [400, 0.2, 1.8],
+                [500, 0.4, 1.5], [600, 0.6, 1.2]]
+    rows = search("copy", "lstm", 64, [8, 16, 32, 64, 128])
+    for row in rows:
+        row["config"]["train"]["steps"] = 600
+        if row["length"] == 128:
+            row["metrics"]["curve"] = climbing
+    result, evidence = verdict([{"model": "lstm", "below": 200}], rows)
+    assert result == H.HOLDS
+    assert "lstm [64, 128) ↗" in evidence and "still learning" in evidence
+    calm = search("copy", "lstm", 64, [8, 16, 32, 64, 128])
+    assert "↗" not in verdict([{"model": "lstm", "below": 200}], calm)[1]

@@ -352,6 +352,41 @@ def test_the_score_table_ranks_models_with_their_horizon_on_each_task(search_sto
         html.index('id="claims"') < html.index('id="horizon"')
 
 
+def test_a_horizon_the_budget_cut_is_marked_where_its_failed_length_was_still_learning():
+    """copy × lstm fails T = 16 with 2 of 3 seeds still climbing when their 600 steps ran
+    out: its bracket reads "[8, 16) ↗" and the rule says why; copy × gru fails T = 16 on a
+    flat curve and is not marked."""
+    from memorybench.report import searches
+
+    climbing = [[100, 0.1, 2.0], [200, 0.1, 2.0], [300, 0.1, 2.0], [400, 0.2, 1.8],
+                [500, 0.4, 1.5], [600, 0.6, 1.2]]
+    flat = [[s, 0.12, 2.0] for s in range(100, 700, 100)]
+    rows = []
+    for model, failing in (("lstm", {0: climbing, 1: climbing, 2: flat}),
+                           ("gru", {0: flat, 1: flat, 2: climbing})):
+        for n in (8, 16):
+            for seed in range(3):
+                row = searched("copy", model, n, seed, n == 8)
+                row["config"]["train"]["steps"] = 600
+                if n == 16:
+                    row["metrics"]["curve"] = failing[seed]
+                rows.append(row)
+    found = searches.results(summary.normalise(pd.DataFrame(
+        [{k: json.dumps(v) if isinstance(v, dict) else v for k, v in r.items()}
+         for r in rows])))
+    by = {s["model"]: s for s in found}
+    assert by["lstm"]["rising"] == (2, 3) and by["gru"]["rising"] == (1, 3)
+    scores = {r[0]: r[2] for r in searches.score_table(found).rows}
+    assert scores == {"lstm": "[8, 16) ↗", "gru": "[8, 16)"}
+    assert searches.RISING_RULE in searches.score_table(found).notes
+    table = searches.search_table(found)
+    column = table.headers.index("at the failed length")
+    assert {r[0]: r[column] for r in table.rows} == {
+        "lstm": "2/3 seeds still learning", "gru": "1/3 seeds still learning"}
+    solved = [s for s in found if s["model"] == "gru"]  # no marked search: no rule
+    assert searches.RISING_RULE not in searches.score_table(solved).notes
+
+
 def test_searches_of_one_model_at_other_settings_are_rows_apart_never_averaged():
     """mamba searched at 1 and at 2 layers: two rows of the score table, each with its own
     horizon and score, named by the setting that differs (the width the budget chose

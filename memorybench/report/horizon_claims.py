@@ -15,6 +15,7 @@ import math
 
 import pandas as pd
 
+from memorybench.report.searches import budget_bound, marked
 from memorybench.report.tables import number
 
 HOLDS, FAILS, NOT_MEASURED = "holds", "does not hold", "not measured"
@@ -58,8 +59,10 @@ def evaluate(claim: dict, found: list[dict]) -> tuple[str, str]:
     searches = {m: search_of(found, claim["task"], m, claim.get("task_params", {}))
                 for m in models_of(claim)}
     missing = [m for m, s in searches.items() if s is None]
-    brackets = ", ".join(f"{m}{f' [{v}]' if (v := s.get('variant')) else ''} {s['bracket']}"
+    brackets = ", ".join(f"{m}{f' [{v}]' if (v := s.get('variant')) else ''} {marked(s)}"
                          for m, s in searches.items() if s)  # the variant checked, if several
+    if any(budget_bound(s) for s in searches.values() if s):
+        brackets += " (↗: its first failed length was still learning when the budget ran out)"
     if missing:
         return NOT_MEASURED, (f"no search of {', '.join(missing)} on {claim['task']}"
                               + (f"; {brackets}" if brackets else ""))

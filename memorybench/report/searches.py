@@ -32,6 +32,11 @@ SEARCH_RULE = (
     "no selection or early stop saw. The bracket [a, b) means solved at a, failed at b; "
     "≥ cap: solved at the task's or the model's cap; < s: failed the first rung. Networks "
     "are compared at a matched parameter budget (the params column).")
+RISING_RULE = (
+    "↗ after a horizon: at the first length it failed, a majority of seeds were still "
+    "learning when their training budget ran out (they trained every step, and the best "
+    "held-out metric of their last third of evaluations beat the best before by at least "
+    f"{h.RISE:g}): that horizon is the budget's, and more steps may move it.")
 EVERY_RUNG = ("At each length every learning rate of the grid was trained and the one with "
               "the best mean validation metric kept (ties: the one that stopped soonest).")
 FIRST_RUNG = ("The learning-rate grid was trained at the first rung of each ladder, and the "
@@ -77,7 +82,9 @@ def results(frame: pd.DataFrame) -> list[dict]:
     """One dict per search: task, model, bracket text, state, rungs, cap, causal, baseline,
     params, state size, seeds' horizons, the extrapolation points at the horizon's length,
     the learning curves at both ends of the bracket ("lo", "hi": (seed, curve) each), the
-    mean test metric of each rung at its learning rate ("means") and the task parameters."""
+    mean test metric of each rung at its learning rate ("means"), the task parameters, and
+    "rising": (seeds still learning, seeds) at the first failed length
+    (``ladder.still_learning``), None where no length failed."""
     out = []
     for task, model, g in _searches(frame):
         rungs, means = _rungs(g), {}
@@ -96,7 +103,7 @@ def results(frame: pd.DataFrame) -> list[dict]:
                 if k.isdigit() and isinstance(v, int | float):
                     points.append((int(k), int(r.seed), float(v)))
         curves = {end: [(int(r.seed), c) for r in _cells_at(g, n, rungs)
-                        if (c := _curve(r.metrics))]
+                        if (c := h.curve_of(r.metrics))]
                   for end, n in (("lo", state.lo), ("hi", state.hi)) if n is not None}
         config = g["config"].iloc[0]
         causal = all(m.get("causal", True) is not False for m in g["metrics"])
@@ -111,6 +118,8 @@ def results(frame: pd.DataFrame) -> list[dict]:
             "seeds": h.seed_horizons(rungs),
             "score": h.memory_score(state.lo, cap),
             "points": sorted(points), "curves": {k: sorted(v) for k, v in curves.items()},
+            "rising": (sum(rungs[state.hi].rising.values()), len(rungs[state.hi].seeds))
+            if state.hi is not None else None,
             "metric_name": " / ".join(sorted({n for n in g["metric_name"] if n})) or "metric",
             "threshold": float(g["solved_threshold"].dropna().iloc[0])
             if g["solved_threshold"].notna().any() else None,
@@ -165,7 +174,7 @@ def _rungs(g: pd.DataFrame) -> dict[int, h.Rung]:
                              {"status": r.status, "solved": r.solved,
                               "metric_name": r.metric_name,
                               "solved_threshold": r.solved_threshold, "steps": r.steps},
-                             r.metrics)
+                             r.metrics, int(r.config["train"].get("steps") or 0))
                   for r in at.itertuples()]
         rungs[int(length)] = h.rung(int(length), trials, lrs)
     return rungs
@@ -190,17 +199,6 @@ def _cells_at(g: pd.DataFrame, length: int | None, rungs: dict) -> list:
     lr = rungs[length].lr
     return [r for r in g[g["length"] == length].itertuples()
             if float(r.config["train"]["lr"]) == lr]
-
-
-def _curve(metrics: dict) -> list[tuple[int, float]]:
-    """(step, held-out metric) of a cell's stored learning curve (``metrics["curve"]``,
-    [step, metric, loss] per evaluation); [] where none was stored (a baseline's fit)."""
-    points = []
-    for point in metrics.get("curve") or []:
-        if isinstance(point, list) and len(point) >= 2 and all(
-                isinstance(v, int | float) and not isinstance(v, bool) for v in point[:2]):
-            points.append((int(point[0]), float(point[1])))
-    return points
 
 
 def _one(column) -> str:
@@ -238,6 +236,24 @@ def display(s: dict) -> str:
                          "" if s["causal"] else " (non-causal)")
 
 
+def budget_bound(s: dict) -> bool:
+    """A majority of the seeds at the search's first failed length were still learning."""
+    return s["state"].hi is not None and s["rungs"][s["state"].hi].budget_bound
+
+
+def marked(s: dict) -> str:
+    """The search's bracket, with ↗ where the budget cut it (``RISING_RULE``)."""
+    return s["bracket"] + (" ↗" if budget_bound(s) else "")
+
+
+def rising_text(s: dict) -> str:
+    """'2/3 seeds still learning' at the first failed length, or '—' where none failed."""
+    if not s.get("rising"):
+        return "—"
+    n, total = s["rising"]
+    return f"{n}/{total} seeds still learning"
+
+
 def search_table(found: list[dict]) -> tables.Table:
     score = scores(found)
     rows = []
@@ -252,13 +268,13 @@ def search_table(found: list[dict]) -> tables.Table:
             else "") if x)
         lr = (f"{lo.lr:g}" + (" (grid edge)" if lo.lr_at_edge else "")) if lo else "—"
         extrapolation = h.extrapolation_text(lo).removeprefix("; ") if lo else "—"
-        rows.append([name(s), kind, f"{score[name(s)]:.2f}", s["task"], s["bracket"],
-                     h.seed_text(s["seeds"], rungs), evidence, lr, s["params"], s["state_size"],
-                     extrapolation or "—"])
+        rows.append([name(s), kind, f"{score[name(s)]:.2f}", s["task"], marked(s),
+                     h.seed_text(s["seeds"], rungs), evidence, rising_text(s), lr,
+                     s["params"], s["state_size"], extrapolation or "—"])
     return tables.Table(["model", "kind", "memory score", "task", "horizon",
-                         "each seed's horizon", "evidence (seeds)", "learning rate", "params",
-                         "state size", "extrapolation"], rows,
-                        notes=[SCORE_RULE, SEED_RULE])
+                         "each seed's horizon", "evidence (seeds)", "at the failed length",
+                         "learning rate", "params", "state size", "extrapolation"], rows,
+                        notes=[SCORE_RULE, SEED_RULE, RISING_RULE])
 
 
 def score_table(found: list[dict]) -> tables.Table:
@@ -267,7 +283,7 @@ def score_table(found: list[dict]) -> tables.Table:
     score and its horizon on each task ("—" where it was not searched)."""
     score = scores(found)
     tasks = sorted({s["task"] for s in found})
-    brackets = {(name(s), s["task"]): s["bracket"] for s in found}
+    brackets = {(name(s), s["task"]): marked(s) for s in found}
     rows, seen = [], set()
     for s in ranked(found):
         if name(s) in seen:
@@ -275,7 +291,8 @@ def score_table(found: list[dict]) -> tables.Table:
         seen.add(name(s))
         rows.append([display(s), f"{score[name(s)]:.2f}"]
                     + [brackets.get((name(s), t), "—") for t in tasks])
-    return tables.Table(["model", "memory score"] + tasks, rows, notes=[SCORE_RULE])
+    notes = [SCORE_RULE] + [RISING_RULE] * any(budget_bound(s) for s in found)
+    return tables.Table(["model", "memory score"] + tasks, rows, notes=notes)
 
 
 def model_labels(found: list[dict]) -> list[str]:
