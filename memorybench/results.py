@@ -169,6 +169,8 @@ def check_table(path: Path, frame: pd.DataFrame, raw: pd.DataFrame) -> None:
             raise bad(int(wrong.to_numpy().argmax()), f"has a {name} that is not text")
     for name in ("metric", "chance", "loss"):
         infinite = frame[name].abs() == float("inf")
+        if name == "loss":  # a diverged cell's last loss is its record: it went to inf
+            infinite &= frame["status"] != "diverged"
         if infinite.any():
             raise bad(int(infinite.to_numpy().argmax()), f"has an infinite {name}")
     repeated = frame["key"].duplicated()

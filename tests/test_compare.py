@@ -123,6 +123,27 @@ def test_a_malformed_results_file_is_one_line_exit_2_and_left_as_it_was(invoke, 
     assert bad.read_text() == content
 
 
+def test_a_diverged_cells_infinite_loss_exports_and_imports_back(invoke, tmp_path):
+    """Training that diverges is a result: its cell, loss inf, survives export and import
+    (merging sittings of a run), while an infinite loss on a cell stored ok is refused."""
+    row = {"key": "k", "task": "copy", "model": "irnn", "length": 256, "seed": 1,
+           "status": "diverged", "metric": 0.5, "loss": float("inf"), "diverged_step": 500}
+    with Store("a.db") as store:
+        store.put(row)
+    assert invoke("export", "--db", "a.db", "--format", "jsonl", "--out", "a.jsonl").exit_code == 0
+    assert '"loss": Infinity' in (tmp_path / "a.jsonl").read_text()
+    result = invoke("import", "a.jsonl", "--db", "b.db")
+    assert result.exit_code == 0, result.output
+    with Store("b.db", readonly=True) as store:
+        back = store.frame()
+    assert back["status"].tolist() == ["diverged"] and back["loss"].tolist() == [float("inf")]
+    assert invoke("import", "a.jsonl", "--db", "b.db").exit_code == 0  # a duplicate, no conflict
+    (tmp_path / "ok.jsonl").write_text((tmp_path / "a.jsonl").read_text().replace(
+        '"status": "diverged"', '"status": "ok"'))
+    result = invoke("import", "ok.jsonl", "--db", "c.db")
+    assert result.exit_code == 2 and "row 1 has an infinite loss" in result.stderr
+
+
 def test_every_export_format_reads_back_for_compare(invoke):
     assert invoke("run", "--task", "copy", "--model", "gru", "--lengths", "4", "--steps", "4",
                   "--set", "model.hidden=8", "--set", "train.eval_size=16", "--batch-size",
