@@ -241,6 +241,13 @@ def apply_horizon_tables(sweep: Sweep, extra: dict) -> None:
                 sweep.override(section, {key: value})
 
 
+def suite_caps(suite: str) -> dict[tuple[str, str], int]:
+    """(task, model) -> the cap of its ladder in ``suite``'s ``[horizon]`` table: a report
+    reads "≥ cap" there as solved to the cap, not as a search still open."""
+    sweep, protocol = search_sweep(suite, (), (), None, None, {}, {})
+    return {(s.task, s.model): s.cap for s in plan_searches(sweep, protocol)}
+
+
 def plan_searches(sweep: Sweep, protocol: Protocol, start: int | None = None,
                   cap: int | None = None, lrs_given: bool = False) -> list[Search]:
     """One search per (task, model) of ``sweep`` (a baseline that does not apply to a

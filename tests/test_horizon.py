@@ -468,6 +468,22 @@ def test_the_report_shows_each_searched_bracket_with_its_seeds(invoke, tmp_path)
     assert (tmp_path / "rep2" / "index.html").read_bytes() == html.encode()  # deterministic
 
 
+def test_a_report_reads_the_caps_of_the_suite_it_is_given(invoke, tmp_path):
+    """The caps a report reads from a suite are its searches' own (the task ladder's, or a
+    model's cap); `report --suite` with an unknown suite is one line and exit 2, and nothing
+    is written. (How a report reads them: test_report_details.)"""
+    assert invoke("horizon", "--task", "adding", "--model", "lstm", "--start", "4", "--cap",
+                  "4", "--seeds", "0", "--lrs", "1e-2", *TINY).exit_code == 0
+    from memorybench.searchplan import suite_caps
+
+    caps = suite_caps("standard")
+    assert caps[("adding", "lstm")] == 1024 and caps[("flipflop", "gru")] == 512
+    assert caps[("copy", "attention")] == 256  # the suite's model cap
+    bad = invoke("report", "--db", "h.db", "--out", "rep", "--suite", "nosuch")
+    assert bad.exit_code == 2 and bad.stderr.count("\n") == 1 and "unknown suite" in bad.stderr
+    assert not (tmp_path / "rep").exists()
+
+
 @pytest.mark.parametrize("line, expected", [("factor = 0.5", "factor"), ("lrs = []", "empty"),
                                             ("multiples = [-2]", "multiple"),
                                             ("stride = 2", "unknown key"),

@@ -387,6 +387,25 @@ def test_a_horizon_the_budget_cut_is_marked_where_its_failed_length_was_still_le
     assert searches.RISING_RULE not in searches.score_table(solved).notes
 
 
+def test_a_suites_caps_close_a_search_solved_to_its_cap_and_score_on_the_tasks_ladder():
+    """copy × lstm solved 8 and 16, copy × gru failed 32: without the suite's caps lstm reads
+    "≥ 16 (open)"; with its cap at 16 (a model cap, as attention's) it is closed, "≥ 16",
+    and scored on the task's ladder (to 64 here), log2(16) / log2(64), not a full mark."""
+    from memorybench.report import searches
+
+    rows = [searched("copy", "lstm", n, seed, True) for n in (8, 16) for seed in range(3)]
+    rows += [searched("copy", "gru", n, seed, n < 32) for n in (8, 16, 32) for seed in range(3)]
+    frame = summary.normalise(pd.DataFrame(
+        [{k: json.dumps(v) if isinstance(v, dict) else v for k, v in r.items()} for r in rows]))
+    plain = {s["model"]: s for s in searches.results(frame)}
+    assert plain["lstm"]["bracket"] == "≥ 16 (open)"
+    capped = {s["model"]: s for s in searches.results(frame, {("copy", "lstm"): 16,
+                                                              ("copy", "gru"): 64})}
+    assert capped["lstm"]["bracket"] == "≥ 16" and capped["gru"]["bracket"] == "[16, 32)"
+    assert capped["lstm"]["score"] == pytest.approx(4 / 6)
+    assert capped["gru"]["score"] == pytest.approx(4 / 6)
+
+
 def test_searches_of_one_model_at_other_settings_are_rows_apart_never_averaged():
     """mamba searched at 1 and at 2 layers: two rows of the score table, each with its own
     horizon and score, named by the setting that differs (the width the budget chose

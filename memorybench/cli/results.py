@@ -139,7 +139,10 @@ def compare(new, baseline, margin, fmt, update_baseline):
 @click.option("--model", "models", multiple=True, help="Only these models; repeat for several.")
 @click.option("--format", "formats", metavar="html,md", default="html,md", show_default=True,
               help="Comma list: html (index.html, figures embedded) and/or md (README.md).")
-def report(db, out, tasks, models, formats):
+@click.option("--suite", default=None,
+              help="The suite whose horizon searches the store holds: their caps (the "
+              "suite's, not the task specs') end each search [default: the task specs'].")
+def report(db, out, tasks, models, formats, suite):
     """A results store as a report: figures, tables, memory horizons, published references.
 
     Writes index.html (one self-contained file), README.md and figures/*.png into --out.
@@ -152,7 +155,12 @@ def report(db, out, tasks, models, formats):
     """
     from memorybench.report import parse_formats, render_report
 
-    written = render_report(db, out, tasks, models, parse_formats(formats))
+    caps = None
+    if suite:  # planning a suite's searches imports the models: only when asked
+        from memorybench.searchplan import suite_caps
+
+        caps = suite_caps(suite)
+    written = render_report(db, out, tasks, models, parse_formats(formats), caps=caps)
     click.echo(f"wrote {len(written)} files to {out}", err=True)
 
 
@@ -186,6 +194,7 @@ def leaderboard(results_path, out, db, suite, searched, check):
     from memorybench import results
     from memorybench.report import render_report, summary, tables
     from memorybench.report.leaderboard import stale_report
+    from memorybench.searchplan import suite_caps
     from memorybench.sweep import suite_rows
 
     if searched and db is None:
@@ -202,15 +211,16 @@ def leaderboard(results_path, out, db, suite, searched, check):
                        err=True)
         results.write(rows, results_path, "jsonl", inputs=(db,))
     frame = summary.normalise(results.load(results_path))
+    caps = suite_caps(suite)  # where the suite's searches end: "≥ cap", not open
     if check:
-        stale = stale_report(results_path, out)
+        stale = stale_report(results_path, out, caps)
         if stale:
             click.echo(f"{out} is stale ({', '.join(stale)} differ from a fresh render); "
                        "rebuild it with `memorybench leaderboard`", err=True)
             return 1
         click.echo(f"{out} is up to date with {results_path}", err=True)
         return 0
-    render_report(results_path, out)
+    render_report(results_path, out, caps=caps)
     horizons = summary.horizons(summary.by_length(frame))
     table = tables.horizon_table(horizons, sorted(frame["model"].unique()),
                                  sorted(frame["task"].unique()))

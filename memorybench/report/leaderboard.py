@@ -40,14 +40,14 @@ def _masked(path: Path) -> str:
     return _INLINE_PNG.sub("data:image/png;base64,(image masked)", text)
 
 
-def stale_report(results: Path, committed: Path) -> list[str]:
-    """The files of the report ``committed`` that a fresh render of ``results`` would
-    change (empty: up to date)."""
+def stale_report(results: Path, committed: Path, caps: dict | None = None) -> list[str]:
+    """The files of the report ``committed`` that a fresh render of ``results`` (its
+    searches read to ``caps``) would change (empty: up to date)."""
     import tempfile
 
     from memorybench.report.pages import render_report
 
     with tempfile.TemporaryDirectory() as tmp:
         fresh = Path(tmp) / "report"
-        render_report(results, fresh)
+        render_report(results, fresh, caps=caps)
         return stale_files(fresh, committed)

@@ -37,8 +37,9 @@ def parse_formats(text: str | None) -> tuple[str, ...]:
 
 
 def render_report(db: str | Path, out: str | Path = DEFAULT_OUT, tasks=(), models=(),
-                  formats=FORMATS) -> list[Path]:
-    """Write the report of store ``db`` into folder ``out``; returns the files written."""
+                  formats=FORMATS, caps: dict | None = None) -> list[Path]:
+    """Write the report of store ``db`` into folder ``out``; returns the files written.
+    ``caps``: the cap each (task, model) was searched to, where a suite set it."""
     db, out = Path(db), Path(out)
     check_out(out)
     if not db.exists():
@@ -55,7 +56,8 @@ def render_report(db: str | Path, out: str | Path = DEFAULT_OUT, tasks=(), model
         # One colour per model across every figure, the diagnostics' included.
         styles = figures.style(sorted(set(frame["model"]) | set(diag.get("model", []))),
                                summary.baseline_models(frame))
-        files, context = _build(frame, styles, store_name=db.name, tasks=tasks, models=models)
+        files, context = _build(frame, styles, store_name=db.name, tasks=tasks, models=models,
+                                caps=caps)
     diag_files, context["gradient"] = diagnostics.build(diag, styles)
     files.update(diag_files)
     context["diagnostic_facts"] = summary.stored_facts(diag) if not diag.empty else None
@@ -84,12 +86,12 @@ def _versions_table(versions: dict[str, str]) -> tables.Table:
 
 
 def _build(frame: pd.DataFrame, styles: dict, store_name: str, tasks,
-           models) -> tuple[dict, dict]:
+           models, caps: dict | None = None) -> tuple[dict, dict]:
     """Every figure (bytes) and the template context, from normalised store rows."""
     files: dict[str, bytes] = {}
     all_models = sorted(frame["model"].unique())
     all_tasks = sorted(frame["task"].unique())
-    found = search_results(frame)
+    found = search_results(frame, caps)
     ran = frame  # the run facts count every cell trained, the grid's losing rates too
     # Scores by length read a searched cell only at the rate its rung chose
     frame = at_chosen_rates(frame) if found else frame

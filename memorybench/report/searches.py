@@ -78,13 +78,14 @@ def task_cap(task: str) -> int | None:
     return cap if isinstance(cap, int) else None
 
 
-def results(frame: pd.DataFrame) -> list[dict]:
+def results(frame: pd.DataFrame, caps: dict | None = None) -> list[dict]:
     """One dict per search: task, model, bracket text, state, rungs, cap, causal, baseline,
     params, state size, seeds' horizons, the extrapolation points at the horizon's length,
     the learning curves at both ends of the bracket ("lo", "hi": (seed, curve) each), the
     mean test metric of each rung at its learning rate ("means"), the task parameters, and
     "rising": (seeds still learning, seeds) at the first failed length
-    (``ladder.still_learning``), None where no length failed."""
+    (``ladder.still_learning``), None where no length failed. ``caps``, (task, model) ->
+    the cap its suite searched it to (``searchplan.suite_caps``), overrides the task spec's."""
     out = []
     for task, model, g in _searches(frame):
         rungs, means = _rungs(g), {}
@@ -93,7 +94,10 @@ def results(frame: pd.DataFrame) -> list[dict]:
                       if r.status == "ok" and r.metric == r.metric]
             means[length] = sum(chosen) / len(chosen) if chosen else None
         state = h.closed_state(rungs)
-        cap = task_cap(task) or max(rungs)
+        cap = (caps or {}).get((task, model)) or task_cap(task) or max(rungs)
+        # The score's scale is the task's longest ladder: a model capped shorter (for
+        # cost) scores what it solved, a lower bound, not a full mark at its own cap.
+        top = max((c for (t, _), c in (caps or {}).items() if t == task), default=None)
         points = []  # (multiple, seed, metric) at the horizon's length and rate
         for r in _cells_at(g, state.lo, rungs):
             if r.status != "ok":
@@ -116,7 +120,7 @@ def results(frame: pd.DataFrame) -> list[dict]:
             "baseline": config.get("model_kind") == "baseline",
             "params": _one(g["params"]), "state_size": _one(g.get("state_size")),
             "seeds": h.seed_horizons(rungs),
-            "score": h.memory_score(state.lo, cap),
+            "score": h.memory_score(state.lo, top or max(cap, task_cap(task) or cap)),
             "points": sorted(points), "curves": {k: sorted(v) for k, v in curves.items()},
             "rising": (sum(rungs[state.hi].rising.values()), len(rungs[state.hi].seeds))
             if state.hi is not None else None,
