@@ -163,7 +163,7 @@ def test_each_seed_has_its_own_horizon():
 
 
 def test_a_cell_still_learning_is_one_whose_budget_cut_a_rising_curve():
-    from memorybench.ladder import still_learning
+    from memorybench.curves import still_learning
 
     # attention, induction T = 23, 600 steps: flat near chance, then climbing at the end
     climbing = [(100, 0.16), (200, 0.16), (300, 0.16), (400, 0.21), (500, 0.41), (600, 0.49)]

@@ -13,6 +13,7 @@ import json
 import pandas as pd
 
 from memorybench import ladder as h
+from memorybench.curves import RISE, curve_of
 from memorybench.report import search_figures, tables
 from memorybench.specs import read_toml, spec_dir
 
@@ -36,7 +37,7 @@ RISING_RULE = (
     "↗ after a horizon: at the first length it failed, a majority of seeds were still "
     "learning when their training budget ran out (they trained every step, and the best "
     "held-out metric of their last third of evaluations beat the best before by at least "
-    f"{h.RISE:g}): that horizon is the budget's, and more steps may move it.")
+    f"{RISE:g}): that horizon is the budget's, and more steps may move it.")
 EVERY_RUNG = ("At each length every learning rate of the grid was trained and the one with "
               "the best mean validation metric kept (ties: the one that stopped soonest).")
 FIRST_RUNG = ("The learning-rate grid was trained at the first rung of each ladder, and the "
@@ -84,7 +85,7 @@ def results(frame: pd.DataFrame, caps: dict | None = None) -> list[dict]:
     the learning curves at both ends of the bracket ("lo", "hi": (seed, curve) each), the
     mean test metric of each rung at its learning rate ("means"), the task parameters, and
     "rising": (seeds still learning, seeds) at the first failed length
-    (``ladder.still_learning``), None where no length failed. ``caps``, (task, model) ->
+    (``curves.still_learning``), None where no length failed. ``caps``, (task, model) ->
     the cap its suite searched it to (``searchplan.suite_caps``), overrides the task spec's."""
     out = []
     for task, model, g in _searches(frame):
@@ -107,7 +108,7 @@ def results(frame: pd.DataFrame, caps: dict | None = None) -> list[dict]:
                 if k.isdigit() and isinstance(v, int | float):
                     points.append((int(k), int(r.seed), float(v)))
         curves = {end: [(int(r.seed), c) for r in _cells_at(g, n, rungs)
-                        if (c := h.curve_of(r.metrics))]
+                        if (c := curve_of(r.metrics))]
                   for end, n in (("lo", state.lo), ("hi", state.hi)) if n is not None}
         config = g["config"].iloc[0]
         causal = all(m.get("causal", True) is not False for m in g["metrics"])
@@ -120,7 +121,7 @@ def results(frame: pd.DataFrame, caps: dict | None = None) -> list[dict]:
             "baseline": config.get("model_kind") == "baseline",
             "params": _one(g["params"]), "state_size": _one(g.get("state_size")),
             "seeds": h.seed_horizons(rungs),
-            "score": h.memory_score(state.lo, top or max(cap, task_cap(task) or cap)),
+            "score": h.memory_score(state.lo, top or cap),
             "points": sorted(points), "curves": {k: sorted(v) for k, v in curves.items()},
             "rising": (sum(rungs[state.hi].rising.values()), len(rungs[state.hi].seeds))
             if state.hi is not None else None,
