@@ -1,7 +1,7 @@
 """What a no-progress stop would have done to stored results: replay each cell's learning
 curve (held-out loss at every evaluation) through ``training.no_progress``.
 
-    python -m benchmarks.no_progress                      # results/standard.jsonl
+    python -m benchmarks.no_progress                      # results/standard-sweep.jsonl
     python -m benchmarks.no_progress results/x.db --patience 4,6 --min-delta 0,0.01
 
 For every (patience, min_delta): how many cells that solved it would have stopped before
@@ -49,7 +49,7 @@ def replay(frame, patience: int, min_delta: float) -> dict:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("db", nargs="?", default="results/standard.jsonl")
+    parser.add_argument("db", nargs="?", default="results/standard-sweep.jsonl")
     parser.add_argument("--patience", default="2,3,4,5,6")
     parser.add_argument("--min-delta", default="0,0.01,0.05")
     args = parser.parse_args()

@@ -225,9 +225,9 @@ def test_no_progress_stops_only_after_patience_evaluations_without_improvement()
 
 
 def test_the_default_patience_would_not_have_stopped_a_cell_that_later_solved():
-    """The committed standard results, replayed: patience 6 and min_delta 0.01 stop no
+    """The committed standard length sweep, replayed: patience 6 and min_delta 0.01 stop no
     cell before it solved (see benchmarks/no_progress.py for what they save)."""
-    frame = results.load(ROOT / "results" / "standard.jsonl")
+    frame = results.load(ROOT / "results" / "standard-sweep.jsonl")
     checked = 0
     for row in frame[frame["solved"].astype(bool)].itertuples():
         metrics = json.loads(row.metrics) if isinstance(row.metrics, str) else row.metrics

@@ -43,7 +43,7 @@ def test_leaderboard_rebuilds_from_results_and_check_catches_staleness(invoke, t
     assert invoke("run", "--task", "adding", "--model", "gru", "--lengths", "5",
                   *TINY).exit_code == 0
     built = invoke("leaderboard", "--db", "results/memorybench.db", "--suite", "lb.toml",
-                   "--results", "lb.jsonl", "--out", "lb")
+                   "--sweep", "--results", "lb.jsonl", "--out", "lb")
     assert built.exit_code == 0, built.output
     assert "left out 1 stored cells that are not in suite lb.toml" in built.stderr
     assert "| model / task" in built.stdout and "gru" in built.stdout
@@ -66,7 +66,7 @@ def test_an_unfinished_suite_is_refused_and_nothing_is_written(invoke, tmp_path)
     assert invoke("run", "--task", "adding", "--model", "gru", "--lengths", "5",
                   *TINY).exit_code == 0
     result = invoke("leaderboard", "--db", "results/memorybench.db", "--suite", "lb.toml",
-                    "--results", "lb.jsonl", "--out", "lb")
+                    "--sweep", "--results", "lb.jsonl", "--out", "lb")
     assert result.exit_code == 2
     assert "lacks 12 of the 12 cells of suite lb.toml" in result.output
     assert not (tmp_path / "lb.jsonl").exists() and not (tmp_path / "lb").exists()
@@ -94,7 +94,7 @@ def test_the_leaderboard_of_a_horizon_suite_holds_its_searched_cells(invoke, tmp
     assert search.exit_code == 0, search.output
     assert invoke("run", "--suite", "h.toml", "--db", "h.db", "--workers", "1",
                   "--quiet").exit_code == 0  # the length sweep: left out
-    built = invoke("leaderboard", "--db", "h.db", "--suite", "h.toml", "--horizon",
+    built = invoke("leaderboard", "--db", "h.db", "--suite", "h.toml",
                    "--results", "lb.jsonl", "--out", "lb")
     assert built.exit_code == 0, built.output
     rows = [json.loads(line) for line in (tmp_path / "lb.jsonl").read_text().splitlines()]

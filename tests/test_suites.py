@@ -144,7 +144,7 @@ def test_the_standard_length_sweep_is_still_the_committed_results():
 
     from memorybench.flags import build_sweep
 
-    committed = Path(__file__).parent.parent / "results" / "standard.jsonl"
+    committed = Path(__file__).parent.parent / "results" / "standard-sweep.jsonl"
     sweep = build_sweep("standard", (), (), None, None, {}, {}, None)
     keys = {json.loads(line)["key"] for line in committed.read_text().splitlines()}
     assert {c.key for c in sweep.cells()} == keys

@@ -171,12 +171,12 @@ def report(db, out, tasks, models, formats, suite):
 @click.option("--out", type=click.Path(path_type=Path), default=Path("reports") / "leaderboard",
               show_default=True, help="Folder of the leaderboard report.")
 @click.option("--db", type=click.Path(path_type=Path),
-              help="First rewrite --results from this store (after `run --suite standard`).")
+              help="First rewrite --results from this store (after `horizon --suite standard`).")
 @click.option("--suite", default="standard", show_default=True,
               help="With --db: the suite whose cells make the leaderboard; all must be stored.")
-@click.option("--horizon", "searched", is_flag=True,
+@click.option("--horizon/--sweep", "searched", default=True, show_default=True,
               help="With --db: the cells of the suite's horizon searches (every search "
-              "closed), not its length sweep.")
+              "closed: the leaderboard), or of its length sweep (`run --suite`).")
 @click.option("--check", is_flag=True,
               help="Change nothing; exit 1 if the committed report is stale.")
 def leaderboard(results_path, out, db, suite, searched, check):
@@ -185,11 +185,11 @@ def leaderboard(results_path, out, db, suite, searched, check):
 
     \b
     Example:
-      memorybench run --suite standard --db results/standard.db
-      memorybench leaderboard --db results/standard.db    # rewrite results, rebuild report
       memorybench horizon --suite standard --db results/standard.db
-      memorybench leaderboard --db results/standard.db --horizon   # from the searches
+      memorybench leaderboard --db results/standard.db    # rewrite results, rebuild report
       memorybench leaderboard --check                     # is the committed report stale?
+      memorybench run --suite standard --db sweep.db      # the suite's length sweep
+      memorybench leaderboard --db sweep.db --sweep --results sweep.jsonl --out sweep
     """
     from memorybench import results
     from memorybench.report import render_report, summary, tables
@@ -197,8 +197,6 @@ def leaderboard(results_path, out, db, suite, searched, check):
     from memorybench.searchplan import suite_caps
     from memorybench.sweep import suite_rows
 
-    if searched and db is None:
-        raise UserError("--horizon reads the searches from a store; expected --db STORE")
     if db is not None and not check:
         if searched:
             from memorybench.search import suite_search_rows
