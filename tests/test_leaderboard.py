@@ -100,6 +100,10 @@ def test_the_leaderboard_of_a_horizon_suite_holds_its_searched_cells(invoke, tmp
     rows = [json.loads(line) for line in (tmp_path / "lb.jsonl").read_text().splitlines()]
     assert rows and all(r["config"]["train"]["test_size"] == 32 for r in rows)
     assert "left out 8 stored cells" in built.stderr  # the length sweep's
+    # what it prints is the search's bracket, not a length-sweep horizon
+    assert "| model" in built.stdout and "memory score" in built.stdout
+    elman = next(line for line in built.stdout.splitlines() if line.startswith("| elman"))
+    assert "< 4" in elman or "≥ 8" in elman or "[4, " in elman, elman
     assert "## Horizon search" in (tmp_path / "lb" / "README.md").read_text()
     unfinished = invoke("leaderboard", "--db", "h.db", "--suite", "open.toml", "--horizon",
                         "--results", "open.jsonl", "--out", "open")

@@ -191,6 +191,8 @@ def leaderboard(results_path, out, db, suite, searched, check):
       memorybench run --suite standard --db sweep.db      # the suite's length sweep
       memorybench leaderboard --db sweep.db --sweep --results sweep.jsonl --out sweep
     """
+    from tabulate import tabulate
+
     from memorybench import results
     from memorybench.report import render_report, summary, tables
     from memorybench.report.leaderboard import stale_report
@@ -219,10 +221,18 @@ def leaderboard(results_path, out, db, suite, searched, check):
         click.echo(f"{out} is up to date with {results_path}", err=True)
         return 0
     render_report(results_path, out, caps=caps)
-    horizons = summary.horizons(summary.by_length(frame))
-    table = tables.horizon_table(horizons, sorted(frame["model"].unique()),
-                                 sorted(frame["task"].unique()))
-    click.echo(table.markdown())
+    from memorybench.report import searches
+
+    search_rows = searches.searched(frame)
+    if len(search_rows):  # the searches' brackets, each at its chosen learning rate
+        table = searches.score_table(searches.results(search_rows, caps))
+        click.echo(tabulate(table.rows, table.headers, tablefmt="github",
+                            disable_numparse=True))
+    else:
+        horizons = summary.horizons(summary.by_length(frame))
+        table = tables.horizon_table(horizons, sorted(frame["model"].unique()),
+                                     sorted(frame["task"].unique()))
+        click.echo(table.markdown())
     click.echo(f"wrote the leaderboard report to {out}", err=True)
     return 0
 
