@@ -379,6 +379,8 @@ def test_a_horizon_the_budget_cut_is_marked_where_its_failed_length_was_still_le
     scores = {r[0]: r[2] for r in searches.score_table(found).rows}
     assert scores == {"lstm": "[8, 16) ↗", "gru": "[8, 16)"}
     assert searches.RISING_RULE in searches.score_table(found).notes
+    assert ("Of the 2 networks' searches that failed a length, 1 failed it still learning "
+            "(↗): copy 1 of 2.") in searches.score_table(found).notes
     table = searches.search_table(found)
     column = table.headers.index("at the failed length")
     assert {r[0]: r[column] for r in table.rows} == {

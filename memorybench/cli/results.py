@@ -191,8 +191,6 @@ def leaderboard(results_path, out, db, suite, searched, check):
       memorybench run --suite standard --db sweep.db      # the suite's length sweep
       memorybench leaderboard --db sweep.db --sweep --results sweep.jsonl --out sweep
     """
-    from tabulate import tabulate
-
     from memorybench import results
     from memorybench.report import render_report, summary, tables
     from memorybench.report.leaderboard import stale_report
@@ -225,9 +223,7 @@ def leaderboard(results_path, out, db, suite, searched, check):
 
     search_rows = searches.searched(frame)
     if len(search_rows):  # the searches' brackets, each at its chosen learning rate
-        table = searches.score_table(searches.results(search_rows, caps))
-        click.echo(tabulate(table.rows, table.headers, tablefmt="github",
-                            disable_numparse=True))
+        click.echo(searches.score_table(searches.results(search_rows, caps)).text())
     else:
         horizons = summary.horizons(summary.by_length(frame))
         table = tables.horizon_table(horizons, sorted(frame["model"].unique()),

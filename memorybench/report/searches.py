@@ -251,6 +251,21 @@ def marked(s: dict) -> str:
     return s["bracket"] + (" ↗" if budget_bound(s) else "")
 
 
+def budget_cuts(found: list[dict]) -> str:
+    """How many of the networks' searches that failed a length failed it while still
+    learning (``budget_bound``), overall and per task: 'Of the 5 networks' searches that
+    failed a length, 2 failed it still learning (↗): copy 1 of 3, parity 1 of 2.'"""
+    failed = [s for s in found if not s["baseline"] and s["state"].hi is not None]
+    per_task = {}
+    for s in failed:
+        cut, total = per_task.get(s["task"], (0, 0))
+        per_task[s["task"]] = (cut + budget_bound(s), total + 1)
+    parts = ", ".join(f"{t} {c} of {n}" for t, (c, n) in sorted(per_task.items()))
+    cut = sum(c for c, _ in per_task.values())
+    return (f"Of the {len(failed)} networks' searches that failed a length, {cut} failed it "
+            f"still learning (↗): {parts}.")
+
+
 def rising_text(s: dict) -> str:
     """'2/3 seeds still learning' at the first failed length, or '—' where none failed."""
     if not s.get("rising"):
@@ -296,7 +311,9 @@ def score_table(found: list[dict]) -> tables.Table:
         seen.add(name(s))
         rows.append([display(s), f"{score[name(s)]:.2f}"]
                     + [brackets.get((name(s), t), "—") for t in tasks])
-    notes = [SCORE_RULE] + [RISING_RULE] * any(budget_bound(s) for s in found)
+    notes = [SCORE_RULE]
+    if any(budget_bound(s) for s in found):
+        notes += [RISING_RULE, budget_cuts(found)]
     return tables.Table(["model", "memory score"] + tasks, rows, notes=notes)
 
 

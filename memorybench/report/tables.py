@@ -31,8 +31,13 @@ class Table:
 
     def markdown(self) -> str:
         """A GitHub-flavoured Markdown table; every cell escaped, every row as wide."""
-        headers = [md(h) for h in self.headers]
-        rows = [[md(c) for c in row] for row in self.rows]
+        return self.text(escape=md)
+
+    def text(self, escape=str) -> str:
+        """The table as a terminal shows it: the Markdown layout, cells as written unless
+        ``escape`` changes them."""
+        headers = [escape(h) for h in self.headers]
+        rows = [[escape(c) for c in row] for row in self.rows]
         return tabulate(rows, headers, tablefmt="github", disable_numparse=True)
 
 
