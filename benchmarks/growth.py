@@ -25,6 +25,7 @@ from scipy.optimize import nnls
 from benchmarks.harness import Table, load
 from benchmarks.model_speed import steps_per_second
 from benchmarks.overhead import core_models
+from memorybench.catalog import model_class_of
 from memorybench.costs import COSTS_FILE
 from memorybench.models.attention import Attention
 from memorybench.sweep import Sweep
@@ -49,7 +50,7 @@ def fit(model: str, lengths: list[int], seconds: float) -> dict:
     hidden, layers = params.get("hidden", 64), params.get("layers", 1)
     # Only attention (every step attends to every earlier one) has a cost growing with T
     # squared; fitted for the others, noise in that term would blow up at long lengths.
-    quadratic = issubclass(cell.model_class(), Attention)
+    quadratic = issubclass(model_class_of(cell), Attention)
     points = [(n, 1.0, None) for n in lengths]
     if hidden > NARROW:
         points += [(n, NARROW / hidden, {"hidden": NARROW}) for n in (lengths[0], lengths[-1])]

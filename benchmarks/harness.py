@@ -12,7 +12,7 @@ import numpy as np
 import torch
 
 from memorybench.catalog import build_task, model_class
-from memorybench.cells import TrainConfig
+from memorybench.config import TrainConfig
 from memorybench.models.base import SequenceModel
 from memorybench.sweep import Sweep
 from memorybench.tasks.base import Task

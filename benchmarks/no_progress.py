@@ -14,7 +14,7 @@ from __future__ import annotations
 import argparse
 import json
 
-from memorybench import results
+from memorybench.store import results
 from memorybench.training import no_progress
 
 

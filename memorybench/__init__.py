@@ -13,8 +13,8 @@ __all__ = ["data", "horizon", "load", "models", "report", "run", "score", "tasks
 
 # Imported on first use, so that `import memorybench` (and `python -m memorybench`, which
 # must answer Ctrl-C at any moment) stays instant. tasks, models and report are subpackages
-# too, callable as the API's functions (memorybench.api.CallablePackage).
-_SUBPACKAGES = ("tasks", "models", "report")
+# too, callable as the API's functions (memorybench.callables).
+_SUBPACKAGES = ("tasks", "models", "report", "horizon")
 
 
 def __getattr__(name: str):

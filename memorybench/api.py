@@ -12,9 +12,6 @@ the command would print, before anything is stored.
 
 from __future__ import annotations
 
-import inspect
-import sys
-import types
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
@@ -83,9 +80,11 @@ def run(tasks: str | Sequence[str] | None = None,
     >>> df = mb.run(tasks=["copy"], models=["lstm", MyCore], lengths=[8, 16],
     ...             seeds=[0, 1], params=5000, steps=200, db="results/mine.db")  # doctest: +SKIP
     """
-    from memorybench import results, usermodels
-    from memorybench.flags import build_sweep, check_device
-    from memorybench.runner import run_sweep
+    from memorybench import usermodels  # the training path imports torch: only when called
+    from memorybench.console import print_outcome
+    from memorybench.runner import check_device, run_sweep
+    from memorybench.store import results
+    from memorybench.sweep import build_sweep
 
     with _python_errors():
         names, classes = usermodels.resolve(_names(models))
@@ -96,12 +95,12 @@ def run(tasks: str | Sequence[str] | None = None,
                                 params)
             cells = sweep.cells()
             usermodels.check_sendable(classes, workers)
-            code = run_sweep(cells, db, workers=workers, device=check_device(device),
-                             retry_failed=retry_failed, rerun=rerun, progress=progress,
-                             resume="the same call", summary=False,
-                             work=usermodels.WithModels(classes))
-        if code == 130:
+            outcome = run_sweep(cells, db, workers=workers, device=check_device(device),
+                                retry_failed=retry_failed, rerun=rerun, progress=progress,
+                                resume="the same call", work=usermodels.WithModels(classes))
+        if outcome.code == 130:
             raise KeyboardInterrupt
+        print_outcome(outcome, db, summary=False)
         frame = results.load(db)
     keys = {c.key for c in cells}
     return frame[frame["key"].isin(keys)].reset_index(drop=True)
@@ -132,9 +131,9 @@ def horizon(tasks: str | Sequence[str] | None = None,
     ``causal`` and the ``lengths_trained``.
     """
     from memorybench import usermodels
-    from memorybench.flags import check_device
-    from memorybench.search import brackets, run_searches
-    from memorybench.searchplan import plan_searches, search_sweep
+    from memorybench.horizon.plan import plan_searches, search_sweep
+    from memorybench.horizon.run import brackets, run_searches
+    from memorybench.runner import check_device
 
     flags = {k: settings.pop(k) for k in PROTOCOL if k in settings}
     with _python_errors():
@@ -166,7 +165,7 @@ def report(db: str | Path = DEFAULT_DB, out: str | Path = "reports/latest",
 def load(path: str | Path) -> pd.DataFrame:
     """The results of a store (``.db``) or an exported ``.csv``/``.json``/``.jsonl``/
     ``.parquet`` file, one row per cell, as the same table."""
-    from memorybench import results
+    from memorybench.store import results
 
     with _python_errors():
         return results.load(path)
@@ -212,25 +211,3 @@ def models() -> dict[str, str]:
     from memorybench.catalog import describe, model_names
 
     return {name: describe("model", name) for name in model_names()}
-
-
-class CallablePackage(types.ModuleType):
-    """A subpackage named like an API function (``memorybench.tasks``, ``models``,
-    ``report``), which called is that function: ``mb.report(db=...)``. Python binds an
-    imported subpackage to the attribute of its name on the package, so ``mb.report`` is
-    the package once anything imported it, and the package must do what the function does."""
-
-    def _function(self):
-        return globals()[self.__name__.rpartition(".")[2]]
-
-    def __call__(self, *args, **kwargs):
-        return self._function()(*args, **kwargs)
-
-    @property
-    def __signature__(self) -> inspect.Signature:
-        return inspect.signature(self._function())
-
-
-def callable_package(name: str) -> None:
-    """Make the package ``name`` (``__name__`` of its ``__init__``) a ``CallablePackage``."""
-    sys.modules[name].__class__ = CallablePackage

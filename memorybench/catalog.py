@@ -17,7 +17,8 @@ from importlib.metadata import packages_distributions, version
 from pathlib import Path
 
 from memorybench.baselines import BASELINES, Baseline
-from memorybench.cells import TRAIN_KEYS
+from memorybench.cells import Cell
+from memorybench.config import TRAIN_KEYS
 from memorybench.errors import UserError
 from memorybench.models import MODELS
 from memorybench.models.base import Core
@@ -135,6 +136,16 @@ def build_task(name: str, params: dict) -> Task:
             raise UserError(f"task {name}: unknown parameter {key!r}; expected one of: "
                             f"{', '.join(sorted(known))}")
     return cls(**params)
+
+
+def task_of(cell: Cell) -> Task:
+    """The task object a cell trains on (its registered type, at its parameters)."""
+    return TASKS.get(cell.task_type)(**cell.task_params)
+
+
+def model_class_of(cell: Cell) -> type[Core] | type[Baseline]:
+    """The registered class of a cell's model or baseline."""
+    return (BASELINES if cell.is_baseline else MODELS).get(cell.model_type)
 
 
 # --- code fingerprints ----------------------------------------------------------------------

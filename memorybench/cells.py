@@ -12,89 +12,13 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
-import math
 from dataclasses import dataclass, field
 from typing import Any
 
-from memorybench.errors import UserError
+from memorybench.config import TrainConfig
 
 # data seeds: SeedSequence([seed, stream]); stream 2 is the diagnostics' probe set
 TRAIN_STREAM, EVAL_STREAM, TEST_STREAM, EXTRAPOLATION_STREAM = 0, 1, 3, 4
-
-
-@dataclass(frozen=True)
-class TrainConfig:
-    """How one cell is trained. Task and model specs set these; flags override them."""
-
-    steps: int = 2000  # budget of optimizer steps, each on a fresh batch
-    batch_size: int = 128
-    lr: float = 1e-3
-    optimizer: str = "adam"  # adam | rmsprop
-    clip: float = 1.0  # max gradient norm
-    eval_every: int = 250  # steps between evaluations on the held-out set
-    eval_size: int = 1000  # held-out examples (drawn from a different seed)
-    early_stop: bool = True  # stop as soon as the held-out metric reaches `solved`
-    # Settings added after results were stored and keyed; each default means "off" and a
-    # setting at its default is left out of the cell's config and key (``OPTIONAL_TRAIN``),
-    # so the keys of every cell stored before them stay what they were.
-    test_size: int = 0  # > 0: score the reported metric on a separate test set this big,
-    # seen by no early stop or selection; the held-out set's metrics become "validation"
-    extrapolate: tuple[int, ...] = ()  # score the trained network at these multiples of
-    # its length too (metrics["extrapolation"])
-    patience: int = 0  # > 0: stop a run whose held-out loss has not fallen below
-    # (1 - min_delta) x its best for this many evaluations in a row (no progress)
-    min_delta: float = 0.01
-    solved_evals: int = 1  # evaluations in a row at or above the threshold before an early
-    # stop: 1 stops at the first; more leave a margin for a separate test set to judge, as
-    # a run stopped the moment its validation metric touches the threshold scores about the
-    # threshold on the test set and fails it as often as not
-
-    def __post_init__(self):
-        object.__setattr__(self, "extrapolate", tuple(self.extrapolate))
-        positive_ints = ("steps", "batch_size", "eval_every", "eval_size", "solved_evals")
-        for name in positive_ints:
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise UserError(f"train.{name}={value!r} is invalid; expected an integer >= 1")
-        for name in ("lr", "clip"):
-            value = getattr(self, name)
-            if (isinstance(value, bool) or not isinstance(value, int | float)
-                    or not math.isfinite(value) or value <= 0):
-                raise UserError(f"train.{name}={value!r} is invalid; expected a finite "
-                                "number > 0")
-        if self.optimizer not in ("adam", "rmsprop"):
-            raise UserError(f"train.optimizer={self.optimizer!r} is invalid; "
-                            "expected 'adam' or 'rmsprop'")
-        if not isinstance(self.early_stop, bool):
-            raise UserError(f"train.early_stop={self.early_stop!r}; expected true or false")
-        for name in ("test_size", "patience"):
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, int) or value < 0:
-                raise UserError(f"train.{name}={value!r} is invalid; expected an integer >= 0 "
-                                "(0: off)")
-        for multiple in self.extrapolate:
-            if isinstance(multiple, bool) or not isinstance(multiple, int) or multiple < 1:
-                raise UserError(f"extrapolation multiple {multiple!r} is invalid; expected "
-                                "integers >= 1, e.g. 2,4,8")
-        if (isinstance(self.min_delta, bool) or not isinstance(self.min_delta, int | float)
-                or not 0 <= self.min_delta < 1):
-            raise UserError(f"train.min_delta={self.min_delta!r} is invalid; expected a "
-                            "number from 0 to below 1")
-
-    def config(self) -> dict:
-        """The settings as stored and hashed: those of ``OPTIONAL_TRAIN`` only when on."""
-        out = dataclasses.asdict(self)
-        out["extrapolate"] = list(self.extrapolate)
-        return {k: v for k, v in out.items()
-                if k not in OPTIONAL_TRAIN or v != OPTIONAL_TRAIN[k]}
-
-
-TRAIN_KEYS = {f.name for f in dataclasses.fields(TrainConfig)}
-# The rule that keeps old keys: these fields are stored (and hashed) only away from these
-# values (``min_delta`` only matters with ``patience`` on).
-OPTIONAL_TRAIN = {"test_size": 0, "extrapolate": [], "patience": 0, "min_delta": 0.01,
-                  "solved_evals": 1}
-
 
 @dataclass(frozen=True)
 class Cell:
@@ -144,17 +68,6 @@ class Cell:
     @property
     def is_baseline(self) -> bool:
         return self.model_kind == "baseline"
-
-    def build_task(self):
-        from memorybench.tasks import TASKS
-
-        return TASKS.get(self.task_type)(**self.task_params)
-
-    def model_class(self):
-        from memorybench.baselines import BASELINES
-        from memorybench.models import MODELS
-
-        return (BASELINES if self.is_baseline else MODELS).get(self.model_type)
 
     def failure(self, error: str) -> dict:
         """The stored row of a cell whose worker could not return a result."""

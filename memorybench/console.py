@@ -1,11 +1,25 @@
-"""What commands print on the terminal: the plan of a sweep, its summary table, and the
-table of diagnostics. Tables go to standard output, notes to standard error."""
+"""What commands print on the terminal: the plan of a sweep, its outcome and summary table,
+and the table of diagnostics. Tables go to standard output, notes to standard error."""
 
 from __future__ import annotations
 
 import json
 
 import click
+
+
+def print_outcome(outcome, db, fmt: str = "text", summary: bool = True) -> None:
+    """After a sweep (``runner.run_sweep``): its summary table (unless not ``summary``),
+    what was trained, and the failed cells a retry would train again."""
+    if summary:
+        print_summary(outcome.frame, fmt)
+    counts = outcome.counts
+    trained = ", ".join(f"{n} {status}" for status, n in sorted(counts.items())) or "none"
+    click.echo(f"trained {sum(counts.values())} cells ({trained}); results in {db}", err=True)
+    failed = int((outcome.frame["status"] == "failed").sum())
+    if failed > counts.get("failed", 0):
+        click.echo(f"{failed} cells of this sweep are stored as failed; train them again "
+                   "with --retry-failed", err=True)
 
 
 def print_plan(plan, workers: int, fmt: str = "text") -> None:
@@ -82,12 +96,13 @@ def print_summary(frame, fmt: str = "text") -> None:
 
 def cell_memory(cell) -> int | None:
     """``models.checks.memory_estimate`` of a cell's training batch (None for a baseline)."""
+    from memorybench.catalog import model_class_of, task_of
     from memorybench.models.checks import memory_estimate
 
     if cell.is_baseline:
         return None
-    task = cell.build_task()
-    return memory_estimate(task.io, cell.model_class(), cell.model_params,
+    task = task_of(cell)
+    return memory_estimate(task.io, model_class_of(cell), cell.model_params,
                            cell.train.batch_size, task.sequence_steps(cell.length))
 
 

@@ -27,7 +27,8 @@ from pathlib import Path
 import numpy as np
 
 from memorybench import catalog
-from memorybench.cells import TRAIN_STREAM, TrainConfig
+from memorybench.cells import TRAIN_STREAM
+from memorybench.config import TrainConfig
 from memorybench.errors import UserError
 from memorybench.tasks.base import Batch, Task, input_rows, sample_unseen
 

@@ -15,11 +15,13 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
+import click
 from tqdm import tqdm
 
 from memorybench.cells import Cell
 from memorybench.costs import cell_seconds
 from memorybench.errors import UserError
+from memorybench.store import Store
 from memorybench.training import train_cell
 
 # A unit of work: a Cell, or a diagnostic (memorybench.diagnostics.Diagnostic). Either has
@@ -56,6 +58,16 @@ def make_plan(cells: list[Cell], statuses: dict[str, str], retry_failed: bool = 
 
     unique = list({c.key: c for c in cells}.values())
     return Plan(unique, [c for c in unique if not done(c)], [c for c in unique if done(c)])
+
+
+def check_device(device: str) -> str:
+    if device == "cuda":
+        import torch
+
+        if not torch.cuda.is_available():
+            raise UserError("--device cuda: no CUDA device is available here; "
+                            "expected --device auto or cpu")
+    return device
 
 
 def default_workers() -> int:
@@ -223,50 +235,54 @@ def run_plan(plan: Plan, store, workers: int = 1, device: str = "cpu",
     return counts
 
 
+@dataclass
+class SweepOutcome:
+    """What ``run_sweep`` did: its plan, the statuses of the cells it trained, the stored
+    rows of the sweep's cells (empty for a dry run or an interrupted one) and the exit
+    code (1 while cells of the sweep are stored as failed, 130 when interrupted)."""
+
+    plan: Plan
+    counts: Counter
+    frame: Any = None  # pandas.DataFrame of the sweep's stored rows
+    code: int = 0
+
+
+def note(text: str) -> None:
+    """A line for the person at the terminal (standard error, beside the progress bar)."""
+    click.echo(text, err=True)
+
+
 def run_sweep(cells: list[Cell], db, workers: int, device: str = "cpu", backend: str = "local",
               scheduler: str | None = None, retry_failed: bool = False, rerun: bool = False,
               dry_run: bool = False, progress: bool = True, resume: str = "",
-              fmt: str = "text", work: Work = train_cell, summary: bool = True) -> int:
-    """The ``run`` command: plan ``cells`` against the store ``db``, train those to do
-    (``work``), print the summary (unless not ``summary``); returns the exit code (1 while
-    cells of the sweep are stored as failed, 130 when interrupted, with ``resume``: the
-    command that picks up again)."""
-    import click
-
-    from memorybench.console import print_plan, print_summary
-    from memorybench.store import Store
-
+              work: Work = train_cell, say: Callable[[str], None] = note) -> SweepOutcome:
+    """The ``run`` command's work: plan ``cells`` against the store ``db`` and train those
+    to do (``work``), storing each as it ends; nothing with ``dry_run``. ``say`` gets the
+    lines a person follows the run by (cells skipped, held by another run, interrupted
+    with ``resume``: the command that picks up again); the caller prints the outcome."""
     with Store(db, readonly=dry_run) as store:
         plan = make_plan(cells, store.statuses(), retry_failed, rerun)
         if dry_run:
-            print_plan(plan, workers, fmt)
-            return 0
+            return SweepOutcome(plan, Counter())
         held = store.claim([c.key for c in plan.todo])
         if held:
             plan.todo = [c for c in plan.todo if c.key not in held]
-            click.echo(f"{len(held)} cells are being trained by another run (process "
-                       f"{', '.join(map(str, sorted(set(held.values()))))}) on this store; "
-                       "skipped here", err=True)
-        click.echo(f"{len(plan.cells)} cells: {len(plan.todo)} to train, "
-                   f"{len(plan.stored)} already stored in {db}", err=True)
+            say(f"{len(held)} cells are being trained by another run (process "
+                f"{', '.join(map(str, sorted(set(held.values()))))}) on this store; "
+                "skipped here")
+        say(f"{len(plan.cells)} cells: {len(plan.todo)} to train, "
+            f"{len(plan.stored)} already stored in {db}")
         try:
             counts = run_plan(plan, store, workers=workers, device=device, backend=backend,
                               scheduler=scheduler, progress=progress, work=work,
                               put=lambda row: store.put(row, replace=rerun))
         except SweepInterrupted as stop:
-            click.echo(f"memorybench: interrupted; {sum(stop.counts.values())} cells trained "
-                       f"and stored in {db} before it. Resume with: {resume}", err=True)
-            return 130
+            say(f"memorybench: interrupted; {sum(stop.counts.values())} cells trained "
+                f"and stored in {db} before it. Resume with: {resume}")
+            return SweepOutcome(plan, stop.counts, code=130)
         finally:
             store.release([c.key for c in plan.todo])
         frame = store.frame()
     mine = frame[frame["key"].isin({c.key for c in plan.cells})]
-    if summary:
-        print_summary(mine, fmt)
-    trained = ", ".join(f"{n} {status}" for status, n in sorted(counts.items())) or "none"
-    click.echo(f"trained {sum(counts.values())} cells ({trained}); results in {db}", err=True)
     failed = int((mine["status"] == "failed").sum())
-    if failed > counts.get("failed", 0):
-        click.echo(f"{failed} cells of this sweep are stored as failed; train them again "
-                   "with --retry-failed", err=True)
-    return 1 if failed else 0
+    return SweepOutcome(plan, counts, mine, 1 if failed else 0)

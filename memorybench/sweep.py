@@ -13,7 +13,8 @@ from dataclasses import dataclass, field
 
 from memorybench import catalog
 from memorybench.baselines import Baseline
-from memorybench.cells import TRAIN_KEYS, Cell, TrainConfig
+from memorybench.cells import Cell
+from memorybench.config import TRAIN_KEYS, TrainConfig
 from memorybench.errors import UserError, is_integer
 from memorybench.models.base import Core
 from memorybench.models.checks import check_fits, check_model_params, model_build_error
@@ -44,7 +45,7 @@ class Sweep:
     # many parameters
     suite: str | None = None  # the suite's name: picks a task spec's `suites` lengths
     horizon: dict = field(default_factory=dict)  # the suite's horizon protocol
-    # (memorybench.searchplan.protocol_from); `run` ignores it
+    # (memorybench.horizon.plan.protocol_from); `run` ignores it
 
     def override(self, section: str, values: dict) -> None:
         """Set ``values`` for every task, also where a per-task table set them: flags
@@ -278,7 +279,7 @@ def check_tables_name_tasks(where: str, data: dict, tasks: list[str]) -> None:
 def suite_rows(db, suite: str):
     """The stored rows of every cell of ``suite`` in the store or results file ``db``, and
     how many stored rows are not the suite's; a cell not stored yet is an error."""
-    from memorybench import results
+    from memorybench.store import results
 
     frame = results.load(db)
     keys = {c.key for c in load_suite(suite)[0].cells()}
@@ -288,3 +289,31 @@ def suite_rows(db, suite: str):
                         f"train them first: memorybench run --suite {suite} --db {db}")
     keep = frame["key"].isin(keys)
     return frame[keep], int((~keep).sum())
+
+
+def build_sweep(suite: str | None, tasks, models, lengths: list[int] | None,
+                seeds: list[int] | None, train: dict, overrides: dict[str, dict],
+                n_params: int | None):
+    """The sweep of a suite and/or values given on the command line or to the API (these
+    win); with tasks but no models every model runs, and the other way round.
+    ``overrides`` holds the ``train``, ``task`` and ``model`` sections of ``--set``."""
+    for length in lengths or []:
+        if not is_integer(length) or length < 1:
+            raise UserError(f"length {length!r} is invalid; expected integers >= 1 like "
+                            "10,50,100")
+    overrides = {"train": {}, "task": {}, "model": {}, **overrides}
+    sweep = load_suite(suite)[0] if suite else Sweep()
+    if tasks or models:
+        sweep.tasks = list(tasks) or (sweep.tasks if suite else catalog.task_names())
+        sweep.models = list(models) or (sweep.models if suite else catalog.model_names())
+    sweep.lengths = list(lengths or []) or sweep.lengths
+    sweep.seeds = list(seeds or []) or sweep.seeds
+    sweep.override("train", {**overrides["train"],
+                             **{k: v for k, v in train.items() if v is not None}})
+    sweep.override("task", overrides["task"])
+    sweep.model.update(overrides["model"])
+    if n_params:
+        if "hidden" not in overrides["model"]:
+            sweep.model.pop("hidden", None)  # the flag wins over a suite's width
+        sweep.params = n_params
+    return sweep

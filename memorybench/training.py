@@ -23,8 +23,9 @@ import torch
 
 import memorybench
 from memorybench import cells
-from memorybench.catalog import plugin_version
-from memorybench.cells import EVAL_STREAM, TRAIN_STREAM, Cell, Result, TrainConfig
+from memorybench.catalog import model_class_of, plugin_version, task_of
+from memorybench.cells import EVAL_STREAM, TRAIN_STREAM, Cell, Result
+from memorybench.config import TrainConfig
 from memorybench.models.base import SequenceModel, count_parameters
 from memorybench.tasks.base import Batch, Task, input_rows, sample_unseen
 
@@ -42,11 +43,9 @@ def versions(cell: Cell | None = None) -> dict:
            "numpy": np.__version__, "python": platform.python_version(),
            "git_commit": git_commit()}
     if cell is not None:
-        from memorybench.tasks import TASKS
-
         try:
             plugins = {kind: plugin_version(cls) for kind, cls in
-                       (("task", TASKS.get(cell.task_type)), ("model", cell.model_class()))}
+                       (("task", type(task_of(cell))), ("model", model_class_of(cell)))}
         except Exception:  # a class that cannot be found fails the cell in training
             plugins = {}
         plugins = {k: v for k, v in plugins.items() if v}
@@ -147,11 +146,11 @@ def setup_worker() -> None:
 def build_model(cell: Cell, task: Task) -> SequenceModel:
     """The cell's network with its seeded initial weights."""
     torch.manual_seed(cell.seed)
-    return SequenceModel(task.io, cell.model_class(), **cell.model_params)
+    return SequenceModel(task.io, model_class_of(cell), **cell.model_params)
 
 
 def _train(cell: Cell, dev: torch.device, result: Result) -> None:
-    task = cell.build_task()
+    task = task_of(cell)
     result.metric_name, result.chance = task.metric, task.chance(cell.length)
     result.solved_threshold = task.solved
     if cell.is_baseline:
@@ -338,7 +337,7 @@ def train_steps(model: torch.nn.Module, optimizer: torch.optim.Optimizer, params
 def _fit_baseline(cell: Cell, task: Task, result: Result) -> None:
     """A baseline cell: the same training stream and held-out set as a model's, and the
     same row (params = fitted coefficients, steps = training examples)."""
-    baseline = cell.model_class()(**cell.model_params)
+    baseline = model_class_of(cell)(**cell.model_params)
     held_out = (test_set if cell.train.test_size else held_out_set)(
         task, cell.train, cell.length, cell.seed)  # a fit chooses nothing on held-out data
     metrics = baseline.fit_score(task, cell.length,

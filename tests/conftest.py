@@ -39,3 +39,17 @@ def one_line_exit_2(result, expected: str = "") -> None:
     assert len(lines) == 1 and lines[0].startswith("memorybench: error: "), result.stderr
     assert expected in lines[0]
     assert "Traceback" not in result.output
+
+
+def pytest_sessionfinish(session, exitstatus):
+    """The browser tests alone (``tox -e slow`` runs them last) on a machine without
+    Chromium: every one skips, which pytest reports as "no tests ran" (exit 5). That is a
+    pass with one line saying so, unless ``MEMORYBENCH_REQUIRE_BROWSER=1`` (CI) asks for the
+    browser, where the module itself fails."""
+    marks = session.config.getoption("markexpr", "")
+    if exitstatus == pytest.ExitCode.NO_TESTS_COLLECTED and marks == "browser":
+        session.exitstatus = pytest.ExitCode.OK
+        reporter = session.config.pluginmanager.get_plugin("terminalreporter")
+        if reporter is not None:
+            reporter.write_line("the browser tests were skipped: no Chromium here "
+                                "(apt-get install chromium chromium-driver to run them)")

@@ -5,9 +5,8 @@ import json
 import pandas as pd
 import pytest
 
-from memorybench import results
-from memorybench.compare import compare
-from memorybench.store import Store
+from memorybench.store import Store, results
+from memorybench.store.compare import compare
 
 TRAIN = ["run", "--task", "adding", "--model", "gru", "--lengths", "5", "--seeds", "0,1,2",
          "--set", "model.hidden=24", "--steps", "250", "--eval-every", "250", "--batch-size",

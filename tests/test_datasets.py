@@ -9,7 +9,7 @@ import torch
 
 import memorybench as mb
 from memorybench import catalog, training
-from memorybench.cells import TrainConfig
+from memorybench.config import TrainConfig
 from memorybench.models.base import SequenceModel
 
 from conftest import one_line_exit_2

@@ -12,7 +12,7 @@ import pytest
 import torch
 
 from memorybench import diagnostics
-from memorybench.cells import Cell, TrainConfig
+from memorybench.config import TrainConfig
 from memorybench.errors import UserError
 from memorybench.models import MODELS
 from memorybench.models.base import Core, SequenceModel
@@ -225,7 +225,7 @@ def test_a_model_that_does_not_build_is_a_user_error(monkeypatch):
             raise RuntimeError("cannot allocate a state of that size\nmore")
 
     config = diagnostics.plan("adding", "elman", 12, 0, 3)
-    monkeypatch.setattr(Cell, "model_class", lambda self: Broken)
+    monkeypatch.setattr(diagnostics, "model_class_of", lambda cell: Broken)
     with pytest.raises(UserError, match="model elman: parameters .* do not build "
                        r"\(RuntimeError: cannot allocate a state of that size\)"):
         diagnostics.check_builds(config)

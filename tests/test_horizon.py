@@ -8,11 +8,11 @@ from pathlib import Path
 
 import pytest
 
-from memorybench import catalog, results
-from memorybench.cells import Cell, TrainConfig
+from memorybench import catalog
+from memorybench.cells import Cell
+from memorybench.config import Protocol, TrainConfig
 from memorybench.errors import UserError
-from memorybench.ladder import (
-    Protocol,
+from memorybench.horizon.rules import (
     Rung,
     Trial,
     advance,
@@ -23,6 +23,7 @@ from memorybench.ladder import (
     seed_horizons,
     worst_case,
 )
+from memorybench.store import results
 from memorybench.sweep import Sweep, load_suite
 from memorybench.training import no_progress, train_cell
 
@@ -157,13 +158,13 @@ def test_each_seed_has_its_own_horizon():
     rungs = {8: Rung(8, 1e-3, {0: True, 1: True, 2: False}, False, {}),
              16: Rung(16, 1e-3, {0: True, 1: False, 2: True}, False, {})}
     assert seed_horizons(rungs) == {0: 16, 1: 8, 2: None}
-    from memorybench.ladder import seed_text
+    from memorybench.horizon.rules import seed_text
 
     assert seed_text(seed_horizons(rungs), rungs) == "0: ≥ 16, 1: 8, 2: < 8"  # ≥: a lower bound
 
 
 def test_a_cell_still_learning_is_one_whose_budget_cut_a_rising_curve():
-    from memorybench.curves import still_learning
+    from memorybench.horizon.rules import still_learning
 
     # attention, induction T = 23, 600 steps: flat near chance, then climbing at the end
     climbing = [(100, 0.16), (200, 0.16), (300, 0.16), (400, 0.21), (500, 0.41), (600, 0.49)]
@@ -178,7 +179,7 @@ def test_a_cell_still_learning_is_one_whose_budget_cut_a_rising_curve():
 
 
 def test_a_failed_rung_the_budget_cut_is_named_in_the_searchs_line():
-    from memorybench.ladder import describe, trial_of
+    from memorybench.horizon.rules import describe, trial_of
 
     curve = {"curve": [[n, v, 1.0] for n, v in ((100, 0.16), (200, 0.16), (300, 0.16),
                                                 (400, 0.21), (500, 0.41), (600, 0.49))]}
@@ -340,7 +341,7 @@ def test_a_task_without_a_cap_is_one_line(invoke, tmp_path, monkeypatch):
 
 
 def test_a_suite_carries_the_horizon_protocol(tmp_path):
-    from memorybench.searchplan import protocol_from
+    from memorybench.horizon.plan import protocol_from
 
     path = tmp_path / "s.toml"
     path.write_text('tasks = ["copy"]\nmodels = ["lstm"]\n[horizon]\nfactor = 3\nlrs = [1e-2]\n'
@@ -365,7 +366,7 @@ def test_a_suite_names_what_its_horizon_searches_and_its_budget_apart_from_run(i
     assert dry.exit_code == 0, dry.output
     searched = [line for line in dry.stdout.splitlines() if " × " in line]
     assert len(searched) == 1 and searched[0].startswith("copy × elman: ladder 5 10 20;")
-    from memorybench.searchplan import plan_searches, search_sweep
+    from memorybench.horizon.plan import plan_searches, search_sweep
 
     sweep, protocol = search_sweep(str(tmp_path / "s.toml"), (), (), [0], None, {},
                                    {"lrs": (1e-2,)})
@@ -383,7 +384,7 @@ def test_a_suite_names_what_its_horizon_searches_and_its_budget_apart_from_run(i
 
 
 def test_a_per_model_table_sets_that_model_only_and_flags_win(tmp_path):
-    from memorybench.searchplan import plan_searches, search_sweep
+    from memorybench.horizon.plan import plan_searches, search_sweep
 
     (tmp_path / "s.toml").write_text(
         'tasks = ["copy"]\nmodels = ["lstm", "mingru"]\n[model]\nlayers = 1\n'
@@ -474,7 +475,7 @@ def test_a_report_reads_the_caps_of_the_suite_it_is_given(invoke, tmp_path):
     is written. (How a report reads them: test_report_details.)"""
     assert invoke("horizon", "--task", "adding", "--model", "lstm", "--start", "4", "--cap",
                   "4", "--seeds", "0", "--lrs", "1e-2", *TINY).exit_code == 0
-    from memorybench.searchplan import suite_caps
+    from memorybench.horizon.plan import suite_caps
 
     caps = suite_caps("standard")
     assert caps[("adding", "lstm")] == 1024 and caps[("flipflop", "gru")] == 512
@@ -495,7 +496,7 @@ def test_a_bad_horizon_table_in_a_suite_is_one_line(invoke, tmp_path, line, expe
 
 
 def test_the_suite_protocol_sizes_networks_and_skips_baselines_that_do_not_apply():
-    from memorybench.searchplan import plan_searches, protocol_from
+    from memorybench.horizon.plan import plan_searches, protocol_from
 
     sweep = Sweep(tasks=["adding"], models=["elman", "majority"], seeds=[0, 1], params=5000)
     protocol, _ = protocol_from({"lrs": [1e-3, 1e-2]}, {})
@@ -530,7 +531,7 @@ def test_an_early_stop_can_wait_for_the_threshold_to_hold_and_is_part_of_the_key
     once, twice = train_cell(first), train_cell(second)
     assert (once["steps"], once["steps_to_solve"]) == (10, 10)  # solved at every evaluation
     assert (twice["steps"], twice["steps_to_solve"]) == (20, 10)
-    from memorybench.searchplan import plan_searches, protocol_from
+    from memorybench.horizon.plan import plan_searches, protocol_from
 
     protocol, _ = protocol_from({"lrs": [1e-2]}, {})
     (search,) = plan_searches(Sweep(tasks=["copy"], models=["lstm"]), protocol)
@@ -543,7 +544,7 @@ def _row(solved: bool, validation: float) -> dict:
 
 
 def test_a_rate_held_from_the_first_rung_trains_the_grid_once_then_one_rate_per_seed():
-    from memorybench.searchplan import plan_searches, protocol_from
+    from memorybench.horizon.plan import plan_searches, protocol_from
 
     protocol, _ = protocol_from({"lrs": [1e-3, 1e-2], "lr_rungs": "first"}, {})
     (search,) = plan_searches(Sweep(tasks=["copy"], models=["lstm"], seeds=[0, 1, 2]),
@@ -568,7 +569,7 @@ def test_a_rate_held_from_the_first_rung_trains_the_grid_once_then_one_rate_per_
 
 
 def test_a_model_cap_shortens_that_models_ladders_only():
-    from memorybench.searchplan import plan_searches, protocol_from
+    from memorybench.horizon.plan import plan_searches, protocol_from
 
     protocol, extra = protocol_from({"caps": {"attention": 32}}, {})
     sweep = Sweep(tasks=["copy"], models=["lstm", "attention"], seeds=[0])
@@ -594,7 +595,7 @@ def test_probes_train_once_the_search_closes_and_join_the_leaderboards_rows(invo
     stored = results.load(tmp_path / "h.db")
     assert 12 in set(stored["length"]) and 6 in set(stored["length"])
     assert "(0 trained now" in invoke(*args).stderr  # a rerun trains nothing
-    from memorybench.search import suite_search_rows
+    from memorybench.horizon.run import suite_search_rows
 
     rows, left_out = suite_search_rows(tmp_path / "h.db", str(tmp_path / "s.toml"))
     assert len(rows) == len(stored) and left_out == 0

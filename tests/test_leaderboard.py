@@ -9,10 +9,9 @@ from pathlib import Path
 import pytest
 from test_report import cell
 
-from memorybench import results
 from memorybench.report import render_report
 from memorybench.report.leaderboard import stale_files
-from memorybench.store import Store
+from memorybench.store import Store, results
 
 from conftest import TINY
 

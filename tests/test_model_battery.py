@@ -19,7 +19,7 @@ from memorybench.catalog import (
     task_names,
     task_spec,
 )
-from memorybench.cells import TrainConfig
+from memorybench.config import TrainConfig
 from memorybench.errors import UserError
 from memorybench.models.base import Core, SequenceModel, count_parameters
 from memorybench.models.sizing import MAX_PARAMS, TOLERANCE, size_for

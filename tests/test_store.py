@@ -4,8 +4,11 @@ import sqlite3
 
 import pytest
 
+from memorybench.cells import COLUMNS
 from memorybench.errors import UserError
-from memorybench.store import APPLICATION_ID, COLUMNS, SCHEMA_VERSION, Store
+from memorybench.store import Store
+from memorybench.store.file import APPLICATION_ID
+from memorybench.store.schema import SCHEMA_VERSION
 
 # The version-1 schema, frozen as it shipped, to prove that migration keeps old rows.
 V1_COLUMNS = [c for c in COLUMNS if c not in ("host", "state_size")]

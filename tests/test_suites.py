@@ -102,7 +102,7 @@ LEADERBOARD_CAPS = {"copy": 1000, "adding": 1000, "recall": 512, "selective-copy
 
 def test_the_standard_horizon_search_covers_every_task_and_model_at_the_literatures_lengths():
     from memorybench import catalog
-    from memorybench.searchplan import protocol_from, search_sweep, task_ladder
+    from memorybench.horizon.plan import protocol_from, search_sweep, task_ladder
 
     protocol, extra = protocol_from(load_suite("standard")[0].horizon, {})
     assert sorted(extra["tasks"]) == catalog.task_names()
@@ -120,7 +120,7 @@ def test_the_standard_horizon_search_covers_every_task_and_model_at_the_literatu
 
 
 def test_the_quick_horizon_search_is_the_lectures_tasks_and_models_kept_short():
-    from memorybench.searchplan import plan_searches, search_sweep
+    from memorybench.horizon.plan import plan_searches, search_sweep
 
     sweep, protocol = search_sweep("quick", (), (), None, None, {}, {})
     searches = plan_searches(sweep, protocol)
@@ -142,7 +142,7 @@ def test_the_standard_length_sweep_is_still_the_committed_results():
     import json
     from pathlib import Path
 
-    from memorybench.flags import build_sweep
+    from memorybench.sweep import build_sweep
 
     committed = Path(__file__).parent.parent / "results" / "standard-sweep.jsonl"
     sweep = build_sweep("standard", (), (), None, None, {}, {}, None)

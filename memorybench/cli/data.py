@@ -7,7 +7,7 @@ from pathlib import Path
 
 import click
 
-from memorybench.cli import cli
+from memorybench.cli.group import cli
 
 
 @cli.command()
@@ -41,8 +41,8 @@ def data(task, lengths, seeds, out, train_size, validation_size, test_size, batc
       python -c "import numpy as np; d = np.load('data/copy/copy-T10-seed0.npz'); print(d.files)"
     """
     from memorybench import datasets
+    from memorybench.cli.flags import parse_ints, parse_lengths, parse_set
     from memorybench.errors import UserError
-    from memorybench.flags import parse_ints, parse_lengths, parse_set
 
     overrides = parse_set(settings)
     if overrides["train"] or overrides["model"]:

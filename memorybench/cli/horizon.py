@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from memorybench.cli import cli, db_option, model_file_option
+from memorybench.cli.group import cli, db_option, model_file_option
 from memorybench.errors import UserError
 
 
@@ -86,10 +86,10 @@ def horizon(suite, tasks, models, model_files, seeds, n_params, start, cap, fact
       memorybench horizon --suite quick --dry-run
     """
     from memorybench import usermodels
-    from memorybench.flags import check_device, parse_ints, parse_set
-    from memorybench.runner import default_workers, require_dask
-    from memorybench.search import run_searches
-    from memorybench.searchplan import plan_searches, search_sweep
+    from memorybench.cli.flags import parse_ints, parse_set
+    from memorybench.horizon.plan import plan_searches, search_sweep
+    from memorybench.horizon.run import run_searches
+    from memorybench.runner import check_device, default_workers, require_dask
 
     flags = {"factor": factor, "resolution": resolution, "lrs": parse_floats("--lrs", lrs),
              "lr_rungs": lr_rungs,

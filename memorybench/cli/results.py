@@ -7,9 +7,8 @@ from pathlib import Path
 
 import click
 
-from memorybench.cli import cli, db_option
+from memorybench.cli.group import FiniteFloat, cli, db_option
 from memorybench.errors import UserError
-from memorybench.flags import FiniteFloat
 
 
 @cli.command()
@@ -32,7 +31,7 @@ def export(db, fmt, out, tasks, models):
       memorybench export --format csv > results.csv
       memorybench export --format parquet --out results.parquet --task copy
     """
-    from memorybench import results
+    from memorybench.store import results
 
     if not db.exists():
         raise UserError(f"--db {db}: no such database; run `memorybench run` first or pass "
@@ -68,8 +67,7 @@ def import_(files, db, skip_conflicts):
       memorybench import cluster-part1.jsonl cluster-part2.jsonl --db results/standard.db
       memorybench import colleague.db --db results/standard.db
     """
-    from memorybench import results
-    from memorybench.store import Store
+    from memorybench.store import Store, results
 
     rows = []
     for path in files:
@@ -111,9 +109,9 @@ def compare(new, baseline, margin, fmt, update_baseline):
       memorybench compare results/memorybench.db --baseline results/ci-baseline.jsonl
       memorybench compare new.jsonl --baseline old.jsonl --format json
     """
-    from memorybench import results
-    from memorybench.compare import compare as compare_results
-    from memorybench.compare import render_text
+    from memorybench.store import results
+    from memorybench.store.compare import compare as compare_results
+    from memorybench.store.compare import render_text
 
     new_frame = results.load(new)
     first = update_baseline and (not baseline.exists() or baseline.stat().st_size == 0)
@@ -157,7 +155,7 @@ def report(db, out, tasks, models, formats, suite):
 
     caps = None
     if suite:  # planning a suite's searches imports the models: only when asked
-        from memorybench.searchplan import suite_caps
+        from memorybench.horizon.plan import suite_caps
 
         caps = suite_caps(suite)
     written = render_report(db, out, tasks, models, parse_formats(formats), caps=caps)
@@ -191,15 +189,15 @@ def leaderboard(results_path, out, db, suite, searched, check):
       memorybench run --suite standard --db sweep.db      # the suite's length sweep
       memorybench leaderboard --db sweep.db --sweep --results sweep.jsonl --out sweep
     """
-    from memorybench import results
+    from memorybench.horizon.plan import suite_caps
     from memorybench.report import render_report, summary, tables
     from memorybench.report.leaderboard import stale_report
-    from memorybench.searchplan import suite_caps
+    from memorybench.store import results
     from memorybench.sweep import suite_rows
 
     if db is not None and not check:
         if searched:
-            from memorybench.search import suite_search_rows
+            from memorybench.horizon.run import suite_search_rows
 
             rows, left_out = suite_search_rows(db, suite)
         else:
@@ -245,7 +243,7 @@ def rekey(files):
     Example:
       memorybench rekey results/standard.jsonl results/ci-baseline.jsonl
     """
-    from memorybench import results
+    from memorybench.store import results
 
     for path in files:
         frame, changed = results.rekey(results.load(path))

@@ -8,9 +8,8 @@ from pathlib import Path
 
 import click
 
-from memorybench.cli import cli, db_option, model_file_option
-from memorybench.console import print_diagnostics
-from memorybench.flags import FiniteFloat
+from memorybench.cli.group import FiniteFloat, cli, db_option, model_file_option
+from memorybench.console import print_diagnostics, print_outcome, print_plan
 
 format_option = click.option("--format", "fmt", type=click.Choice(["text", "json"]),
                              default="text", show_default=True,
@@ -100,8 +99,8 @@ def run(suite, tasks, models, model_files, lengths, seeds, steps, batch_size, lr
       memorybench run --task copy --model lstm --model orthogonal --params 6500
     """
     from memorybench import usermodels
-    from memorybench.flags import check_device, sweep_from_flags
-    from memorybench.runner import default_workers, require_dask, run_sweep
+    from memorybench.cli.flags import sweep_from_flags
+    from memorybench.runner import check_device, default_workers, require_dask, run_sweep
 
     train = {"steps": steps, "batch_size": batch_size, "lr": lr, "eval_every": eval_every}
     names, classes = usermodels.from_files(model_files)
@@ -115,11 +114,16 @@ def run(suite, tasks, models, model_files, lengths, seeds, steps, batch_size, lr
         usermodels.check_sendable(classes, workers)
         resume = shlex.join(["memorybench", *click.get_current_context().find_root()
                              .command.raw_args])
-        return run_sweep(cells, db, workers=workers, device=device,
-                         backend="dask" if scheduler else backend, scheduler=scheduler,
-                         retry_failed=retry_failed, rerun=rerun, dry_run=dry_run,
-                         progress=not quiet, resume=resume, fmt=fmt,
-                         work=usermodels.WithModels(classes))
+        outcome = run_sweep(cells, db, workers=workers, device=device,
+                            backend="dask" if scheduler else backend, scheduler=scheduler,
+                            retry_failed=retry_failed, rerun=rerun, dry_run=dry_run,
+                            progress=not quiet, resume=resume,
+                            work=usermodels.WithModels(classes))
+    if dry_run:
+        print_plan(outcome.plan, workers, fmt)
+    elif outcome.code != 130:
+        print_outcome(outcome, db, fmt)
+    return outcome.code
 
 
 @cli.command()
@@ -166,7 +170,7 @@ def diagnose(task, models, model_files, length, seeds, steps, settings, db, out,
       memorybench diagnose --task adding --model lstm --length 50 --steps 2000 --seeds 0,1,2
     """
     from memorybench import diagnostics, usermodels
-    from memorybench.flags import parse_ints, parse_set
+    from memorybench.cli.flags import parse_ints, parse_set
     from memorybench.report import check_out
     from memorybench.report import diagnostics as report_diagnostics
     from memorybench.runner import default_workers

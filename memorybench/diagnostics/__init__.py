@@ -41,6 +41,7 @@ from datetime import UTC, datetime
 import torch
 
 from memorybench import catalog
+from memorybench.catalog import model_class_of, task_of
 from memorybench.cells import Cell, cell_key
 from memorybench.diagnostics.measure import (  # noqa: F401  (the measurements, re-exported)
     BAND,
@@ -130,7 +131,7 @@ def check_builds(diag: Diagnostic) -> None:
     """Build the model once, so a parameter no model can have (a width of 0) is a one-line
     error before any training, not a failed diagnostic after it."""
     cell = diag.cell
-    require_build(cell.model, cell.build_task().io, cell.model_class(), cell.model_params)
+    require_build(cell.model, task_of(cell).io, model_class_of(cell), cell.model_params)
 
 
 # --- one diagnostic --------------------------------------------------------------------------
@@ -154,7 +155,7 @@ def diagnose(diag: Diagnostic, device: str = "cpu") -> dict:
 
 def _measure(cell: Cell, result: dict) -> str:
     """Fill ``result`` with the measurements; return the training status."""
-    task = cell.build_task()
+    task = task_of(cell)
     length, seed = cell.length, cell.seed
     model = build_model(cell, task)  # the same initial weights as the cell's
     steps, probed = sequence_steps(task, length), probe_distances(task, length)

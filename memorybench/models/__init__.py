@@ -1,12 +1,12 @@
 """The model registry. Every module of this package is imported, and so registers its
 cores (``@MODELS.register("name")``); plugins use the entry-point group
 ``memorybench.models``. Called, ``memorybench.models()`` lists every model
-name with its description (``memorybench.api.CallablePackage``)."""
+name with its description (``memorybench.callables``)."""
 
 import importlib
 import pkgutil
 
-from memorybench.api import callable_package
+from memorybench.callables import callable_package
 from memorybench.models.base import Core
 from memorybench.registry import Registry
 

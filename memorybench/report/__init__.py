@@ -16,7 +16,7 @@ No module imports this package file: it only names what the command line uses. C
 ``memorybench.report(db=..., out=...)`` is the API's ``memorybench.api.report``.
 """
 
-from memorybench.api import callable_package
+from memorybench.callables import callable_package
 from memorybench.report import diagnostics
 from memorybench.report.output import check_out
 from memorybench.report.pages import DEFAULT_OUT, FORMATS, parse_formats, render_report

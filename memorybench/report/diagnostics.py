@@ -18,11 +18,11 @@ from pathlib import Path
 
 import pandas as pd
 
-from memorybench import results
 from memorybench.report import figures, gradients, summary, tables
 from memorybench.report.gradients import learning_state, load
 from memorybench.report.output import DIAGNOSTICS as FOLDER
 from memorybench.report.output import add_figure, check_out, render, write_atomically
+from memorybench.store import results
 
 __all__ = ["FOLDER", "build", "learning_state", "load", "report_styles", "write"]
 CSV_COLUMNS = ["task", "length", "steps", "settings", "model", "variant", "seed",

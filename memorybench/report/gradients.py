@@ -17,8 +17,8 @@ import numpy as np
 import pandas as pd
 
 from memorybench.report.summary import DASH, chosen, parse_json
-from memorybench.results import FILE_FORMATS
 from memorybench.store import Store
+from memorybench.store.results import FILE_FORMATS
 
 PHASES = (("init", "at initialization"), ("trained", "after training"))
 SOURCES = ("Hochreiter 1991; Bengio, Simard & Frasconi 1994; Pascanu, Mikolov & Bengio 2013")

@@ -12,8 +12,8 @@ import json
 
 import pandas as pd
 
-from memorybench import ladder as h
-from memorybench.curves import RISE, curve_of
+from memorybench.horizon import rules
+from memorybench.horizon.rules import RISE, curve_of
 from memorybench.report import search_figures, tables
 from memorybench.specs import read_toml, spec_dir
 
@@ -94,7 +94,7 @@ def results(frame: pd.DataFrame, caps: dict | None = None) -> list[dict]:
             chosen = [float(r.metric) for r in _cells_at(g, length, rungs)
                       if r.status == "ok" and r.metric == r.metric]
             means[length] = sum(chosen) / len(chosen) if chosen else None
-        state = h.closed_state(rungs)
+        state = rules.closed_state(rungs)
         cap = (caps or {}).get((task, model)) or task_cap(task) or max(rungs)
         # The score's scale is the task's longest ladder: a model capped shorter (for
         # cost) scores what it solved, a lower bound, not a full mark at its own cap.
@@ -117,11 +117,11 @@ def results(frame: pd.DataFrame, caps: dict | None = None) -> list[dict]:
             "means": means, "task_params": config.get("task_params") or {},
             "lrs_at": {int(n): {float(c["train"]["lr"]) for c in at["config"]}
                        for n, at in g.groupby("length")},
-            "bracket": h.bracket(state, cap), "causal": causal,
+            "bracket": rules.bracket(state, cap), "causal": causal,
             "baseline": config.get("model_kind") == "baseline",
             "params": _one(g["params"]), "state_size": _one(g.get("state_size")),
-            "seeds": h.seed_horizons(rungs),
-            "score": h.memory_score(state.lo, top or cap),
+            "seeds": rules.seed_horizons(rungs),
+            "score": rules.memory_score(state.lo, top or cap),
             "points": sorted(points), "curves": {k: sorted(v) for k, v in curves.items()},
             "rising": (sum(rungs[state.hi].rising.values()), len(rungs[state.hi].seeds))
             if state.hi is not None else None,
@@ -170,18 +170,18 @@ def _searches(frame: pd.DataFrame):
             yield task, model, group[protocols == protocol]
 
 
-def _rungs(g: pd.DataFrame) -> dict[int, h.Rung]:
+def _rungs(g: pd.DataFrame) -> dict[int, rules.Rung]:
     """Length -> rung of one search's rows, each at the learning rate it chose."""
     lrs = tuple(sorted({float(c["train"]["lr"]) for c in g["config"]}))
     rungs = {}
     for length, at in g.groupby("length", sort=True):
-        trials = [h.trial_of(float(r.config["train"]["lr"]), int(r.seed),
+        trials = [rules.trial_of(float(r.config["train"]["lr"]), int(r.seed),
                              {"status": r.status, "solved": r.solved,
                               "metric_name": r.metric_name,
                               "solved_threshold": r.solved_threshold, "steps": r.steps},
                              r.metrics, int(r.config["train"].get("steps") or 0))
                   for r in at.itertuples()]
-        rungs[int(length)] = h.rung(int(length), trials, lrs)
+        rungs[int(length)] = rules.rung(int(length), trials, lrs)
     return rungs
 
 
@@ -287,9 +287,9 @@ def search_table(found: list[dict]) -> tables.Table:
             f"fails {hi.length} ({len(hi.seeds) - hi.n_solved}/{len(hi.seeds)})" if hi
             else "") if x)
         lr = (f"{lo.lr:g}" + (" (grid edge)" if lo.lr_at_edge else "")) if lo else "—"
-        extrapolation = h.extrapolation_text(lo).removeprefix("; ") if lo else "—"
+        extrapolation = rules.extrapolation_text(lo).removeprefix("; ") if lo else "—"
         rows.append([name(s), kind, f"{score[name(s)]:.2f}", s["task"], marked(s),
-                     h.seed_text(s["seeds"], rungs), evidence, rising_text(s), lr,
+                     rules.seed_text(s["seeds"], rungs), evidence, rising_text(s), lr,
                      s["params"], s["state_size"], extrapolation or "—"])
     return tables.Table(["model", "kind", "memory score", "task", "horizon",
                          "each seed's horizon", "evidence (seeds)", "at the failed length",

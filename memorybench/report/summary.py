@@ -17,7 +17,6 @@ from scipy.special import stdtrit
 from memorybench.errors import UserError
 
 DASH = "—"  # a value that does not exist (not a zero, not "not run")
-N_BOOT = 2000  # resamples of compare.py's paired bootstrap
 # What every band and ± of the report is. A percentile bootstrap over 2 or 3 seeds is only
 # the range of the seeds (each seed drawn every time has a chance above 2.5%); the t
 # interval covers the mean 95% of the time when seeds vary normally, and needs no draws.

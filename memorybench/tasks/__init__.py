@@ -1,12 +1,12 @@
 """The task registry. Every module of this package is imported, and so registers its
 tasks (``@TASKS.register("name")``); plugins use the entry-point group
 ``memorybench.tasks``. Called, ``memorybench.tasks()`` lists every task
-name with its description (``memorybench.api.CallablePackage``)."""
+name with its description (``memorybench.callables``)."""
 
 import importlib
 import pkgutil
 
-from memorybench.api import callable_package
+from memorybench.callables import callable_package
 from memorybench.registry import Registry
 from memorybench.tasks.base import Task
 

@@ -1,5 +1,5 @@
 """Run horizon searches (``memorybench horizon``): the logic of ``memorybench.ladder`` over
-ordinary cells, planned by ``memorybench.searchplan``, trained and stored by the runner.
+ordinary cells, planned by ``memorybench.horizon.plan``, trained and stored by the runner.
 
 Each rung of a search is one cell per (learning rate, seed) at one length, so it is keyed,
 resumable and parallel like any cell of ``run``: a rerun reads every rung back from the
@@ -13,10 +13,10 @@ import math
 
 import click
 
-from memorybench import ladder as h
+from memorybench.config import Protocol
 from memorybench.errors import UserError
-from memorybench.ladder import Protocol
-from memorybench.searchplan import Search, plan_searches, search_sweep
+from memorybench.horizon import rules
+from memorybench.horizon.plan import Search, plan_searches, search_sweep
 
 
 def brackets(searches: list[Search], protocol: Protocol, db) -> list[dict]:
@@ -31,7 +31,7 @@ def brackets(searches: list[Search], protocol: Protocol, db) -> list[dict]:
         best = rungs.get(state.lo)
         out.append({"task": search.task, "model": search.model, "closed": state.closed,
                     "solved": state.lo, "failed": state.hi, "cap": search.cap,
-                    "bracket": h.bracket(state, search.cap) if state.closed else None,
+                    "bracket": rules.bracket(state, search.cap) if state.closed else None,
                     "lr": best.lr if best else None, "causal": search.causal,
                     "lengths_trained": list(state.trained)})
     return out
@@ -51,7 +51,7 @@ def suite_search_rows(db, suite: str):
     """The stored rows of every search of ``suite``'s ``[horizon]`` table in the store or
     results file ``db`` (each search's cells at every length it trained), and how many
     stored rows are not theirs; a search still open is an error that says how to resume."""
-    from memorybench import results
+    from memorybench.store import results
 
     frame = results.load(db)
     sweep, protocol = search_sweep(suite, (), (), None, None, {}, {})
@@ -92,7 +92,7 @@ def run_searches(searches: list[Search], protocol: Protocol, db, workers: int,
             for i, (search, (state, rungs)) in enumerate(zip(searches, states, strict=True)):
                 if state.closed and i not in printed:
                     printed.add(i)
-                    click.echo(h.describe(search.task, search.model, state, rungs, search.cap,
+                    click.echo(rules.describe(search.task, search.model, state, rungs, search.cap,
                                         search.causal))
             if dry_run:
                 print_dry_run(searches, states, protocol, workers, rows)
@@ -152,13 +152,13 @@ def print_dry_run(searches, states, protocol: Protocol, workers: int, rows: dict
     left = []
     for search, (state, rungs) in zip(searches, states, strict=True):
         done = " ".join(f"{n}{'✓' if rungs[n].passed else '✗'}" for n in sorted(rungs))
-        cells = [c for n in h.worst_case(search.lengths, state, protocol.resolution)
+        cells = [c for n in rules.worst_case(search.lengths, state, protocol.resolution)
                  for c in search.cells(n, rungs)]
         cells += [c for n in search.probes for c in search.cells(n, rungs)
                   if c.key not in rows]
         cells = list({c.key: c for c in cells}.values())  # a probe may be a rung
         left += cells
-        status = (f"closed: {h.bracket(state, search.cap)}" if state.closed
+        status = (f"closed: {rules.bracket(state, search.cap)}" if state.closed
                   else f"next T={state.next}; worst case left {len(cells)} cells, "
                   f"{duration(sum(cell_seconds(c) for c in cells))}")
         click.echo(f"{search.task} × {search.model}: ladder "

@@ -1,7 +1,7 @@
 """Plan horizon searches: from a suite's ``[horizon]`` table and flags to a protocol, a
 sweep and one ``Search`` per (task, model) with its ladder of lengths and its cells.
 
-``memorybench.search`` runs what this plans; ``memorybench.ladder`` is the search logic
+``memorybench.horizon.run`` runs what this plans; ``memorybench.ladder`` is the search logic
 itself, pure functions over results.
 """
 
@@ -13,10 +13,11 @@ import json
 from dataclasses import dataclass
 
 from memorybench import catalog
-from memorybench import ladder as h
-from memorybench.cells import TRAIN_KEYS, Cell
+from memorybench.cells import Cell
+from memorybench.config import TRAIN_KEYS, Protocol
 from memorybench.errors import UserError, is_integer
-from memorybench.ladder import Protocol, Rung, State, Trial
+from memorybench.horizon import rules
+from memorybench.horizon.rules import Rung, State, Trial
 from memorybench.registry import unknown_name
 from memorybench.specs import check_keys
 from memorybench.sweep import Sweep
@@ -141,21 +142,21 @@ class Search:
         """Where the search stands, from the stored rows (key -> row), and its rungs."""
         rungs: dict[int, Rung] = {}
         while True:
-            state = h.advance(self.lengths, rungs, resolution)
+            state = rules.advance(self.lengths, rungs, resolution)
             if state.closed:
                 return state, rungs
             cells = self.cells(state.next, rungs)
             if not all(c.key in rows for c in cells):
                 return state, rungs
             trials = [trial(c, rows[c.key]) for c in cells]
-            rungs[state.next] = h.rung(state.next, trials, self.lrs)
+            rungs[state.next] = rules.rung(state.next, trials, self.lrs)
 
 
 def trial(cell: Cell, row: dict) -> Trial:
     metrics = row.get("metrics") or {}
     if isinstance(metrics, str):
         metrics = json.loads(metrics)
-    return h.trial_of(cell.train.lr, cell.seed, row, metrics, cell.train.steps)
+    return rules.trial_of(cell.train.lr, cell.seed, row, metrics, cell.train.steps)
 
 
 def search_sweep(suite: str | None, tasks, models, seeds: list[int] | None,
@@ -164,7 +165,7 @@ def search_sweep(suite: str | None, tasks, models, seeds: list[int] | None,
     a suite and/or flags, with ``flags`` (factor, resolution, lrs, multiples, test_size,
     patience) over the suite's ``[horizon]`` table, and its seeds (default 0, 1, 2) and
     parameter budget."""
-    from memorybench.flags import build_sweep
+    from memorybench.sweep import build_sweep
 
     sweep = build_sweep(suite, tasks, models, None, None, {}, overrides, None)
     protocol, extra = protocol_from(sweep.horizon, flags)
@@ -218,7 +219,7 @@ def task_ladder(task: str, sweep: Sweep, protocol: Protocol, start: int | None,
             return False
         return True
 
-    lengths = [n for n in h.ladder(start, cap, protocol.factor) if valid(n)]
+    lengths = [n for n in rules.ladder(start, cap, protocol.factor) if valid(n)]
     if not lengths:
         raise UserError(f"task {task}: no length from {start} to {cap} is valid for it; "
                         "raise --start")

@@ -16,67 +16,31 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field
 
-from memorybench.curves import curve_of, still_learning
 from memorybench.errors import UserError
 
-
-@dataclass(frozen=True)
-class Protocol:
-    """How a horizon is searched (a suite's ``[horizon]`` table; flags override it)."""
-
-    factor: float = 2.0  # ladder ratio
-    resolution: float = 1.5  # refine until the bracket's ratio is at most this: one
-    # geometric midpoint of a x2 rung, a bracket of about sqrt(2) = 1.41
-    lrs: tuple[float, ...] = (1e-3, 3e-3, 1e-2)  # learning-rate grid; a model spec may
-    # give its own (``horizon = { lrs = [...] }``)
-    lr_rungs: str = "every"  # where the grid is trained: "every" rung, or the "first" rung
-    # only, its chosen rate then held up the ladder (a grid's cost at the cheapest length)
-    multiples: tuple[int, ...] = (2, 4, 8)  # extrapolation: test at k x the length
-    test_size: int = 1000  # examples of the test set (the validation set is eval_size)
-    patience: int = 0  # the no-progress stop (TrainConfig.patience); 0: off
-    min_delta: float = 0.01  # its improvement: held-out loss below (1 - this) x its best
-    solved_evals: int = 2  # an early stop needs this many evaluations in a row at or above
-    # the threshold (TrainConfig.solved_evals): stopped at the first, a run's test metric
-    # sits at the threshold and fails it about half the time
-
-    def __post_init__(self):
-        check_protocol(self)
+RISE = 0.05  # ``still_learning``: a gain in the metric's own units (accuracy: 5 points)
 
 
-def check_protocol(p: Protocol) -> None:
-    """Bad protocol values, one line each."""
-    def number(v) -> bool:
-        return isinstance(v, int | float) and not isinstance(v, bool) and math.isfinite(v)
+def still_learning(curve: list[tuple[int, float]], steps: int, rise: float = RISE) -> bool:
+    """Whether a cell's budget cut its learning curve: it trained every one of its ``steps``
+    (no early stop) and the best held-out metric of its last third of evaluations beat the
+    best before them by at least ``rise``. A horizon whose first failed length holds such
+    cells by majority is the budget's: more steps may move it."""
+    if len(curve) < 3 or curve[-1][0] < steps:
+        return False
+    cut = len(curve) - max(1, len(curve) // 3)
+    return max(v for _, v in curve[cut:]) - max(v for _, v in curve[:cut]) >= rise
 
-    if not number(p.factor) or p.factor <= 1:
-        raise UserError(f"horizon factor {p.factor!r} is invalid; expected a number > 1, "
-                        "e.g. 2")
-    if not number(p.resolution) or p.resolution <= 1:
-        raise UserError(f"horizon resolution {p.resolution!r} is invalid; expected a number "
-                        "> 1, e.g. 1.4")
-    if p.lr_rungs not in ("every", "first"):
-        raise UserError(f"horizon lr_rungs {p.lr_rungs!r} is invalid; expected \"every\" "
-                        "(the grid at every rung) or \"first\" (the grid at the first rung, "
-                        "its rate then held)")
-    if not p.lrs:
-        raise UserError("the learning-rate grid is empty; expected at least one rate, e.g. "
-                        "--lrs 1e-3,3e-3,1e-2")
-    for lr in p.lrs:
-        if not number(lr) or lr <= 0:
-            raise UserError(f"learning rate {lr!r} is invalid; expected numbers > 0, e.g. "
-                            "--lrs 1e-3,3e-3,1e-2")
-    for k in p.multiples:
-        if isinstance(k, bool) or not isinstance(k, int) or k < 1:
-            raise UserError(f"extrapolation multiple {k!r} is invalid; expected integers "
-                            ">= 1, e.g. --multiples 2,4,8")
-    if not number(p.min_delta) or not 0 <= p.min_delta < 1:
-        raise UserError(f"horizon min_delta {p.min_delta!r} is invalid; expected a number in "
-                        "[0, 1), e.g. 0.01")
-    for name in ("test_size", "patience", "solved_evals"):
-        value, least = getattr(p, name), int(name == "solved_evals")
-        if isinstance(value, bool) or not isinstance(value, int) or value < least:
-            raise UserError(f"horizon {name} {value!r} is invalid; expected an integer >= "
-                            f"{least}")
+
+def curve_of(metrics: dict) -> list[tuple[int, float]]:
+    """(step, held-out metric) of a cell's stored learning curve (``metrics["curve"]``,
+    [step, metric, loss] per evaluation); [] where none was stored (a baseline's fit)."""
+    points = []
+    for point in metrics.get("curve") or []:
+        if isinstance(point, list) and len(point) >= 2 and all(
+                isinstance(v, int | float) and not isinstance(v, bool) for v in point[:2]):
+            points.append((int(point[0]), float(point[1])))
+    return points
 
 
 def ladder(start: int, cap: int, factor: float) -> list[int]:

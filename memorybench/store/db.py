@@ -17,7 +17,14 @@ import pandas as pd
 
 from memorybench.cells import COLUMNS, JSON_COLUMNS
 from memorybench.errors import UserError
-from memorybench.schema import (
+from memorybench.store.file import (
+    APPLICATION_ID,
+    DEFAULT_DB,
+    check_existing,
+    check_writable,
+    connect_readonly,
+)
+from memorybench.store.schema import (
     CREATE_DIAGNOSTICS,
     CREATE_LEASES,
     DIAGNOSTIC_COLUMNS,
@@ -26,13 +33,6 @@ from memorybench.schema import (
     SCHEMA_VERSION,
     alive,
     typed,
-)
-from memorybench.storefile import (
-    APPLICATION_ID,
-    DEFAULT_DB,
-    check_existing,
-    check_writable,
-    connect_readonly,
 )
 
 # The cells table has one column per field of ``memorybench.cells.Result`` (COLUMNS: name

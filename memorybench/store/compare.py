@@ -15,10 +15,10 @@ import numpy as np
 import pandas as pd
 
 from memorybench.errors import printable
-from memorybench.report.summary import N_BOOT
 
 GROUP = ["task", "model", "length"]
 CELL = [*GROUP, "seed"]
+N_BOOT = 2000  # resamples of the paired bootstrap
 
 
 @dataclass

@@ -10,7 +10,7 @@ import sqlite3
 from pathlib import Path
 
 from memorybench.errors import UserError
-from memorybench.schema import SCHEMA_VERSION, check_schema
+from memorybench.store.schema import SCHEMA_VERSION, check_schema
 
 APPLICATION_ID = 0x4D424E43  # "MBNC": marks a SQLite file as a memorybench store
 SQLITE_HEADER = b"SQLite format 3\x00"

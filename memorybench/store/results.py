@@ -14,8 +14,8 @@ import pandas as pd
 
 from memorybench.cells import COLUMNS, JSON_COLUMNS, upgrade_config
 from memorybench.errors import UserError
-from memorybench.schema import typed
-from memorybench.store import Store
+from memorybench.store.db import Store
+from memorybench.store.schema import typed
 
 FILE_FORMATS = {".csv": "csv", ".json": "json", ".jsonl": "jsonl", ".parquet": "parquet"}
 REQUIRED = ["key", "task", "model", "length", "seed", "status", "metric"]
