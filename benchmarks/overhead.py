@@ -18,9 +18,9 @@ import argparse
 import torch
 
 from benchmarks.harness import Setup, Table, load, median, optimizer, rng, setup, timed
-from memorybench.catalog import model_class, model_names
+from memorybench.catalog import model_class, model_names, versions
 from memorybench.models.base import Core
-from memorybench.training import evaluate, train_cell, train_steps, versions
+from memorybench.training import evaluate, train_cell, train_steps
 
 TASK, LENGTH, BATCH, HIDDEN = "copy", 100, 64, 64
 

@@ -1,8 +1,12 @@
 """memorybench: how far back can a sequence model remember?
 
-The package reads in one direction: ``cli -> sweep -> runner -> training -> store``;
-``catalog`` names what exists, ``cells`` holds the unit of work and its result, ``tasks``
-make data, ``models`` make networks, ``report`` reads the store. ``api`` is the same from
+Imports run one way, from the front doors down: ``cli`` and ``api`` -> ``console`` ->
+``report`` (reads stores and results files; never torch) -> ``horizon`` (``plan``, ``run``;
+``rules`` decides every verdict) and ``diagnostics`` -> ``runner`` (many cells) ->
+``datasets``, ``costs``, ``usermodels`` -> ``training`` (one cell) and ``sweep`` (suites and
+requests to cells) -> ``catalog`` (names, specs, fingerprints) -> ``tasks``, ``models``,
+``baselines``, ``store`` -> ``cells`` (``Cell``, ``Result``) -> ``config`` (typed settings and
+which wins), ``registry``, ``specs``, ``errors``. ``api`` is the command line's work from
 Python: the names below are the public, stable ones; everything else may change.
 """
 

@@ -7,7 +7,8 @@
 Each function runs the same code as its command (``run``, ``horizon``, ``report``,
 ``data``, ``score``, and ``list`` as ``mb.tasks()`` and ``mb.models()``); bad input
 raises ``ValueError`` (``TypeError`` for an object that is not a model) with the one line
-the command would print, before anything is stored.
+the command would print, before anything is stored. Each function imports what it runs
+when it is called, so ``import memorybench`` stays instant and loads no torch.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from typing import TYPE_CHECKING
 
 import pandas as pd
 
+from memorybench.config import Request
 from memorybench.errors import UserError
 from memorybench.store import DEFAULT_DB
 
@@ -89,10 +91,9 @@ def run(tasks: str | Sequence[str] | None = None,
     with _python_errors():
         names, classes = usermodels.resolve(_names(models))
         with usermodels.registered(classes):
-            sweep = build_sweep(suite, _names(tasks), names, lengths and list(lengths),
-                                seeds and list(seeds), {},
-                                {"train": train, "task": task or {}, "model": model or {}},
-                                params)
+            sweep = build_sweep(Request(suite, tuple(_names(tasks)), tuple(names),
+                                        lengths=lengths, seeds=seeds, params=params,
+                                        train=train, task=task or {}, model=model or {}))
             cells = sweep.cells()
             usermodels.check_sendable(classes, workers)
             outcome = run_sweep(cells, db, workers=workers, device=check_device(device),
@@ -139,9 +140,9 @@ def horizon(tasks: str | Sequence[str] | None = None,
     with _python_errors():
         names, classes = usermodels.resolve(_names(models))
         with usermodels.registered(classes):
-            sweep, protocol = search_sweep(
-                suite, _names(tasks), names, seeds and list(seeds), params,
-                {"train": settings, "task": task or {}, "model": model or {}}, flags)
+            sweep, protocol = search_sweep(Request(
+                suite, tuple(_names(tasks)), tuple(names), seeds=seeds, params=params,
+                train=settings, task=task or {}, model=model or {}, protocol=flags))
             searches = plan_searches(sweep, protocol, start, cap, lrs_given="lrs" in flags)
             usermodels.check_sendable(classes, workers)
             code = run_searches(searches, protocol, db, workers, device=check_device(device),

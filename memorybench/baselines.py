@@ -16,6 +16,7 @@ import numpy as np
 import torch
 
 from memorybench.registry import Registry
+from memorybench.tasks.agreement import N_NOUNS, NOUNS, Agreement
 from memorybench.tasks.base import Batch, Task, input_rows, sample_unseen
 
 
@@ -114,13 +115,9 @@ class RecentNoun(Baseline):
         super().__init__(examples=0)
 
     def applies_to(self, task: Task) -> bool:
-        from memorybench.tasks.agreement import Agreement
-
         return isinstance(task, Agreement)
 
     def fit_predict(self, task, train, test):
-        from memorybench.tasks.agreement import N_NOUNS, NOUNS
-
         x = test.x.cpu().numpy()
         noun = x >= NOUNS
         last = x.shape[1] - 1 - np.argmax(noun[:, ::-1], axis=1)  # index of the last noun

@@ -14,16 +14,19 @@ import importlib
 import inspect
 import sys
 import types
+from collections.abc import Callable
+from typing import Any
 
 
 class CallablePackage(types.ModuleType):
     """A package that, called, is the API function of its name."""
 
-    def _function(self):
+    def _function(self) -> Callable[..., Any]:
         front = importlib.import_module(f"{__package__}.api")  # at call time: it is the top
-        return getattr(front, self.__name__.rpartition(".")[2])
+        function: Callable[..., Any] = getattr(front, self.__name__.rpartition(".")[2])
+        return function
 
-    def __call__(self, *args, **kwargs):
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
         return self._function()(*args, **kwargs)
 
     @property

@@ -12,17 +12,24 @@ from __future__ import annotations
 import functools
 import hashlib
 import inspect
+import platform
+import subprocess
 import sys
 from importlib.metadata import packages_distributions, version
 from pathlib import Path
+from typing import Any
 
+import numpy as np
+import torch
+
+import memorybench
 from memorybench.baselines import BASELINES, Baseline
 from memorybench.cells import Cell
 from memorybench.config import TRAIN_KEYS
 from memorybench.errors import UserError
 from memorybench.models import MODELS
 from memorybench.models.base import Core
-from memorybench.registry import unknown_name
+from memorybench.registry import Registry, unknown_name
 from memorybench.specs import check_keys, read_toml, spec_dir, spec_names
 from memorybench.tasks import TASKS
 from memorybench.tasks.base import Task
@@ -30,7 +37,7 @@ from memorybench.tasks.base import Task
 # lengths: the default sweep; suites: lengths per suite name (smoke, ci, quick), so a
 # suite that runs "all" tasks needs no edit for a new one.
 # horizon: a task's ladder (start, cap) or a model's learning-rate grid (lrs) for
-# `memorybench horizon` (memorybench/search.py).
+# `memorybench horizon` (memorybench/horizon/).
 SPEC_KEYS = {"type", "description", "lengths", "params", "train", "suites", "horizon"}
 
 
@@ -41,7 +48,7 @@ def _registry(kind: str):
 def _plugin_specs(kind: str) -> dict[str, Path]:
     """Specs shipped beside a registered class's code (``NAME.toml`` next to its module),
     for classes outside this package: how a plugin brings its own protocol."""
-    registries = [TASKS] if kind == "tasks" else [MODELS, BASELINES]
+    registries: list[Registry[Any]] = [TASKS] if kind == "tasks" else [MODELS, BASELINES]
     found = {}
     for registry in registries:
         for name in registry.names():
@@ -145,7 +152,17 @@ def task_of(cell: Cell) -> Task:
 
 def model_class_of(cell: Cell) -> type[Core] | type[Baseline]:
     """The registered class of a cell's model or baseline."""
-    return (BASELINES if cell.is_baseline else MODELS).get(cell.model_type)
+    return baseline_class_of(cell) if cell.is_baseline else core_class_of(cell)
+
+
+def core_class_of(cell: Cell) -> type[Core]:
+    """The registered core of a network cell (not a baseline's)."""
+    return MODELS.get(cell.model_type)
+
+
+def baseline_class_of(cell: Cell) -> type[Baseline]:
+    """The registered class of a baseline cell."""
+    return BASELINES.get(cell.model_type)
 
 
 # --- code fingerprints ----------------------------------------------------------------------
@@ -157,7 +174,7 @@ def _ours(cls: type) -> bool:
 
 
 @functools.cache
-def fingerprint(cls: type) -> int | str:
+def fingerprint(cls: type[Task] | type[Core] | type[Baseline]) -> int | str:
     """What identifies the code of a task, model or baseline class: the ``version`` it
     declares (memorybench's own classes; bump it when a change alters results), or, for a
     class from elsewhere that declares none in its own body (a plugin), a hash of the
@@ -171,6 +188,7 @@ def fingerprint(cls: type) -> int | str:
         if klass in BASES or klass is object:
             break
         if _ours(klass):  # a built-in it subclasses: that class's own version
+            assert issubclass(klass, BASES)  # ours are tasks, models, baselines: versioned
             digest.update(f"{klass.__module__}.{klass.__qualname__}:{klass.version}".encode())
             break
         try:
@@ -241,3 +259,42 @@ def plugin_version(cls: type) -> str | None:
         return f"{dists[0]}=={version(dists[0])}"
     except Exception:
         return None
+
+
+# --- provenance ------------------------------------------------------------------------
+def versions(cell: Cell | None = None) -> dict[str, Any]:
+    """The software a result was produced with, and the installed package of a plugin
+    task or model (``plugins``: kind -> 'distribution==version')."""
+    out: dict[str, Any] = {"memorybench": memorybench.__version__, "torch": torch.__version__,
+           "numpy": np.__version__, "python": platform.python_version(),
+           "git_commit": git_commit()}
+    if cell is not None:
+        try:
+            plugins = {kind: plugin_version(cls) for kind, cls in
+                       (("task", type(task_of(cell))), ("model", model_class_of(cell)))}
+        except Exception:  # a class that cannot be found fails the cell in training
+            plugins = {}
+        plugins = {k: v for k, v in plugins.items() if v}
+        if plugins:
+            out["plugins"] = plugins
+    return out
+
+
+@functools.cache
+def git_commit() -> str | None:
+    """The commit of the source checkout this package runs from ('+dirty' if edited), or
+    None for an installed package."""
+    root = Path(memorybench.__file__).resolve().parent.parent
+    if not (root / ".git").exists():
+        return None
+    try:
+        head = subprocess.run(["git", "-C", str(root), "rev-parse", "HEAD"], text=True,
+                              capture_output=True, timeout=10)
+        dirty = subprocess.run(["git", "-C", str(root), "status", "--porcelain",
+                                "--untracked-files=no"], text=True, capture_output=True,
+                               timeout=10)
+    except (OSError, subprocess.SubprocessError):
+        return None
+    if head.returncode != 0:
+        return None
+    return head.stdout.strip() + ("+dirty" if dirty.stdout.strip() else "")

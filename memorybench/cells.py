@@ -30,22 +30,22 @@ class Cell:
     task: str
     task_type: str
     task_version: int | str
-    task_params: dict
+    task_params: dict[str, Any]
     length: int
     model: str
     model_type: str
     model_kind: str  # "network" | "baseline"
     model_version: int | str
-    model_params: dict
+    model_params: dict[str, Any]
     train: TrainConfig
     seed: int
     key: str = ""
 
-    def __post_init__(self):
+    def __post_init__(self) -> None:
         if not self.key:
             object.__setattr__(self, "key", cell_key(self.config(with_key=False)))
 
-    def config(self, with_key: bool = True) -> dict:
+    def config(self, with_key: bool = True) -> dict[str, Any]:
         """The JSON form stored with the result (and hashed into the key)."""
         out = {f.name: getattr(self, f.name) for f in dataclasses.fields(self)
                if with_key or f.name != "key"}
@@ -53,14 +53,14 @@ class Cell:
         return out
 
     @classmethod
-    def from_config(cls, config: dict) -> Cell:
+    def from_config(cls, config: dict[str, Any]) -> Cell:
         """A cell from its stored config (the key is kept as stored)."""
         fields = {f.name for f in dataclasses.fields(cls)}
         values = {k: v for k, v in config.items() if k in fields}
         values["train"] = TrainConfig(**config["train"])
         return cls(**values)
 
-    def with_train(self, **changes) -> Cell:
+    def with_train(self, **changes: Any) -> Cell:
         """This cell with some training settings changed (and so a new key)."""
         return dataclasses.replace(self, train=dataclasses.replace(self.train, **changes),
                                    key="")
@@ -69,12 +69,12 @@ class Cell:
     def is_baseline(self) -> bool:
         return self.model_kind == "baseline"
 
-    def failure(self, error: str) -> dict:
+    def failure(self, error: str) -> dict[str, Any]:
         """The stored row of a cell whose worker could not return a result."""
         return Result.of(self, status="failed", error=error).row()
 
 
-def cell_key(config: dict) -> str:
+def cell_key(config: dict[str, Any]) -> str:
     """A short, stable hash of everything that determines a cell's result."""
     body = {k: v for k, v in config.items() if k != "key"}
     text = json.dumps(body, sort_keys=True, separators=(",", ":"))
@@ -111,20 +111,61 @@ class Result:
     device: str | None = _column("TEXT")
     error: str | None = _column("TEXT")
     finished_at: str | None = _column("TEXT")
-    metrics: dict | None = _column("TEXT", json_column=True)
-    versions: dict | None = _column("TEXT", json_column=True)
-    config: dict | None = _column("TEXT", json_column=True)
+    metrics: dict[str, Any] | None = _column("TEXT", json_column=True)
+    versions: dict[str, Any] | None = _column("TEXT", json_column=True)
+    config: dict[str, Any] | None = _column("TEXT", json_column=True)
     host: str | None = _column("TEXT")
     state_size: int | None = _column("INTEGER")  # floats carried from step to step
 
     @classmethod
-    def of(cls, cell: Cell, **values) -> Result:
+    def of(cls, cell: Cell, **values: Any) -> Result:
         defaults = {"status": "ok", "metrics": {}, "versions": {}, "solved": False}
         return cls(key=cell.key, task=cell.task, model=cell.model, length=cell.length,
                    seed=cell.seed, config=cell.config(), **{**defaults, **values})
 
-    def row(self) -> dict:
+    def row(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
+
+
+@dataclass(frozen=True)
+class Metrics:
+    """A result's ``metrics`` column, read back as a typed record. ``values``: the task's
+    metrics on the set the result reports (its test set, where it had one); ``validation``:
+    on the held-out set that stopped the run and chose its learning rate (``values`` where
+    there was no separate test set); ``curve``: (step, held-out metric) per evaluation, []
+    for a baseline's fit; ``extrapolation``: multiple -> metric at that multiple of the
+    length (None where it does not apply); ``error``: a failed cell's traceback."""
+
+    values: dict[str, Any] = field(default_factory=dict)
+    validation: dict[str, Any] = field(default_factory=dict)
+    curve: list[tuple[int, float]] = field(default_factory=list)
+    extrapolation: dict[str, Any] = field(default_factory=dict)
+    error: str | None = None
+    no_progress_step: int | None = None
+
+    RECORDS = ("validation", "curve", "extrapolation", "traceback", "no_progress_step")
+
+    @classmethod
+    def read(cls, raw: Metrics | dict[str, Any] | str | None) -> Metrics:
+        """The record of a stored column: a dict, its JSON text, or nothing."""
+        if isinstance(raw, Metrics):
+            return raw
+        if isinstance(raw, str):
+            raw = json.loads(raw)
+        raw = raw if isinstance(raw, dict) else {}
+        values = {k: v for k, v in raw.items() if k not in cls.RECORDS}
+        curve = []
+        for point in raw.get("curve") or []:  # [step, metric, loss] per evaluation
+            if isinstance(point, list) and len(point) >= 2 and all(
+                    isinstance(v, int | float) and not isinstance(v, bool) for v in point[:2]):
+                curve.append((int(point[0]), float(point[1])))
+        validation = raw.get("validation")
+        extrapolation = raw.get("extrapolation")
+        step = raw.get("no_progress_step")
+        return cls(values, validation if isinstance(validation, dict) and validation
+                   else values, curve, extrapolation if isinstance(extrapolation, dict) else {},
+                   raw.get("traceback") if isinstance(raw.get("traceback"), str) else None,
+                   step if isinstance(step, int) and not isinstance(step, bool) else None)
 
 
 COLUMNS = {f.name: f.metadata["sql"] for f in dataclasses.fields(Result)}
@@ -138,7 +179,7 @@ VERSION_1 = frozenset({"attention", "birnn", "elman", "ffwindow", "gru", "irnn",
                        "orthogonal", "bow-logreg", "majority", "recent-noun", "ridge-window"})
 
 
-def upgrade_config(config: dict) -> dict:
+def upgrade_config(config: dict[str, Any]) -> dict[str, Any]:
     """A stored config brought to the current form, with the key it now hashes to: the
     model's code version added where it is missing."""
     if "model_version" in config:

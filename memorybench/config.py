@@ -1,14 +1,58 @@
-"""The typed settings of the benchmark: how one cell trains (``TrainConfig``) and how a
-horizon is searched (``Protocol``). Each is a frozen dataclass validated where it is built,
-so a bad value is one ``UserError`` line before any work starts."""
+"""The typed settings of the benchmark, and the one rule for which of them wins.
+
+``TrainConfig`` is how one cell trains, ``Protocol`` how a horizon is searched, and
+``Request`` what a command or an API call asks for before any spec is read. Each is a frozen
+dataclass validated where it is built, so a bad value is one ``UserError`` line before any
+work starts.
+
+Where a setting comes from, lowest first (a later layer wins, key by key; ``merged``)::
+
+    layer                         train settings            task params     model params
+    1 defaults                    TrainConfig's fields      the task class  the core class
+    2 the task's spec             tasks/T.toml [train]      [params]        -
+    3 the model's spec            models/M.toml [train]     -               [params]
+    4 a suite, every task/model   [train]                   [task]          [model]
+    5 a suite, one task/model     [train.T]                 [task.T]        [model.M]
+    6 the search only             [horizon.train], [horizon.train.T], [horizon.task],
+                                  [horizon.model] (``memorybench horizon``; ``run`` skips them)
+    7 the command line / the API  --steps, --lr, ..., --set train.X / task.X / model.X
+    8 the search's protocol       lr of the grid, test_size, extrapolate, patience,
+                                  min_delta, solved_evals (``Protocol``, a horizon's cells)
+
+A model's width chosen by ``--params`` replaces a width from layers 1-5 but not one given
+at layer 7. A learning-rate *grid* (``memorybench horizon``) is, lowest first: ``Protocol``'s
+default, a suite's ``[horizon] lrs``, a model spec's ``horizon = { lrs = [...] }``, ``--lrs``;
+each cell of a rung then takes one rate of it (layer 8).
+"""
 
 from __future__ import annotations
 
 import dataclasses
 import math
-from dataclasses import dataclass
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
 
 from memorybench.errors import UserError
+
+
+def merged(*layers: Mapping[str, Any]) -> dict[str, Any]:
+    """Settings from ``layers``, lowest first: a key of a later layer wins."""
+    out: dict[str, Any] = {}
+    for layer in layers:
+        out.update(layer)
+    return out
+
+
+def _whole(value: object, least: int) -> bool:
+    """An integer (not a bool, which Python counts as one) of at least ``least``."""
+    return isinstance(value, int) and not isinstance(value, bool) and value >= least
+
+
+def _finite(value: object) -> bool:
+    """A number that is not a bool, NaN or infinite."""
+    return (isinstance(value, int | float) and not isinstance(value, bool)
+            and math.isfinite(value))
 
 
 @dataclass(frozen=True)
@@ -38,39 +82,34 @@ class TrainConfig:
     # a run stopped the moment its validation metric touches the threshold scores about the
     # threshold on the test set and fails it as often as not
 
-    def __post_init__(self):
+    def __post_init__(self) -> None:
         object.__setattr__(self, "extrapolate", tuple(self.extrapolate))
-        positive_ints = ("steps", "batch_size", "eval_every", "eval_size", "solved_evals")
-        for name in positive_ints:
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise UserError(f"train.{name}={value!r} is invalid; expected an integer >= 1")
+        for name in ("steps", "batch_size", "eval_every", "eval_size", "solved_evals"):
+            if not _whole(getattr(self, name), 1):
+                raise UserError(f"train.{name}={getattr(self, name)!r} is invalid; expected an "
+                                "integer >= 1")
         for name in ("lr", "clip"):
-            value = getattr(self, name)
-            if (isinstance(value, bool) or not isinstance(value, int | float)
-                    or not math.isfinite(value) or value <= 0):
-                raise UserError(f"train.{name}={value!r} is invalid; expected a finite "
-                                "number > 0")
+            if not _finite(getattr(self, name)) or getattr(self, name) <= 0:
+                raise UserError(f"train.{name}={getattr(self, name)!r} is invalid; expected a "
+                                "finite number > 0")
         if self.optimizer not in ("adam", "rmsprop"):
             raise UserError(f"train.optimizer={self.optimizer!r} is invalid; "
                             "expected 'adam' or 'rmsprop'")
         if not isinstance(self.early_stop, bool):
             raise UserError(f"train.early_stop={self.early_stop!r}; expected true or false")
         for name in ("test_size", "patience"):
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, int) or value < 0:
-                raise UserError(f"train.{name}={value!r} is invalid; expected an integer >= 0 "
-                                "(0: off)")
+            if not _whole(getattr(self, name), 0):
+                raise UserError(f"train.{name}={getattr(self, name)!r} is invalid; expected an "
+                                "integer >= 0 (0: off)")
         for multiple in self.extrapolate:
-            if isinstance(multiple, bool) or not isinstance(multiple, int) or multiple < 1:
+            if not _whole(multiple, 1):
                 raise UserError(f"extrapolation multiple {multiple!r} is invalid; expected "
                                 "integers >= 1, e.g. 2,4,8")
-        if (isinstance(self.min_delta, bool) or not isinstance(self.min_delta, int | float)
-                or not 0 <= self.min_delta < 1):
+        if not _finite(self.min_delta) or not 0 <= self.min_delta < 1:
             raise UserError(f"train.min_delta={self.min_delta!r} is invalid; expected a "
                             "number from 0 to below 1")
 
-    def config(self) -> dict:
+    def config(self) -> dict[str, Any]:
         """The settings as stored and hashed: those of ``OPTIONAL_TRAIN`` only when on."""
         out = dataclasses.asdict(self)
         out["extrapolate"] = list(self.extrapolate)
@@ -105,15 +144,13 @@ class Protocol:
     # the threshold (TrainConfig.solved_evals): stopped at the first, a run's test metric
     # sits at the threshold and fails it about half the time
 
-    def __post_init__(self):
+    def __post_init__(self) -> None:
         check_protocol(self)
 
 
 def check_protocol(p: Protocol) -> None:
     """Bad protocol values, one line each."""
-    def number(v) -> bool:
-        return isinstance(v, int | float) and not isinstance(v, bool) and math.isfinite(v)
-
+    number = _finite
     if not number(p.factor) or p.factor <= 1:
         raise UserError(f"horizon factor {p.factor!r} is invalid; expected a number > 1, "
                         "e.g. 2")
@@ -132,7 +169,7 @@ def check_protocol(p: Protocol) -> None:
             raise UserError(f"learning rate {lr!r} is invalid; expected numbers > 0, e.g. "
                             "--lrs 1e-3,3e-3,1e-2")
     for k in p.multiples:
-        if isinstance(k, bool) or not isinstance(k, int) or k < 1:
+        if not _whole(k, 1):
             raise UserError(f"extrapolation multiple {k!r} is invalid; expected integers "
                             ">= 1, e.g. --multiples 2,4,8")
     if not number(p.min_delta) or not 0 <= p.min_delta < 1:
@@ -140,6 +177,35 @@ def check_protocol(p: Protocol) -> None:
                         "[0, 1), e.g. 0.01")
     for name in ("test_size", "patience", "solved_evals"):
         value, least = getattr(p, name), int(name == "solved_evals")
-        if isinstance(value, bool) or not isinstance(value, int) or value < least:
+        if not _whole(value, least):
             raise UserError(f"horizon {name} {value!r} is invalid; expected an integer >= "
                             f"{least}")
+
+
+@dataclass(frozen=True)
+class Request:
+    """What a command or an API call asks to run, before any spec is read: a suite and/or
+    names, lengths, seeds and a parameter budget, and the values of layer 7 of the table
+    above (``train``, ``task``, ``model``: ``--set SECTION.KEY=VALUE`` and the training
+    flags; ``protocol``: the horizon flags ``--factor``, ``--lrs``, ...). ``None`` and empty
+    mean "not given": the suite's, or the specs'."""
+
+    suite: str | None = None
+    tasks: Sequence[str] = ()
+    models: Sequence[str] = ()
+    lengths: Sequence[int] | None = None
+    seeds: Sequence[int] | None = None
+    params: int | None = None
+    train: Mapping[str, Any] = field(default_factory=dict)
+    task: Mapping[str, Any] = field(default_factory=dict)
+    model: Mapping[str, Any] = field(default_factory=dict)
+    protocol: Mapping[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        for name in ("tasks", "models"):
+            object.__setattr__(self, name, tuple(getattr(self, name) or ()))
+        for name in ("lengths", "seeds"):
+            value = getattr(self, name)
+            object.__setattr__(self, name, tuple(value) if value else None)
+        given = {k: v for k, v in self.train.items() if v is not None}
+        object.__setattr__(self, "train", given)

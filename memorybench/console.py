@@ -1,5 +1,7 @@
 """What commands print on the terminal: the plan of a sweep, its outcome and summary table,
-and the table of diagnostics. Tables go to standard output, notes to standard error."""
+and the table of diagnostics. Tables go to standard output, notes to standard error. The
+cost model, the model checks and the report are imported inside the functions that use
+them: every command imports this module, and most never train."""
 
 from __future__ import annotations
 
@@ -96,13 +98,13 @@ def print_summary(frame, fmt: str = "text") -> None:
 
 def cell_memory(cell) -> int | None:
     """``models.checks.memory_estimate`` of a cell's training batch (None for a baseline)."""
-    from memorybench.catalog import model_class_of, task_of
+    from memorybench.catalog import core_class_of, task_of
     from memorybench.models.checks import memory_estimate
 
     if cell.is_baseline:
         return None
     task = task_of(cell)
-    return memory_estimate(task.io, model_class_of(cell), cell.model_params,
+    return memory_estimate(task.io, core_class_of(cell), cell.model_params,
                            cell.train.batch_size, task.sequence_steps(cell.length))
 
 

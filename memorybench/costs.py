@@ -23,10 +23,12 @@ import json
 import math
 import tomllib
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
 from memorybench.cells import Cell
+from memorybench.tasks import TASKS
 from memorybench.training import EVAL_TOKENS, EXTRAPOLATION_TOKENS, eval_chunk
 
 COSTS_FILE = Path(__file__).with_name("costs.toml")
@@ -36,15 +38,13 @@ DEFAULT = {"step": 2e-3, "seq": 1e-4, "token": 1e-6, "pair": 0.0, "hidden": 64,
 
 
 @functools.cache
-def coefficients() -> dict[str, dict]:
+def coefficients() -> dict[str, Any]:  # seconds, and a table of them per model
     with COSTS_FILE.open("rb") as f:
         return tomllib.load(f)
 
 
 @functools.cache
 def _sequence_steps(task_type: str, params_json: str, length: int) -> int:
-    from memorybench.tasks import TASKS
-
     task = TASKS.get(task_type)(**json.loads(params_json))
     return task.sample(1, length, np.random.default_rng(0)).x.shape[1]
 

@@ -13,7 +13,7 @@ class UserTypeError(UserError, TypeError):
     Python API, one line and exit 2 on the command line."""
 
 
-def printable(value) -> str:
+def printable(value: object) -> str:
     """Text safe to print on a terminal: control characters (an escape sequence in a
     stored model name) shown as Python escapes, not sent raw."""
     text = str(value)
@@ -22,12 +22,12 @@ def printable(value) -> str:
     return "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)
 
 
-def is_integer(value) -> bool:
+def is_integer(value: object) -> bool:
     """An int, and not a bool (which Python counts as one)."""
     return isinstance(value, int) and not isinstance(value, bool)
 
 
-def expected_type(default, value) -> str | None:
+def expected_type(default: object, value: object) -> str | None:
     """None when ``value`` may stand where ``default`` does (true/false for a bool, an
     integer for an int, any number but a bool for a float, text for a string); else what
     is expected, for the error. Defaults of other kinds accept anything."""

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import difflib
 import sys
+from collections.abc import Callable
 from importlib.metadata import entry_points
+from typing import ClassVar, Generic, Protocol, TypeVar
 
 from memorybench.errors import UserError
 
@@ -16,7 +18,16 @@ def unknown_name(kind: str, name: str, known: list[str]) -> UserError:
     return UserError(f"unknown {kind} {name!r}{hint} known: {', '.join(known)}")
 
 
-class Registry:
+class Named(Protocol):
+    """What a registered class carries: the name the registry gives it."""
+
+    name: ClassVar[str]
+
+
+T = TypeVar("T", bound=Named)
+
+
+class Registry(Generic[T]):
     """Maps short lowercase names to subclasses of ``base``.
 
     Built-in entries register with the ``register`` decorator; third-party packages add
@@ -24,14 +35,14 @@ class Registry:
     editing this repository. Names are unique: a second registration of a name fails.
     """
 
-    def __init__(self, kind: str, group: str, base: type):
+    def __init__(self, kind: str, group: str, base: type[T]):
         self.kind, self.group, self.base = kind, group, base
-        self._entries: dict[str, type] = {}
+        self._entries: dict[str, type[T]] = {}
         self._broken: dict[str, str] = {}  # plugin name -> why it did not load
         self._plugins_loaded = False
 
-    def register(self, name: str):
-        def add(cls: type) -> type:
+    def register(self, name: str) -> Callable[[type[T]], type[T]]:
+        def add(cls: type[T]) -> type[T]:
             if not (isinstance(cls, type) and issubclass(cls, self.base)):
                 raise UserError(f"{self.kind} {name!r} must be a subclass of {self.base.__name__}")
             if self._entries.get(name) is cls:  # a plugin that also self-registers
@@ -72,7 +83,7 @@ class Registry:
         self._load_plugins()
         return sorted(self._entries)
 
-    def get(self, name: str) -> type:
+    def get(self, name: str) -> type[T]:
         self._load_plugins()
         if name in self._broken and name not in self._entries:
             raise UserError(self._broken[name])

@@ -11,7 +11,7 @@ from __future__ import annotations
 import os
 import sys
 from collections import Counter, deque
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Generator
 from dataclasses import dataclass
 from typing import Any
 
@@ -27,16 +27,17 @@ from memorybench.training import train_cell
 # A unit of work: a Cell, or a diagnostic (memorybench.diagnostics.Diagnostic). Either has
 # a ``key`` and a ``failure(error)`` row; ``work(unit, device)`` returns its store row.
 Unit = Any
-Work = Callable[[Unit, str], dict]
+Work = Callable[[Unit, str], dict[str, Any]]
 
 
 @dataclass
 class Plan:
-    """The cells of a sweep, split into those to train and those already stored."""
+    """The cells of a sweep (or diagnostics), split into those to train and those already
+    stored."""
 
-    cells: list[Cell]
-    todo: list[Cell]
-    stored: list[Cell]
+    cells: list[Unit]
+    todo: list[Unit]
+    stored: list[Unit]
 
 
 class SweepInterrupted(Exception):
@@ -71,7 +72,9 @@ def check_device(device: str) -> str:
 
 
 def default_workers() -> int:
-    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    if hasattr(os, "sched_getaffinity"):
+        return len(os.sched_getaffinity(0))
+    return os.cpu_count() or 1  # None where Python cannot tell
 
 
 def longest_first(units: list[Unit]) -> list[Unit]:
@@ -79,7 +82,7 @@ def longest_first(units: list[Unit]) -> list[Unit]:
     order of their estimated cost (``memorybench.costs``), which knows that an attention
     cell costs more than an Elman cell of the same length."""
     def cost(unit: Unit) -> float:
-        cell = getattr(unit, "cell", unit)  # a diagnostic trains its cell
+        cell: Cell = unit.cell if hasattr(unit, "cell") else unit  # a diagnostic trains its cell
         try:
             return cell_seconds(cell)
         except Exception:  # a cell that cannot even sample fails in training, not here
@@ -93,7 +96,8 @@ def longest_first(units: list[Unit]) -> list[Unit]:
 IDLE_SECONDS = 15
 
 
-def _local(cells: list[Unit], workers: int, device: str, work: Work) -> Iterator[dict]:
+def _local(cells: list[Unit], workers: int, device: str, work: Work
+           ) -> Generator[dict[str, Any], None, None]:
     """Train ``cells`` in ``workers`` processes of joblib's process pool (loky), at most one
     cell per process at a time, yielding results as they finish.
 
@@ -170,7 +174,7 @@ def require_dask(scheduler: str | None) -> None:
 
 
 def _dask(cells: list[Unit], workers: int, device: str, scheduler: str | None,
-          work: Work) -> Iterator[dict]:
+          work: Work) -> Generator[dict[str, Any], None, None]:
     require_dask(scheduler)
     import logging
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 import tomllib
 from functools import cache
 from pathlib import Path
+from typing import Any
 
 from memorybench.errors import UserError
 
@@ -22,7 +23,7 @@ def spec_dir(kind: str) -> Path:
     return installed if installed.is_dir() else _PACKAGE.parent / kind
 
 
-def read_toml(path: Path) -> dict:
+def read_toml(path: str | Path) -> dict[str, Any]:
     """Parse a TOML file; a syntax error names the file and line."""
     path = Path(path)
     try:
@@ -49,22 +50,33 @@ def spec_names(kind: str) -> tuple[str, ...]:
     return tuple(sorted(p.stem for p in folder.glob("*.toml"))) if folder.is_dir() else ()
 
 
-def load_spec(kind: str, name: str) -> dict | None:
+def load_spec(kind: str, name: str) -> dict[str, Any] | None:
     """The spec ``kind/name.toml`` as a dict, or None when there is no such file."""
     if name not in spec_names(kind):
         return None
     return read_toml(spec_dir(kind) / f"{name}.toml")
 
 
-def shorten(path: Path, most: int = 80) -> str:
+def shorten(path: str | Path, most: int = 80) -> str:
     """A path for a one-line message: long ones keep their start and end."""
     text = str(path)
     return text if len(text) <= most else f"{text[:40]}...{text[-(most - 43):]}"
 
 
-def check_keys(where: str, table: dict, allowed: set[str]) -> None:
+def check_keys(where: str, table: dict[str, Any], allowed: set[str]) -> None:
     """Reject unknown keys, naming the allowed ones (catches typos in specs and flags)."""
     unknown = sorted(set(table) - allowed)
     if unknown:
         raise UserError(f"{where}: unknown key {unknown[0]!r}; expected one of: "
                         f"{', '.join(sorted(allowed))}")
+
+
+def horizon_cap(task: str) -> int | None:
+    """The cap of a task's ladder (``horizon = { cap = ... }`` in its spec); None for a
+    task without one here (a plugin's spec is beside its code, not read here)."""
+    try:
+        table = load_spec("tasks", task) or {}
+    except UserError:
+        return None
+    cap = (table.get("horizon") or {}).get("cap")
+    return cap if isinstance(cap, int) else None

@@ -10,16 +10,19 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from memorybench import catalog
 from memorybench.baselines import Baseline
 from memorybench.cells import Cell
-from memorybench.config import TRAIN_KEYS, TrainConfig
+from memorybench.config import TRAIN_KEYS, Request, TrainConfig, merged
 from memorybench.errors import UserError, is_integer
 from memorybench.models.base import Core
 from memorybench.models.checks import check_fits, check_model_params, model_build_error
+from memorybench.models.sizing import size_for
 from memorybench.registry import unknown_name
 from memorybench.specs import check_keys, read_toml, spec_dir, spec_names
+from memorybench.store import results
 from memorybench.tasks.base import Task
 
 SUITE_KEYS = {"description", "tasks", "models", "lengths", "seeds", "train", "task", "model",
@@ -120,8 +123,8 @@ class Sweep:
         cells = []
         for task_name in self.tasks:
             tspec = catalog.task_spec(task_name)
-            task = catalog.build_task(task_name, {**tspec.get("params", {}),
-                                                  **self.for_task("task", task_name)})
+            task = catalog.build_task(task_name, merged(tspec.get("params", {}),
+                                                        self.for_task("task", task_name)))
             lengths = self.lengths_for(task_name)
             if not lengths:
                 raise UserError(f"empty sweep: no lengths for task {task_name}")
@@ -141,14 +144,14 @@ class Sweep:
         mcls = catalog.model_class(model_name)
         if issubclass(mcls, Baseline):
             return self.baseline_cells(task_name, task, lengths, model_name, mcls)
-        params = {**mcls.parameters_of(), **mspec.get("params", {}),
-                  **self.for_model(model_name)}
+        # layers 1, 3 and 4-7 of memorybench.config's table
+        params = merged(mcls.parameters_of(), mspec.get("params", {}), self.for_model(model_name))
         check_keys(f"model {model_name} parameters", params, {"embed", *mcls.parameters_of()})
         check_model_params(model_name, mcls, params)
         if self.params is not None:
             params = self.sized(task, model_name, mcls, params)
-        train = TrainConfig(**{**catalog.task_spec(task_name).get("train", {}),
-                               **mspec.get("train", {}), **self.for_task("train", task_name)})
+        train = TrainConfig(**merged(catalog.task_spec(task_name).get("train", {}),
+                                     mspec.get("train", {}), self.for_task("train", task_name)))
         for length in lengths:  # a cell no machine here can hold is refused, not trained
             check_fits(model_name, task.io, mcls, params,
                        max(train.batch_size, min(train.eval_size, 500)), length,
@@ -165,8 +168,8 @@ class Sweep:
         params = {**own, **{k: v for k, v in self.for_model(name).items() if k in own}}
         if not bcls(**params).applies_to(task):
             return []
-        train = TrainConfig(**{**catalog.task_spec(task_name).get("train", {}),
-                               **self.for_task("train", task_name)})
+        train = TrainConfig(**merged(catalog.task_spec(task_name).get("train", {}),
+                                     self.for_task("train", task_name)))
         return [make_cell(task_name, task, length, name, bcls, params, train, seed)
                 for length in lengths for seed in self.seeds]
 
@@ -175,8 +178,6 @@ class Sweep:
         that gives about ``self.params`` trainable parameters on ``task``; the chosen
         values and the target are kept in the parameters, so they are part of the cell key.
         Parameters the user set (``--set model.mlp=4``) are not changed."""
-        from memorybench.models.sizing import size_for
-
         target = self.params
         if isinstance(target, bool) or not isinstance(target, int) or target < 1:
             raise UserError(f"--params {target!r} is invalid; expected an integer >= 1")
@@ -191,12 +192,13 @@ class Sweep:
 def make_cell(task_name: str, task: Task, length: int, model: str,
               mcls: type[Core] | type[Baseline], model_params: dict, train: TrainConfig,
               seed: int) -> Cell:
-    return Cell(task=task_name, task_type=task.name, task_version=catalog.fingerprint(type(task)),
+    task_version = catalog.fingerprint(type(task))  # type: ignore[arg-type]  # python/mypy#11470
+    model_version = catalog.fingerprint(mcls)  # type: ignore[arg-type]  # python/mypy#11470
+    return Cell(task=task_name, task_type=task.name, task_version=task_version,
                 task_params=dataclasses.asdict(task), length=length, model=model,
                 model_type=mcls.name,
                 model_kind="baseline" if issubclass(mcls, Baseline) else "network",
-                model_version=catalog.fingerprint(mcls), model_params=model_params,
-                train=train, seed=seed)
+                model_version=model_version, model_params=model_params, train=train, seed=seed)
 
 
 # --- suites --------------------------------------------------------------------------------
@@ -239,6 +241,7 @@ def suite_names() -> list[str]:
 
 def load_suite(name: str) -> tuple[Sweep, str]:
     """A suite by name (``suites/NAME.toml``) or by path to a TOML file."""
+    path: str | Path
     if name.endswith(".toml"):
         path = name
     else:
@@ -265,7 +268,8 @@ def load_suite(name: str) -> tuple[Sweep, str]:
 def check_tables_name_tasks(where: str, data: dict, tasks: list[str]) -> None:
     """Every table keyed by task in a suite (``lengths``, ``[train.X]``, ``[task.X]``)
     names a task of the suite: a typo is an error, not a table silently ignored."""
-    tables = {"lengths": data.get("lengths") if isinstance(data.get("lengths"), dict) else {},
+    lengths = data.get("lengths")
+    tables = {"lengths": lengths if isinstance(lengths, dict) else {},
               "train": {k: v for k, v in data.get("train", {}).items() if isinstance(v, dict)},
               "task": {k: v for k, v in data.get("task", {}).items() if isinstance(v, dict)}}
     for section, table in tables.items():
@@ -279,8 +283,6 @@ def check_tables_name_tasks(where: str, data: dict, tasks: list[str]) -> None:
 def suite_rows(db, suite: str):
     """The stored rows of every cell of ``suite`` in the store or results file ``db``, and
     how many stored rows are not the suite's; a cell not stored yet is an error."""
-    from memorybench.store import results
-
     frame = results.load(db)
     keys = {c.key for c in load_suite(suite)[0].cells()}
     missing = keys - set(frame["key"])
@@ -291,29 +293,28 @@ def suite_rows(db, suite: str):
     return frame[keep], int((~keep).sum())
 
 
-def build_sweep(suite: str | None, tasks, models, lengths: list[int] | None,
-                seeds: list[int] | None, train: dict, overrides: dict[str, dict],
-                n_params: int | None):
-    """The sweep of a suite and/or values given on the command line or to the API (these
-    win); with tasks but no models every model runs, and the other way round.
-    ``overrides`` holds the ``train``, ``task`` and ``model`` sections of ``--set``."""
-    for length in lengths or []:
+def build_sweep(request: Request) -> Sweep:
+    """The sweep a command or an API call asks for: its suite, if any, with the request's
+    names, lengths, seeds, budget and settings over it (layer 7 of
+    ``memorybench.config``'s table). With tasks but no models every model runs, and the
+    other way round."""
+    for length in request.lengths or ():
         if not is_integer(length) or length < 1:
             raise UserError(f"length {length!r} is invalid; expected integers >= 1 like "
                             "10,50,100")
-    overrides = {"train": {}, "task": {}, "model": {}, **overrides}
+    suite = request.suite
     sweep = load_suite(suite)[0] if suite else Sweep()
-    if tasks or models:
-        sweep.tasks = list(tasks) or (sweep.tasks if suite else catalog.task_names())
-        sweep.models = list(models) or (sweep.models if suite else catalog.model_names())
-    sweep.lengths = list(lengths or []) or sweep.lengths
-    sweep.seeds = list(seeds or []) or sweep.seeds
-    sweep.override("train", {**overrides["train"],
-                             **{k: v for k, v in train.items() if v is not None}})
-    sweep.override("task", overrides["task"])
-    sweep.model.update(overrides["model"])
-    if n_params:
-        if "hidden" not in overrides["model"]:
+    if request.tasks or request.models:
+        sweep.tasks = list(request.tasks) or (sweep.tasks if suite else catalog.task_names())
+        sweep.models = list(request.models) or (sweep.models if suite
+                                                else catalog.model_names())
+    sweep.lengths = list(request.lengths or []) or sweep.lengths
+    sweep.seeds = list(request.seeds or []) or sweep.seeds
+    sweep.override("train", dict(request.train))
+    sweep.override("task", dict(request.task))
+    sweep.model.update(request.model)
+    if request.params:
+        if "hidden" not in request.model:
             sweep.model.pop("hidden", None)  # the flag wins over a suite's width
-        sweep.params = n_params
+        sweep.params = request.params
     return sweep

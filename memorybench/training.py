@@ -7,23 +7,24 @@ other result.
 
 from __future__ import annotations
 
-import functools
 import math
-import platform
 import socket
-import subprocess
 import time
 import traceback
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
 
-import memorybench
 from memorybench import cells
-from memorybench.catalog import model_class_of, plugin_version, task_of
+from memorybench.catalog import (
+    baseline_class_of,
+    core_class_of,
+    task_of,
+    versions,
+)
 from memorybench.cells import EVAL_STREAM, TRAIN_STREAM, Cell, Result
 from memorybench.config import TrainConfig
 from memorybench.models.base import SequenceModel, count_parameters
@@ -36,50 +37,12 @@ def resolve_device(device: str) -> torch.device:
     return torch.device(device)
 
 
-def versions(cell: Cell | None = None) -> dict:
-    """The software a result was produced with, and the installed package of a plugin
-    task or model (``plugins``: kind -> 'distribution==version')."""
-    out = {"memorybench": memorybench.__version__, "torch": torch.__version__,
-           "numpy": np.__version__, "python": platform.python_version(),
-           "git_commit": git_commit()}
-    if cell is not None:
-        try:
-            plugins = {kind: plugin_version(cls) for kind, cls in
-                       (("task", type(task_of(cell))), ("model", model_class_of(cell)))}
-        except Exception:  # a class that cannot be found fails the cell in training
-            plugins = {}
-        plugins = {k: v for k, v in plugins.items() if v}
-        if plugins:
-            out["plugins"] = plugins
-    return out
-
-
-@functools.cache
-def git_commit() -> str | None:
-    """The commit of the source checkout this package runs from ('+dirty' if edited), or
-    None for an installed package."""
-    root = Path(memorybench.__file__).resolve().parent.parent
-    if not (root / ".git").exists():
-        return None
-    try:
-        head = subprocess.run(["git", "-C", str(root), "rev-parse", "HEAD"], text=True,
-                              capture_output=True, timeout=10)
-        dirty = subprocess.run(["git", "-C", str(root), "status", "--porcelain",
-                                "--untracked-files=no"], text=True, capture_output=True,
-                               timeout=10)
-    except (OSError, subprocess.SubprocessError):
-        return None
-    if head.returncode != 0:
-        return None
-    return head.stdout.strip() + ("+dirty" if dirty.stdout.strip() else "")
-
-
-def param_groups(model: torch.nn.Module, lr: float) -> list[dict]:
+def param_groups(model: torch.nn.Module, lr: float) -> list[dict[str, Any]]:
     """One optimizer group per learning rate: ``lr`` times the factor the core gives a
     parameter in ``Core.lr_factors`` (1 for all others)."""
     core = getattr(model, "core", None)
     factors = {f"core.{k}": v for k, v in (core.lr_factors() if core is not None else {}).items()}
-    by_lr: dict[float, list] = {}
+    by_lr: dict[float, list[torch.nn.Parameter]] = {}
     for name, p in model.named_parameters():
         if p.requires_grad:
             by_lr.setdefault(lr * factors.get(name, 1.0), []).append(p)
@@ -106,7 +69,7 @@ def eval_chunk(time_steps: int, chunk: int = EVAL_CHUNK, tokens: int = EVAL_TOKE
 
 @torch.inference_mode()
 def evaluate(model: torch.nn.Module, task: Task, data: Batch, chunk: int = EVAL_CHUNK,
-             tokens: int = EVAL_TOKENS) -> dict:
+             tokens: int = EVAL_TOKENS) -> dict[str, Any]:
     """Held-out metrics and loss, computed in large batches without autograd: ``chunk``
     examples per forward pass, fewer for long sequences (at most ``tokens`` time steps)."""
     model.eval()
@@ -118,7 +81,7 @@ def evaluate(model: torch.nn.Module, task: Task, data: Batch, chunk: int = EVAL_
     return metrics
 
 
-def train_cell(cell: Cell, device: str = "cpu") -> dict:
+def train_cell(cell: Cell, device: str = "cpu") -> dict[str, Any]:
     """Train the model of ``cell`` on its task and return the result row for the store."""
     setup_worker()
     start = time.perf_counter()
@@ -130,6 +93,7 @@ def train_cell(cell: Cell, device: str = "cpu") -> dict:
     except Exception as exc:  # recorded, not raised: one broken cell must not stop a sweep
         result.status = "failed"
         result.error = f"{type(exc).__name__}: {exc}"
+        assert result.metrics is not None  # Result.of starts it as {}; _train keeps a dict
         result.metrics["traceback"] = traceback.format_exc(limit=8)
     result.wall_time = time.perf_counter() - start
     result.finished_at = datetime.now(UTC).isoformat(timespec="seconds")
@@ -146,7 +110,7 @@ def setup_worker() -> None:
 def build_model(cell: Cell, task: Task) -> SequenceModel:
     """The cell's network with its seeded initial weights."""
     torch.manual_seed(cell.seed)
-    return SequenceModel(task.io, model_class_of(cell), **cell.model_params)
+    return SequenceModel(task.io, core_class_of(cell), **cell.model_params)
 
 
 def _train(cell: Cell, dev: torch.device, result: Result) -> None:
@@ -173,6 +137,7 @@ def _train(cell: Cell, dev: torch.device, result: Result) -> None:
                           "causal": bool(getattr(model.core, "causal", True))}
         result.metric, result.loss = test[task.metric], test["loss"]
         result.solved = result.metric >= task.solved
+    assert result.metrics is not None  # Result.of starts it as {}; set to dicts above
     if run.metrics and cell.train.extrapolate and run.status == "ok":
         result.metrics["extrapolation"] = extrapolation(model, task, cell, dev)
     result.metrics["curve"] = run.curve
@@ -185,14 +150,15 @@ LONGEST_WITHOUT_STATE = 2 ** 13  # longest extrapolated input a core without a r
 EXTRAPOLATION_TOKENS = 2 ** 20  # time steps per extrapolation pass of a recurrent core
 
 
-def extrapolation(model: SequenceModel, task: Task, cell: Cell, dev: torch.device) -> dict:
+def extrapolation(model: SequenceModel, task: Task, cell: Cell, dev: torch.device
+                  ) -> dict[str, Any]:
     """The task metric of the trained network at each multiple k of its training length,
     on a fresh set (``EXTRAPOLATION_STREAM``) of ``test_size`` (or ``eval_size``) examples
     of length k x L: {"2": 0.97, "4": 0.41, ...}. None where the model cannot take that
     length (a core's ``max_length``, a task that refuses it, or a forward pass that
     raises), with the reason under "n/a"."""
-    out: dict = {}
-    reasons = {}
+    out: dict[str, Any] = {}
+    reasons: dict[str, str] = {}
     size = cell.train.test_size or cell.train.eval_size
     limit = getattr(model.core, "max_length", None)
     for k in cell.train.extrapolate:
@@ -236,8 +202,8 @@ class Run:
 
     status: str = "ok"
     steps: int = 0
-    metrics: dict = field(default_factory=dict)
-    curve: list = field(default_factory=list)
+    metrics: dict[str, Any] = field(default_factory=dict)
+    curve: list[list[float]] = field(default_factory=list)  # [step, metric, loss] rows
     solved: bool = False
     steps_to_solve: int | None = None
     diverged_step: int | None = None
@@ -309,7 +275,8 @@ def train_network(model: torch.nn.Module, task: Task, cfg: TrainConfig, length: 
     return run
 
 
-def train_steps(model: torch.nn.Module, optimizer: torch.optim.Optimizer, params: list,
+def train_steps(model: torch.nn.Module, optimizer: torch.optim.Optimizer,
+                params: list[torch.nn.Parameter],
                 task: Task, cfg: TrainConfig, length: int, rng: np.random.Generator,
                 first: int, last: int, dev: torch.device,
                 exclude: frozenset[bytes] = frozenset()) -> int:
@@ -324,7 +291,7 @@ def train_steps(model: torch.nn.Module, optimizer: torch.optim.Optimizer, params
         batch = sample_unseen(task, cfg.batch_size, length, rng, exclude).to(dev)
         loss = task.loss(model(batch.x), batch)
         optimizer.zero_grad(set_to_none=True)
-        loss.backward()
+        loss.backward()  # type: ignore[no-untyped-call]  # torch leaves Tensor.backward unannotated
         torch.nn.utils.clip_grad_norm_(params, cfg.clip)
         optimizer.step()
         losses.append(loss.detach())
@@ -337,7 +304,7 @@ def train_steps(model: torch.nn.Module, optimizer: torch.optim.Optimizer, params
 def _fit_baseline(cell: Cell, task: Task, result: Result) -> None:
     """A baseline cell: the same training stream and held-out set as a model's, and the
     same row (params = fitted coefficients, steps = training examples)."""
-    baseline = model_class_of(cell)(**cell.model_params)
+    baseline = baseline_class_of(cell)(**cell.model_params)
     held_out = (test_set if cell.train.test_size else held_out_set)(
         task, cell.train, cell.length, cell.seed)  # a fit chooses nothing on held-out data
     metrics = baseline.fit_score(task, cell.length,

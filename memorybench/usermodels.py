@@ -34,6 +34,7 @@ from memorybench import catalog
 from memorybench.errors import UserError, UserTypeError
 from memorybench.models import MODELS
 from memorybench.models.base import Core
+from memorybench.training import train_cell
 
 # Width arguments a factory may have, in the order they are looked for; a factory (or
 # class) with another name for it says so with a ``width_arg`` attribute.
@@ -292,6 +293,7 @@ def load_file(spec: str) -> tuple[str, object]:
 
 def _exec_file(where: str, path: Path, module_name: str):
     spec = importlib.util.spec_from_file_location(module_name, path)
+    assert spec is not None and spec.loader is not None  # a .py path: the source loader
     module = importlib.util.module_from_spec(spec)
     sys.modules[module_name] = module
     try:
@@ -314,8 +316,6 @@ class WithModels:
         self.classes, self.work = classes, work
 
     def __call__(self, unit, device: str) -> dict:
-        from memorybench.training import train_cell
-
         with registered(self.classes):
             return (self.work or train_cell)(unit, device)
 

@@ -53,3 +53,14 @@ def pytest_sessionfinish(session, exitstatus):
         if reporter is not None:
             reporter.write_line("the browser tests were skipped: no Chromium here "
                                 "(apt-get install chromium chromium-driver to run them)")
+
+
+# One tiny cell (adding × elman, length 4) through the real CLI.
+RUN = ["run", "--task", "adding", "--model", "elman", "--lengths", "4", *TINY]
+
+
+@pytest.fixture
+def store(invoke, tmp_path):
+    """A store of one trained cell in the working folder, and its bytes."""
+    assert invoke(*RUN, "--db", "t.db").exit_code == 0
+    return tmp_path / "t.db"

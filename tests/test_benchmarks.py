@@ -34,16 +34,3 @@ def test_the_orthogonal_floor_times_only_products_and_expm():
 
     assert 0 < floor_seconds(steps=3, batch=2, hidden=4, seconds=0.01) < 1
     assert 0 < expm_seconds(hidden=4, seconds=0.01) < 1
-
-
-@pytest.mark.skipif(not (ROOT / "benchmarks" / "__main__.py").exists(),
-                    reason="the benchmarks/ folder ships with the repository, not the package")
-def test_the_cost_model_counts_a_loops_calls_per_time_step_whatever_the_width():
-    from memorybench.costs import coefficients, step_seconds
-
-    narrow = step_seconds("orthogonal", 64, 100, {"hidden": 8})
-    assert narrow > 100 * coefficients()["orthogonal"]["seq"]  # the calls stay at any width
-    assert step_seconds("orthogonal", 64, 200, {"hidden": 8}) > 1.9 * narrow - 0.01
-    # attention alone grows with T squared
-    a100, a400 = (step_seconds("attention", 64, t, {"hidden": 64}) for t in (100, 400))
-    assert a400 > 4.5 * a100

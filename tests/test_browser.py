@@ -20,8 +20,8 @@ import shutil
 from pathlib import Path
 
 import pytest
-from test_report import cell
-from test_report_details import search_rows, searched, store_of
+from test_report import cell, store_of
+from test_report_searches import search_rows, searched
 
 from memorybench.report import render_report
 
@@ -55,7 +55,7 @@ EMPTY = {"", "—", "-", "none", "n/a"}
 
 
 def browser_rows():
-    """The search store of test_report_details, a search that solved every length it
+    """The search store of test_report_searches, a search that solved every length it
     trained at a small learning rate, the hostile model searched and swept, and a hostile
     task swept."""
     rows = search_rows()

@@ -1,17 +1,24 @@
-"""The README's commands, through the real CLI."""
+"""The README's commands, through the real CLI; bad input (unknown names, numbers that are
+not finite, lengths that are not plain digits) is one line and exit 2; Ctrl-C while
+starting is exit 130; `--format json` speaks JSON."""
 
 import io
 import json
 import os
+import signal
 import sqlite3
+import subprocess
+import sys
+import time
 
 import pandas as pd
 import pytest
 
+from memorybench import catalog
 from memorybench.cli import cli
 from memorybench.store import Store
 
-from conftest import TINY, one_line_exit_2
+from conftest import RUN, TINY, one_line_exit_2
 
 SWEEP = ["run", "--task", "adding", "--task", "copy", "--model", "elman", "--model", "lstm",
          "--model", "gru", "--lengths", "4,6,8", "--seeds", "0,1"]
@@ -303,3 +310,62 @@ def test_help_has_an_example_for_every_command(invoke):
     for command in cli.commands:
         result = invoke(command, "--help")
         assert result.exit_code == 0 and "Example:" in result.stdout, command
+
+
+@pytest.mark.parametrize("args, expected", [
+    (["compare", "a.jsonl", "--baseline", "b.jsonl", "--margin", "nan"], "not a finite"),
+    (["compare", "a.jsonl", "--baseline", "b.jsonl", "--margin", "inf"], "not a finite"),
+    ([*RUN, "--lr", "nan"], "not a finite number"),
+    ([*RUN, "--lr", "inf"], "not a finite number"),
+    ([*RUN, "--set", "train.clip=nan"], "train.clip=nan is invalid"),
+    ([*RUN, "--set", "train.lr=inf"], "train.lr=inf is invalid"),
+    (["run", "--task", "adding", "--model", "lstm", "--lengths", "4", "--set",
+      "model.forget_bias=nan"], "finite number"),
+    ([*RUN, "--set", "task.tolerance=nan"], "tolerance=nan"),
+])
+def test_non_finite_numbers_are_refused_before_anything_is_stored(invoke, tmp_path, args,
+                                                                   expected):
+    one_line_exit_2(invoke(*args), expected)
+    assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize("lengths", ["1_0", "١٠", "+5", "0x10"])
+def test_lengths_are_plain_ascii_digits(invoke, lengths):
+    one_line_exit_2(invoke("run", "--task", "copy", "--model", "lstm", "--lengths", lengths,
+                           "--dry-run"), "is not an integer")
+
+
+def test_ctrl_c_while_starting_is_exit_130_without_a_traceback(tmp_path):
+    proc = subprocess.Popen([sys.executable, "-m", "memorybench", "list"], cwd=tmp_path,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
+    time.sleep(0.15)
+    proc.send_signal(signal.SIGINT)
+    out, err = proc.communicate(timeout=60)
+    assert proc.returncode in (130, 0), err  # 0: it finished before the signal came
+    assert "Traceback" not in err
+    if proc.returncode == 130:
+        assert err.strip().splitlines() == ["memorybench: interrupted"]
+
+
+def test_a_diverged_cell_records_the_step_where_it_diverged(invoke, monkeypatch):
+    from memorybench import training
+
+    monkeypatch.setattr(training, "train_steps", lambda *args, **kw: 2)  # step 2 of 3
+    assert invoke(*RUN).exit_code == 0
+    row = json.loads(invoke("export", "--format", "jsonl").output)
+    assert row["status"] == "diverged" and row["diverged_step"] == 2 and row["steps"] == 2
+
+
+def test_list_run_and_dry_run_speak_json(invoke):
+    listed = json.loads(invoke("list", "--format", "json").stdout)
+    assert {m["name"] for m in listed["models"]} >= {"lstm", "mamba"}
+    assert {t["name"] for t in listed["tasks"]} == set(catalog.task_names())
+    plan = json.loads(invoke("run", "--task", "adding", "--model", "elman", "--lengths", "4,5",
+                             *TINY, "--dry-run", "--format", "json").stdout)
+    assert plan["to_run"] == 2 and {c["length"] for c in plan["cells"]} == {4, 5}
+    done = invoke("run", "--task", "adding", "--model", "elman", "--lengths", "4", *TINY,
+                  "--format", "json")
+    assert done.exit_code == 0
+    [row] = json.loads(done.stdout)  # progress and notes went to standard error
+    assert row["model"] == "elman" and row["seeds"] == 1 and 0 <= row["mean"] <= 1

@@ -1,12 +1,16 @@
-"""The regression gate: compare fails on a real regression and passes on an unchanged run."""
+"""The regression gate: compare fails on a real regression and passes on an unchanged run;
+it reads every export format, never writes over its inputs, and prints stored text safely."""
 
 import json
+import sys
 
 import pandas as pd
 import pytest
 
 from memorybench.store import Store, results
 from memorybench.store.compare import compare
+
+from conftest import one_line_exit_2
 
 TRAIN = ["run", "--task", "adding", "--model", "gru", "--lengths", "5", "--seeds", "0,1,2",
          "--set", "model.hidden=24", "--steps", "250", "--eval-every", "250", "--batch-size",
@@ -151,3 +155,34 @@ def test_every_export_format_reads_back_for_compare(invoke):
         assert invoke("export", "--format", fmt, "--out", f"r.{fmt}").exit_code == 0
         result = invoke("compare", f"r.{fmt}", "--baseline", "results/memorybench.db")
         assert result.exit_code == 0 and "1 unchanged" in result.stdout, (fmt, result.output)
+
+
+def test_update_baseline_never_writes_over_the_new_results(invoke, store):
+    assert invoke("export", "--db", "t.db", "--out", "new.jsonl", "--format", "jsonl") \
+        .exit_code == 0
+    one_line_exit_2(invoke("compare", "new.jsonl", "--baseline", "new.jsonl",
+                           "--update-baseline"), "not an input")
+
+
+def test_compare_prints_no_raw_escape_sequences(invoke, store):
+    assert invoke("export", "--db", "t.db", "--out", "a.jsonl", "--format", "jsonl") \
+        .exit_code == 0
+    row = json.loads((store.parent / "a.jsonl").read_text())
+    row["model"] = "evil\x1b[2J"
+    (store.parent / "b.jsonl").write_text(json.dumps(row) + "\n")
+    done = invoke("compare", "b.jsonl", "--baseline", "b.jsonl")
+    assert "\x1b" not in done.output and "evil\\x1b[2J" in done.output
+
+
+def test_a_directory_given_as_results_is_named_a_directory(invoke, tmp_path):
+    (tmp_path / "folder").mkdir()
+    one_line_exit_2(invoke("compare", "folder", "--baseline", "folder"),
+                    "folder is a directory; expected a .db store or an exported")
+
+
+def test_parquet_without_pyarrow_names_the_extra(invoke, store, monkeypatch):
+    monkeypatch.setitem(sys.modules, "pyarrow", None)  # import fails as if not installed
+    one_line_exit_2(invoke("export", "--db", "t.db", "--format", "parquet", "--out", "a.pq"),
+                    "pip install 'memorybench[parquet]'")
+    (store.parent / "b.parquet").write_bytes(b"PAR1")
+    one_line_exit_2(invoke("compare", "b.parquet", "--baseline", "t.db"), "memorybench[parquet]")

@@ -1,9 +1,16 @@
-"""The cost model behind `run --dry-run`'s time estimate."""
+"""The cost model behind `run --dry-run`'s time estimate, and the memory estimate that
+refuses, before training, a cell no machine here can hold."""
+
+from pathlib import Path
 
 import pytest
 
 from memorybench.costs import cell_seconds, duration, sweep_seconds
 from memorybench.sweep import Sweep
+
+from conftest import one_line_exit_2
+
+ROOT = Path(__file__).resolve().parent.parent
 
 
 def cells(**train):
@@ -38,3 +45,34 @@ def test_dry_run_prints_each_cells_estimate_and_the_sweeps(invoke):
     lines = result.stdout.splitlines()
     assert "est." in lines[0]
     assert "estimated time: at most" in lines[-1] and "with 2 workers" in lines[-1]
+
+
+@pytest.mark.skipif(not (ROOT / "benchmarks" / "__main__.py").exists(),
+                    reason="the benchmarks/ folder ships with the repository, not the package")
+def test_the_cost_model_counts_a_loops_calls_per_time_step_whatever_the_width():
+    from memorybench.costs import coefficients, step_seconds
+
+    narrow = step_seconds("orthogonal", 64, 100, {"hidden": 8})
+    assert narrow > 100 * coefficients()["orthogonal"]["seq"]  # the calls stay at any width
+    assert step_seconds("orthogonal", 64, 200, {"hidden": 8}) > 1.9 * narrow - 0.01
+    # attention alone grows with T squared
+    a100, a400 = (step_seconds("attention", 64, t, {"hidden": 64}) for t in (100, 400))
+    assert a400 > 4.5 * a100
+
+
+@pytest.mark.parametrize("args", [
+    ["--lengths", "999999999999"],
+    ["--set", "model.hidden=1000000000"],
+    ["--set", "model.embed=100000000"],
+    ["--set", "task.symbols=100000000"],
+    ["--set", "train.batch_size=100000000000"],
+])
+def test_a_cell_no_machine_here_can_hold_is_refused_before_training(invoke, tmp_path, args):
+    done = invoke("run", "--task", "copy", "--model", "lstm", "--lengths", "10", *args)
+    one_line_exit_2(done, "GiB to train, more than this machine's")
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_dry_run_shows_the_memory_estimate(invoke):
+    done = invoke("run", "--task", "copy", "--model", "lstm", "--lengths", "10", "--dry-run")
+    assert "largest memory need of a cell: about" in done.output

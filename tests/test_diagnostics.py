@@ -1,5 +1,6 @@
 """Diagnostics measure what they claim: exact gradient decay on a linear RNN, step-wise states
-equal to the fused forward, a probe that finds what a state holds, and the CLI end to end."""
+equal to the fused forward, a probe that finds what a state holds, and the CLI end to end; a
+diagnostic trains through its cell's own loop, and a diverged one is recorded, not raised."""
 
 import json
 import sqlite3
@@ -11,14 +12,15 @@ import numpy as np
 import pytest
 import torch
 
-from memorybench import diagnostics
+from memorybench import diagnostics, training
 from memorybench.config import TrainConfig
 from memorybench.errors import UserError
 from memorybench.models import MODELS
 from memorybench.models.base import Core, SequenceModel
 from memorybench.store import Store
+from memorybench.sweep import Sweep
 from memorybench.tasks import TASKS
-from memorybench.training import train_network
+from memorybench.training import train_cell, train_network
 
 from conftest import TINY
 
@@ -281,3 +283,26 @@ def test_a_store_without_diagnostics_reports_as_before(tmp_path):
     with Store(path) as store:
         assert store.con.execute("SELECT count(*) FROM diagnostics").fetchone()[0] == 0
         assert store.con.execute("PRAGMA user_version").fetchone()[0] >= 3
+
+
+def test_a_diagnostic_trains_exactly_as_its_cell_does():
+    """One training loop: same held-out set, same steps, same trained metric."""
+    diag = diagnostics.plan("adding", "elman", 6, 0, 20, {"train": {"eval_every": 10},
+                                                          "task": {}, "model": {"hidden": 8}})
+    cell = Sweep(tasks=["adding"], models=["elman"], lengths=[6],
+                 train={"steps": 20, "eval_every": 10}, model={"hidden": 8}).cells()[0]
+    assert diag.cell == cell
+    row = diagnostics.diagnose(diag)
+    result = train_cell(cell)
+    assert row["status"] == "ok" and result["status"] == "ok"
+    assert row["result"]["trained"]["metric"] == result["metric"]
+    assert row["result"]["trained"]["curve"] == result["metrics"]["curve"]
+
+
+def test_a_diverged_diagnostic_is_recorded_not_raised(monkeypatch):
+    monkeypatch.setattr(training, "train_steps", lambda *args, **kw: 3)
+    diag = diagnostics.plan("adding", "elman", 6, 0, 10, {"train": {}, "task": {},
+                                                          "model": {"hidden": 8}})
+    row = diagnostics.diagnose(diag)
+    assert row["status"] == "diverged" and "step 3" in row["error"]
+    assert row["result"]["init"]["gradient"]["mean"]  # measured before training

@@ -366,10 +366,11 @@ def test_a_suite_names_what_its_horizon_searches_and_its_budget_apart_from_run(i
     assert dry.exit_code == 0, dry.output
     searched = [line for line in dry.stdout.splitlines() if " × " in line]
     assert len(searched) == 1 and searched[0].startswith("copy × elman: ladder 5 10 20;")
+    from memorybench.config import Request
     from memorybench.horizon.plan import plan_searches, search_sweep
 
-    sweep, protocol = search_sweep(str(tmp_path / "s.toml"), (), (), [0], None, {},
-                                   {"lrs": (1e-2,)})
+    sweep, protocol = search_sweep(Request(str(tmp_path / "s.toml"), seeds=(0,),
+                                           protocol={"lrs": (1e-2,)}))
     (search,) = plan_searches(sweep, protocol)
     assert (search.task, search.model, search.lengths) == ("copy", "elman", [5, 10, 20])
     assert {c.train.steps for c in search.base} == {11}
@@ -384,6 +385,7 @@ def test_a_suite_names_what_its_horizon_searches_and_its_budget_apart_from_run(i
 
 
 def test_a_per_model_table_sets_that_model_only_and_flags_win(tmp_path):
+    from memorybench.config import Request
     from memorybench.horizon.plan import plan_searches, search_sweep
 
     (tmp_path / "s.toml").write_text(
@@ -392,7 +394,8 @@ def test_a_per_model_table_sets_that_model_only_and_flags_win(tmp_path):
     path = str(tmp_path / "s.toml")
 
     def layers(flags):
-        sweep, protocol = search_sweep(path, (), (), [0], None, flags, {"lrs": (1e-2,)})
+        sweep, protocol = search_sweep(Request(path, seeds=(0,), protocol={"lrs": (1e-2,)},
+                                               **flags))
         searches = plan_searches(sweep, protocol)
         assert searches
         return {s.model: {c.model_params["layers"] for c in s.base} for s in searches}
@@ -472,7 +475,7 @@ def test_the_report_shows_each_searched_bracket_with_its_seeds(invoke, tmp_path)
 def test_a_report_reads_the_caps_of_the_suite_it_is_given(invoke, tmp_path):
     """The caps a report reads from a suite are its searches' own (the task ladder's, or a
     model's cap); `report --suite` with an unknown suite is one line and exit 2, and nothing
-    is written. (How a report reads them: test_report_details.)"""
+    is written. (How a report reads them: test_report_searches.)"""
     assert invoke("horizon", "--task", "adding", "--model", "lstm", "--start", "4", "--cap",
                   "4", "--seeds", "0", "--lrs", "1e-2", *TINY).exit_code == 0
     from memorybench.horizon.plan import suite_caps

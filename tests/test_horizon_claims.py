@@ -9,7 +9,7 @@ import pytest
 from memorybench import catalog
 from memorybench.report import claims, horizon_claims, searches, summary
 from tests.test_claims import frame_of
-from tests.test_report_details import search_rows, searched
+from tests.test_report_searches import search_rows, searched
 
 H = horizon_claims
 
@@ -257,7 +257,7 @@ def test_a_reports_task_tables_read_searched_cells_at_the_chosen_rate(tmp_path):
     """The grid's losing rate (0.001, test metric 0.3) is not averaged into the task
     table's mean at a length: the rung chose 0.01 (0.95)."""
     from memorybench.report import render_report
-    from tests.test_report_details import store_of
+    from tests.test_report import store_of
 
     rows = two_rates()
     render_report(store_of(tmp_path / "r.db", rows), tmp_path / "rep")

@@ -7,7 +7,7 @@ import shutil
 from pathlib import Path
 
 import pytest
-from test_report import cell
+from test_report import cell, store_of
 
 from memorybench.report import render_report
 from memorybench.report.leaderboard import stale_files
@@ -174,3 +174,18 @@ def test_other_plotting_versions_do_not_make_the_html_stale(tmp_path):
     for png in (committed / "figures").glob("*.png"):
         png.write_bytes(b"\x89PNG other encoder")
     assert stale_files(fresh, committed) == []
+
+
+def test_plotting_versions_do_not_make_a_report_stale(tmp_path):
+    rows = [cell("copy", "lstm", n, 0, 0.5) for n in (10, 20)]
+    fresh = tmp_path / "fresh"
+    render_report(store_of(tmp_path / "s.db", rows), fresh)
+    committed = tmp_path / "committed"
+    shutil.copytree(fresh, committed)
+    readme = committed / "README.md"
+    text = readme.read_text()
+    readme.write_text(text.replace("- Figures drawn with matplotlib",
+                                   "- Figures drawn with matplotlib 0.0 (older),"))
+    assert stale_files(fresh, committed) == []
+    readme.write_text(text.replace("| lstm ", "| LSTM ", 1))
+    assert stale_files(fresh, committed) == ["README.md"]

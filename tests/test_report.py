@@ -1,6 +1,11 @@
-"""`memorybench report` from a small hand-written store: no training, a few seconds."""
+"""`memorybench report` from small hand-written stores (no training, a few seconds): every
+section and figure, well-formed and reproducible pages, hostile names as text, the horizon
+rule and its "failed", Markdown escaping, the contents line, attractor buckets, the
+Student-t interval, the training-time table and its wall clock; and `report --out` keeps
+what a user put in its folders."""
 
 import ast
+import json
 import math
 import re
 import subprocess
@@ -8,14 +13,15 @@ import sys
 from html.parser import HTMLParser
 from pathlib import Path
 
+import pandas as pd
 import pytest
 from click.testing import CliRunner
 
 from memorybench.cli import cli
-from memorybench.report import render_report, summary
+from memorybench.report import render_report, summary, tables
 from memorybench.store import Store
 
-from conftest import one_line_exit_2
+from conftest import TINY, one_line_exit_2
 
 HOSTILE = "<script>alert(1)</script>"
 VOID = {"meta", "img", "br", "hr", "link", "input"}
@@ -312,3 +318,138 @@ def test_report_modules_import_nothing_from_the_package_file():
             if isinstance(node, ast.ImportFrom) and node.module == "memorybench.report":
                 names = {alias.name for alias in node.names}
                 assert names <= modules, f"{path.name} imports {names - modules} from report/"
+
+
+def store_of(path, rows):
+    with Store(path) as s:
+        for row in rows:
+            s.put(row)
+    return path
+
+
+def test_a_model_whose_cells_all_failed_has_horizon_failed(tmp_path):
+    rows = [cell("copy", "lstm", n, 0, 0.2) for n in (10, 20)]  # ran, solved nothing
+    rows += [cell("copy", "gru", n, 0, math.nan, status="failed", metric=None,
+                  error="RuntimeError: boom") for n in (10, 20)]
+    rows += [cell("copy", "elman", 10, 0, math.nan, status="diverged", metric=None,
+                  diverged_step=3), cell("copy", "elman", 20, 0, 0.95)]
+    frame = summary.normalise(Store(store_of(tmp_path / "s.db", rows), readonly=True).frame())
+    horizons = summary.horizons(summary.by_length(frame))
+    assert horizons["lstm", "copy"].text() == "none"
+    assert horizons["gru", "copy"].text() == "failed"
+    assert horizons["elman", "copy"].text() == "none"  # one length ran: a measured "none"
+    out = tmp_path / "r"
+    render_report(tmp_path / "s.db", out)
+    text = (out / "README.md").read_text("utf-8")
+    horizon = text.split("## Memory horizon")[1].split("##")[0]
+    assert "| gru " in horizon and "failed" in horizon.split("| gru ")[1].splitlines()[0]
+    assert "\"failed\" when no cell" in text
+
+
+def test_markdown_active_characters_are_escaped():
+    assert tables.md("cost $5 and $x$") == r"cost \$5 and \$x\$"
+    assert tables.md("#1 `a` *b* _c_ [d] ~e~ |") == r"\#1 \`a\` \*b\* \_c\_ \[d\] \~e\~ \|"
+    assert tables.md("<b>&") == "&lt;b&gt;&amp;"
+
+
+def test_dollar_names_stay_literal_in_the_readme(tmp_path):
+    rows = [cell("copy", "cost$1$", n, 0, 0.5) for n in (10, 20)]
+    out = tmp_path / "r"
+    render_report(store_of(tmp_path / "s.db", rows), out)
+    text = (out / "README.md").read_text("utf-8")
+    assert r"cost\$1\$" in text and "cost$1$" not in text
+
+
+def test_contents_line_links_every_task(tmp_path):
+    rows = [cell(task, "lstm", n, 0, 0.5) for task in ("copy", "my task") for n in (10, 20)]
+    out = tmp_path / "r"
+    render_report(store_of(tmp_path / "s.db", rows), out)
+    contents = next(line for line in (out / "README.md").read_text().splitlines()
+                    if line.startswith("Contents:"))
+    assert "[Task copy](#task-copy)" in contents
+    assert "[Task my task](#task-my-task)" in contents
+    assert tables.anchor("Task a.b (c)") == "task-ab-c"
+
+
+def agreement_rows(metrics_of):
+    return [cell("agreement", "lstm", n, seed, 0.9, chance=0.5,
+                 extra={**metrics_of(seed)}) for n in (5, 10) for seed in (0, 1)]
+
+
+@pytest.mark.parametrize("form", ["missing", "stored"])
+def test_attractor_buckets_show_their_examples_when_stored(form, tmp_path):
+    def metrics(seed):
+        if form == "missing":  # results of agreement version 1
+            return {"by_attractors": {"0": 0.9, "1": 0.7}}
+        return {"by_attractors": {"0": 0.9, "1": 0.7},
+                "by_attractors_n": {"0": 400, "1": 100}}
+
+    db = store_of(tmp_path / "s.db", agreement_rows(metrics))
+    frame = summary.normalise(Store(db, readonly=True).frame())
+    attr = summary.attractor_frame(frame)
+    assert sorted(attr["accuracy"].unique()) == [0.7, 0.9]
+    table = tables.attractor_table(attr)
+    first = table.rows[0]
+    if form == "missing":
+        assert attr["examples"].isna().all()
+        assert first[2:] == ["0.900", "0.700"]
+        assert "not stored" in table.notes[0]
+    else:
+        assert first[2:] == ["0.900 (n=800)", "0.700 (n=200)"]  # summed over two seeds
+        assert "held-out examples" in table.notes[0]
+
+
+def test_every_interval_is_labelled_the_student_t_interval(tmp_path):
+    rows = [cell("copy", "lstm", n, seed, 0.5 + 0.1 * seed) for n in (10, 20)
+            for seed in range(3)]
+    out = tmp_path / "r"
+    render_report(store_of(tmp_path / "s.db", rows), out)
+    for page in ("README.md", "index.html"):
+        text = (out / page).read_text("utf-8")
+        assert "bootstrap" not in text
+        assert text.count(summary.INTERVAL) == 2  # the figure's note and the table's
+        assert "small points: each seed" in text
+    readme = (out / "README.md").read_text("utf-8")
+    half = 4.302653 * 0.1 / math.sqrt(3)  # t(0.975, 2) x sd / sqrt(3)
+    assert f"| 0.600 ± {half:.3f} " in readme
+
+
+def test_the_training_time_table_sums_each_model_and_task_with_totals():
+    rows = [cell(task, model, length, seed, 0.9, wall_time=seconds)
+            for task, model, seconds in (("copy", "lstm", 10.0), ("copy", "gru", 30.0),
+                                         ("adding", "lstm", 60.0))
+            for length in (10, 20) for seed in range(2)]
+    frame = summary.normalise(pd.DataFrame([{k: json.dumps(v) if isinstance(v, dict) else v
+                                             for k, v in r.items()} for r in rows]))
+    table = tables.time_table(frame)
+    # every cell of a seed finishes at 10:00 of its own day: a day's cells overlap, so the
+    # wall clock counts each day's longest cell once
+    assert table.headers == ["model / task", "adding", "copy", "all tasks", "wall clock"]
+    assert table.rows == [["gru", "not run", "2 min 00 s", "2 min 00 s", "1 min 00 s"],
+                          ["lstm", "4 min 00 s", "40.0 s", "4 min 40 s", "2 min 00 s"],
+                          ["all models", "4 min 00 s", "2 min 40 s", "6 min 40 s", "2 min 00 s"],
+                          ["wall clock", "2 min 00 s", "1 min 00 s", "2 min 00 s", ""]]
+
+
+def test_the_wall_clock_counts_overlapping_cells_once_and_finds_the_peak():
+    frame = pd.DataFrame({
+        "finished_at": ["2026-01-01T10:00:10+00:00", "2026-01-01T10:00:15+00:00",
+                        "2026-01-01T10:01:00+00:00", None, "not a date",
+                        # one worker: starts a second before the last ended (stored to
+                        # the second), which is not two at once
+                        "2026-01-01T10:01:09+00:00"],
+        "wall_time": [10.0, 10.0, 5.0, 99.0, 99.0, 9.5]})
+    # [0:00, 0:10] and [0:05, 0:15] overlap: 15 s; [0:55, 1:00]: 5 s; [0:59.5, 1:09]: 9 s more
+    total, peak = summary.elapsed(frame)
+    assert total == pytest.approx(29.0)
+    assert peak == 2
+    assert summary.elapsed(frame.iloc[3:5]) is None
+
+
+def test_report_out_keeps_files_the_user_put_in_its_folders(invoke, tmp_path):
+    args = ["run", "--task", "adding", "--model", "elman", "--lengths", "4,6", *TINY]
+    assert invoke(*args).exit_code == 0
+    assert invoke("report", "--out", "rep").exit_code == 0
+    (tmp_path / "rep" / "figures" / "notes.txt").write_text("mine")
+    one_line_exit_2(invoke("report", "--out", "rep"), "figures/notes.txt")
+    assert (tmp_path / "rep" / "figures" / "notes.txt").read_text() == "mine"

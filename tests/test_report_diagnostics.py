@@ -257,3 +257,14 @@ def test_report_out_that_cannot_be_a_folder_is_one_line(tmp_path, monkeypatch):
                         "--out")
     assert list(work.iterdir()) == []
     assert sorted(p.name for p in tmp_path.iterdir()) == ["d.db", "work"]
+
+
+def test_diagnostics_of_tasks_whose_names_slug_alike_get_their_own_figures(tmp_path):
+    from test_report_diagnostics import diag_row, make_store
+
+    from memorybench.report import diagnostics as report_diagnostics
+
+    db = make_store(tmp_path / "d.db", [diag_row(task=name) for name in ("a.b", "a-b", "a_b")])
+    files, context = report_diagnostics.build(report_diagnostics.load(db))
+    figures = [f for f in files if f.endswith(".png")]
+    assert len(context["groups"]) == 3 and len(figures) == len(set(figures)) == 6

@@ -1,4 +1,6 @@
-"""The store keeps every row: across schema versions, concurrent writers and retries."""
+"""The store keeps every row: across schema versions, concurrent writers and retries; no
+command writes over it, a damaged one is refused untouched, and read-only commands leave
+nothing beside it."""
 
 import sqlite3
 
@@ -9,6 +11,8 @@ from memorybench.errors import UserError
 from memorybench.store import Store
 from memorybench.store.file import APPLICATION_ID
 from memorybench.store.schema import SCHEMA_VERSION
+
+from conftest import RUN, one_line_exit_2
 
 # The version-1 schema, frozen as it shipped, to prove that migration keeps old rows.
 V1_COLUMNS = [c for c in COLUMNS if c not in ("host", "state_size")]
@@ -170,3 +174,59 @@ def test_a_store_damaged_inside_is_refused_untouched(tmp_path):
         Store(path, readonly=True)
     assert path.read_bytes() == bytes(data)
     assert not (tmp_path / "s.db-wal").exists() and not (tmp_path / "s.db-shm").exists()
+
+
+@pytest.mark.parametrize("out", ["t.db", "t.db-wal", "t.db-shm", "./sub/../t.db"])
+@pytest.mark.parametrize("fmt", ["csv", "jsonl", "parquet"])
+def test_export_never_writes_over_its_store(invoke, store, out, fmt):
+    (store.parent / "sub").mkdir(exist_ok=True)
+    before = store.read_bytes()
+    one_line_exit_2(invoke("export", "--db", "t.db", "--out", out, "--format", fmt),
+                    "expected an output path that is not an input")
+    assert store.read_bytes() == before
+
+
+def damage(path, statement):
+    con = sqlite3.connect(path)
+    con.executescript(statement)
+    con.commit()
+    con.close()
+
+
+DAMAGE = {
+    "version 0": ("PRAGMA user_version = 0", "schema version 0"),
+    "version -1": ("PRAGMA user_version = -1", "schema version -1"),
+    "no cells": ("DROP TABLE cells", "no cells table"),
+    "cells a view": ("ALTER TABLE cells RENAME TO c2; CREATE VIEW cells AS SELECT * FROM c2",
+                     "its cells table is a view"),
+    "no column": ("ALTER TABLE cells DROP COLUMN metric", "lacks the column 'metric'"),
+    "text metric": ("UPDATE cells SET metric = 'abc'", "a metric that is not a number"),
+    "float seed": ("UPDATE cells SET seed = 1.5", "a seed that is not an integer"),
+    "bad json": ("UPDATE cells SET config = '{oops'", "config that is not valid JSON"),
+    "bad metrics": ("UPDATE cells SET metrics = '['", "metrics that is not valid JSON"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(DAMAGE))
+@pytest.mark.parametrize("command", [RUN, ["export"], ["report"], ["compare", "t.db",
+                                     "--baseline", "t.db"], ["leaderboard", "--db", "t.db"]])
+def test_a_damaged_store_is_refused_before_any_work_and_left_as_it_was(invoke, store, case,
+                                                                       command):
+    statement, expected = DAMAGE[case]
+    damage(store, statement)
+    before = store.read_bytes()
+    args = [*command, "--db", "t.db"] if command[0] in ("run", "export", "report") else command
+    done = invoke(*args)
+    one_line_exit_2(done, expected)
+    assert store.read_bytes() == before
+    assert not (store.parent / "reports").exists()
+
+
+@pytest.mark.parametrize("command", [["export", "--db", "t.db"],
+                                     ["run", *RUN[1:], "--db", "t.db", "--dry-run"],
+                                     ["compare", "t.db", "--baseline", "t.db"]])
+def test_read_only_commands_leave_nothing_beside_the_store(invoke, store, command):
+    for companion in ("t.db-wal", "t.db-shm"):
+        (store.parent / companion).unlink(missing_ok=True)
+    assert invoke(*command).exit_code == 0
+    assert sorted(p.name for p in store.parent.iterdir()) == ["t.db"]

@@ -1,9 +1,17 @@
-"""Suites: per-task training budgets and task parameters, and every shipped suite resolves."""
+"""Suites: per-task training budgets and task parameters, every shipped suite resolves, every
+task's spec gives its lengths for the short suites, and a suite that names a task it lacks
+or cannot be read is one line."""
+
+import os
 
 import pytest
 
+from memorybench import catalog
 from memorybench.errors import UserError
 from memorybench.sweep import Sweep, load_suite, suite_names
+from memorybench.tasks import TASKS
+
+from conftest import one_line_exit_2
 
 SUITE = """
 tasks = ["adding", "copy", "recall"]
@@ -102,6 +110,7 @@ LEADERBOARD_CAPS = {"copy": 1000, "adding": 1000, "recall": 512, "selective-copy
 
 def test_the_standard_horizon_search_covers_every_task_and_model_at_the_literatures_lengths():
     from memorybench import catalog
+    from memorybench.config import Request
     from memorybench.horizon.plan import protocol_from, search_sweep, task_ladder
 
     protocol, extra = protocol_from(load_suite("standard")[0].horizon, {})
@@ -112,7 +121,7 @@ def test_the_standard_horizon_search_covers_every_task_and_model_at_the_literatu
     assert len(extra["seeds"]) == 3 and extra["params"] == 20000
     assert protocol.lrs == (1e-3, 3e-3, 1e-2) and protocol.resolution == 1.5
     assert protocol.lr_rungs == "first" and extra["caps"] == {"attention": 256}
-    sweep, _ = search_sweep("standard", (), (), None, None, {}, {})
+    sweep, _ = search_sweep(Request("standard"))
     for task in catalog.task_names():
         _, cap, _ = task_ladder(task, sweep, protocol, None, None, extra["ladders"].get(task))
         spec_cap = catalog.task_spec(task)["horizon"]["cap"]
@@ -120,9 +129,10 @@ def test_the_standard_horizon_search_covers_every_task_and_model_at_the_literatu
 
 
 def test_the_quick_horizon_search_is_the_lectures_tasks_and_models_kept_short():
+    from memorybench.config import Request
     from memorybench.horizon.plan import plan_searches, search_sweep
 
-    sweep, protocol = search_sweep("quick", (), (), None, None, {}, {})
+    sweep, protocol = search_sweep(Request("quick"))
     searches = plan_searches(sweep, protocol)
     networks = {s.model for s in searches if not s.baseline}
     assert networks == {"ffwindow", "elman", "lstm", "gru", "birnn", "orthogonal", "attention"}
@@ -142,9 +152,42 @@ def test_the_standard_length_sweep_is_still_the_committed_results():
     import json
     from pathlib import Path
 
+    from memorybench.config import Request
     from memorybench.sweep import build_sweep
 
     committed = Path(__file__).parent.parent / "results" / "standard-sweep.jsonl"
-    sweep = build_sweep("standard", (), (), None, None, {}, {}, None)
+    sweep = build_sweep(Request("standard"))
     keys = {json.loads(line)["key"] for line in committed.read_text().splitlines()}
     assert {c.key for c in sweep.cells()} == keys
+
+
+def test_every_task_spec_gives_its_lengths_for_the_short_suites():
+    """A suite that runs "all" tasks reads each task's lengths from its spec."""
+    assert TASKS.names()
+    for name in TASKS.names():
+        lengths = catalog.task_spec(name).get("suites", {})
+        assert {"smoke", "ci", "quick"} <= set(lengths), name
+    assert {"smoke", "ci", "quick"} <= set(suite_names())
+    smoke = load_suite("smoke")[0]
+    assert smoke.tasks == catalog.task_names() and smoke.models == catalog.model_names()
+
+
+@pytest.mark.parametrize("table, expected", [
+    ('lengths = { copyy = [4] }', "lengths.copyy: unknown task of this suite 'copyy'; "
+     "did you mean 'copy'?"),
+    ('[train.copyy]\nsteps = 3', "[train.copyy]"),
+    ('[task.adding]\ntolerance = 0.1', "[task.adding]: unknown task of this suite"),
+])
+def test_a_suite_table_naming_a_task_it_lacks_is_an_error(invoke, tmp_path, table, expected):
+    (tmp_path / "s.toml").write_text(f'tasks = ["copy"]\nmodels = ["lstm"]\n{table}\n')
+    one_line_exit_2(invoke("run", "--suite", "s.toml", "--dry-run"), expected)
+
+
+@pytest.mark.parametrize("suite", ["/dev/null/x.toml", "x" * 300 + ".toml", "loop.toml",
+                                   "fifo.toml", "folder.toml"])
+def test_a_suite_path_that_cannot_be_read_is_one_line(invoke, tmp_path, suite):
+    (tmp_path / "loop.toml").symlink_to(tmp_path / "loop2.toml")
+    (tmp_path / "loop2.toml").symlink_to(tmp_path / "loop.toml")
+    os.mkfifo(tmp_path / "fifo.toml")
+    (tmp_path / "folder.toml").mkdir()
+    one_line_exit_2(invoke("run", "--suite", suite, "--dry-run"), "expected a TOML file")

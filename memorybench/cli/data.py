@@ -7,7 +7,9 @@ from pathlib import Path
 
 import click
 
+from memorybench.cli.flags import parse_ints, parse_lengths, parse_set
 from memorybench.cli.group import cli
+from memorybench.errors import UserError
 
 
 @cli.command()
@@ -40,9 +42,7 @@ def data(task, lengths, seeds, out, train_size, validation_size, test_size, batc
       memorybench data --task copy --lengths 10,50 --seeds 0,1 --out data/copy
       python -c "import numpy as np; d = np.load('data/copy/copy-T10-seed0.npz'); print(d.files)"
     """
-    from memorybench import datasets
-    from memorybench.cli.flags import parse_ints, parse_lengths, parse_set
-    from memorybench.errors import UserError
+    from memorybench import datasets  # imports torch: inside the command (cli/__init__.py)
 
     overrides = parse_set(settings)
     if overrides["train"] or overrides["model"]:

@@ -1,4 +1,5 @@
-"""Command-line values to sweeps: comma lists and ``--set SECTION.KEY=VALUE``.
+"""Command-line values to requests: comma lists, ``--set SECTION.KEY=VALUE``, and the
+flags of a training command as one ``Options`` object.
 
 Each parser turns bad text into one ``UserError`` line that says what was expected.
 """
@@ -6,7 +7,11 @@ Each parser turns bad text into one ``UserError`` line that says what was expect
 from __future__ import annotations
 
 import tomllib
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
 
+from memorybench.config import Request, merged
 from memorybench.errors import UserError
 
 
@@ -54,13 +59,76 @@ def parse_set(items: tuple[str, ...]) -> dict[str, dict]:
     return out
 
 
-def sweep_from_flags(suite: str | None, tasks: tuple[str, ...], models: tuple[str, ...],
-                     lengths: str | None, seeds: str | None, train: dict,
-                     settings: tuple[str, ...], n_params: int | None):
-    """The sweep of a suite and/or flags (flags win). With tasks but no models, every
-    model runs (and the other way round)."""
-    from memorybench.sweep import build_sweep  # imports torch: only for commands that train
+@dataclass(frozen=True)
+class Options:
+    """The flags of a command that trains (``run``, ``horizon``), as click parsed them:
+    handed on whole. A flag the command does not have keeps its default."""
 
-    return build_sweep(suite, tasks, models, parse_lengths(lengths),
-                       parse_ints("--seeds", seeds, "0,1,2"), train, parse_set(settings),
-                       n_params)
+    db: Path
+    suite: str | None = None
+    tasks: tuple[str, ...] = ()
+    models: tuple[str, ...] = ()
+    model_files: tuple[str, ...] = ()
+    lengths: str | None = None
+    seeds: str | None = None
+    n_params: int | None = None
+    settings: tuple[str, ...] = ()
+    # the training flags: layer 7 of memorybench.config's table, over --set train.X
+    steps: int | None = None
+    batch_size: int | None = None
+    lr: float | None = None
+    eval_every: int | None = None
+    # where and how cells train
+    workers: int | None = None
+    device: str = "auto"
+    backend: str = "local"
+    scheduler: str | None = None
+    dry_run: bool = False
+    quiet: bool = False
+    retry_failed: bool = False
+    rerun: bool = False
+    fmt: str = "text"
+    # the horizon search's protocol (``memorybench horizon``)
+    start: int | None = None
+    cap: int | None = None
+    factor: float | None = None
+    resolution: float | None = None
+    lrs: str | None = None
+    lr_rungs: str | None = None
+    multiples: str | None = None
+    test_size: int | None = None
+    patience: int | None = None
+    min_delta: float | None = None
+
+    def request(self, models: Sequence[str] = ()) -> Request:
+        """What the flags ask for (``models``: names of the ``--model-file`` models, run
+        beside ``--model``)."""
+        sets = parse_set(self.settings)
+        flags = {k: getattr(self, k) for k in ("steps", "batch_size", "lr", "eval_every")}
+        protocol = {"factor": self.factor, "resolution": self.resolution,
+                    "lrs": parse_floats("--lrs", self.lrs), "lr_rungs": self.lr_rungs,
+                    "multiples": parse_ints("--multiples", self.multiples, "2,4,8"),
+                    "test_size": self.test_size, "patience": self.patience,
+                    "min_delta": self.min_delta}
+        return Request(self.suite, self.tasks, (*self.models, *models),
+                       lengths=parse_lengths(self.lengths),
+                       seeds=parse_ints("--seeds", self.seeds, "0,1,2"), params=self.n_params,
+                       train=merged(sets["train"], {k: v for k, v in flags.items()
+                                                    if v is not None}),
+                       task=sets["task"], model=sets["model"], protocol=protocol)
+
+
+def parse_floats(option: str, text: str | None) -> tuple[float, ...] | None:
+    """'1e-3,3e-3' -> (0.001, 0.003); an empty grid is (), refused by the protocol."""
+    if text is None:
+        return None
+    values = []
+    for part in (p.strip() for p in text.split(",")):
+        if not part:
+            continue
+        try:
+            values.append(float(part))
+        except ValueError:
+            raise UserError(f"{option}: {part!r} is not a number; expected comma-separated "
+                            "numbers like 1e-3,3e-3,1e-2") from None
+    return tuple(values)

@@ -4,24 +4,8 @@ from __future__ import annotations
 
 import click
 
+from memorybench.cli.flags import Options
 from memorybench.cli.group import cli, db_option, model_file_option
-from memorybench.errors import UserError
-
-
-def parse_floats(option: str, text: str | None) -> tuple[float, ...] | None:
-    """'1e-3,3e-3' -> (0.001, 0.003); an empty grid is (), refused by the protocol."""
-    if text is None:
-        return None
-    values = []
-    for part in (p.strip() for p in text.split(",")):
-        if not part:
-            continue
-        try:
-            values.append(float(part))
-        except ValueError:
-            raise UserError(f"{option}: {part!r} is not a number; expected comma-separated "
-                            "numbers like 1e-3,3e-3,1e-2") from None
-    return tuple(values)
 
 
 @cli.command()
@@ -68,9 +52,7 @@ def parse_floats(option: str, text: str | None) -> tuple[float, ...] | None:
 @click.option("--dry-run", is_flag=True, help="Print each ladder so far and the worst-case "
               "cost left; train nothing.")
 @click.option("--quiet", is_flag=True, help="No progress bar.")
-def horizon(suite, tasks, models, model_files, seeds, n_params, start, cap, factor, resolution,
-            lrs, lr_rungs, multiples, test_size, patience, min_delta, settings, db, workers, device,
-            backend, scheduler, dry_run, quiet):
+def horizon(**flags):
     """Search each model's memory horizon on each task: a bracket [solved, failed).
 
     Per (task, model): train at a geometric ladder of lengths, stop at the first length a
@@ -85,28 +67,26 @@ def horizon(suite, tasks, models, model_files, seeds, n_params, start, cap, fact
       memorybench horizon --suite quick
       memorybench horizon --suite quick --dry-run
     """
-    from memorybench import usermodels
-    from memorybench.cli.flags import parse_ints, parse_set
+    return search(Options(**flags))
+
+
+def search(o: Options) -> int:
+    """``memorybench horizon`` with its flags parsed: plan, then train round by round."""
+    from memorybench import usermodels  # imports torch: not for `memorybench --help`
     from memorybench.horizon.plan import plan_searches, search_sweep
     from memorybench.horizon.run import run_searches
     from memorybench.runner import check_device, default_workers, require_dask
 
-    flags = {"factor": factor, "resolution": resolution, "lrs": parse_floats("--lrs", lrs),
-             "lr_rungs": lr_rungs,
-             "multiples": parse_ints("--multiples", multiples, "2,4,8"),
-             "test_size": test_size, "patience": patience, "min_delta": min_delta}
-    names, classes = usermodels.from_files(model_files)
-    workers = workers or default_workers()
+    names, classes = usermodels.from_files(o.model_files)
+    workers = o.workers or default_workers()
     with usermodels.registered(classes):
-        sweep, protocol = search_sweep(suite, tasks, (*models, *names),
-                                       parse_ints("--seeds", seeds, "0,1,2"), n_params,
-                                       parse_set(settings), flags)
-        searches = plan_searches(sweep, protocol, start, cap, lrs_given=lrs is not None)
-        device = check_device(device)
-        if (scheduler or backend == "dask") and not dry_run:
-            require_dask(scheduler)
+        sweep, protocol = search_sweep(o.request(names))
+        searches = plan_searches(sweep, protocol, o.start, o.cap, lrs_given=o.lrs is not None)
+        device = check_device(o.device)
+        if (o.scheduler or o.backend == "dask") and not o.dry_run:
+            require_dask(o.scheduler)
         usermodels.check_sendable(classes, workers)
-        return run_searches(searches, protocol, db, workers, device=device,
-                            backend="dask" if scheduler else backend, scheduler=scheduler,
-                            dry_run=dry_run, progress=not quiet,
+        return run_searches(searches, protocol, o.db, workers, device=device,
+                            backend="dask" if o.scheduler else o.backend,
+                            scheduler=o.scheduler, dry_run=o.dry_run, progress=not o.quiet,
                             work=usermodels.WithModels(classes))

@@ -5,10 +5,12 @@ from __future__ import annotations
 import json
 import shlex
 from pathlib import Path
+from typing import cast
 
 import click
 
-from memorybench.cli.group import FiniteFloat, cli, db_option, model_file_option
+from memorybench.cli.flags import Options
+from memorybench.cli.group import Cli, FiniteFloat, cli, db_option, model_file_option
 from memorybench.console import print_diagnostics, print_outcome, print_plan
 
 format_option = click.option("--format", "fmt", type=click.Choice(["text", "json"]),
@@ -82,9 +84,7 @@ def list_cmd(fmt):
               "(implies --backend dask; without it, dask starts a LocalCluster).")
 @click.option("--quiet", is_flag=True, help="No progress bar.")
 @format_option
-def run(suite, tasks, models, model_files, lengths, seeds, steps, batch_size, lr, eval_every,
-        n_params, settings, db, workers, device, dry_run, retry_failed, rerun, backend,
-        scheduler, quiet, fmt):
+def run(**flags):
     """Train every cell of a sweep that is not stored yet, and store it.
 
     A sweep is tasks x models x lengths x seeds, from a suite and/or flags (flags win).
@@ -98,31 +98,34 @@ def run(suite, tasks, models, model_files, lengths, seeds, steps, batch_size, lr
       memorybench run --suite smoke --dry-run
       memorybench run --task copy --model lstm --model orthogonal --params 6500
     """
-    from memorybench import usermodels
-    from memorybench.cli.flags import sweep_from_flags
-    from memorybench.runner import check_device, default_workers, require_dask, run_sweep
+    return run_cells(Options(**flags))
 
-    train = {"steps": steps, "batch_size": batch_size, "lr": lr, "eval_every": eval_every}
-    names, classes = usermodels.from_files(model_files)
-    workers = workers or default_workers()
+
+def run_cells(o: Options) -> int:
+    """``memorybench run`` with its flags parsed: plan, train, print the outcome."""
+    from memorybench import usermodels  # imports torch: not for `memorybench --help`
+    from memorybench.runner import check_device, default_workers, require_dask, run_sweep
+    from memorybench.sweep import build_sweep
+
+    names, classes = usermodels.from_files(o.model_files)
+    workers = o.workers or default_workers()
     with usermodels.registered(classes):
-        cells = sweep_from_flags(suite, tasks, (*models, *names), lengths, seeds, train,
-                                 settings, n_params).cells()
-        device = check_device(device)
-        if (scheduler or backend == "dask") and not dry_run:
-            require_dask(scheduler)
+        cells = build_sweep(o.request(names)).cells()
+        device = check_device(o.device)
+        if (o.scheduler or o.backend == "dask") and not o.dry_run:
+            require_dask(o.scheduler)
         usermodels.check_sendable(classes, workers)
-        resume = shlex.join(["memorybench", *click.get_current_context().find_root()
-                             .command.raw_args])
-        outcome = run_sweep(cells, db, workers=workers, device=device,
-                            backend="dask" if scheduler else backend, scheduler=scheduler,
-                            retry_failed=retry_failed, rerun=rerun, dry_run=dry_run,
-                            progress=not quiet, resume=resume,
-                            work=usermodels.WithModels(classes))
-    if dry_run:
-        print_plan(outcome.plan, workers, fmt)
+        root = click.get_current_context().find_root().command
+        resume = shlex.join(["memorybench", *cast(Cli, root).raw_args])
+        outcome = run_sweep(cells, o.db, workers=workers, device=device,
+                            backend="dask" if o.scheduler else o.backend,
+                            scheduler=o.scheduler, retry_failed=o.retry_failed,
+                            rerun=o.rerun, dry_run=o.dry_run, progress=not o.quiet,
+                            resume=resume, work=usermodels.WithModels(classes))
+    if o.dry_run:
+        print_plan(outcome.plan, workers, o.fmt)
     elif outcome.code != 130:
-        print_outcome(outcome, db, fmt)
+        print_outcome(outcome, o.db, o.fmt)
     return outcome.code
 
 

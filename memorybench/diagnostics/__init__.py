@@ -37,11 +37,12 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import Any
 
 import torch
 
 from memorybench import catalog
-from memorybench.catalog import model_class_of, task_of
+from memorybench.catalog import model_class_of, task_of, versions
 from memorybench.cells import Cell, cell_key
 from memorybench.diagnostics.measure import (  # noqa: F401  (the measurements, re-exported)
     BAND,
@@ -61,9 +62,12 @@ from memorybench.diagnostics.measure import (  # noqa: F401  (the measurements, 
     sequence_steps,
 )
 from memorybench.errors import UserError
+from memorybench.models.base import Core
 from memorybench.models.checks import require_build
+from memorybench.runner import Plan, SweepInterrupted, run_plan
+from memorybench.store import Store
 from memorybench.sweep import Sweep
-from memorybench.training import build_model, setup_worker, train_network, versions
+from memorybench.training import build_model, setup_worker, train_network
 
 VERSION = 3  # bump when a measurement changes: stored diagnostics stop matching
 
@@ -131,7 +135,9 @@ def check_builds(diag: Diagnostic) -> None:
     """Build the model once, so a parameter no model can have (a width of 0) is a one-line
     error before any training, not a failed diagnostic after it."""
     cell = diag.cell
-    require_build(cell.model, task_of(cell).io, model_class_of(cell), cell.model_params)
+    mcls = model_class_of(cell)
+    assert issubclass(mcls, Core)  # only a model with a recurrent state is diagnosed
+    require_build(cell.model, task_of(cell).io, mcls, cell.model_params)
 
 
 # --- one diagnostic --------------------------------------------------------------------------
@@ -141,7 +147,8 @@ def diagnose(diag: Diagnostic, device: str = "cpu") -> dict:
     the measurements at initialization."""
     setup_worker()
     start = time.perf_counter()
-    status, error, result = "ok", None, {}
+    status, error = "ok", None
+    result: dict[str, Any] = {}
     try:
         status = _measure(diag.cell, result)  # flushes denormals while training only
         if status == "diverged":
@@ -214,8 +221,6 @@ def run(todo: list[Diagnostic], not_applicable: list[Diagnostic], db, workers: i
     or None for the counts when interrupted. ``work`` measures one (default ``diagnose``)."""
     import click
 
-    from memorybench.runner import Plan, SweepInterrupted, run_plan
-    from memorybench.store import Store
 
     def said(row: dict) -> None:
         click.echo(f"{row['model']} seed {row['seed']}: {row['status']}"

@@ -1,26 +1,27 @@
 """Plan horizon searches: from a suite's ``[horizon]`` table and flags to a protocol, a
 sweep and one ``Search`` per (task, model) with its ladder of lengths and its cells.
 
-``memorybench.horizon.run`` runs what this plans; ``memorybench.ladder`` is the search logic
-itself, pure functions over results.
+``run`` trains what this plans; ``rules`` decides each verdict, pure functions over results.
+Which setting wins where several layers give it is ``memorybench.config``'s table.
 """
 
 from __future__ import annotations
 
 import copy
 import dataclasses
-import json
 from dataclasses import dataclass
+from typing import Any
 
 from memorybench import catalog
 from memorybench.cells import Cell
-from memorybench.config import TRAIN_KEYS, Protocol
+from memorybench.config import TRAIN_KEYS, Protocol, Request
 from memorybench.errors import UserError, is_integer
 from memorybench.horizon import rules
 from memorybench.horizon.rules import Rung, State, Trial
 from memorybench.registry import unknown_name
 from memorybench.specs import check_keys
-from memorybench.sweep import Sweep
+from memorybench.sweep import Sweep, build_sweep
+from memorybench.tasks.base import Task
 
 HORIZON_KEYS = {"factor", "resolution", "lrs", "lr_rungs", "multiples", "test_size", "patience",
                 "min_delta", "solved_evals", "params",
@@ -31,7 +32,7 @@ SWEEP_KEYS = ("params", "seeds", "tasks", "models", "ladders", "caps", "probes",
               "task", "model")
 
 
-def protocol_from(table: dict, flags: dict) -> tuple[Protocol, dict]:
+def protocol_from(table: dict[str, Any], flags: dict[str, Any]) -> tuple[Protocol, dict[str, Any]]:
     """The protocol of a suite's ``[horizon]`` table with flags over it, and the rest of
     the table (``SWEEP_KEYS``: which tasks and models are searched, over which ladders, at
     which size and seeds)."""
@@ -81,7 +82,7 @@ def protocol_from(table: dict, flags: dict) -> tuple[Protocol, dict]:
         raise UserError(f"[horizon] caps = {caps!r} is invalid; expected a table of models "
                         "and lengths, e.g. caps = { attention = 256 }")
     per_model = [name for name, v in extra.get("model", {}).items() if isinstance(v, dict)]
-    for where, names in (("caps", caps), ("model", per_model)):
+    for where, names in (("caps", list(caps)), ("model", per_model)):
         for model in names:
             if model not in catalog.model_names():
                 raise UserError(f"[horizon] {where}: "
@@ -123,11 +124,11 @@ class Search:
     probes: tuple[int, ...] = ()  # lengths trained once the search has closed, at its
     # rate, whatever the bracket: the metric at distances a claim quotes
 
-    def probe_cells(self, state: State, rungs: dict) -> list[Cell]:
+    def probe_cells(self, state: State, rungs: dict[int, Rung]) -> list[Cell]:
         """The probes' cells of a closed search (none while it is open)."""
         return [c for n in self.probes for c in self.cells(n, rungs)] if state.closed else []
 
-    def cells(self, length: int, rungs: dict | None = None) -> list[Cell]:
+    def cells(self, length: int, rungs: dict[int, Rung] | None = None) -> list[Cell]:
         """The cells of the rung at ``length``: one per (learning rate, seed), or, where the
         rate is held, one per seed at the rate the first rung chose (``rungs``; before the
         first rung is trained, the grid's first rate stands in, for counting costs)."""
@@ -138,12 +139,13 @@ class Search:
             base = [c for c in base if c.train.lr == lr]
         return [dataclasses.replace(c, length=length, key="") for c in base]
 
-    def state(self, rows: dict[str, dict], resolution: float) -> tuple[State, dict]:
+    def state(self, rows: dict[str, dict[str, Any]],
+              resolution: float) -> tuple[State, dict[int, Rung]]:
         """Where the search stands, from the stored rows (key -> row), and its rungs."""
         rungs: dict[int, Rung] = {}
         while True:
             state = rules.advance(self.lengths, rungs, resolution)
-            if state.closed:
+            if state.next is None:  # closed
                 return state, rungs
             cells = self.cells(state.next, rungs)
             if not all(c.key in rows for c in cells):
@@ -152,45 +154,42 @@ class Search:
             rungs[state.next] = rules.rung(state.next, trials, self.lrs)
 
 
-def trial(cell: Cell, row: dict) -> Trial:
-    metrics = row.get("metrics") or {}
-    if isinstance(metrics, str):
-        metrics = json.loads(metrics)
-    return rules.trial_of(cell.train.lr, cell.seed, row, metrics, cell.train.steps)
+def trial(cell: Cell, row: dict[str, Any]) -> Trial:
+    return rules.trial_of(cell.train.lr, cell.seed, row, row.get("metrics"), cell.train.steps)
 
 
-def search_sweep(suite: str | None, tasks, models, seeds: list[int] | None,
-                 n_params: int | None, overrides: dict[str, dict], flags: dict):
-    """The sweep and protocol of ``memorybench horizon`` (and ``memorybench.horizon``):
-    a suite and/or flags, with ``flags`` (factor, resolution, lrs, multiples, test_size,
-    patience) over the suite's ``[horizon]`` table, and its seeds (default 0, 1, 2) and
-    parameter budget."""
-    from memorybench.sweep import build_sweep
-
-    sweep = build_sweep(suite, tasks, models, None, None, {}, overrides, None)
-    protocol, extra = protocol_from(sweep.horizon, flags)
+def search_sweep(request: Request) -> tuple[Sweep, Protocol]:
+    """The sweep and protocol of ``memorybench horizon`` (and ``memorybench.horizon``): a
+    suite and/or names, with the request's protocol flags over the suite's ``[horizon]``
+    table, its ``[horizon.train]``, ``[horizon.task]`` and ``[horizon.model]`` over the
+    suite's tables and the request's settings over those (``memorybench.config``'s table),
+    and its seeds (default 0, 1, 2) and parameter budget."""
+    suite, tasks, models = request.suite, request.tasks, request.models
+    sweep = build_sweep(dataclasses.replace(request, lengths=None, seeds=None, params=None))
+    protocol, extra = protocol_from(sweep.horizon, dict(request.protocol))
     apply_horizon_tables(sweep, extra)
-    sweep.override("train", overrides.get("train", {}))  # flags win over [horizon.train]
-    sweep.override("task", overrides.get("task", {}))
-    sweep.override("model", overrides.get("model", {}))
+    sweep.override("train", dict(request.train))  # flags win over [horizon.train]
+    sweep.override("task", dict(request.task))
+    sweep.override("model", dict(request.model))
     if suite and not tasks and "tasks" in extra:
         sweep.tasks = list(extra["tasks"])  # the suite's searched tasks, unless flags name some
     if suite and not models and "models" in extra:
         sweep.models = list(extra["models"])
-    sweep.seeds = list(seeds or []) or extra.get("seeds") or (sweep.seeds if suite
-                                                              else [0, 1, 2])
-    n_params = n_params if n_params is not None else extra.get("params")
+    sweep.seeds = list(request.seeds or []) or extra.get("seeds") or (
+        sweep.seeds if suite else [0, 1, 2])
+    n_params = request.params if request.params is not None else extra.get("params")
     if n_params is not None:
         if not is_integer(n_params) or n_params < 1:
             raise UserError(f"--params {n_params} is invalid; expected an integer >= 1")
-        if "hidden" not in overrides.get("model", {}):
+        if "hidden" not in request.model:
             sweep.model.pop("hidden", None)  # the budget chooses the suite's width
         sweep.params = n_params
     return sweep, protocol
 
 
 def task_ladder(task: str, sweep: Sweep, protocol: Protocol, start: int | None,
-                cap: int | None, suite_ladder: dict | None = None):
+                cap: int | None,
+                suite_ladder: dict[str, Any] | None = None) -> tuple[list[int], int, Task]:
     """The task's ladder: start and cap from flags, else the suite's ``[horizon] ladders``
     entry for the task, else the task spec's ``horizon`` table; lengths the task cannot
     take left out."""
@@ -226,7 +225,7 @@ def task_ladder(task: str, sweep: Sweep, protocol: Protocol, start: int | None,
     return lengths, cap, built
 
 
-def apply_horizon_tables(sweep: Sweep, extra: dict) -> None:
+def apply_horizon_tables(sweep: Sweep, extra: dict[str, Any]) -> None:
     """A suite's ``[horizon.train]``, ``[horizon.task]`` and ``[horizon.model]`` over its
     ``[train]``, ``[task]`` and ``[model]``: the search's budget, task settings and model
     parameters, which ``run`` of the suite does not use. A flat key applies to every task
@@ -245,7 +244,7 @@ def apply_horizon_tables(sweep: Sweep, extra: dict) -> None:
 def suite_caps(suite: str) -> dict[tuple[str, str], int]:
     """(task, model) -> the cap of its ladder in ``suite``'s ``[horizon]`` table: a report
     reads "≥ cap" there as solved to the cap, not as a search still open."""
-    sweep, protocol = search_sweep(suite, (), (), None, None, {}, {})
+    sweep, protocol = search_sweep(Request(suite))
     return {(s.task, s.model): s.cap for s in plan_searches(sweep, protocol)}
 
 

@@ -1,11 +1,19 @@
-"""The horizon search, as pure functions over results: no training, no store, no torch.
+"""Where a horizon is decided: the rules of a verdict, as pure functions over stored
+results (no training, no store, no torch). The search plans and runs with them
+(``horizon.plan``, ``horizon.run``) and the report reads brackets back with them; none of
+these rules is written anywhere else.
 
-For one (task, model) the search climbs a geometric ladder of lengths (``ladder``) and
-stops at the first rung where a majority of seeds fail; it then refines between the last
-solved and the first failed length by geometric midpoints until their ratio is at most
-``resolution`` (``advance``). Each rung is a set of ordinary cells, one per (learning
-rate, seed); the learning rate of a rung is the one with the best mean *validation* metric
-over the seeds (``rung``), and the rung's seeds are judged by their *test* metric.
+- the ladder (``ladder``): the lengths a search climbs, x factor per rung up to the cap;
+- a rung (``rung``): one length, one cell per (learning rate, seed); the rate is the one
+  with the best mean *validation* metric over the seeds, and the seeds are judged by their
+  *test* metric;
+- a majority of seeds (``Rung.passed``): a rung passes when more than half of its seeds
+  solve it (a tie is not a majority);
+- the bracket (``advance``, ``closed_state``, ``bracket``): the search stops at the first
+  failed rung and refines between the last solved and the first failed length by geometric
+  midpoints until their ratio is at most ``resolution``: [solved, failed);
+- still learning (``still_learning``, ``Rung.budget_bound``): a failed length whose seeds
+  were still improving when their budget ran out is the budget's, marked ↗.
 
     ladder 8, 16, 32, 64, 128        solved: 8 16 32, failed: 64
     refine  45 (= sqrt(32 x 64))     solved -> bracket [45, 64): 64 / 45 = 1.42 <= 1.5
@@ -15,7 +23,9 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
+from typing import Any
 
+from memorybench.cells import Metrics
 from memorybench.errors import UserError
 
 RISE = 0.05  # ``still_learning``: a gain in the metric's own units (accuracy: 5 points)
@@ -30,17 +40,6 @@ def still_learning(curve: list[tuple[int, float]], steps: int, rise: float = RIS
         return False
     cut = len(curve) - max(1, len(curve) // 3)
     return max(v for _, v in curve[cut:]) - max(v for _, v in curve[:cut]) >= rise
-
-
-def curve_of(metrics: dict) -> list[tuple[int, float]]:
-    """(step, held-out metric) of a cell's stored learning curve (``metrics["curve"]``,
-    [step, metric, loss] per evaluation); [] where none was stored (a baseline's fit)."""
-    points = []
-    for point in metrics.get("curve") or []:
-        if isinstance(point, list) and len(point) >= 2 and all(
-                isinstance(v, int | float) and not isinstance(v, bool) for v in point[:2]):
-            points.append((int(point[0]), float(point[1])))
-    return points
 
 
 def ladder(start: int, cap: int, factor: float) -> list[int]:
@@ -69,31 +68,34 @@ class Trial:
     solved: bool  # judged on the test set
     validation: float  # the metric on the validation set (NaN if none)
     threshold: float = math.nan
-    extrapolation: dict = field(default_factory=dict)  # "k" -> metric or None
+    extrapolation: dict[str, Any] = field(default_factory=dict)  # "k" -> metric or None
     steps: float = math.nan  # steps trained (an early stop's: when it stopped)
     rising: bool = False  # its budget cut a rising learning curve (``still_learning``)
 
 
-def trial_of(lr: float, seed: int, row: dict, metrics: dict, budget: int = 0) -> Trial:
-    """A stored row (status, solved, metric_name, solved_threshold) and its parsed metrics
-    as a trial: validation from metrics["validation"] (the held-out set that chose the
-    rate), or the row's own metrics where the cell had no separate test set; ``budget``,
+def trial_of(lr: float, seed: int, row: dict[str, Any],
+             metrics: Metrics | dict[str, Any] | str | None, budget: int = 0) -> Trial:
+    """A stored row (status, solved, metric_name, solved_threshold) and its metrics as a
+    trial: judged on the validation set (the held-out set that chose the rate); ``budget``,
     the cell's training steps, tells whether its budget cut a rising curve."""
-    validation = (metrics.get("validation") or metrics).get(row.get("metric_name"))
+    metrics = Metrics.read(metrics)
+    validation = metrics.validation.get(row.get("metric_name") or "")
     threshold = row.get("solved_threshold")
     number = isinstance(validation, int | float) and not isinstance(validation, bool)
+    stored_steps: Any = row.get("steps")  # whatever the row holds: float() may refuse it
     try:
-        steps = float(row.get("steps"))
+        steps = float(stored_steps)
     except (TypeError, ValueError):
         steps = math.nan
     return Trial(lr=lr, seed=seed, ok=row.get("status") == "ok", steps=steps,
                  rising=row.get("status") == "ok" and budget > 0
-                 and still_learning(curve_of(metrics), budget),
+                 and still_learning(metrics.curve, budget),
                  solved=bool(row.get("solved")),
-                 validation=float(validation) if number else math.nan,
+                 validation=float(validation) if number and validation is not None
+                 else math.nan,
                  threshold=math.nan if threshold is None or threshold != threshold
                  else float(threshold),
-                 extrapolation=metrics.get("extrapolation") or {})
+                 extrapolation=metrics.extrapolation)
 
 
 @dataclass(frozen=True)
@@ -102,11 +104,12 @@ class Rung:
 
     length: int
     lr: float
-    seeds: dict  # seed -> solved
+    seeds: dict[int, bool]  # seed -> solved
     lr_at_edge: bool  # the chosen rate is the smallest or largest of a grid of >= 2
-    extrapolation: dict  # "k" -> (seeds solving, seeds scored), or None where n/a
-    rising: dict = field(default_factory=dict)  # seed -> still learning when its budget ran
-    # out (``still_learning``)
+    # "k" -> (seeds solving, seeds scored), or None where n/a
+    extrapolation: dict[str, tuple[int, int] | None]
+    # seed -> still learning when its budget ran out (``still_learning``)
+    rising: dict[int, bool] = field(default_factory=dict)
 
     @property
     def budget_bound(self) -> bool:
@@ -140,14 +143,14 @@ def rung(length: int, trials: list[Trial], lrs: tuple[float, ...]) -> Rung:
     grid = [lr for lr in lrs if any(t.lr == lr for t in trials)]
     best = max(grid, key=lambda lr: (score(lr), speed(lr), -grid.index(lr)))
     chosen = [t for t in trials if t.lr == best]
-    extrapolation: dict = {}
+    counts: dict[str, tuple[int, int]] = {}
     for t in chosen:
         for k, value in t.extrapolation.items():
             if k.isdigit():
-                n, total = extrapolation.get(k) or (0, 0)
-                extrapolation[k] = (n + (value is not None and value >= t.threshold),
-                                    total + (value is not None))
-    extrapolation = {k: v if v[1] else None for k, v in extrapolation.items()}
+                n, total = counts.get(k) or (0, 0)
+                counts[k] = (n + (value is not None and value >= t.threshold),
+                             total + (value is not None))
+    extrapolation = {k: v if v[1] else None for k, v in counts.items()}
     return Rung(length, best, {t.seed: t.ok and t.solved for t in chosen},
                 len(lrs) > 1 and best in (min(lrs), max(lrs)), extrapolation,
                 {t.seed: t.rising for t in chosen})
@@ -219,9 +222,10 @@ def refinements(ratio: float, resolution: float) -> int:
 def worst_case(lengths: list[int], state: State, resolution: float) -> list[int]:
     """Lengths a search may still train, at most: every rung left on the ladder, then the
     refinement below the last one, each counted at the longest length it can have."""
-    if state.closed:
+    if state.next is None:  # closed
         return []
     if state.hi is not None:  # refining
+        assert state.lo is not None  # advance opens a bracket only above a solved rung
         return [state.hi] * refinements(state.hi / state.lo, resolution)
     left = [n for n in lengths if n >= state.next]
     ratio = max(b / a for a, b in zip(lengths, lengths[1:], strict=False)) if len(
@@ -242,7 +246,7 @@ def seed_horizons(rungs: dict[int, Rung]) -> dict[int, int | None]:
     """Each seed's own horizon: the longest trained length it solved with every shorter
     trained length (None: it failed the shortest)."""
     seeds = sorted({s for r in rungs.values() for s in r.seeds})
-    out = {}
+    out: dict[int, int | None] = {}
     for seed in seeds:
         best = None
         for length in sorted(rungs):
@@ -257,7 +261,8 @@ def describe(task: str, model: str, state: State, rungs: dict[int, Rung], cap: i
              causal: bool = True) -> str:
     """One line a user reads when a search closes."""
     parts = []
-    lo, hi = rungs.get(state.lo), rungs.get(state.hi)
+    lo = None if state.lo is None else rungs.get(state.lo)
+    hi = None if state.hi is None else rungs.get(state.hi)
     if lo is not None:
         parts.append(f"solves T={lo.length} ({lo.n_solved}/{len(lo.seeds)} seeds)")
     if hi is not None:
@@ -276,7 +281,7 @@ def describe(task: str, model: str, state: State, rungs: dict[int, Rung], cap: i
     return text
 
 
-def seed_text(seeds: dict[int, int | None], rungs: dict) -> str:
+def seed_text(seeds: dict[int, int | None], rungs: dict[int, Rung]) -> str:
     """'0: 64, 1: ≥ 128, 2: < 8': each seed's own horizon (``seed_horizons``); ≥ where the
     seed solved every length trained (the longest is a lower bound), < where it failed the
     first."""
@@ -290,7 +295,9 @@ def extrapolation_text(r: Rung) -> str:
     """'; at T=256 it solves 2×, fails 4×' (a majority of seeds each), or n/a."""
     if not r.extrapolation:
         return ""
-    solves, fails, na = [], [], []
+    solves: list[str] = []
+    fails: list[str] = []
+    na: list[str] = []
     for k in sorted(r.extrapolation, key=int):
         value = r.extrapolation[k]
         if value is None:

@@ -1,4 +1,4 @@
-"""Run horizon searches (``memorybench horizon``): the logic of ``memorybench.ladder`` over
+"""Run horizon searches (``memorybench horizon``): the rules of ``memorybench.horizon.rules`` over
 ordinary cells, planned by ``memorybench.horizon.plan``, trained and stored by the runner.
 
 Each rung of a search is one cell per (learning rate, seed) at one length, so it is keyed,
@@ -10,25 +10,36 @@ trains the rungs of all searches at once, and each search whose bracket closes i
 from __future__ import annotations
 
 import math
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, cast
 
 import click
 
-from memorybench.config import Protocol
+from memorybench.config import Protocol, Request
+from memorybench.costs import cell_seconds, duration, sweep_seconds
 from memorybench.errors import UserError
 from memorybench.horizon import rules
 from memorybench.horizon.plan import Search, plan_searches, search_sweep
+from memorybench.horizon.rules import Rung, State
+from memorybench.runner import SweepInterrupted, Work, make_plan, run_plan
+from memorybench.store import Store, results
+from memorybench.training import train_cell
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 
-def brackets(searches: list[Search], protocol: Protocol, db) -> list[dict]:
+Row = dict[str, Any]  # a stored cell, missing values as None
+
+
+def brackets(searches: list[Search], protocol: Protocol, db: str | Path) -> list[dict[str, Any]]:
     """Each search's bracket as stored in ``db``: one row per (task, model)."""
-    from memorybench.store import Store
-
     with Store(db, readonly=True) as store:
         rows = stored_rows(store)
     out = []
     for search in searches:
         state, rungs = search.state(rows, protocol.resolution)
-        best = rungs.get(state.lo)
+        best = rungs.get(state.lo) if state.lo is not None else None
         out.append({"task": search.task, "model": search.model, "closed": state.closed,
                     "solved": state.lo, "failed": state.hi, "cap": search.cap,
                     "bracket": rules.bracket(state, search.cap) if state.closed else None,
@@ -37,24 +48,24 @@ def brackets(searches: list[Search], protocol: Protocol, db) -> list[dict]:
     return out
 
 
-def stored_rows(store) -> dict[str, dict]:
+def stored_rows(store: Store) -> dict[str, Row]:
     return rows_by_key(store.frame())
 
 
-def rows_by_key(frame) -> dict[str, dict]:
+def rows_by_key(frame: pd.DataFrame) -> dict[str, Row]:
     """Key -> row (missing values as None) of a results table."""
-    return {r["key"]: r for r in frame.astype(object).where(frame.notna(), None)
-            .to_dict(orient="records")}
+    # pandas types a record's keys as Hashable; these are the column names
+    rows = cast(list[Row], frame.astype(object).where(frame.notna(), None)
+                .to_dict(orient="records"))
+    return {r["key"]: r for r in rows}
 
 
-def suite_search_rows(db, suite: str):
+def suite_search_rows(db: str | Path, suite: str) -> tuple[pd.DataFrame, int]:
     """The stored rows of every search of ``suite``'s ``[horizon]`` table in the store or
     results file ``db`` (each search's cells at every length it trained), and how many
     stored rows are not theirs; a search still open is an error that says how to resume."""
-    from memorybench.store import results
-
     frame = results.load(db)
-    sweep, protocol = search_sweep(suite, (), (), None, None, {}, {})
+    sweep, protocol = search_sweep(Request(suite))
     searches = plan_searches(sweep, protocol)
     rows = rows_by_key(frame)
     keys, still_open = set(), []
@@ -72,17 +83,13 @@ def suite_search_rows(db, suite: str):
     return frame[keep], int((~keep).sum())
 
 
-def run_searches(searches: list[Search], protocol: Protocol, db, workers: int,
+def run_searches(searches: list[Search], protocol: Protocol, db: str | Path, workers: int,
                  device: str = "cpu", backend: str = "local", scheduler: str | None = None,
-                 dry_run: bool = False, progress: bool = True, work=None) -> int:
+                 dry_run: bool = False, progress: bool = True, work: Work | None = None) -> int:
     """The ``horizon`` command: rounds of rungs until every search's bracket closes,
     printing each bracket as it closes; with ``dry_run``, the ladders so far and the
     worst-case cost left. Returns the exit code (1 while a searched cell is stored as
     failed, 130 when interrupted). ``work`` trains a cell (default: ``train_cell``)."""
-    from memorybench.runner import SweepInterrupted, make_plan, run_plan
-    from memorybench.store import Store
-    from memorybench.training import train_cell
-
     printed: set[int] = set()
     trained = 0
     with Store(db, readonly=dry_run) as store:
@@ -98,7 +105,7 @@ def run_searches(searches: list[Search], protocol: Protocol, db, workers: int,
                 print_dry_run(searches, states, protocol, workers, rows)
                 return 0
             todo = [c for s, (state, rungs) in zip(searches, states, strict=True)
-                    for c in (s.probe_cells(state, rungs) if state.closed
+                    for c in (s.probe_cells(state, rungs) if state.next is None  # closed
                               else s.cells(state.next, rungs)) if c.key not in rows]
             if not todo:
                 break
@@ -124,7 +131,8 @@ def run_searches(searches: list[Search], protocol: Protocol, db, workers: int,
     return 1 if failed else 0
 
 
-def print_totals(searches, states, trained: int, db, rows: dict) -> None:
+def print_totals(searches: list[Search], states: list[tuple[State, dict[int, Rung]]],
+                 trained: int, db: str | Path, rows: dict[str, Row]) -> None:
     """Cells the searches hold against a full grid over the same ladders, and the share of
     their training time spent in cells that did not solve (those run their whole budget)."""
     searched = sum(len(s.cells(n, rungs)) for s, (st, rungs) in zip(searches, states,
@@ -144,11 +152,10 @@ def print_totals(searches, states, trained: int, db, rows: dict) -> None:
                    "in cells that did not solve", err=True)
 
 
-def print_dry_run(searches, states, protocol: Protocol, workers: int, rows: dict) -> None:
+def print_dry_run(searches: list[Search], states: list[tuple[State, dict[int, Rung]]],
+                  protocol: Protocol, workers: int, rows: dict[str, Row]) -> None:
     """Per search: its ladder, the rungs trained (✓ a majority solved, ✗ not), what it
     trains next, and the worst case left in cells and time (``memorybench.costs``)."""
-    from memorybench.costs import cell_seconds, duration, sweep_seconds
-
     left = []
     for search, (state, rungs) in zip(searches, states, strict=True):
         done = " ".join(f"{n}{'✓' if rungs[n].passed else '✗'}" for n in sorted(rungs))

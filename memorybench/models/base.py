@@ -30,9 +30,12 @@ class Core(nn.Module):
     description: ClassVar[str] = ""
     # The code version, part of every cell key: bump it when a change alters what the model
     # computes or learns, so stored results of the old code are not reused. A core that
-    # declares none (a plugin) is fingerprinted by its module's source instead.
-    version: ClassVar[int] = 1
-    causal: ClassVar[bool] = True  # the output at step t depends on inputs at steps <= t only
+    # declares none (a plugin) is fingerprinted by its module's source instead, and one made
+    # in-process (``memorybench.usermodels``) carries that fingerprint, a text, as its version.
+    version: ClassVar[int | str] = 1
+    # The output at step t depends on inputs at steps <= t only; an instance may say
+    # otherwise (attention's ``causal`` parameter).
+    causal: bool = True
     # True when the core carries a state from step to step and ``unroll`` exposes it
     # (memorybench.diagnostics); attention and windows have no such state.
     recurrent_state: ClassVar[bool] = False
@@ -97,6 +100,7 @@ class SequenceModel(nn.Module):
         if not isinstance(width, int) or width < 1:
             raise UserError(f"model {core_cls.name}: embed/{core_cls.width_arg} must be a "
                             "positive integer")
+        self.encode: nn.Embedding | nn.Linear
         if io.inputs == "tokens":
             self.encode = nn.Embedding(io.in_size, width)
         else:

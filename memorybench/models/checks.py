@@ -34,7 +34,8 @@ def model_build_error(io: TaskIO, mcls: type[Core], params: dict) -> Exception |
     other exception is returned, for the caller to decide: `run` leaves it to training,
     which stores the cell as failed; `diagnose` refuses the model."""
     try:
-        _builds(io, mcls, json.dumps(params, sort_keys=True))
+        params_json = json.dumps(params, sort_keys=True)
+        _builds(io, mcls, params_json)  # type: ignore[arg-type]  # python/mypy#11470
     except UserError:
         raise
     except Exception as exc:
@@ -79,7 +80,8 @@ def parameter_count(io: TaskIO, mcls: type[Core], params: dict) -> int | None:
     width of 10^9 is counted, not built); None if it cannot be built there."""
     sizes = [v for v in params.values() if isinstance(v, int) and not isinstance(v, bool)]
     meta = max([io.in_size, io.out_size, *sizes]) > LARGE
-    return _count(io, mcls, json.dumps(params, sort_keys=True), meta)
+    params_json = json.dumps(params, sort_keys=True)
+    return _count(io, mcls, params_json, meta)  # type: ignore[arg-type]  # python/mypy#11470
 
 
 @functools.cache

@@ -22,6 +22,7 @@ buffer of the last ``conv - 1`` inputs for the convolution.
 from __future__ import annotations
 
 import math
+from typing import cast
 
 import torch
 import torch.nn.functional as F
@@ -82,7 +83,8 @@ class MambaBlock(nn.Module):
         x = F.pad(x, (0, 0, self.k - 1, 0))  # (B, T + k - 1, E): zeros before step 0
         # The depthwise convolution as k shifted products: no transposes, and cheaper on
         # a CPU than Conv1d with one group per channel (the same sum as ``step``'s).
-        out = torch.addcmul(self.conv.bias, x[:, :T], taps[0])  # (B, T, E)
+        bias = cast(torch.Tensor, self.conv.bias)  # (E,); Conv1d has one unless told not to
+        out = torch.addcmul(bias, x[:, :T], taps[0])  # (B, T, E)
         for j in range(1, self.k):
             out = torch.addcmul(out, x[:, j:j + T], taps[j])
         x = F.silu(out)  # (B, T, E)
@@ -95,7 +97,8 @@ class MambaBlock(nn.Module):
         h, window = s.split([E * N, E * (k - 1)], dim=-1)
         x, z = self.in_proj(u_t).chunk(2, dim=-1)  # (B, E) each
         window = torch.cat([window.reshape(-1, E, k - 1), x[..., None]], dim=-1)  # (B, E, k)
-        x = F.silu((window * self.conv.weight[:, 0]).sum(-1) + self.conv.bias)  # (B, E)
+        bias = cast(torch.Tensor, self.conv.bias)  # (E,)
+        x = F.silu((window * self.conv.weight[:, 0]).sum(-1) + bias)  # (B, E)
         delta, Bm, Cm = self.inputs(x)
         a, b = self.coefficients(delta, Bm, x)  # (B, E, N) each
         h = a * h.reshape(-1, E, N) + b  # (B, E, N)

@@ -27,6 +27,7 @@ of the symbols, while this model recalled 100% at its first evaluation, after 10
 from __future__ import annotations
 
 import math
+from typing import cast
 
 import torch
 from torch import nn
@@ -128,13 +129,15 @@ class Orthogonal(Core):
     recurrent_state = True
 
     def state_size(self) -> int | None:
-        return sum(act.bias.numel() for act in self.act)  # one (hidden,) state per layer
+        # one (hidden,) state per layer; a ModuleList types its items as any module
+        return sum(cast(ModReLU, act).bias.numel() for act in self.act)
 
     def unroll(self, h: torch.Tensor) -> tuple[list[tuple[torch.Tensor, ...]], torch.Tensor]:
         # The same recurrence as ``_layer``, with the layers interleaved per step.
         states = []
         with parametrize.cached():
-            weights = [rec.weight.T for rec in self.recurrent]  # (hidden, hidden) each
+            # (hidden, hidden) each; a ModuleList types its items as any module
+            weights = [cast(nn.Linear, rec).weight.T for rec in self.recurrent]
             prev: tuple[torch.Tensor, ...] = ()
             for x_t in h.unbind(1):  # T x (B, d)
                 below, new = x_t, []
@@ -151,7 +154,8 @@ class Orthogonal(Core):
     def forward(self, h: torch.Tensor, per_step: bool) -> torch.Tensor:
         with parametrize.cached():
             for w_in, rec, act in zip(self.inputs, self.recurrent, self.act, strict=True):
-                h = self._layer(w_in(h), rec.weight, act)  # (B, T, hidden)
+                h = self._layer(w_in(h), cast(nn.Linear, rec).weight,
+                                cast(ModReLU, act))  # (B, T, hidden)
         return h if per_step else h[:, -1]  # (B, T, hidden) | (B, hidden)
 
     @staticmethod

@@ -3,7 +3,7 @@ Python loop over time steps)."""
 
 from __future__ import annotations
 
-from typing import ClassVar
+from typing import Any, ClassVar
 
 import torch
 from torch import nn
@@ -19,8 +19,8 @@ class FusedRecurrent(Core):
 
     version = 1  # bump when a change alters what the model computes or learns
 
-    module: ClassVar[type[nn.RNNBase]]
-    extra: ClassVar[dict] = {}
+    module: ClassVar[type[nn.RNN] | type[nn.LSTM] | type[nn.GRU]]
+    extra: ClassVar[dict[str, Any]] = {}
 
     def __init__(self, d_in: int, hidden: int = 128, layers: int = 1):
         super().__init__()

@@ -25,6 +25,8 @@ from memorybench.models.scan import Stacked, check_heads
 
 
 class Retention(nn.Module):
+    log_gamma: torch.Tensor  # (heads,), a buffer
+
     def __init__(self, width: int, heads: int, chunk: int):
         super().__init__()
         self.heads, self.d, self.chunk = heads, width // heads, chunk

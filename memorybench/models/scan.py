@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
+from typing import Protocol, cast
 
 import torch
 import torch.nn.functional as F
@@ -106,6 +107,15 @@ def check_heads(name: str, hidden: int, heads: int, chunk: int) -> None:
                         "multiple of heads")
 
 
+class StepBlock(Protocol):
+    """What ``Stacked.unroll`` needs of a block: one step, and the size of its state."""
+
+    state_floats: int
+
+    def step(self, u_t: torch.Tensor, state: torch.Tensor
+             ) -> tuple[torch.Tensor, torch.Tensor]: ...
+
+
 class Stacked(Core):
     """``layers`` residual blocks x <- x + block(LN(x)) of width ``hidden``, then LayerNorm.
 
@@ -132,14 +142,18 @@ class Stacked(Core):
         x = self.out_norm(x)
         return x if per_step else x[:, -1]  # (B, T, H) | (B, H)
 
+    def _step_blocks(self) -> list[StepBlock]:
+        """The blocks, as ``block()`` made them (a ModuleList types them as any module)."""
+        return cast(list[StepBlock], list(self.blocks))
+
     def unroll(self, h: torch.Tensor) -> tuple[list[tuple[torch.Tensor, ...]], torch.Tensor]:
         # The recurrent form: each block's ``step`` from the previous step's flat states.
         x = self.proj(h)  # (B, T, H)
-        prev = tuple(x.new_zeros(x.shape[0], blk.state_floats) for blk in self.blocks)
+        prev = tuple(x.new_zeros(x.shape[0], blk.state_floats) for blk in self._step_blocks())
         states, feats = [], []
         for x_t in x.unbind(1):  # T x (B, H)
             new = []
-            for norm, block, s in zip(self.norms, self.blocks, prev, strict=True):
+            for norm, block, s in zip(self.norms, self._step_blocks(), prev, strict=True):
                 y_t, s = block.step(norm(x_t), s)  # (B, H), (B, S)
                 x_t = x_t + y_t
                 new.append(s)
@@ -153,7 +167,7 @@ class Stacked(Core):
         return self.unroll(h)[1]
 
     def state_size(self) -> int | None:
-        return sum(block.state_floats for block in self.blocks)
+        return sum(block.state_floats for block in self._step_blocks())
 
 
 class GLU(nn.Module):

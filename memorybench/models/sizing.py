@@ -57,8 +57,8 @@ def bracket(count: Callable[[int], int | None], target: int) -> tuple[Fit | None
         for v in range(w, min(w + STRIDE, MAX_WIDTH + 1)):
             if v not in memo:
                 memo[v] = count(v)
-            if memo[v] is not None:
-                return v, memo[v]
+            if (n := memo[v]) is not None:
+                return v, n
         return None
 
     def reaches(w: int) -> bool:

@@ -10,6 +10,8 @@ exactly, against which the recurrent models' horizons are read.
 
 from __future__ import annotations
 
+from typing import cast
+
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -45,7 +47,7 @@ class FFWindow(Core):
     def state_size(self) -> int | None:
         # Run step by step it keeps its last k inputs (width d_in each): a sliding buffer,
         # the inputs themselves, not a learned state.
-        return self.mlp[0].in_features  # k * d_in
+        return cast(nn.Linear, self.mlp[0]).in_features  # k * d_in
 
     def forward(self, h: torch.Tensor, per_step: bool) -> torch.Tensor:
         B, T, d = h.shape

@@ -51,10 +51,10 @@ def outlasts(claim: dict, scores: pd.DataFrame) -> tuple[bool, str]:
     near = claim.get("weak_near_chance")
     lines, found = [], None
     for length in sorted(rows["length"].unique()):
-        strong = [_mean(rows, m, length) for m in claim["strong"]]
-        weak = [_mean(rows, m, length) for m in claim["weak"]]
-        if any(r is None for r in strong + weak):
-            continue
+        strong = [r for m in claim["strong"] if (r := _mean(rows, m, length)) is not None]
+        weak = [r for m in claim["weak"] if (r := _mean(rows, m, length)) is not None]
+        if len(strong) < len(claim["strong"]) or len(weak) < len(claim["weak"]):
+            continue  # a model not run at this length
         ok = all(r["solved"] for r in strong) and not any(r["solved"] for r in weak)
         if near is not None:
             ok = ok and all(r["mean"] <= r["chance"] + near for r in weak)

@@ -15,6 +15,7 @@ from __future__ import annotations
 import hashlib
 import re
 from pathlib import Path
+from typing import cast
 
 import pandas as pd
 
@@ -41,8 +42,8 @@ def build(frame: pd.DataFrame, styles: dict | None = None) -> tuple[dict[str, by
     styles = styles or figures.style(sorted(frame["model"].unique()))
     ok = frame[frame["status"] == "ok"]
     groups, csv_rows = [], []
-    for (task, length, steps, settings), group in ok.groupby(
-            ["task", "length", "steps", "settings"], sort=True):
+    for key, group in ok.groupby(["task", "length", "steps", "settings"], sort=True):
+        task, length, steps, settings = cast(tuple[str, int, int, str], key)  # pandas: Hashable
         slug = re.sub(r"[^A-Za-z0-9]+", "-", f"{task}-T{length}-steps{steps}")
         if re.sub(r"[^A-Za-z0-9]+", "-", task) != task:  # names that slug alike stay apart
             slug += "-" + hashlib.sha1(task.encode()).hexdigest()[:6]
@@ -55,7 +56,7 @@ def build(frame: pd.DataFrame, styles: dict | None = None) -> tuple[dict[str, by
         labels = gradients.line_labels(group)
         groups.append({
             "title": title, "anchor": f"diagnostics-{slug}",
-            "models": ", ".join(labels[v] for v in sorted(labels, key=labels.get)),
+            "models": ", ".join(labels[v] for v in sorted(labels, key=lambda v: labels[v])),
             "seeds": ", ".join(str(s) for s in sorted(group["seed"].unique())),
             "flow": add_figure(files, FOLDER, f"{slug}-gradient-flow",
                                figures.flow_figure(group, styles,

@@ -12,6 +12,7 @@ from __future__ import annotations
 import io
 from contextlib import contextmanager
 from itertools import cycle
+from typing import TYPE_CHECKING, Any
 
 import matplotlib
 import numpy as np
@@ -23,7 +24,10 @@ from matplotlib.ticker import FixedFormatter, FixedLocator, FuncFormatter, NullL
 from memorybench.report import gradients
 from memorybench.report.gradients import PHASES, R2_FLOOR
 
-RC = {
+if TYPE_CHECKING:  # matplotlib.typing is new in matplotlib 3.8
+    from matplotlib.typing import RcKeyType
+
+RC: dict[RcKeyType, Any] = {
     "font.family": "DejaVu Sans", "font.size": 14, "axes.titlesize": 17, "axes.labelsize": 15,
     "xtick.labelsize": 13, "ytick.labelsize": 13, "legend.fontsize": 13,
     "legend.title_fontsize": 13, "lines.linewidth": 2.5, "lines.markersize": 9,

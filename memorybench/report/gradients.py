@@ -44,7 +44,8 @@ def load(db: str | Path, tasks=(), models=()) -> pd.DataFrame:
         frame = store.diagnostics()
     frame = chosen(frame, tasks, models).copy()
     for name in ("result", "config", "versions"):
-        frame[name] = [parse_json(text) for text in frame[name]]
+        parsed = [parse_json(text) for text in frame[name]]
+        frame[name] = parsed  # type: ignore[assignment]  # pandas-stubs: a column of dicts
     frame["settings"] = [settings_text(c) for c in frame["config"]]
     frame["variant"] = [variant(c) for c in frame["config"]]
     return frame.reset_index(drop=True)
@@ -85,11 +86,11 @@ def _flat(config: dict, prefix: str = "") -> dict:
 def line_labels(group: pd.DataFrame) -> dict[str, str]:
     """Variant -> its line's label: the model's name, and where one model has several
     variants in a group, the config values that tell them apart."""
-    labels = {}
+    labels: dict[str, str] = {}
     for model, rows in group.groupby("model", sort=True):
         configs = {v: _flat(c) for v, c in zip(rows["variant"], rows["config"], strict=True)}
         if len(configs) == 1:
-            labels[next(iter(configs))] = model
+            labels[next(iter(configs))] = str(model)
             continue
         keys = sorted({k for c in configs.values() for k in c
                        if len({json.dumps(o.get(k)) for o in configs.values()}) > 1})
@@ -106,7 +107,7 @@ def lines(group: pd.DataFrame):
     labels = line_labels(group)
     for model, by_model in group.groupby("model", sort=True):
         for i, (v, rows) in enumerate(by_model.groupby("variant", sort=True)):
-            yield labels[v], model, i, rows
+            yield labels[str(v)], model, i, rows
 
 
 def learning_state(metric, chance, solved) -> str:

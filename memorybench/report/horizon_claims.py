@@ -88,7 +88,7 @@ def check(c: dict, searches: dict) -> tuple[bool | None, str]:
             return False, ""
         return None, f"{c['model']}'s bracket {s['bracket']} straddles {c['below']}"
     if "above" in c or "at_least_as" in c:
-        others = c.get("above", c.get("at_least_as"))
+        others = c["above"] if "above" in c else c["at_least_as"]
         others = [others] if isinstance(others, str) else others
         if "above" in c:
             return all(separated(s, searches[o]) for o in others), ""
@@ -115,7 +115,8 @@ def separated(a: dict, b: dict) -> bool:
 
 def accuracy(model: str, ranges: list, s: dict) -> tuple[bool | None, str]:
     """Quoted accuracies by distance against our means over the rungs in each range."""
-    ok, parts = True, []
+    ok: bool | None = True
+    parts = []
     for low, high, value in ranges:
         means = [m for n, m in s["means"].items() if low <= n <= high and m is not None]
         span = f"{low}–{high:g}" if math.isfinite(high) else f"{low}+"

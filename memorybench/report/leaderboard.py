@@ -11,6 +11,8 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
+from memorybench.report.pages import render_report
+
 # What a plotting-library version changes in a page, each replaced by a fixed text.
 _VERSION_LINE = re.compile(r"(?m)^(- |<li>)Figures drawn with .*$")
 _INLINE_PNG = re.compile(r"data:image/png;base64,[A-Za-z0-9+/=]*")
@@ -45,7 +47,6 @@ def stale_report(results: Path, committed: Path, caps: dict | None = None) -> li
     searches read to ``caps``) would change (empty: up to date)."""
     import tempfile
 
-    from memorybench.report.pages import render_report
 
     with tempfile.TemporaryDirectory() as tmp:
         fresh = Path(tmp) / "report"

@@ -7,6 +7,7 @@ from __future__ import annotations
 import hashlib
 import re
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
 
@@ -47,6 +48,8 @@ def render_report(db: str | Path, out: str | Path = DEFAULT_OUT, tasks=(), model
                         "--db PATH")
     raw = results.load(db)  # a store, or an exported file such as committed results
     diag = diagnostics.load(db, tasks, models)
+    files: dict[str, Any]
+    context: dict[str, Any]
     if raw.empty and not diag.empty:  # a store of diagnostics only
         frame = None
         styles = figures.style(sorted(diag["model"].unique()))

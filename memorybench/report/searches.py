@@ -3,19 +3,21 @@ own horizon, the chosen learning rate, extrapolation and a memory score per mode
 
 A searched cell is one trained with a separate test set (``train.test_size``, the horizon
 protocol's); the cells of one search share every setting but length, seed and learning
-rate. Nothing here imports torch: the search's logic is ``memorybench.ladder``'s.
+rate. Nothing here imports torch: every verdict is ``memorybench.horizon.rules``'.
 """
 
 from __future__ import annotations
 
 import json
+from typing import Any
 
 import pandas as pd
 
+from memorybench.cells import Metrics
 from memorybench.horizon import rules
-from memorybench.horizon.rules import RISE, curve_of
+from memorybench.horizon.rules import RISE
 from memorybench.report import search_figures, tables
-from memorybench.specs import read_toml, spec_dir
+from memorybench.specs import horizon_cap
 
 SCORE_RULE = (
     "The memory score of a model is the mean, over the tasks it was searched on, of "
@@ -69,24 +71,14 @@ def _protocol(config: dict) -> str:
     return json.dumps(body, sort_keys=True)
 
 
-def task_cap(task: str) -> int | None:
-    """The cap of a task's ladder from its spec (None for a task without one here)."""
-    try:
-        table = read_toml(spec_dir("tasks") / f"{task}.toml").get("horizon") or {}
-    except Exception:  # a plugin's task: its spec is beside its code, not read here
-        return None
-    cap = table.get("cap")
-    return cap if isinstance(cap, int) else None
-
-
 def results(frame: pd.DataFrame, caps: dict | None = None) -> list[dict]:
     """One dict per search: task, model, bracket text, state, rungs, cap, causal, baseline,
     params, state size, seeds' horizons, the extrapolation points at the horizon's length,
     the learning curves at both ends of the bracket ("lo", "hi": (seed, curve) each), the
     mean test metric of each rung at its learning rate ("means"), the task parameters, and
-    "rising": (seeds still learning, seeds) at the first failed length
-    (``curves.still_learning``), None where no length failed. ``caps``, (task, model) ->
-    the cap its suite searched it to (``searchplan.suite_caps``), overrides the task spec's."""
+    "rising": (seeds still learning, seeds) at the first failed length (``rules.still_learning``),
+    None where no length failed. ``caps``, (task, model) -> the cap its suite searched it to
+    (``horizon.plan.suite_caps``), overrides the task spec's."""
     out = []
     for task, model, g in _searches(frame):
         rungs, means = _rungs(g), {}
@@ -95,7 +87,7 @@ def results(frame: pd.DataFrame, caps: dict | None = None) -> list[dict]:
                       if r.status == "ok" and r.metric == r.metric]
             means[length] = sum(chosen) / len(chosen) if chosen else None
         state = rules.closed_state(rungs)
-        cap = (caps or {}).get((task, model)) or task_cap(task) or max(rungs)
+        cap = (caps or {}).get((task, model)) or horizon_cap(task) or max(rungs)
         # The score's scale is the task's longest ladder: a model capped shorter (for
         # cost) scores what it solved, a lower bound, not a full mark at its own cap.
         top = max((c for (t, _), c in (caps or {}).items() if t == task), default=None)
@@ -104,11 +96,11 @@ def results(frame: pd.DataFrame, caps: dict | None = None) -> list[dict]:
             if r.status != "ok":
                 continue
             points.append((1, int(r.seed), float(r.metric)))
-            for k, v in (r.metrics.get("extrapolation") or {}).items():
+            for k, v in Metrics.read(r.metrics).extrapolation.items():
                 if k.isdigit() and isinstance(v, int | float):
                     points.append((int(k), int(r.seed), float(v)))
         curves = {end: [(int(r.seed), c) for r in _cells_at(g, n, rungs)
-                        if (c := curve_of(r.metrics))]
+                        if (c := Metrics.read(r.metrics).curve)]
                   for end, n in (("lo", state.lo), ("hi", state.hi)) if n is not None}
         config = g["config"].iloc[0]
         causal = all(m.get("causal", True) is not False for m in g["metrics"])
@@ -173,16 +165,15 @@ def _searches(frame: pd.DataFrame):
 def _rungs(g: pd.DataFrame) -> dict[int, rules.Rung]:
     """Length -> rung of one search's rows, each at the learning rate it chose."""
     lrs = tuple(sorted({float(c["train"]["lr"]) for c in g["config"]}))
-    rungs = {}
-    for length, at in g.groupby("length", sort=True):
-        trials = [rules.trial_of(float(r.config["train"]["lr"]), int(r.seed),
-                             {"status": r.status, "solved": r.solved,
-                              "metric_name": r.metric_name,
-                              "solved_threshold": r.solved_threshold, "steps": r.steps},
-                             r.metrics, int(r.config["train"].get("steps") or 0))
-                  for r in at.itertuples()]
-        rungs[int(length)] = rules.rung(int(length), trials, lrs)
-    return rungs
+    rows: list[Any] = list(g.sort_values("length").itertuples())  # columns as attributes
+    by_length: dict[int, list[rules.Trial]] = {}
+    for r in rows:
+        by_length.setdefault(int(r.length), []).append(rules.trial_of(
+            float(r.config["train"]["lr"]), int(r.seed), {
+                "status": r.status, "solved": r.solved, "metric_name": r.metric_name,
+                "solved_threshold": r.solved_threshold, "steps": r.steps},
+            r.metrics, int(r.config["train"].get("steps") or 0)))
+    return {n: rules.rung(n, trials, lrs) for n, trials in by_length.items()}
 
 
 def at_chosen_rates(frame: pd.DataFrame) -> pd.DataFrame:
@@ -202,8 +193,8 @@ def _cells_at(g: pd.DataFrame, length: int | None, rungs: dict) -> list:
     if length is None:
         return []
     lr = rungs[length].lr
-    return [r for r in g[g["length"] == length].itertuples()
-            if float(r.config["train"]["lr"]) == lr]
+    rows: list[Any] = list(g[g["length"] == length].itertuples())
+    return [r for r in rows if float(r.config["train"]["lr"]) == lr]
 
 
 def _one(column) -> str:
@@ -256,7 +247,7 @@ def budget_cuts(found: list[dict]) -> str:
     learning (``budget_bound``), overall and per task: 'Of the 5 networks' searches that
     failed a length, 2 failed it still learning (↗): copy 1 of 3, parity 1 of 2.'"""
     failed = [s for s in found if not s["baseline"] and s["state"].hi is not None]
-    per_task = {}
+    per_task: dict[str, tuple[int, int]] = {}
     for s in failed:
         cut, total = per_task.get(s["task"], (0, 0))
         per_task[s["task"]] = (cut + budget_bound(s), total + 1)

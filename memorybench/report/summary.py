@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import math
 from dataclasses import dataclass
+from typing import Any, cast
 
 import numpy as np
 import pandas as pd
@@ -44,7 +45,8 @@ def normalise(frame: pd.DataFrame) -> pd.DataFrame:
         out[name] = [None if v is None or v is pd.NA or v != v else str(v) for v in values]
     out["solved"] = frame["solved"].fillna(False).astype(bool).to_numpy()
     for name in ("metrics", "versions", "config"):
-        out[name] = [parse_json(v) for v in frame[name].astype(object).to_numpy()]
+        parsed = [parse_json(v) for v in frame[name].astype(object).to_numpy()]
+        out[name] = parsed  # type: ignore[assignment]  # pandas-stubs: a column of dicts
     out["length"] = out["length"].astype(int)
     out["seed"] = out["seed"].astype(int)
     return out.sort_values(["task", "model", "length", "seed", "key"]).reset_index(drop=True)
@@ -133,7 +135,8 @@ def by_length(frame: pd.DataFrame, value: str | pd.Series = "metric") -> pd.Data
     values = frame[value] if isinstance(value, str) else value
     frame = frame.assign(_v=values.where(frame["status"] == "ok"))
     rows = []
-    for (task, model, length), g in frame.groupby(["task", "model", "length"], sort=True):
+    for key, g in frame.groupby(["task", "model", "length"], sort=True):
+        task, model, length = cast(tuple[str, str, int], key)  # pandas types keys Hashable
         mean, lo, hi = mean_interval(g["_v"])
         solved_steps = g.loc[g["solved"], "steps_to_solve"].dropna()
         rows.append({
@@ -169,8 +172,9 @@ class Horizon:
 
 def horizons(summary: pd.DataFrame) -> dict[tuple[str, str], Horizon]:
     """(model, task) -> memory horizon, by the rule in ``HORIZON_RULE``."""
-    out = {}
-    for (task, model), g in summary.groupby(["task", "model"], sort=True):
+    out: dict[tuple[str, str], Horizon] = {}
+    for key, g in summary.groupby(["task", "model"], sort=True):
+        task, model = cast(tuple[str, str], key)
         g = g.sort_values("length")
         inside = 0
         for solved in g["solved"]:
@@ -203,6 +207,7 @@ def attractor_frame(frame: pd.DataFrame) -> pd.DataFrame:
     metrics' ``by_attractors``; ``examples`` (held-out examples in the bucket) is NaN where
     the task did not store it."""
     rows = []
+    r: Any  # a row of itertuples: pandas types each field as any scalar
     for r in frame[frame["status"] == "ok"].itertuples():
         scores = r.metrics.get("by_attractors")
         if not isinstance(scores, dict):
@@ -311,6 +316,7 @@ def run_facts(frame: pd.DataFrame) -> dict:
         params[model, task] = (f"{counts[0]:,}" if len(counts) == 1 else
                                f"{counts[0]:,}–{counts[-1]:,}" if counts else DASH)
     bad = []
+    r: Any  # a row of itertuples: pandas types each field as any scalar
     for r in frame[frame["status"] != "ok"].itertuples():
         if r.status == "diverged":
             step = "?" if r.diverged_step != r.diverged_step else int(r.diverged_step)

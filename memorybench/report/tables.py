@@ -9,6 +9,7 @@ from __future__ import annotations
 import math
 import re
 from dataclasses import dataclass, field
+from typing import Any, cast
 
 import numpy as np
 import pandas as pd
@@ -143,8 +144,12 @@ def time_table(frame: pd.DataFrame) -> Table:
         span = elapsed(rows)
         return clock(span[0]) if span else DASH
 
-    rows = [[m] + [clock(by.at[m, t]) if by.at[m, t] == by.at[m, t] else "not run"
-                   for t in tasks] + [clock(by.loc[m].sum()), wall(frame[frame["model"] == m])]
+    def total(m: str, t: str) -> str:
+        seconds = cast(float, by.at[m, t])  # NaN where none of its cells ran
+        return clock(seconds) if seconds == seconds else "not run"
+
+    rows = [[m] + [total(m, t) for t in tasks]
+            + [clock(by.loc[m].sum()), wall(frame[frame["model"] == m])]
             for m in sorted(by.index)]
     rows.append(["all models"] + [clock(by[t].sum()) for t in tasks]
                 + [clock(float(seconds["t"].sum())), wall(frame)])
@@ -263,6 +268,7 @@ def probe_table(group: pd.DataFrame) -> Table:
 def problem_table(frame: pd.DataFrame) -> Table:
     """Diagnostics that failed, as the report lists cells that failed."""
     rows = []
+    r: Any  # a row of itertuples: pandas types each field as any scalar
     for r in frame[frame["status"].isin(["failed", "diverged"])].itertuples():
         rows.append([r.task, str(r.length), str(r.steps), r.settings, r.model, str(r.seed),
                      error_line(r.error)])

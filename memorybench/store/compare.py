@@ -10,6 +10,7 @@ diverged or failed scores its task's memoryless (chance) level: it remembers not
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any, cast
 
 import numpy as np
 import pandas as pd
@@ -24,18 +25,20 @@ N_BOOT = 2000  # resamples of the paired bootstrap
 @dataclass
 class Comparison:
     margin: float
-    rows: list[dict] = field(default_factory=list)  # one per (task, model, length) in both
-    missing: list[dict] = field(default_factory=list)  # cells of the baseline not in the new
-    extra: list[dict] = field(default_factory=list)  # cells of the new not in the baseline
+    # rows: one per (task, model, length) in both; missing: cells of the baseline not in the
+    # new; extra: cells of the new not in the baseline
+    rows: list[dict[str, Any]] = field(default_factory=list)
+    missing: list[dict[str, Any]] = field(default_factory=list)
+    extra: list[dict[str, Any]] = field(default_factory=list)
 
-    def verdicts(self, verdict: str) -> list[dict]:
+    def verdicts(self, verdict: str) -> list[dict[str, Any]]:
         return [r for r in self.rows if r["verdict"] == verdict]
 
     @property
     def failed(self) -> bool:
         return bool(self.verdicts("worse") or self.missing)
 
-    def to_dict(self) -> dict:
+    def to_dict(self) -> dict[str, Any]:
         return {"margin": self.margin, "failed": self.failed,
                 **{v: self.verdicts(v) for v in ("worse", "improved", "unchanged")},
                 "missing": self.missing, "extra": self.extra}
@@ -65,9 +68,11 @@ def compare(new: pd.DataFrame, old: pd.DataFrame, margin: float = 0.05) -> Compa
     both = a.merge(b, on=CELL, how="outer", suffixes=("_new", "_old"), indicator=True)
     for side, target in (("right_only", result.missing), ("left_only", result.extra)):
         for cell in both.loc[both["_merge"] == side, CELL].sort_values(CELL).to_dict("records"):
-            target.append({k: (v.item() if hasattr(v, "item") else v) for k, v in cell.items()})
+            target.append({str(k): (v.item() if hasattr(v, "item") else v)
+                           for k, v in cell.items()})
     paired = both[both["_merge"] == "both"]
-    for (task, model, length), rows in paired.groupby(GROUP, sort=True):
+    for key, rows in paired.groupby(GROUP, sort=True):
+        task, model, length = cast(tuple[str, str, int], key)  # pandas types keys Hashable
         diffs = (rows["metric_new"] - rows["metric_old"]).to_numpy(dtype=float)
         mean = float(diffs.mean())
         lo, hi = paired_interval(diffs, np.random.default_rng(0))

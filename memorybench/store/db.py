@@ -11,7 +11,9 @@ import json
 import os
 import sqlite3
 import time
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
 
@@ -70,47 +72,58 @@ class Store:
             raise UserError(f"--db {self.path} cannot be written ({exc}); expected a writable "
                             "file path") from None
 
-    def _retry_locked(self, step, seconds: float = 60.0) -> None:
+    @property
+    def _db(self) -> sqlite3.Connection:
+        """The open connection, for the methods that need one: a closed store, or a
+        read-only one whose file does not exist, has none."""
+        if self.con is None:
+            raise RuntimeError(f"the store {self.path} is not open")
+        return self.con
+
+    def _retry_locked(self, step: Callable[[], None], seconds: float = 60.0) -> None:
         """Run ``step``, waiting while another process holds the lock SQLite needs for it
         (switching the journal mode does not wait by itself)."""
         deadline = time.monotonic() + seconds
         while True:
             try:
-                return step()
+                step()
+                return
             except sqlite3.OperationalError as exc:
                 if "locked" not in str(exc) or time.monotonic() > deadline:
                     raise
                 time.sleep(0.05)
 
     def _create(self) -> None:
-        if self.con.execute("PRAGMA journal_mode").fetchone()[0] != "wal":
-            self.con.execute("PRAGMA journal_mode=WAL")
-        with self.con:  # one transaction: a new store is created whole or not at all
-            self.con.execute("BEGIN IMMEDIATE")
-            if self.con.execute("PRAGMA application_id").fetchone()[0] != APPLICATION_ID:
+        con = self._db
+        if con.execute("PRAGMA journal_mode").fetchone()[0] != "wal":
+            con.execute("PRAGMA journal_mode=WAL")
+        with con:  # one transaction: a new store is created whole or not at all
+            con.execute("BEGIN IMMEDIATE")
+            if con.execute("PRAGMA application_id").fetchone()[0] != APPLICATION_ID:
                 cols = ", ".join(f"{name} {kind}" for name, kind in COLUMNS.items())
-                self.con.execute(f"CREATE TABLE cells ({cols})")
-                self.con.execute(CREATE_DIAGNOSTICS)
-                self.con.execute(CREATE_LEASES)
-                self.con.execute(f"PRAGMA application_id = {APPLICATION_ID}")
-                self.con.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+                con.execute(f"CREATE TABLE cells ({cols})")
+                con.execute(CREATE_DIAGNOSTICS)
+                con.execute(CREATE_LEASES)
+                con.execute(f"PRAGMA application_id = {APPLICATION_ID}")
+                con.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
         self._migrate()
 
     def _migrate(self) -> None:
         """Bring an older store forward, one version at a time, keeping every row."""
+        con = self._db
         while True:
-            with self.con:
-                self.con.execute("BEGIN IMMEDIATE")
+            with con:
+                con.execute("BEGIN IMMEDIATE")
                 # Read inside the write lock: another process may have migrated meanwhile.
-                version = self.con.execute("PRAGMA user_version").fetchone()[0]
+                version = con.execute("PRAGMA user_version").fetchone()[0]
                 if version >= SCHEMA_VERSION:
                     return
                 for statement in MIGRATIONS[version]:
                     if callable(statement):
-                        statement(self.con)
+                        statement(con)
                     else:
-                        self.con.execute(statement)
-                self.con.execute(f"PRAGMA user_version = {version + 1}")
+                        con.execute(statement)
+                con.execute(f"PRAGMA user_version = {version + 1}")
 
     def close(self) -> None:
         if self.con is not None:
@@ -120,7 +133,7 @@ class Store:
     def __enter__(self) -> Store:
         return self
 
-    def __exit__(self, *exc) -> None:
+    def __exit__(self, *exc: object) -> None:
         self.close()
 
     def statuses(self) -> dict[str, str]:
@@ -136,64 +149,67 @@ class Store:
 
         me, host, now = os.getpid(), socket.gethostname(), time.time()
         held = {}
-        with self.con:
-            self.con.execute("BEGIN IMMEDIATE")
+        con = self._db
+        with con:
+            con.execute("BEGIN IMMEDIATE")
             leases = {k: (pid, h, t) for k, pid, h, t in
-                      self.con.execute("SELECT key, pid, host, taken FROM leases")}
+                      con.execute("SELECT key, pid, host, taken FROM leases")}
             for key in keys:
                 lease = leases.get(key)
                 if lease is not None and lease[0] != me and alive(*lease, host, now):
                     held[key] = lease[0]
                 else:
-                    self.con.execute("INSERT OR REPLACE INTO leases VALUES (?, ?, ?, ?)",
-                                     (key, me, host, now))
+                    con.execute("INSERT OR REPLACE INTO leases VALUES (?, ?, ?, ?)",
+                                (key, me, host, now))
         return held
 
     def release(self, keys: list[str]) -> None:
         """Give up this process's claims on ``keys``."""
-        with self.con:
-            self.con.executemany("DELETE FROM leases WHERE key = ? AND pid = ?",
-                                 [(k, os.getpid()) for k in keys])
+        with self._db as con:
+            con.executemany("DELETE FROM leases WHERE key = ? AND pid = ?",
+                            [(k, os.getpid()) for k in keys])
 
-    def put(self, row: dict, replace: bool = False) -> None:
+    def put(self, row: dict[str, Any], replace: bool = False) -> None:
         """Store one finished cell and commit. A cell is stored once: a new result replaces
         an existing row only when that row is a failure (a retry), or with ``replace``
         (``run --rerun``)."""
         self._upsert("cells", COLUMNS, JSON_COLUMNS,
                      {**row, "solved": int(bool(row.get("solved")))}, replace)
 
-    def _upsert(self, table: str, columns: dict, json_columns: tuple, row: dict,
-                replace: bool = False) -> None:
+    def _upsert(self, table: str, columns: dict[str, str], json_columns: tuple[str, ...],
+                row: dict[str, Any], replace: bool = False) -> None:
         values = {name: row.get(name) for name in columns}
         for name in json_columns:
             values[name] = json.dumps(values[name], sort_keys=True)
         names = ", ".join(values)
         marks = ", ".join(f":{name}" for name in values)
         updates = ", ".join(f"{name} = excluded.{name}" for name in values if name != "key")
-        with self.con:
-            self.con.execute(f"INSERT INTO {table} ({names}) VALUES ({marks}) "
-                             f"ON CONFLICT(key) DO UPDATE SET {updates} "
-                             + ("" if replace else f"WHERE {table}.status = 'failed'"), values)
+        with self._db as con:
+            con.execute(f"INSERT INTO {table} ({names}) VALUES ({marks}) "
+                        f"ON CONFLICT(key) DO UPDATE SET {updates} "
+                        + ("" if replace else f"WHERE {table}.status = 'failed'"), values)
 
-    def merge(self, rows: list[dict]) -> tuple[int, int, list[tuple[dict, list[str]]]]:
+    def merge(self, rows: list[dict[str, Any]]
+              ) -> tuple[int, int, list[tuple[dict[str, Any], list[str]]]]:
         """Add results made elsewhere (rows with JSON columns as objects), in one
         transaction, and overwrite nothing: a row whose key is stored with the same content
         is a duplicate, with other content a conflict. Returns (added, duplicates,
         conflicts), each conflict the incoming row and the columns in which it differs."""
-        added, duplicates, conflicts = 0, 0, []
+        added, duplicates = 0, 0
+        conflicts: list[tuple[dict[str, Any], list[str]]] = []
         names = list(COLUMNS)
-        with self.con:
-            self.con.execute("BEGIN IMMEDIATE")  # no other writer between look and insert
+        with self._db as con:
+            con.execute("BEGIN IMMEDIATE")  # no other writer between look and insert
             for row in rows:
-                stored = self.con.execute(f"SELECT {', '.join(names)} FROM cells WHERE key = ?",
+                stored = con.execute(f"SELECT {', '.join(names)} FROM cells WHERE key = ?",
                                           (row["key"],)).fetchone()
                 if stored is None:
                     values = {name: row.get(name) for name in names}
                     values["solved"] = int(bool(values["solved"]))
                     for name in JSON_COLUMNS:
                         values[name] = json.dumps(values[name], sort_keys=True)
-                    self.con.execute(f"INSERT INTO cells ({', '.join(names)}) VALUES "
-                                     f"({', '.join('?' * len(names))})", list(values.values()))
+                    con.execute(f"INSERT INTO cells ({', '.join(names)}) VALUES "
+                                f"({', '.join('?' * len(names))})", list(values.values()))
                     added += 1
                     continue
                 old = _canonical(dict(zip(names, stored, strict=True)), parsed=False)
@@ -230,10 +246,10 @@ class Store:
         """Keys of the stored diagnostics that finished ok (a failed one is run again)."""
         if not self._has_diagnostics():
             return set()
-        return {k for (k,) in self.con.execute(
+        return {k for (k,) in self._db.execute(
             "SELECT key FROM diagnostics WHERE status = 'ok'")}
 
-    def put_diagnostic(self, row: dict) -> None:
+    def put_diagnostic(self, row: dict[str, Any]) -> None:
         """Store one diagnostic and commit; like ``put``, only a failure is ever replaced."""
         self._upsert("diagnostics", DIAGNOSTIC_COLUMNS, DIAGNOSTIC_JSON, row)
 
@@ -243,14 +259,14 @@ class Store:
         if not self._has_diagnostics():
             return pd.DataFrame({n: pd.Series(dtype="object") for n in DIAGNOSTIC_COLUMNS})
         return pd.read_sql_query("SELECT * FROM diagnostics ORDER BY task, length, steps, "
-                                 "model, seed, key", self.con)
+                                 "model, seed, key", self._db)
 
 
-def _canonical(row: dict, parsed: bool) -> dict:
+def _canonical(row: dict[str, Any], parsed: bool) -> dict[str, Any]:
     """A cell's values in one form whatever held them (a store row, an exported file's):
     JSON columns as objects, NaN as None, solved as a bool, so that equal content compares
     equal."""
-    out = {}
+    out: dict[str, Any] = {}
     for name in COLUMNS:
         value = row.get(name)
         if name in JSON_COLUMNS and not parsed and isinstance(value, str):
@@ -261,7 +277,7 @@ def _canonical(row: dict, parsed: bool) -> dict:
     return out
 
 
-def _plain(value):
+def _plain(value: Any) -> Any:
     """NaN -> None, recursively (an exported file writes NaN as null)."""
     if isinstance(value, dict):
         return {k: _plain(v) for k, v in value.items()}

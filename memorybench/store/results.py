@@ -8,7 +8,9 @@ reads back into the same table a store gives.
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
 
@@ -22,7 +24,7 @@ REQUIRED = ["key", "task", "model", "length", "seed", "status", "metric"]
 ORDER = ["task", "model", "length", "seed", "key"]
 
 
-def _jsonable(value):
+def _jsonable(value: Any) -> Any:
     """NaN and NA -> null, numpy scalars -> Python, recursively (JSON has no NaN)."""
     if isinstance(value, dict):
         return {k: _jsonable(v) for k, v in value.items()}
@@ -37,7 +39,7 @@ def _jsonable(value):
     return value
 
 
-def records(frame: pd.DataFrame) -> list[dict]:
+def records(frame: pd.DataFrame) -> list[dict[str, Any]]:
     """Rows as plain dicts, JSON columns parsed into nested objects."""
     out = []
     for record in frame.to_dict(orient="records"):
@@ -59,7 +61,8 @@ def to_text(frame: pd.DataFrame, fmt: str) -> str:
     return json.dumps(rows, indent=1) + "\n"
 
 
-def write(frame: pd.DataFrame, path: Path, fmt: str, inputs: tuple = ()) -> None:
+def write(frame: pd.DataFrame, path: Path, fmt: str,
+          inputs: tuple[str | Path, ...] = ()) -> None:
     """Write ``frame`` to ``path`` whole: a temporary file renamed over the target. It may
     not be one of ``inputs`` (the files the command reads), nor a store's companion files."""
     path = Path(path)
@@ -80,7 +83,7 @@ def write(frame: pd.DataFrame, path: Path, fmt: str, inputs: tuple = ()) -> None
                         "path in an existing, writable folder") from None
 
 
-def check_not_input(path: Path, inputs: tuple) -> None:
+def check_not_input(path: Path, inputs: tuple[str | Path, ...]) -> None:
     """Refuse to write over a file the command reads (or a store's -wal/-shm beside it):
     ``export --db t.db --out t.db`` would otherwise replace the store with its export."""
     target = Path(path).resolve()
@@ -195,7 +198,8 @@ def rekey(frame: pd.DataFrame) -> tuple[pd.DataFrame, int]:
     return frame, int(changed)
 
 
-def select(frame: pd.DataFrame, tasks=(), models=()) -> pd.DataFrame:
+def select(frame: pd.DataFrame, tasks: Sequence[str] = (), models: Sequence[str] = ()
+           ) -> pd.DataFrame:
     """The rows of these tasks and models (all where none are named); a name that matches
     no stored row is a one-line error."""
     for column, names in (("task", tasks), ("model", models)):

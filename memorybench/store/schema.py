@@ -8,7 +8,9 @@ import json
 import numbers
 import os
 import sqlite3
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -55,7 +57,7 @@ def rekey(con: sqlite3.Connection) -> None:
 
 # Schema version -> statements that bring a store from that version to the next. Each step
 # runs in one transaction with its version bump, so a store is never left half-migrated.
-MIGRATIONS = {
+MIGRATIONS: dict[int, list[str | Callable[[sqlite3.Connection], None]]] = {
     1: ["ALTER TABLE cells ADD COLUMN host TEXT"],  # v2: which machine trained the cell
     2: [CREATE_DIAGNOSTICS],  # v3: gradient flow and memory probes
     3: ["ALTER TABLE cells ADD COLUMN state_size INTEGER", rekey,  # v4: code versions,
@@ -89,7 +91,7 @@ def check_schema(con: sqlite3.Connection, path: Path, version: int) -> None:
         raise damaged(f"its cells table lacks the column {missing[0]!r}")
 
 
-def typed(frame: pd.DataFrame, bad) -> pd.DataFrame:
+def typed(frame: pd.DataFrame, bad: Callable[[int, str], Exception]) -> pd.DataFrame:
     """``frame`` with each column of COLUMNS in its fixed dtype, whatever the rows hold:
     a value that is not of its column's kind (a metric that is text, a seed of 1.5, JSON
     that does not parse) is ``bad(row, what)``, raised."""
@@ -120,7 +122,7 @@ def typed(frame: pd.DataFrame, bad) -> pd.DataFrame:
     return frame
 
 
-def _numeric_or_na(value) -> bool:
+def _numeric_or_na(value: Any) -> bool:
     """A number (not a bool, not text that looks like one) or a missing value."""
     if isinstance(value, str | bool | np.bool_):
         return False

@@ -4,6 +4,7 @@ from a small grammar of this module's own."""
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import torch
@@ -180,7 +181,7 @@ class Agreement(Task):
         return (base, Batch(torch.from_numpy(deciding), 1 - base.y),
                 Batch(torch.from_numpy(filler), base.y.clone()))
 
-    def score(self, out: torch.Tensor, batch: Batch) -> dict[str, float]:
+    def score(self, out: torch.Tensor, batch: Batch) -> dict[str, Any]:
         right = (out.argmax(-1) == batch.y).cpu().numpy()
         attractors = batch.meta["attractors"]
         last = batch.meta["last_noun_attractor"]

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass, field
-from typing import ClassVar
+from typing import Any, ClassVar
 
 import numpy as np
 import torch
@@ -56,7 +56,6 @@ class Task:
     length_meaning: ClassVar[str] = ""
     metric: ClassVar[str] = "accuracy"  # the score plotted against length; higher is better
     version: ClassVar[int] = 1  # bump when the generator changes: old results stop matching
-    min_length: ClassVar[int] = 1
     balanced: ClassVar[bool] = False  # every class equally frequent in every batch
 
     solved: float = 0.9  # metric at or above which a cell counts as solved
@@ -95,6 +94,12 @@ class Task:
     def parameters(cls) -> dict[str, object]:
         return {f.name: f.default for f in dataclasses.fields(cls)}
 
+    @property
+    def min_length(self) -> int:
+        """The shortest length the task can make: a constant a task class sets
+        (``min_length = 2``), or one computed from its parameters (``recall``'s pairs)."""
+        return 1
+
     def check_length(self, length: int) -> None:
         if isinstance(length, bool) or not isinstance(length, int) or length < self.min_length:
             raise UserError(f"task {self.name}: length {length!r} is invalid; expected an "
@@ -108,8 +113,9 @@ class Task:
     def sample(self, n: int, length: int, rng: np.random.Generator) -> Batch:
         raise NotImplementedError
 
-    def score(self, out: torch.Tensor, batch: Batch) -> dict[str, float]:
-        """Metrics of model outputs on a batch; must include ``self.metric``."""
+    def score(self, out: torch.Tensor, batch: Batch) -> dict[str, Any]:
+        """Metrics of model outputs on a batch; must include ``self.metric``, a number.
+        Others may be breakdowns (``agreement``'s accuracy per attractor count)."""
         raise NotImplementedError
 
     def chance(self, length: int) -> float:

@@ -121,8 +121,11 @@ class Permutation(Task):
         filler = x.copy()  # (a then g) then (g^-1 then b) = a then b
         filler[:, -2] = compose[x[:, -2], g]
         filler[:, -1] = compose[inverse[g], x[:, -1]]
-        return tuple(Batch(torch.from_numpy(a), torch.from_numpy(self.product(a)))
-                     for a in (x, deciding, filler))
+
+        def batch(a: np.ndarray) -> Batch:
+            return Batch(torch.from_numpy(a), torch.from_numpy(self.product(a)))
+
+        return batch(x), batch(deciding), batch(filler)
 
     def score(self, out: torch.Tensor, batch: Batch) -> dict[str, float]:
         right = out.argmax(-1) == batch.y  # (B,) | (B, T) with every_step

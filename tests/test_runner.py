@@ -1,5 +1,8 @@
-"""No finished result is ever lost: kills, interrupts, concurrent writers, dask workers dying."""
+"""The runner: which cells a run trains (stored ones skipped, `--rerun`, `--retry-failed`,
+cells another live run holds), `--device`, and no finished result ever lost: kills,
+interrupts, concurrent writers, dask workers dying."""
 
+import json
 import os
 import signal
 import sqlite3
@@ -9,10 +12,12 @@ import time
 
 import pandas as pd
 import pytest
+import torch
 
+from memorybench import training
 from memorybench.store import Store
 
-from conftest import TINY
+from conftest import RUN, TINY, one_line_exit_2
 
 # Eight cells of a fraction of a second each: long enough to stop a sweep in the middle.
 SLOW = ["run", "--task", "adding", "--model", "gru", "--model", "elman", "--lengths", "20,30",
@@ -258,3 +263,64 @@ def test_a_worker_dying_while_a_suspect_runs_alone_is_not_blamed_on_it(tmp_path)
     assert done.returncode == 0, done.stderr
     stored = frame(tmp_path)
     assert set(stored["status"]) == {"ok"} and len(stored) == 2
+
+
+def test_rerun_trains_stored_cells_again_and_replaces_them(invoke):
+    args = ["run", "--task", "adding", "--model", "elman", "--lengths", "4", *TINY]
+    assert invoke(*args).exit_code == 0
+    first = json.loads(invoke("export", "--format", "jsonl").output)["finished_at"]
+    redo = invoke(*args, "--rerun")
+    assert redo.exit_code == 0
+    assert "1 to train, 0 already stored" in redo.stderr
+    rows = invoke("export", "--format", "jsonl").output.splitlines()
+    assert len(rows) == 1 and json.loads(rows[0])["finished_at"] >= first
+
+
+def test_retry_failed_trains_a_failed_cell_again(invoke, monkeypatch):
+    args = ["run", "--task", "adding", "--model", "elman", "--lengths", "4", *TINY]
+    real = training._train
+
+    def broken(cell, dev, result):
+        raise RuntimeError("boom")
+
+    monkeypatch.setattr(training, "_train", broken)
+    assert invoke(*args).exit_code == 1
+    monkeypatch.setattr(training, "_train", real)
+    assert "0 to train, 1 already stored" in invoke(*args).stderr
+    retried = invoke(*args, "--retry-failed")
+    assert retried.exit_code == 0, retried.output
+    [row] = [json.loads(line) for line in invoke("export", "--format", "jsonl").output.split(
+        "\n") if line]
+    assert row["status"] == "ok" and row["error"] is None
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="this machine has CUDA")
+def test_device_cuda_without_cuda_is_one_line(invoke, tmp_path):
+    done = invoke("run", "--task", "adding", "--model", "elman", "--lengths", "4", *TINY,
+                  "--device", "cuda")
+    one_line_exit_2(done, "--device cuda: no CUDA device is available here")
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_a_second_run_skips_cells_a_live_run_holds_and_takes_over_stale_ones(invoke, tmp_path):
+    from memorybench.sweep import Sweep
+
+    cell = Sweep(tasks=["adding"], models=["elman"], lengths=[4], model={"hidden": 8},
+                 train={"steps": 6, "eval_every": 3, "batch_size": 8, "eval_size": 32}
+                 ).cells()[0]
+    sleeper = subprocess.Popen(["sleep", "60"])
+    try:
+        with Store(tmp_path / "results" / "memorybench.db") as store:
+            store.con.execute("INSERT INTO leases VALUES (?, ?, ?, ?)",
+                              (cell.key, sleeper.pid, os.uname().nodename, time.time()))
+            store.con.commit()
+        held = invoke(*RUN)
+        assert "1 cells are being trained by another run" in held.stderr
+        assert "0 to train" in held.stderr
+    finally:
+        sleeper.kill()
+        sleeper.wait()
+    taken = invoke(*RUN)  # its process is gone: the lease is stale
+    assert "1 to train" in taken.stderr and taken.exit_code == 0
+    with Store(tmp_path / "results" / "memorybench.db") as store:
+        assert store.con.execute("SELECT count(*) FROM leases").fetchone()[0] == 0

@@ -1,190 +1,19 @@
-"""Smaller promises of the report: a model that never ran is "failed", not "none"; user text
-is literal in Markdown; the contents line links; the plotting versions are listed (and do
-not make the leaderboard stale); reference lines differ by dash; attractor buckets show
-their examples when the task stored them."""
+"""The report's horizon-search section (report/searches.py, report/search_figures.py), from
+hand-written searched cells: each seed's horizon beside the bracket, the headline and
+learning-curve figures, the score table, the learning-rate rule, budget-cut ("still
+learning") brackets, a suite's caps, and one model searched at other settings."""
 
 import json
-import math
-import shutil
 
 import pandas as pd
 import pytest
-from test_report import cell
+from test_report import cell, store_of
+from test_report_figures import drawn
 
-from memorybench.report import figures, render_report, search_figures, summary, tables
-from memorybench.report.leaderboard import stale_files
+from memorybench.report import render_report, search_figures, summary
 from memorybench.store import Store
 
 
-def store_of(path, rows):
-    with Store(path) as s:
-        for row in rows:
-            s.put(row)
-    return path
-
-
-def test_a_model_whose_cells_all_failed_has_horizon_failed(tmp_path):
-    rows = [cell("copy", "lstm", n, 0, 0.2) for n in (10, 20)]  # ran, solved nothing
-    rows += [cell("copy", "gru", n, 0, math.nan, status="failed", metric=None,
-                  error="RuntimeError: boom") for n in (10, 20)]
-    rows += [cell("copy", "elman", 10, 0, math.nan, status="diverged", metric=None,
-                  diverged_step=3), cell("copy", "elman", 20, 0, 0.95)]
-    frame = summary.normalise(Store(store_of(tmp_path / "s.db", rows), readonly=True).frame())
-    horizons = summary.horizons(summary.by_length(frame))
-    assert horizons["lstm", "copy"].text() == "none"
-    assert horizons["gru", "copy"].text() == "failed"
-    assert horizons["elman", "copy"].text() == "none"  # one length ran: a measured "none"
-    out = tmp_path / "r"
-    render_report(tmp_path / "s.db", out)
-    text = (out / "README.md").read_text("utf-8")
-    horizon = text.split("## Memory horizon")[1].split("##")[0]
-    assert "| gru " in horizon and "failed" in horizon.split("| gru ")[1].splitlines()[0]
-    assert "\"failed\" when no cell" in text
-
-
-def test_markdown_active_characters_are_escaped():
-    assert tables.md("cost $5 and $x$") == r"cost \$5 and \$x\$"
-    assert tables.md("#1 `a` *b* _c_ [d] ~e~ |") == r"\#1 \`a\` \*b\* \_c\_ \[d\] \~e\~ \|"
-    assert tables.md("<b>&") == "&lt;b&gt;&amp;"
-
-
-def test_dollar_names_stay_literal_in_the_readme(tmp_path):
-    rows = [cell("copy", "cost$1$", n, 0, 0.5) for n in (10, 20)]
-    out = tmp_path / "r"
-    render_report(store_of(tmp_path / "s.db", rows), out)
-    text = (out / "README.md").read_text("utf-8")
-    assert r"cost\$1\$" in text and "cost$1$" not in text
-
-
-def test_contents_line_links_every_task(tmp_path):
-    rows = [cell(task, "lstm", n, 0, 0.5) for task in ("copy", "my task") for n in (10, 20)]
-    out = tmp_path / "r"
-    render_report(store_of(tmp_path / "s.db", rows), out)
-    contents = next(line for line in (out / "README.md").read_text().splitlines()
-                    if line.startswith("Contents:"))
-    assert "[Task copy](#task-copy)" in contents
-    assert "[Task my task](#task-my-task)" in contents
-    assert tables.anchor("Task a.b (c)") == "task-ab-c"
-
-
-def test_run_facts_list_the_plotting_libraries(tmp_path):
-    rows = [cell("copy", "lstm", n, 0, 0.5) for n in (10, 20)]
-    out = tmp_path / "r"
-    render_report(store_of(tmp_path / "s.db", rows), out)
-    versions = figures.plotting_versions()
-    assert set(versions) == {"matplotlib", "seaborn", "pandas"}
-    line = ", ".join(f"{k} {v}" for k, v in versions.items())
-    assert f"- Figures drawn with {line}" in (out / "README.md").read_text()
-    assert f"Figures drawn with {line}" in (out / "index.html").read_text()
-
-
-def test_plotting_versions_do_not_make_a_report_stale(tmp_path):
-    rows = [cell("copy", "lstm", n, 0, 0.5) for n in (10, 20)]
-    fresh = tmp_path / "fresh"
-    render_report(store_of(tmp_path / "s.db", rows), fresh)
-    committed = tmp_path / "committed"
-    shutil.copytree(fresh, committed)
-    readme = committed / "README.md"
-    text = readme.read_text()
-    readme.write_text(text.replace("- Figures drawn with matplotlib",
-                                   "- Figures drawn with matplotlib 0.0 (older),"))
-    assert stale_files(fresh, committed) == []
-    readme.write_text(text.replace("| lstm ", "| LSTM ", 1))
-    assert stale_files(fresh, committed) == ["README.md"]
-
-
-def test_reference_lines_differ_by_dash():
-    styles = figures.style(["lstm", "ridge-window"], frozenset({"ridge-window"}))
-    dashes = {figures.CHANCE_DASH, figures.THRESHOLD_DASH, styles["ridge-window"][2]}
-    assert len(dashes) == 3
-    assert styles["ridge-window"][2] == figures.BASELINE_DASH
-
-
-def test_models_take_the_colour_blind_palette_and_each_its_own_marker():
-    import seaborn as sns
-
-    models = [f"m{i:02d}" for i in range(10)]
-    styles = figures.style(models)
-    safe = set(sns.color_palette("colorblind", 10).as_hex()) - {"#949494"} | {"#332288"}
-    assert {colour for colour, _, _ in styles.values()} == safe
-    assert len({marker for _, marker, _ in styles.values()}) == 10
-
-
-def agreement_rows(metrics_of):
-    return [cell("agreement", "lstm", n, seed, 0.9, chance=0.5,
-                 extra={**metrics_of(seed)}) for n in (5, 10) for seed in (0, 1)]
-
-
-@pytest.mark.parametrize("form", ["missing", "stored"])
-def test_attractor_buckets_show_their_examples_when_stored(form, tmp_path):
-    def metrics(seed):
-        if form == "missing":  # results of agreement version 1
-            return {"by_attractors": {"0": 0.9, "1": 0.7}}
-        return {"by_attractors": {"0": 0.9, "1": 0.7},
-                "by_attractors_n": {"0": 400, "1": 100}}
-
-    db = store_of(tmp_path / "s.db", agreement_rows(metrics))
-    frame = summary.normalise(Store(db, readonly=True).frame())
-    attr = summary.attractor_frame(frame)
-    assert sorted(attr["accuracy"].unique()) == [0.7, 0.9]
-    table = tables.attractor_table(attr)
-    first = table.rows[0]
-    if form == "missing":
-        assert attr["examples"].isna().all()
-        assert first[2:] == ["0.900", "0.700"]
-        assert "not stored" in table.notes[0]
-    else:
-        assert first[2:] == ["0.900 (n=800)", "0.700 (n=200)"]  # summed over two seeds
-        assert "held-out examples" in table.notes[0]
-
-
-def drawn(monkeypatch):
-    """Figures drawn by the report's figure functions, kept before they become PNG bytes."""
-    kept = []
-    real = figures.png
-
-    def keep(fig):
-        kept.append(fig)
-        return real(fig)
-
-    monkeypatch.setattr(figures, "png", keep)
-    return kept
-
-
-def test_every_seed_is_a_point_in_the_accuracy_figure(monkeypatch, tmp_path):
-    rows = [cell("copy", model, n, seed, 0.5 + 0.1 * seed) for model in ("lstm", "gru")
-            for n in (10, 20) for seed in range(3)]
-    rows.append(cell("copy", "gru", 20, 3, math.nan, status="failed", metric=None))
-    frame = summary.normalise(Store(store_of(tmp_path / "s.db", rows), readonly=True).frame())
-    scores = summary.by_length(frame)
-    assert scores["values"].map(len).tolist() == [3, 3, 3, 3]  # the failed seed is no point
-    kept = drawn(monkeypatch)
-    figures.score_figure(scores, figures.style(["gru", "lstm"]), "copy", "accuracy")
-    (fig,) = kept
-    seeds = [line for line in fig.axes[0].lines if line.get_gid() == "seed"]
-    assert len(seeds) == 2  # one set of points per model
-    points = sorted((float(x), round(float(y), 6)) for line in seeds
-                    for x, y in zip(*line.get_data(), strict=True))
-    assert points == sorted((float(n), round(0.5 + 0.1 * s, 6)) for _ in range(2)
-                            for n in (10, 20) for s in range(3))
-
-
-def test_every_interval_is_labelled_the_student_t_interval(tmp_path):
-    rows = [cell("copy", "lstm", n, seed, 0.5 + 0.1 * seed) for n in (10, 20)
-            for seed in range(3)]
-    out = tmp_path / "r"
-    render_report(store_of(tmp_path / "s.db", rows), out)
-    for page in ("README.md", "index.html"):
-        text = (out / page).read_text("utf-8")
-        assert "bootstrap" not in text
-        assert text.count(summary.INTERVAL) == 2  # the figure's note and the table's
-        assert "small points: each seed" in text
-    readme = (out / "README.md").read_text("utf-8")
-    half = 4.302653 * 0.1 / math.sqrt(3)  # t(0.975, 2) x sd / sqrt(3)
-    assert f"| 0.600 ± {half:.3f} " in readme
-
-
-# --- the horizon search section, from hand-written searched cells ---------------------------
 def searched(task, model, length, seed, solved, *, causal=True, baseline=False):
     """One stored cell of a horizon search (a test set, one learning rate), with its curve."""
     score = 0.95 if solved else 0.3
@@ -280,38 +109,6 @@ def test_the_report_has_a_learning_curve_figure_per_searched_task(search_store, 
     render_report(search_store, tmp_path / "again")
     for page in ("index.html", "README.md"):
         assert (tmp_path / "again" / page).read_bytes() == (tmp_path / "r" / page).read_bytes()
-
-
-def test_the_training_time_table_sums_each_model_and_task_with_totals():
-    rows = [cell(task, model, length, seed, 0.9, wall_time=seconds)
-            for task, model, seconds in (("copy", "lstm", 10.0), ("copy", "gru", 30.0),
-                                         ("adding", "lstm", 60.0))
-            for length in (10, 20) for seed in range(2)]
-    frame = summary.normalise(pd.DataFrame([{k: json.dumps(v) if isinstance(v, dict) else v
-                                             for k, v in r.items()} for r in rows]))
-    table = tables.time_table(frame)
-    # every cell of a seed finishes at 10:00 of its own day: a day's cells overlap, so the
-    # wall clock counts each day's longest cell once
-    assert table.headers == ["model / task", "adding", "copy", "all tasks", "wall clock"]
-    assert table.rows == [["gru", "not run", "2 min 00 s", "2 min 00 s", "1 min 00 s"],
-                          ["lstm", "4 min 00 s", "40.0 s", "4 min 40 s", "2 min 00 s"],
-                          ["all models", "4 min 00 s", "2 min 40 s", "6 min 40 s", "2 min 00 s"],
-                          ["wall clock", "2 min 00 s", "1 min 00 s", "2 min 00 s", ""]]
-
-
-def test_the_wall_clock_counts_overlapping_cells_once_and_finds_the_peak():
-    frame = pd.DataFrame({
-        "finished_at": ["2026-01-01T10:00:10+00:00", "2026-01-01T10:00:15+00:00",
-                        "2026-01-01T10:01:00+00:00", None, "not a date",
-                        # one worker: starts a second before the last ended (stored to
-                        # the second), which is not two at once
-                        "2026-01-01T10:01:09+00:00"],
-        "wall_time": [10.0, 10.0, 5.0, 99.0, 99.0, 9.5]})
-    # [0:00, 0:10] and [0:05, 0:15] overlap: 15 s; [0:55, 1:00]: 5 s; [0:59.5, 1:09]: 9 s more
-    total, peak = summary.elapsed(frame)
-    assert total == pytest.approx(29.0)
-    assert peak == 2
-    assert summary.elapsed(frame.iloc[3:5]) is None
 
 
 def test_the_search_rule_says_where_the_learning_rate_grid_was_trained():
