@@ -107,7 +107,8 @@ def run(tasks: str | Sequence[str] | None = None,
     return frame[frame["key"].isin(keys)].reset_index(drop=True)
 
 
-PROTOCOL = ("factor", "resolution", "lrs", "lr_rungs", "multiples", "test_size", "patience")
+PROTOCOL = ("factor", "resolution", "lrs", "lr_rungs", "multiples", "test_size", "patience",
+            "control")
 
 
 def horizon(tasks: str | Sequence[str] | None = None,

@@ -142,8 +142,10 @@ class Metrics:
     extrapolation: dict[str, Any] = field(default_factory=dict)
     error: str | None = None
     no_progress_step: int | None = None
+    control: bool = False  # the cell was a horizon search's control (``Protocol.control``)
 
-    RECORDS = ("validation", "curve", "extrapolation", "traceback", "no_progress_step")
+    RECORDS = ("validation", "curve", "extrapolation", "traceback", "no_progress_step",
+               "control")
 
     @classmethod
     def read(cls, raw: Metrics | dict[str, Any] | str | None) -> Metrics:
@@ -165,7 +167,8 @@ class Metrics:
         return cls(values, validation if isinstance(validation, dict) and validation
                    else values, curve, extrapolation if isinstance(extrapolation, dict) else {},
                    raw.get("traceback") if isinstance(raw.get("traceback"), str) else None,
-                   step if isinstance(step, int) and not isinstance(step, bool) else None)
+                   step if isinstance(step, int) and not isinstance(step, bool) else None,
+                   raw.get("control") is True)
 
 
 COLUMNS = {f.name: f.metadata["sql"] for f in dataclasses.fields(Result)}

@@ -140,6 +140,9 @@ class Protocol:
     test_size: int = 1000  # examples of the test set (the validation set is eval_size)
     patience: int = 0  # the no-progress stop (TrainConfig.patience); 0: off
     min_delta: float = 0.01  # its improvement: held-out loss below (1 - this) x its best
+    control: bool = True  # train each network's search at its task's control length first
+    # (the shortest memory distance the task takes): a model that does not learn it there
+    # has no horizon to measure, and reads "not learned", not "< start"
     solved_evals: int = 2  # an early stop needs this many evaluations in a row at or above
     # the threshold (TrainConfig.solved_evals): stopped at the first, a run's test metric
     # sits at the threshold and fails it about half the time
@@ -157,6 +160,9 @@ def check_protocol(p: Protocol) -> None:
     if not number(p.resolution) or p.resolution <= 1:
         raise UserError(f"horizon resolution {p.resolution!r} is invalid; expected a number "
                         "> 1, e.g. 1.4")
+    if not isinstance(p.control, bool):
+        raise UserError(f"horizon control {p.control!r} is invalid; expected true (train the "
+                        "task's control length first) or false")
     if p.lr_rungs not in ("every", "first"):
         raise UserError(f"horizon lr_rungs {p.lr_rungs!r} is invalid; expected \"every\" "
                         "(the grid at every rung) or \"first\" (the grid at the first rung, "

@@ -170,12 +170,48 @@ def test_a_cell_still_learning_is_one_whose_budget_cut_a_rising_curve():
     climbing = [(100, 0.16), (200, 0.16), (300, 0.16), (400, 0.21), (500, 0.41), (600, 0.49)]
     assert still_learning(climbing, 600)
     flat = [(100, 0.13), (200, 0.13), (300, 0.14), (400, 0.13), (500, 0.14), (600, 0.18)]
-    assert not still_learning(flat, 600)  # +0.04 over the earlier best: below the rise
+    assert not still_learning(flat, 600)  # one high point: its slope's bound reaches zero
     fell = [(100, 0.5), (200, 0.7), (300, 0.8), (400, 0.8), (500, 0.6), (600, 0.7)]
-    assert not still_learning(fell, 600)  # its best came before the last third
+    assert not still_learning(fell, 600)
     assert not still_learning(climbing, 1000)  # stopped early: the budget did not cut it
-    assert not still_learning(climbing[-2:], 600)  # two evaluations say nothing of a trend
-    assert still_learning(climbing[:4] + [(500, 0.2), (600, 0.26)], 600)  # a rise of 0.05
+    assert not still_learning(climbing[-3:], 600)  # three evaluations say nothing of a trend
+    steady = [(s, 0.12 + 0.0003 * s) for s in range(100, 1100, 100)]
+    assert still_learning(steady, 1000)  # a slow rise without noise is still a rise
+
+
+def test_a_flat_noisy_curve_is_a_plateau_and_a_slow_noisy_rise_is_not():
+    """The plateau test over the last 40% of evaluations: noise around a level is flat (the
+    slope's one-sided 95% bound reaches zero); the same noise on a rise of 0.03 per 100
+    steps is still learning."""
+    import numpy as np
+
+    from memorybench.horizon.rules import slope_bound, still_learning
+
+    rng = np.random.default_rng(0)
+    steps = list(range(100, 3100, 100))
+    noise = rng.normal(0, 0.01, len(steps))
+    flat = [(s, 0.31 + e) for s, e in zip(steps, noise, strict=True)]
+    rising = [(s, 0.01 + 0.0003 * s + e) for s, e in zip(steps, noise, strict=True)]
+    assert not still_learning(flat, 3000)
+    assert still_learning(rising, 3000)
+    slope, bound = slope_bound(rising)
+    assert bound < slope and abs(slope - 0.0003) < 0.0001
+    assert slope_bound(flat[:3]) is None
+
+
+def test_the_lstms_copy_curves_of_the_committed_leaderboard_are_still_learning():
+    """copy × lstm at T = 8 in results/standard.jsonl: every one of its 9 cells (3 rates x 3
+    seeds) climbed to its last evaluation, 0.02-0.10 per 300 steps, so its "< 8" is the
+    budget's; the old rule (a gain of 0.05 over the last third) missed it."""
+    from memorybench.cells import Metrics
+    from memorybench.horizon.rules import still_learning
+
+    path = Path(__file__).resolve().parents[1] / "results" / "standard.jsonl"
+    rows = [json.loads(line) for line in path.read_text().splitlines()]
+    cells = [r for r in rows if (r["task"], r["model"], r["length"]) == ("copy", "lstm", 8)]
+    assert len(cells) == 9
+    assert all(still_learning(Metrics.read(r["metrics"]).curve, r["config"]["train"]["steps"])
+               for r in cells)
 
 
 def test_a_failed_rung_the_budget_cut_is_named_in_the_searchs_line():
@@ -300,6 +336,10 @@ def test_dry_run_shows_the_ladder_and_the_worst_case_cost_and_creates_no_store(i
                                                                               tmp_path):
     result = invoke("horizon", "--task", "copy", "--model", "lstm", "--dry-run", "--db", "h.db")
     assert result.exit_code == 0, result.output
+    assert "ladder 1 8 16 32 64 128 256 512 1024" in result.stdout  # the control first
+    assert "next T=1" in result.stdout
+    result = invoke("horizon", "--task", "copy", "--model", "lstm", "--dry-run", "--db", "h.db",
+                    "--no-control")
     assert "ladder 8 16 32 64 128 256 512 1024" in result.stdout
     assert "next T=8" in result.stdout and "worst case left" in result.stdout
     assert not (tmp_path / "h.db").exists()
@@ -359,7 +399,8 @@ def test_a_suite_names_what_its_horizon_searches_and_its_budget_apart_from_run(i
     (tmp_path / "s.toml").write_text(
         'tasks = ["copy", "adding"]\nmodels = ["lstm", "elman"]\n[train]\nsteps = 7\n'
         '[task.copy]\nsymbols = 3\n[horizon]\ntasks = ["copy"]\nmodels = ["elman"]\n'
-        'ladders = { copy = { start = 5, cap = 20 } }\n[horizon.train]\nsteps = 11\n'
+        'ladders = { copy = { start = 5, cap = 20 } }\ncontrol = false\n'
+        '[horizon.train]\nsteps = 11\n'
         '[horizon.task]\ncopy = { symbols = 4 }\n')
     dry = invoke("horizon", "--suite", "s.toml", "--seeds", "0", "--lrs", "1e-2", "--dry-run",
                  "--db", "h.db")
@@ -502,7 +543,7 @@ def test_the_suite_protocol_sizes_networks_and_skips_baselines_that_do_not_apply
     from memorybench.horizon.plan import plan_searches, protocol_from
 
     sweep = Sweep(tasks=["adding"], models=["elman", "majority"], seeds=[0, 1], params=5000)
-    protocol, _ = protocol_from({"lrs": [1e-3, 1e-2]}, {})
+    protocol, _ = protocol_from({"lrs": [1e-3, 1e-2], "control": False}, {})
     (search,) = plan_searches(sweep, protocol)  # majority: class tasks only
     assert (search.model, search.lrs, search.lengths[0], search.cap) == ("elman", (1e-3, 1e-2),
                                                                          8, 1024)
@@ -549,7 +590,8 @@ def _row(solved: bool, validation: float) -> dict:
 def test_a_rate_held_from_the_first_rung_trains_the_grid_once_then_one_rate_per_seed():
     from memorybench.horizon.plan import plan_searches, protocol_from
 
-    protocol, _ = protocol_from({"lrs": [1e-3, 1e-2], "lr_rungs": "first"}, {})
+    protocol, _ = protocol_from({"lrs": [1e-3, 1e-2], "lr_rungs": "first", "control": False},
+                                {})
     (search,) = plan_searches(Sweep(tasks=["copy"], models=["lstm"], seeds=[0, 1, 2]),
                               protocol, start=8, cap=32)
     first = search.cells(8)
@@ -564,7 +606,7 @@ def test_a_rate_held_from_the_first_rung_trains_the_grid_once_then_one_rate_per_
     assert (state.next, state.lo, state.hi) == (11, 8, 16) and rungs[16].lr == 1e-2
     assert {c.train.lr for c in search.cells(11, rungs)} == {1e-2}  # and so is a refinement
     assert rungs[8].lr_at_edge and rungs[16].lr_at_edge  # 1e-2 is the grid's largest
-    every, _ = protocol_from({"lrs": [1e-3, 1e-2]}, {})
+    every, _ = protocol_from({"lrs": [1e-3, 1e-2], "control": False}, {})
     (again,) = plan_searches(Sweep(tasks=["copy"], models=["lstm"], seeds=[0, 1, 2]),
                              every, start=8, cap=32)
     assert len(again.cells(16, rungs)) == 6  # the default: the grid at every rung
@@ -574,7 +616,7 @@ def test_a_rate_held_from_the_first_rung_trains_the_grid_once_then_one_rate_per_
 def test_a_model_cap_shortens_that_models_ladders_only():
     from memorybench.horizon.plan import plan_searches, protocol_from
 
-    protocol, extra = protocol_from({"caps": {"attention": 32}}, {})
+    protocol, extra = protocol_from({"caps": {"attention": 32}, "control": False}, {})
     sweep = Sweep(tasks=["copy"], models=["lstm", "attention"], seeds=[0])
     sweep.horizon = {"caps": extra["caps"]}
     lstm, attention = plan_searches(sweep, protocol)
@@ -588,7 +630,7 @@ def test_probes_train_once_the_search_closes_and_join_the_leaderboards_rows(invo
     (tmp_path / "s.toml").write_text(
         'tasks = ["adding"]\nmodels = ["elman"]\n[horizon]\nseeds = [0]\nlrs = [1e-2]\n'
         'multiples = [2]\ntest_size = 32\nladders = { adding = { start = 4, cap = 8 } }\n'
-        'probes = { adding = { elman = [6, 12] } }\n[horizon.train]\nsteps = 6\n'
+        'probes = { adding = { elman = [6, 12] } }\ncontrol = false\n[horizon.train]\nsteps = 6\n'
         'eval_every = 3\nbatch_size = 8\neval_size = 32\n[model]\nhidden = 8\n')
     args = ["horizon", "--suite", "s.toml", "--workers", "1", "--quiet", "--db", "h.db"]
     dry = invoke(*args, "--dry-run")
@@ -606,9 +648,60 @@ def test_probes_train_once_the_search_closes_and_join_the_leaderboards_rows(invo
 
 def test_the_lr_rungs_flag_holds_the_first_rungs_rate_up_the_ladder(invoke):
     args = ["horizon", "--task", "copy", "--model", "lstm", "--start", "8", "--cap", "32",
-            "--seeds", "0,1", "--lrs", "1e-3,1e-2", "--dry-run", "--db", "h.db"]
+            "--seeds", "0,1", "--lrs", "1e-3,1e-2", "--dry-run", "--db", "h.db", "--no-control"]
     every, first = invoke(*args), invoke(*args, "--lr-rungs", "first")
     assert every.exit_code == first.exit_code == 0, every.output + first.output
     # rungs 8, 16, 32: 3 rungs x 2 rates x 2 seeds, or the grid at 8 only
     assert "worst case left: 12 cells" in every.stdout
     assert "worst case left: 8 cells" in first.stdout
+
+
+def test_a_failed_control_is_not_learned_and_a_failed_first_rung_is_not():
+    from memorybench.horizon.rules import bracket, describe, not_learned
+
+    failed = Rung(1, 1e-2, {0: False, 1: False, 2: True}, False, {})
+    state = advance([1, 8, 16], {1: failed}, 1.5)
+    assert state.closed and (state.lo, state.hi) == (None, 1)
+    assert not_learned(state, 1) and bracket(state, 64, 1) == "not learned"
+    assert not not_learned(state, None) and bracket(state, 64) == "< 1"
+    line = describe("copy", "lstm", state, {1: failed}, 64, control=1)
+    assert line.startswith("copy × lstm: not learned: fails the control T=1 (2/3 seeds)")
+    assert "horizon" not in line.split(";")[0]
+    solved = Rung(1, 1e-2, {0: True, 1: True, 2: True}, False, {})
+    at_8 = Rung(8, 1e-2, {0: False, 1: False, 2: False}, False, {})
+    later = advance([1, 8], {1: solved, 8: at_8}, 1.5)
+    assert not not_learned(later, 1) and bracket(later, 8, 1) == "[1, 8)"
+
+
+def test_a_networks_search_trains_its_tasks_control_first_and_a_baseline_does_not():
+    from memorybench.horizon.plan import plan_searches, protocol_from
+
+    protocol, _ = protocol_from({"lrs": [1e-2]}, {})
+    assert protocol.control  # on unless a suite or --no-control turns it off
+    sweep = Sweep(tasks=["copy", "recall", "adding"], models=["lstm", "ridge-window"], seeds=[0])
+    sweep.task = {"recall": {"pairs": 2, "keys": 8}}
+    by = {(s.task, s.model): s for s in plan_searches(sweep, protocol)}
+    assert by["copy", "lstm"].lengths[:2] == [1, 8] and by["copy", "lstm"].control == 1
+    # recall's control is the shortest sequence its pairs fit in, not below it
+    assert by["recall", "lstm"].control == 6 and by["recall", "lstm"].lengths[0] == 6
+    assert by["adding", "lstm"].lengths[:2] == [2, 8]
+    assert by["adding", "ridge-window"].control is None
+    assert by["adding", "ridge-window"].lengths[0] == 8
+    off, _ = protocol_from({"lrs": [1e-2], "control": False}, {})
+    assert plan_searches(sweep, off)[0].lengths[0] == 8
+
+
+def test_a_model_that_cannot_learn_the_control_prints_not_learned_and_stores_the_mark(
+        invoke, tmp_path):
+    """Two steps of training learn nothing: copy × elman fails its control, T = 1."""
+    result = invoke("horizon", "--task", "copy", "--model", "elman", "--seeds", "0",
+                    "--lrs", "1e-2", "--cap", "8", "--set", "train.steps=2",
+                    "--set", "train.eval_every=1", "--set", "train.batch_size=8",
+                    "--set", "train.eval_size=16", "--test-size", "16", "--set",
+                    "model.hidden=4", "--multiples", "2", "--workers", "1", "--quiet",
+                    "--db", "h.db")
+    assert result.exit_code == 0, result.output
+    assert "copy × elman: not learned: fails the control T=1 (1/1 seeds)" in result.stdout
+    stored = results.load(tmp_path / "h.db")
+    assert list(stored["length"]) == [1]
+    assert all(json.loads(m).get("control") is True for m in stored["metrics"])

@@ -10,7 +10,7 @@ import pytest
 from test_report import cell, store_of
 from test_report_figures import drawn
 
-from memorybench.report import render_report, search_figures, summary
+from memorybench.report import render_report, search_figures, search_notes, summary
 from memorybench.store import Store
 
 
@@ -124,7 +124,7 @@ def test_the_search_rule_says_where_the_learning_rate_grid_was_trained():
                 rows.append(row)
         return rows
 
-    for held, expected in ((True, searches.FIRST_RUNG), (False, searches.EVERY_RUNG)):
+    for held, expected in ((True, search_notes.FIRST_RUNG), (False, search_notes.EVERY_RUNG)):
         found = searches.results(summary.normalise(pd.DataFrame(
             [{k: json.dumps(v) if isinstance(v, dict) else v for k, v in r.items()}
              for r in rows_of(held)])))
@@ -236,3 +236,32 @@ def test_searches_of_one_model_at_other_settings_are_rows_apart_never_averaged()
     _, evidence = horizon_claims.evaluate({"task": "copy", "checks": [
         {"model": "mamba", "at_least": 32}]}, found)
     assert "mamba [layers=2] [32, 64)" in evidence
+
+
+def test_a_search_that_failed_its_control_reads_not_learned_and_counts_in_no_score():
+    """copy × gru failed its control (T = 1, cells marked so by the search): "not learned",
+    not "< 1"; its score is over the tasks it learned, with the coverage beside it. A first
+    rung that was no control still reads "< 8"."""
+    from memorybench.report import searches
+
+    rows = []
+    for seed in range(3):
+        control = searched("copy", "gru", 1, seed, False)
+        control["metrics"]["control"] = True
+        rows += [control, searched("copy", "elman", 8, seed, False),
+                 searched("adding", "gru", 8, seed, True), searched("adding", "gru", 16, seed,
+                                                                    False)]
+    found = searches.results(summary.normalise(pd.DataFrame(
+        [{k: json.dumps(v) if isinstance(v, dict) else v for k, v in r.items()}
+         for r in rows])))
+    by = {(s["task"], s["model"]): s for s in found}
+    assert by["copy", "gru"]["bracket"] == "not learned" and by["copy", "gru"]["not_learned"]
+    assert by["copy", "elman"]["bracket"] == "< 8" and not by["copy", "elman"]["not_learned"]
+    assert searches.coverage(found) == {"gru": (1, 2), "elman": (1, 1)}
+    assert searches.scores(found)["gru"] == by["adding", "gru"]["score"] > 0
+    table = searches.score_table(found)
+    gru = next(r for r in table.rows if r[0] == "gru")
+    assert gru[1].endswith("(1 of 2)") and "not learned" in gru
+    assert searches.NOT_LEARNED_RULE in table.notes
+    assert any(n.startswith("1 of the 3 searches did not learn their control: copy × gru")
+               for n in table.notes)

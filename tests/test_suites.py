@@ -123,7 +123,7 @@ def test_the_standard_horizon_search_covers_every_task_and_model_at_the_literatu
     assert protocol.lr_rungs == "first" and extra["caps"] == {"attention": 256}
     sweep, _ = search_sweep(Request("standard"))
     for task in catalog.task_names():
-        _, cap, _ = task_ladder(task, sweep, protocol, None, None, extra["ladders"].get(task))
+        _, cap, _, _ = task_ladder(task, sweep, protocol, None, None, extra["ladders"].get(task))
         spec_cap = catalog.task_spec(task)["horizon"]["cap"]
         assert cap >= LEADERBOARD_CAPS.get(task, spec_cap), task
 

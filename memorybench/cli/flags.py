@@ -99,6 +99,7 @@ class Options:
     test_size: int | None = None
     patience: int | None = None
     min_delta: float | None = None
+    control: bool | None = None
 
     def request(self, models: Sequence[str] = ()) -> Request:
         """What the flags ask for (``models``: names of the ``--model-file`` models, run
@@ -109,7 +110,7 @@ class Options:
                     "lrs": parse_floats("--lrs", self.lrs), "lr_rungs": self.lr_rungs,
                     "multiples": parse_ints("--multiples", self.multiples, "2,4,8"),
                     "test_size": self.test_size, "patience": self.patience,
-                    "min_delta": self.min_delta}
+                    "min_delta": self.min_delta, "control": self.control}
         return Request(self.suite, self.tasks, (*self.models, *models),
                        lengths=parse_lengths(self.lengths),
                        seeds=parse_ints("--seeds", self.seeds, "0,1,2"), params=self.n_params,

@@ -39,6 +39,10 @@ from memorybench.cli.group import cli, db_option, model_file_option
               "else 0].")
 @click.option("--min-delta", type=float, help="The no-progress stop's improvement: held-out "
               "loss below (1 - this) x its best [default: the suite's, else 0.01].")
+@click.option("--control/--no-control", default=None,
+              help="Train each network's search at its task's control length (the shortest "
+              "memory distance) first: a model that fails it reads \"not learned\" "
+              "[default: the suite's, else --control].")
 @click.option("--set", "settings", multiple=True, metavar="SECTION.KEY=VALUE",
               help="Override any spec value, as in `run` (e.g. --set train.steps=500).")
 @db_option

@@ -24,6 +24,7 @@ from memorybench.sweep import Sweep, build_sweep
 from memorybench.tasks.base import Task
 
 HORIZON_KEYS = {"factor", "resolution", "lrs", "lr_rungs", "multiples", "test_size", "patience",
+                "control",
                 "min_delta", "solved_evals", "params",
                 "seeds", "tasks", "models", "ladders", "caps", "probes", "train", "task", "model"}
 # the sweep's, not the protocol's: what is searched, over which ladders, at which size and
@@ -123,6 +124,8 @@ class Search:
     hold_lr: bool = False  # the grid at the first rung only, its chosen rate held above it
     probes: tuple[int, ...] = ()  # lengths trained once the search has closed, at its
     # rate, whatever the bracket: the metric at distances a claim quotes
+    control: int | None = None  # the first rung, where the protocol trains a control: the
+    # task's shortest memory distance (``Protocol.control``)
 
     def probe_cells(self, state: State, rungs: dict[int, Rung]) -> list[Cell]:
         """The probes' cells of a closed search (none while it is open)."""
@@ -189,15 +192,17 @@ def search_sweep(request: Request) -> tuple[Sweep, Protocol]:
 
 def task_ladder(task: str, sweep: Sweep, protocol: Protocol, start: int | None,
                 cap: int | None,
-                suite_ladder: dict[str, Any] | None = None) -> tuple[list[int], int, Task]:
+                suite_ladder: dict[str, Any] | None = None
+                ) -> tuple[list[int], int, Task, int]:
     """The task's ladder: start and cap from flags, else the suite's ``[horizon] ladders``
     entry for the task, else the task spec's ``horizon`` table; lengths the task cannot
-    take left out."""
+    take left out. And its control length: the ``control`` of those tables, else the
+    shortest length the task takes at these parameters (never below it)."""
     spec = catalog.task_spec(task)
     table = spec.get("horizon", {})
-    if not isinstance(table, dict) or set(table) - {"start", "cap"}:
+    if not isinstance(table, dict) or set(table) - {"start", "cap", "control"}:
         raise UserError(f"task {task}: horizon = {table!r} is invalid; expected "
-                        "horizon = { start = 8, cap = 1024 }")
+                        "horizon = { start = 8, cap = 1024, control = 1 }")
     table = {**table, **(suite_ladder or {})}
     cap = table.get("cap") if cap is None else cap
     if cap is None:
@@ -205,7 +210,7 @@ def task_ladder(task: str, sweep: Sweep, protocol: Protocol, start: int | None,
                         f"--cap N or add horizon = {{ start = 8, cap = 1024 }} to {task}.toml")
     if start is None:
         start = table.get("start") or min(spec.get("lengths") or [1])
-    for name, value in (("start", start), ("cap", cap)):
+    for name, value in (("start", start), ("cap", cap), ("control", table.get("control", 1))):
         if not is_integer(value) or value < 1:
             raise UserError(f"task {task}: horizon {name} {value!r} is invalid; expected an "
                             "integer >= 1")
@@ -222,7 +227,8 @@ def task_ladder(task: str, sweep: Sweep, protocol: Protocol, start: int | None,
     if not lengths:
         raise UserError(f"task {task}: no length from {start} to {cap} is valid for it; "
                         "raise --start")
-    return lengths, cap, built
+    control = max(int(table.get("control") or 1), built.min_length)
+    return lengths, cap, built, min(control, lengths[0]) if valid(control) else lengths[0]
 
 
 def apply_horizon_tables(sweep: Sweep, extra: dict[str, Any]) -> None:
@@ -264,12 +270,15 @@ def plan_searches(sweep: Sweep, protocol: Protocol, start: int | None = None,
              "patience": protocol.patience, "min_delta": protocol.min_delta,
              "solved_evals": protocol.solved_evals}
     for task in sweep.tasks:
-        lengths, task_cap, built = task_ladder(task, sweep, protocol, start, cap,
-                                               ladders.get(task))
+        ladder, task_cap, built, control = task_ladder(task, sweep, protocol, start, cap,
+                                                       ladders.get(task))
         for model in sweep.models:
             baseline = catalog.is_baseline(model)
-            if baseline and not sweep.model_cells(task, built, lengths[:1], model):
+            if baseline and not sweep.model_cells(task, built, ladder[:1], model):
                 continue  # a baseline that does not apply to this task
+            # a network's search starts at the control; a baseline learns nothing to control
+            first = control if protocol.control and not baseline else None
+            lengths = ([first] if first is not None and first < ladder[0] else []) + ladder
             lrs = protocol.lrs
             spec_lrs = catalog.model_spec(model).get("horizon", {}).get("lrs")
             if spec_lrs and not lrs_given:
@@ -290,5 +299,5 @@ def plan_searches(sweep: Sweep, protocol: Protocol, start: int | None = None,
             searches.append(Search(task, model, own, own_cap,
                                    (base[0].train.lr,) if baseline else lrs, base, causal,
                                    baseline, protocol.lr_rungs == "first" and len(lrs) > 1,
-                                   tuple(probes.get(task, {}).get(model, ()))))
+                                   tuple(probes.get(task, {}).get(model, ())), first))
     return searches

@@ -1,7 +1,6 @@
-"""Where a horizon is decided: the rules of a verdict, as pure functions over stored
-results (no training, no store, no torch). The search plans and runs with them
-(``horizon.plan``, ``horizon.run``) and the report reads brackets back with them; none of
-these rules is written anywhere else.
+"""Where a horizon is decided: the rules of a verdict, pure functions over stored results
+(no training, no store, no torch), by which the search plans and runs and the report
+reads brackets back; none of them is written anywhere else.
 
 - the ladder (``ladder``): the lengths a search climbs, x factor per rung up to the cap;
 - a rung (``rung``): one length, one cell per (learning rate, seed); the rate is the one
@@ -13,7 +12,8 @@ these rules is written anywhere else.
   failed rung and refines between the last solved and the first failed length by geometric
   midpoints until their ratio is at most ``resolution``: [solved, failed);
 - still learning (``still_learning``, ``Rung.budget_bound``): a failed length whose seeds
-  were still improving when their budget ran out is the budget's, marked ↗.
+  were still improving when their budget ran out is the budget's, marked ↗;
+- not learned (``not_learned``): a failed control is no horizon at all.
 
     ladder 8, 16, 32, 64, 128        solved: 8 16 32, failed: 64
     refine  45 (= sqrt(32 x 64))     solved -> bracket [45, 64): 64 / 45 = 1.42 <= 1.5
@@ -25,21 +25,42 @@ import math
 from dataclasses import dataclass, field
 from typing import Any
 
+from scipy.stats import linregress
+from scipy.stats import t as student_t
+
 from memorybench.cells import Metrics
 from memorybench.errors import UserError
 
-RISE = 0.05  # ``still_learning``: a gain in the metric's own units (accuracy: 5 points)
+# The plateau test of ``still_learning``: the least-squares slope of the held-out metric
+# over the last WINDOW of a cell's evaluations (at least POINTS of them), and its one-sided
+# (1 - ALPHA) confidence bound (Student's t): a curve is still learning while that bound
+# stays above zero, and flat once it reaches zero.
+WINDOW, POINTS, ALPHA = 0.4, 4, 0.05
 
 
-def still_learning(curve: list[tuple[int, float]], steps: int, rise: float = RISE) -> bool:
+def slope_bound(curve: list[tuple[int, float]]) -> tuple[float, float] | None:
+    """The slope of the metric per step over the curve's last ``WINDOW`` of evaluations
+    (at least ``POINTS``), and the lower end of its one-sided 1 - ``ALPHA`` confidence
+    interval; None where the curve has fewer than ``POINTS`` evaluations."""
+    n = max(POINTS, math.ceil(WINDOW * len(curve)))
+    if len(curve) < POINTS or len({x for x, _ in curve[-n:]}) < 2:
+        return None
+    fit = linregress([x for x, _ in curve[-n:]], [y for _, y in curve[-n:]])
+    slope, error = float(fit.slope), float(fit.stderr)
+    return slope, slope - float(student_t.ppf(1 - ALPHA, n - 2)) * error
+
+
+def still_learning(curve: list[tuple[int, float]], steps: int) -> bool:
     """Whether a cell's budget cut its learning curve: it trained every one of its ``steps``
-    (no early stop) and the best held-out metric of its last third of evaluations beat the
-    best before them by at least ``rise``. A horizon whose first failed length holds such
-    cells by majority is the budget's: more steps may move it."""
-    if len(curve) < 3 or curve[-1][0] < steps:
+    (no early stop), and its held-out metric was still rising at the end: the slope over
+    the last ``WINDOW`` of its evaluations is above zero with 1 - ``ALPHA`` confidence
+    (``slope_bound``). A flat curve, or one too short to judge, is not. A horizon whose
+    first failed length holds such cells by majority is the budget's: more steps may move
+    it."""
+    if not curve or curve[-1][0] < steps:
         return False
-    cut = len(curve) - max(1, len(curve) // 3)
-    return max(v for _, v in curve[cut:]) - max(v for _, v in curve[:cut]) >= rise
+    bound = slope_bound(curve)
+    return bound is not None and bound[1] > 0
 
 
 def ladder(start: int, cap: int, factor: float) -> list[int]:
@@ -233,8 +254,21 @@ def worst_case(lengths: list[int], state: State, resolution: float) -> list[int]
     return left + [lengths[-1]] * refinements(ratio, resolution)
 
 
-def bracket(state: State, cap: int) -> str:
-    """'[256, 512)', '≥ 1024' (solved up to the cap) or '< 8' (the first rung failed)."""
+NOT_LEARNED = "not learned"
+
+
+def not_learned(state: State, control: int | None) -> bool:
+    """The search failed its control, the task's shortest memory distance: the model did
+    not learn the task at all in its budget, which says nothing of how far back it
+    remembers."""
+    return control is not None and state.lo is None and state.hi == control
+
+
+def bracket(state: State, cap: int, control: int | None = None) -> str:
+    """'[256, 512)', '≥ 1024' (solved up to the cap), '< 8' (the first rung failed) or
+    'not learned' (the first rung was the control, and it failed)."""
+    if not_learned(state, control):
+        return NOT_LEARNED
     if state.lo is None:
         return f"< {state.hi}"
     if state.hi is None:
@@ -258,7 +292,7 @@ def seed_horizons(rungs: dict[int, Rung]) -> dict[int, int | None]:
 
 
 def describe(task: str, model: str, state: State, rungs: dict[int, Rung], cap: int,
-             causal: bool = True) -> str:
+             causal: bool = True, control: int | None = None) -> str:
     """One line a user reads when a search closes."""
     parts = []
     lo = None if state.lo is None else rungs.get(state.lo)
@@ -268,8 +302,12 @@ def describe(task: str, model: str, state: State, rungs: dict[int, Rung], cap: i
     if hi is not None:
         parts.append(f"fails T={hi.length} ({len(hi.seeds) - hi.n_solved}/{len(hi.seeds)} "
                      "seeds)")
-    text = f"{task} × {model}{'' if causal else ' (non-causal)'}: {', '.join(parts)}; "
-    text += f"horizon {bracket(state, cap)}"
+    text = f"{task} × {model}{'' if causal else ' (non-causal)'}: "
+    if not_learned(state, control) and hi is not None:
+        text += (f"{NOT_LEARNED}: fails the control T={control} "
+                 f"({len(hi.seeds) - hi.n_solved}/{len(hi.seeds)} seeds)")
+    else:
+        text += f"{', '.join(parts)}; horizon {bracket(state, cap)}"
     text += "; seeds' horizons " + seed_text(seed_horizons(rungs), rungs)
     if lo is not None:
         edge = " (grid edge)" if lo.lr_at_edge else ""
@@ -307,8 +345,3 @@ def extrapolation_text(r: Rung) -> str:
     words = [f"solves {', '.join(solves)}" if solves else "",
              f"fails {', '.join(fails)}" if fails else "", f"n/a {', '.join(na)}" if na else ""]
     return f"; at T={r.length} it " + ", ".join(w for w in words if w)
-
-
-def saving(trained_lengths: int, ladder_lengths: int) -> float:
-    """How many times fewer cells the search trained than a full grid over its ladder."""
-    return ladder_lengths / trained_lengths if trained_lengths else math.inf

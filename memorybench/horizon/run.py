@@ -42,10 +42,19 @@ def brackets(searches: list[Search], protocol: Protocol, db: str | Path) -> list
         best = rungs.get(state.lo) if state.lo is not None else None
         out.append({"task": search.task, "model": search.model, "closed": state.closed,
                     "solved": state.lo, "failed": state.hi, "cap": search.cap,
-                    "bracket": rules.bracket(state, search.cap) if state.closed else None,
+                    "bracket": rules.bracket(state, search.cap, search.control)
+                    if state.closed else None,
                     "lr": best.lr if best else None, "causal": search.causal,
                     "lengths_trained": list(state.trained)})
     return out
+
+
+def as_control(row: dict[str, Any], controls: set[str]) -> dict[str, Any]:
+    """A result row, with ``metrics["control"]`` where its cell was a search's control: the
+    report reads a failed control as "not learned" (``rules.not_learned``)."""
+    if row.get("key") in controls and isinstance(row.get("metrics"), dict):
+        return {**row, "metrics": {**row["metrics"], "control": True}}
+    return row
 
 
 def stored_rows(store: Store) -> dict[str, Row]:
@@ -99,8 +108,8 @@ def run_searches(searches: list[Search], protocol: Protocol, db: str | Path, wor
             for i, (search, (state, rungs)) in enumerate(zip(searches, states, strict=True)):
                 if state.closed and i not in printed:
                     printed.add(i)
-                    click.echo(rules.describe(search.task, search.model, state, rungs, search.cap,
-                                        search.causal))
+                    click.echo(rules.describe(search.task, search.model, state, rungs,
+                                              search.cap, search.causal, search.control))
             if dry_run:
                 print_dry_run(searches, states, protocol, workers, rows)
                 return 0
@@ -112,10 +121,17 @@ def run_searches(searches: list[Search], protocol: Protocol, db: str | Path, wor
             plan = make_plan(todo, store.statuses())
             if not plan.todo:  # every cell stored, yet no rung closed: a bug, not a loop
                 raise RuntimeError("horizon search made no progress")
+            controls = {c.key for s, (_, rungs) in zip(searches, states, strict=True)
+                        if s.control is not None for c in s.cells(s.control, rungs)}
+
+            def put(row: Row, keys: set[str] = controls) -> None:
+                store.put(as_control(row, keys))
+
             try:
                 counts = run_plan(plan, store, workers=workers, device=device,
                                   backend=backend, scheduler=scheduler, progress=progress,
-                                  work=work or train_cell)
+                                  work=work or train_cell,
+                                  put=put)
             except SweepInterrupted as stop:
                 click.echo(f"memorybench: interrupted; {sum(stop.counts.values())} cells "
                            f"stored in {db}; run the same command to resume", err=True)
@@ -165,7 +181,8 @@ def print_dry_run(searches: list[Search], states: list[tuple[State, dict[int, Ru
                   if c.key not in rows]
         cells = list({c.key: c for c in cells}.values())  # a probe may be a rung
         left += cells
-        status = (f"closed: {rules.bracket(state, search.cap)}" if state.closed
+        status = (f"closed: {rules.bracket(state, search.cap, search.control)}"
+                  if state.closed
                   else f"next T={state.next}; worst case left {len(cells)} cells, "
                   f"{duration(sum(cell_seconds(c) for c in cells))}")
         click.echo(f"{search.task} × {search.model}: ladder "

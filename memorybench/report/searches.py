@@ -15,47 +15,15 @@ import pandas as pd
 
 from memorybench.cells import Metrics
 from memorybench.horizon import rules
-from memorybench.horizon.rules import RISE
 from memorybench.report import search_figures, tables
+from memorybench.report.search_notes import (
+    NOT_LEARNED_RULE,
+    RISING_RULE,
+    SCORE_RULE,
+    SEED_RULE,
+    search_rule,
+)
 from memorybench.specs import horizon_cap
-
-SCORE_RULE = (
-    "The memory score of a model is the mean, over the tasks it was searched on, of "
-    "log2(horizon) / log2(cap): the horizon is the longest length its seeds solved (by "
-    "majority) below the first length they failed, the cap the task's longest rung; 1 "
-    "means solved up to every cap, 0 failing every first rung.")
-SEED_RULE = (
-    "Each seed's horizon (seed: length): the longest length that seed solved below the "
-    "first length it failed, over the lengths its search trained; ≥ where it solved every "
-    "one of them, < where it failed the first. The horizon column is the majority's.")
-SEARCH_RULE = (
-    "Each (task, model) was searched on a ladder of lengths (×2 per rung, from the task "
-    "spec's start to its cap), stopping at the first length a majority of seeds failed, then "
-    "refined by geometric midpoints. {rates} Solved or not is judged on a separate test set "
-    "no selection or early stop saw. The bracket [a, b) means solved at a, failed at b; "
-    "≥ cap: solved at the task's or the model's cap; < s: failed the first rung. Networks "
-    "are compared at a matched parameter budget (the params column).")
-RISING_RULE = (
-    "↗ after a horizon: at the first length it failed, a majority of seeds were still "
-    "learning when their training budget ran out (they trained every step, and the best "
-    "held-out metric of their last third of evaluations beat the best before by at least "
-    f"{RISE:g}): that horizon is the budget's, and more steps may move it.")
-EVERY_RUNG = ("At each length every learning rate of the grid was trained and the one with "
-              "the best mean validation metric kept (ties: the one that stopped soonest).")
-FIRST_RUNG = ("The learning-rate grid was trained at the first rung of each ladder, and the "
-              "rate with the best mean validation metric there (ties: the one that stopped "
-              "soonest) held up the ladder.")
-
-
-def search_rule(found: list[dict]) -> str:
-    """The rule of the report's searches: the grid at every rung, at the first rung only
-    (its rate held), or both where the report holds searches of each kind."""
-    held = {all(len(s["lrs_at"][n]) == 1 for n in s["rungs"] if n != min(s["rungs"]))
-            for s in found if not s["baseline"] and len(s["rungs"]) > 1
-            and len(s["lrs_at"][min(s["rungs"])]) > 1}  # only searches that show which
-    rates = FIRST_RUNG if held == {True} else EVERY_RUNG if True not in held else (
-        FIRST_RUNG + " (Some searches trained the grid at every length.)")
-    return SEARCH_RULE.format(rates=rates)
 
 
 def searched(frame: pd.DataFrame) -> pd.DataFrame:
@@ -87,6 +55,9 @@ def results(frame: pd.DataFrame, caps: dict | None = None) -> list[dict]:
                       if r.status == "ok" and r.metric == r.metric]
             means[length] = sum(chosen) / len(chosen) if chosen else None
         state = rules.closed_state(rungs)
+        first = min(rungs)  # a control, where the search's cells there say so
+        control = first if any(Metrics.read(r.metrics).control
+                               for r in _cells_at(g, first, rungs)) else None
         cap = (caps or {}).get((task, model)) or horizon_cap(task) or max(rungs)
         # The score's scale is the task's longest ladder: a model capped shorter (for
         # cost) scores what it solved, a lower bound, not a full mark at its own cap.
@@ -109,7 +80,8 @@ def results(frame: pd.DataFrame, caps: dict | None = None) -> list[dict]:
             "means": means, "task_params": config.get("task_params") or {},
             "lrs_at": {int(n): {float(c["train"]["lr"]) for c in at["config"]}
                        for n, at in g.groupby("length")},
-            "bracket": rules.bracket(state, cap), "causal": causal,
+            "bracket": rules.bracket(state, cap, control), "causal": causal,
+            "not_learned": rules.not_learned(state, control),
             "baseline": config.get("model_kind") == "baseline",
             "params": _one(g["params"]), "state_size": _one(g.get("state_size")),
             "seeds": rules.seed_horizons(rungs),
@@ -207,11 +179,22 @@ def _one(column) -> str:
 
 
 def scores(found: list[dict]) -> dict[str, float]:
-    """Model (with its variant, ``name``) -> memory score (``SCORE_RULE``)."""
+    """Model (with its variant, ``name``) -> memory score (``SCORE_RULE``), over the tasks
+    it learned (``coverage``); 0 where it learned none."""
     by_model: dict[str, list[float]] = {}
     for s in found:
-        by_model.setdefault(name(s), []).append(s["score"])
-    return {m: sum(v) / len(v) for m, v in by_model.items()}
+        by_model.setdefault(name(s), []).extend([] if s.get("not_learned") else [s["score"]])
+    return {m: sum(v) / len(v) if v else 0.0 for m, v in by_model.items()}
+
+
+def coverage(found: list[dict]) -> dict[str, tuple[int, int]]:
+    """Model -> (tasks its score covers, tasks searched): a search that did not learn its
+    control has no horizon to score."""
+    out: dict[str, tuple[int, int]] = {}
+    for s in found:
+        k, n = out.get(name(s), (0, 0))
+        out[name(s)] = (k + (not s.get("not_learned")), n + 1)
+    return out
 
 
 def ranked(found: list[dict]) -> list[dict]:
@@ -292,7 +275,7 @@ def score_table(found: list[dict]) -> tables.Table:
     """The leaderboard at a glance: one row per model, ranked as the figure ranks them
     (causal networks by memory score, then non-causal ones, then baselines), its memory
     score and its horizon on each task ("—" where it was not searched)."""
-    score = scores(found)
+    score, covered = scores(found), coverage(found)
     tasks = sorted({s["task"] for s in found})
     brackets = {(name(s), s["task"]): marked(s) for s in found}
     rows, seen = [], set()
@@ -300,9 +283,15 @@ def score_table(found: list[dict]) -> tables.Table:
         if name(s) in seen:
             continue
         seen.add(name(s))
-        rows.append([display(s), f"{score[name(s)]:.2f}"]
+        k, n = covered[name(s)]
+        rows.append([display(s), f"{score[name(s)]:.2f}" + (f" ({k} of {n})" if k < n else "")]
                     + [brackets.get((name(s), t), "—") for t in tasks])
     notes = [SCORE_RULE]
+    unlearned = [s for s in found if s.get("not_learned")]
+    if unlearned:
+        notes += [NOT_LEARNED_RULE, f"{len(unlearned)} of the {len(found)} searches did not "
+                  "learn their control: " + ", ".join(f"{s['task']} × {name(s)}"
+                                                      for s in unlearned) + "."]
     if any(budget_bound(s) for s in found):
         notes += [RISING_RULE, budget_cuts(found)]
     return tables.Table(["model", "memory score"] + tasks, rows, notes=notes)
