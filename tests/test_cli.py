@@ -342,7 +342,10 @@ def test_ctrl_c_while_starting_is_exit_130_without_a_traceback(tmp_path):
     time.sleep(0.15)
     proc.send_signal(signal.SIGINT)
     out, err = proc.communicate(timeout=60)
-    assert proc.returncode in (130, 0), err  # 0: it finished before the signal came
+    # 0: it finished before the signal came; -SIGINT: the signal came before Python had
+    # started (on a loaded machine), when the default action ends the process and none of
+    # memorybench's code has run
+    assert proc.returncode in (130, 0, -signal.SIGINT), err
     assert "Traceback" not in err
     if proc.returncode == 130:
         assert err.strip().splitlines() == ["memorybench: interrupted"]

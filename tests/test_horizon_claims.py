@@ -267,9 +267,10 @@ def test_a_reports_task_tables_read_searched_cells_at_the_chosen_rate(tmp_path):
     assert "0.950" in table and "0.625" not in table
 
 
-def test_a_claims_evidence_marks_a_horizon_its_budget_cut():
-    """The LSTM fails T = 128 with every seed still climbing when its 600 steps ran out: the
-    verdict stands on the bracket as measured, and the evidence says the budget cut it."""
+def test_a_claim_resting_on_a_failure_the_budget_cut_is_not_measured():
+    """The LSTM fails T = 128 with every seed still climbing when its 600 steps ran out: a
+    claim that it fails below 200 rests on the budget's failure, not the memory's, and is
+    not measured; the evidence says why. On a flat curve the same failure decides."""
     climbing = [[100, 0.1, 2.0], [200, 0.1, 2.0], [300, 0.1, 2.0], [400, 0.2, 1.8],
                 [500, 0.4, 1.5], [600, 0.6, 1.2]]
     rows = search("copy", "lstm", 64, [8, 16, 32, 64, 128])
@@ -278,7 +279,21 @@ def test_a_claims_evidence_marks_a_horizon_its_budget_cut():
         if row["length"] == 128:
             row["metrics"]["curve"] = climbing
     result, evidence = verdict([{"model": "lstm", "below": 200}], rows)
-    assert result == H.HOLDS
+    assert result == H.NOT_MEASURED
     assert "lstm [64, 128) ↗" in evidence and "still learning" in evidence
+    assert "lstm failed T=128 still learning (↗): that failure is the budget's" in evidence
+    assert verdict([{"model": "lstm", "at_least": 64}], rows)[0] == H.HOLDS  # a success stands
     calm = search("copy", "lstm", 64, [8, 16, 32, 64, 128])
-    assert "↗" not in verdict([{"model": "lstm", "below": 200}], calm)[1]
+    result, evidence = verdict([{"model": "lstm", "below": 200}], calm)
+    assert result == H.HOLDS and "↗" not in evidence
+
+
+def test_a_claim_on_a_model_that_did_not_learn_its_control_is_not_measured():
+    rows = search("copy", "lstm", 64, [8, 16, 32, 64, 128]) + search("copy", "gru", 0, [1])
+    for row in rows:
+        if row["model"] == "gru":
+            row["metrics"]["control"] = True
+    result, evidence = verdict([{"model": "lstm", "at_least": 64},
+                                {"model": "gru", "below": 8}], rows)
+    assert result == H.NOT_MEASURED
+    assert "gru did not learn the control of copy" in evidence and "not learned" in evidence

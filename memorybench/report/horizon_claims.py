@@ -4,7 +4,9 @@ A horizon claim is a list of checks on one task, each about one model's search
 (``searches.results``): its bracket [lo, hi) (solved at lo, failed at hi), the mean test
 metric of each rung, the extrapolation at its horizon. The claim holds when every check
 holds, does not hold when one fails, and is "not measured" otherwise: a search it needs is
-absent, or a bracket straddles the length it asks about. No check passes on no evidence.
+absent or did not learn its task's control, a bracket straddles the length it asks about,
+or the verdict would rest on a failure the budget cut (a failed length still learning,
+↗). No check passes on no evidence, and none on a budget's failure.
 
     checks = [{ model = "lstm", below = 200 }, { model = "orthogonal", at_least = 1000 }]
 """
@@ -66,8 +68,12 @@ def evaluate(claim: dict, found: list[dict]) -> tuple[str, str]:
     if missing:
         return NOT_MEASURED, (f"no search of {', '.join(missing)} on {claim['task']}"
                               + (f"; {brackets}" if brackets else ""))
+    unlearned = [m for m, s in searches.items() if s and s.get("not_learned")]
+    if unlearned:
+        return NOT_MEASURED, (f"{', '.join(unlearned)} did not learn the control of "
+                              f"{claim['task']}: no horizon to compare; horizons: {brackets}")
     outcomes = [check(c, searches) for c in claim["checks"]]
-    parts = [f"horizons: {brackets}"] + [text for _, text in outcomes if text]
+    parts = [f"horizons: {brackets}"] + list(dict.fromkeys(t for _, t in outcomes if t))
     verdicts = [ok for ok, _ in outcomes]
     verdict = FAILS if False in verdicts else NOT_MEASURED if None in verdicts else HOLDS
     return verdict, "; ".join(parts)
@@ -83,16 +89,22 @@ def check(c: dict, searches: dict) -> tuple[bool | None, str]:
         return lo is not None and lo >= c["at_least"], ""
     if "below" in c:
         if hi is not None and hi <= c["below"]:
-            return True, ""
+            return (None, cut(c["model"], s)) if budget_bound(s) else (True, "")
         if lo is not None and lo >= c["below"]:
             return False, ""
         return None, f"{c['model']}'s bracket {s['bracket']} straddles {c['below']}"
     if "above" in c or "at_least_as" in c:
         others = c["above"] if "above" in c else c["at_least_as"]
         others = [others] if isinstance(others, str) else others
-        if "above" in c:
-            return all(separated(s, searches[o]) for o in others), ""
-        return not any(separated(searches[o], s) for o in others), ""
+        if "above" in c:  # rests on the others' failures
+            ok = all(separated(s, searches[o]) for o in others)
+            cuts = [o for o in others if budget_bound(searches[o])]
+        else:  # a failure of the model's own decides against it
+            ok = not any(separated(searches[o], s) for o in others)
+            cuts = [c["model"]] if budget_bound(s) else []
+        if cuts and (ok if "above" in c else not ok):
+            return None, "; ".join(cut(m, searches[m]) for m in cuts)
+        return ok, ""
     if "solves_multiple" in c or "fails_multiple" in c:
         k = c.get("solves_multiple", c.get("fails_multiple"))
         rung = s["rungs"].get(lo) if lo is not None else None
@@ -105,6 +117,12 @@ def check(c: dict, searches: dict) -> tuple[bool | None, str]:
     if "accuracy" in c:
         return accuracy(c["model"], c["accuracy"], s)
     raise ValueError(f"unknown horizon check {sorted(c)}")
+
+
+def cut(model: str, s: dict) -> str:
+    """Why a check on a budget's failure is not measured."""
+    return (f"{model} failed T={s['state'].hi} still learning (↗): that failure is the "
+            "budget's, not the memory's")
 
 
 def separated(a: dict, b: dict) -> bool:
