@@ -147,7 +147,7 @@ class Search:
         """Where the search stands, from the stored rows (key -> row), and its rungs."""
         rungs: dict[int, Rung] = {}
         while True:
-            state = rules.advance(self.lengths, rungs, resolution)
+            state = rules.advance(self.lengths, rungs, resolution, self.control)
             if state.next is None:  # closed
                 return state, rungs
             cells = self.cells(state.next, rungs)

@@ -193,9 +193,21 @@ class State:
         return self.next is None
 
 
-def advance(lengths: list[int], rungs: dict[int, Rung], resolution: float) -> State:
-    """The next step of a search over the ladder ``lengths`` given the rungs trained."""
+def advance(lengths: list[int], rungs: dict[int, Rung], resolution: float,
+            control: int | None = None) -> State:
+    """The next step of a search over the ladder ``lengths`` given the rungs trained. A
+    failed ``control`` (the ladder's first length) is checked against the next rung: failed
+    too, the model did not learn the task (``not_learned``); solved, the control was the
+    harder of the two for this model, and the ladder is read without it."""
     trained = tuple(sorted(rungs))
+    if control is not None and control in rungs and not rungs[control].passed:
+        rest = [n for n in lengths if n != control]
+        if rest and rest[0] not in rungs:
+            return State(rest[0], None, None, trained)
+        if not rest or not rungs[rest[0]].passed:
+            return State(None, None, control, trained)
+        state = advance(rest, {n: r for n, r in rungs.items() if n != control}, resolution)
+        return State(state.next, state.lo, state.hi, trained)
     lo = hi = None
     for length in lengths:
         if length not in rungs:
@@ -216,9 +228,14 @@ def advance(lengths: list[int], rungs: dict[int, Rung], resolution: float) -> St
     return State(None, lo, hi, trained)
 
 
-def closed_state(rungs: dict[int, Rung]) -> State:
+def closed_state(rungs: dict[int, Rung], control: int | None = None) -> State:
     """The bracket that trained rungs give, read back without the ladder (a report): the
-    shortest failed length, and the longest solved length below it."""
+    shortest failed length, and the longest solved length below it; a failed ``control``
+    below a solved length is left out, as ``advance`` leaves it."""
+    if control in rungs and not rungs[control].passed and any(
+            r.passed for n, r in rungs.items() if n > control):
+        state = closed_state({n: r for n, r in rungs.items() if n != control})
+        return State(None, state.lo, state.hi, tuple(sorted(rungs)))
     failed = [n for n, r in rungs.items() if not r.passed]
     hi = min(failed) if failed else None
     below = [n for n, r in rungs.items() if r.passed and (hi is None or n < hi)]
@@ -289,59 +306,3 @@ def seed_horizons(rungs: dict[int, Rung]) -> dict[int, int | None]:
             best = length
         out[seed] = best
     return out
-
-
-def describe(task: str, model: str, state: State, rungs: dict[int, Rung], cap: int,
-             causal: bool = True, control: int | None = None) -> str:
-    """One line a user reads when a search closes."""
-    parts = []
-    lo = None if state.lo is None else rungs.get(state.lo)
-    hi = None if state.hi is None else rungs.get(state.hi)
-    if lo is not None:
-        parts.append(f"solves T={lo.length} ({lo.n_solved}/{len(lo.seeds)} seeds)")
-    if hi is not None:
-        parts.append(f"fails T={hi.length} ({len(hi.seeds) - hi.n_solved}/{len(hi.seeds)} "
-                     "seeds)")
-    text = f"{task} × {model}{'' if causal else ' (non-causal)'}: "
-    if not_learned(state, control) and hi is not None:
-        text += (f"{NOT_LEARNED}: fails the control T={control} "
-                 f"({len(hi.seeds) - hi.n_solved}/{len(hi.seeds)} seeds)")
-    else:
-        text += f"{', '.join(parts)}; horizon {bracket(state, cap)}"
-    text += "; seeds' horizons " + seed_text(seed_horizons(rungs), rungs)
-    if lo is not None:
-        edge = " (grid edge)" if lo.lr_at_edge else ""
-        text += f"; lr {lo.lr:g}{edge}"
-        text += extrapolation_text(lo)
-    if hi is not None and hi.budget_bound:
-        text += (f"; at T={hi.length} {sum(hi.rising.values())}/{len(hi.seeds)} seeds were "
-                 "still learning when their budget ran out (↗: more steps may move it)")
-    return text
-
-
-def seed_text(seeds: dict[int, int | None], rungs: dict[int, Rung]) -> str:
-    """'0: 64, 1: ≥ 128, 2: < 8': each seed's own horizon (``seed_horizons``); ≥ where the
-    seed solved every length trained (the longest is a lower bound), < where it failed the
-    first."""
-    longest, first = max(rungs), min(rungs)
-    return ", ".join(f"{seed}: " + (f"< {first}" if v is None else
-                                     f"≥ {v}" if v == longest else str(v))
-                     for seed, v in seeds.items())
-
-
-def extrapolation_text(r: Rung) -> str:
-    """'; at T=256 it solves 2×, fails 4×' (a majority of seeds each), or n/a."""
-    if not r.extrapolation:
-        return ""
-    solves: list[str] = []
-    fails: list[str] = []
-    na: list[str] = []
-    for k in sorted(r.extrapolation, key=int):
-        value = r.extrapolation[k]
-        if value is None:
-            na.append(f"{k}×")
-        else:
-            (solves if 2 * value[0] > value[1] else fails).append(f"{k}×")
-    words = [f"solves {', '.join(solves)}" if solves else "",
-             f"fails {', '.join(fails)}" if fails else "", f"n/a {', '.join(na)}" if na else ""]
-    return f"; at T={r.length} it " + ", ".join(w for w in words if w)

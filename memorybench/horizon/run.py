@@ -18,7 +18,7 @@ import click
 from memorybench.config import Protocol, Request
 from memorybench.costs import cell_seconds, duration, sweep_seconds
 from memorybench.errors import UserError
-from memorybench.horizon import rules
+from memorybench.horizon import rules, text
 from memorybench.horizon.plan import Search, plan_searches, search_sweep
 from memorybench.horizon.rules import Rung, State
 from memorybench.runner import SweepInterrupted, Work, make_plan, run_plan
@@ -108,7 +108,7 @@ def run_searches(searches: list[Search], protocol: Protocol, db: str | Path, wor
             for i, (search, (state, rungs)) in enumerate(zip(searches, states, strict=True)):
                 if state.closed and i not in printed:
                     printed.add(i)
-                    click.echo(rules.describe(search.task, search.model, state, rungs,
+                    click.echo(text.describe(search.task, search.model, state, rungs,
                                               search.cap, search.causal, search.control))
             if dry_run:
                 print_dry_run(searches, states, protocol, workers, rows)

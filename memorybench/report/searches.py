@@ -14,7 +14,7 @@ from typing import Any
 import pandas as pd
 
 from memorybench.cells import Metrics
-from memorybench.horizon import rules
+from memorybench.horizon import rules, text
 from memorybench.report import search_figures, tables
 from memorybench.report.search_notes import (
     NOT_LEARNED_RULE,
@@ -54,10 +54,10 @@ def results(frame: pd.DataFrame, caps: dict | None = None) -> list[dict]:
             chosen = [float(r.metric) for r in _cells_at(g, length, rungs)
                       if r.status == "ok" and r.metric == r.metric]
             means[length] = sum(chosen) / len(chosen) if chosen else None
-        state = rules.closed_state(rungs)
         first = min(rungs)  # a control, where the search's cells there say so
         control = first if any(Metrics.read(r.metrics).control
                                for r in _cells_at(g, first, rungs)) else None
+        state = rules.closed_state(rungs, control)
         cap = (caps or {}).get((task, model)) or horizon_cap(task) or max(rungs)
         # The score's scale is the task's longest ladder: a model capped shorter (for
         # cost) scores what it solved, a lower bound, not a full mark at its own cap.
@@ -261,9 +261,9 @@ def search_table(found: list[dict]) -> tables.Table:
             f"fails {hi.length} ({len(hi.seeds) - hi.n_solved}/{len(hi.seeds)})" if hi
             else "") if x)
         lr = (f"{lo.lr:g}" + (" (grid edge)" if lo.lr_at_edge else "")) if lo else "—"
-        extrapolation = rules.extrapolation_text(lo).removeprefix("; ") if lo else "—"
+        extrapolation = text.extrapolation_text(lo).removeprefix("; ") if lo else "—"
         rows.append([name(s), kind, f"{score[name(s)]:.2f}", s["task"], marked(s),
-                     rules.seed_text(s["seeds"], rungs), evidence, rising_text(s), lr,
+                     text.seed_text(s["seeds"], rungs), evidence, rising_text(s), lr,
                      s["params"], s["state_size"], extrapolation or "—"])
     return tables.Table(["model", "kind", "memory score", "task", "horizon",
                          "each seed's horizon", "evidence (seeds)", "at the failed length",
