@@ -681,9 +681,9 @@ def test_a_failed_control_is_not_learned_and_a_failed_first_rung_is_not():
 
 
 def test_a_control_harder_than_the_first_rung_is_read_past():
-    """recall × GRU in the quick suite: T = 6, the pairs back to back, failed (0.57-0.84)
-    while longer sequences are solved: the control was the harder length for it, so the
-    ladder is read without it, and the line says so."""
+    """A model that fails its control (recall at T = 6, the pairs back to back) but solves
+    the ladder's first rung found the control the harder length: the ladder is read without
+    it, and the line says so."""
     from memorybench.horizon.text import describe
 
     control = Rung(6, 1e-2, {0: False, 1: False, 2: False}, False, {})
