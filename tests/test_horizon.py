@@ -534,7 +534,10 @@ def test_a_report_reads_the_caps_of_the_suite_it_is_given(invoke, tmp_path):
 @pytest.mark.parametrize("line, expected", [("factor = 0.5", "factor"), ("lrs = []", "empty"),
                                             ("multiples = [-2]", "multiple"),
                                             ("stride = 2", "unknown key"),
-                                            ("seeds = []", "seeds")])
+                                            ("seeds = []", "seeds"),
+                                            ("control = 1", "horizon control 1 is invalid"),
+                                            ("ladders = { copy = { control = 0 } }",
+                                             "task copy: horizon control 0 is invalid")])
 def test_a_bad_horizon_table_in_a_suite_is_one_line(invoke, tmp_path, line, expected):
     (tmp_path / "s.toml").write_text(f'tasks = ["copy"]\nmodels = ["lstm"]\n[horizon]\n{line}\n')
     one_line_exit_2(invoke("horizon", "--suite", "s.toml", "--db", "h.db", "--dry-run"),
@@ -716,6 +719,8 @@ def test_a_networks_search_trains_its_tasks_control_first_and_a_baseline_does_no
     assert by["adding", "ridge-window"].lengths[0] == 8
     off, _ = protocol_from({"lrs": [1e-2], "control": False}, {})
     assert plan_searches(sweep, off)[0].lengths[0] == 8
+    sweep.horizon = {"ladders": {"copy": {"start": 8, "cap": 64, "control": 2}}}  # a suite's
+    assert plan_searches(sweep, protocol)[0].lengths[:2] == [2, 8]
 
 
 def test_a_model_that_cannot_learn_the_control_prints_not_learned_and_stores_the_mark(

@@ -75,7 +75,8 @@ def protocol_from(table: dict[str, Any], flags: dict[str, Any]) -> tuple[Protoco
                             f"e.g. [horizon.{name}] {example}")
     ladders = extra.get("ladders", {})
     if not isinstance(ladders, dict) or not all(
-            isinstance(v, dict) and not set(v) - {"start", "cap"} for v in ladders.values()):
+            isinstance(v, dict) and not set(v) - {"start", "cap", "control"}
+            for v in ladders.values()):
         raise UserError(f"[horizon] ladders = {ladders!r} is invalid; expected a table of "
                         "tasks, e.g. ladders = { copy = { start = 8, cap = 256 } }")
     caps = extra.get("caps", {})
