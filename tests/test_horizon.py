@@ -202,7 +202,7 @@ def test_a_flat_noisy_curve_is_a_plateau_and_a_slow_noisy_rise_is_not():
 
 def test_the_lstms_copy_curves_of_the_committed_leaderboard_are_still_learning():
     """copy × lstm at T = 8 in results/standard.jsonl: every one of its 9 cells (3 rates x 3
-    seeds) climbed to its last evaluation, 0.02-0.10 per 300 steps, so its "< 8" is the
+    seeds) climbed to its last evaluation, so its "< 8" is the
     budget's; the old rule (a gain of 0.05 over the last third) missed it."""
     from memorybench.cells import Metrics
     from memorybench.horizon.rules import still_learning
