@@ -108,7 +108,7 @@ def run(tasks: str | Sequence[str] | None = None,
 
 
 PROTOCOL = ("factor", "resolution", "lrs", "lr_rungs", "multiples", "test_size", "patience",
-            "control")
+            "control", "ceiling", "control_multiple", "lr_beyond", "recipe")
 
 
 def horizon(tasks: str | Sequence[str] | None = None,
@@ -133,9 +133,11 @@ def horizon(tasks: str | Sequence[str] | None = None,
     ``causal`` and the ``lengths_trained``.
     """
     from memorybench import usermodels
+    from memorybench.checkpoints import folder_of
     from memorybench.horizon.plan import plan_searches, search_sweep
     from memorybench.horizon.run import brackets, run_searches
     from memorybench.runner import check_device
+    from memorybench.training import Continuing
 
     flags = {k: settings.pop(k) for k in PROTOCOL if k in settings}
     with _python_errors():
@@ -147,7 +149,8 @@ def horizon(tasks: str | Sequence[str] | None = None,
             searches = plan_searches(sweep, protocol, start, cap, lrs_given="lrs" in flags)
             usermodels.check_sendable(classes, workers)
             code = run_searches(searches, protocol, db, workers, device=check_device(device),
-                                progress=progress, work=usermodels.WithModels(classes))
+                                progress=progress, work=usermodels.WithModels(
+                                    classes, Continuing(str(folder_of(db)))))
         if code == 130:
             raise KeyboardInterrupt
         return pd.DataFrame(brackets(searches, protocol, db))

@@ -134,8 +134,10 @@ class Protocol:
     # geometric midpoint of a x2 rung, a bracket of about sqrt(2) = 1.41
     lrs: tuple[float, ...] = (1e-3, 3e-3, 1e-2)  # learning-rate grid; a model spec may
     # give its own (``horizon = { lrs = [...] }``)
-    lr_rungs: str = "every"  # where the grid is trained: "every" rung, or the "first" rung
-    # only, its chosen rate then held up the ladder (a grid's cost at the cheapest length)
+    lr_rungs: str = "every"  # where the grid is trained: "every" rung, or the "first" rung,
+    # its chosen rate then held up the ladder (a grid's cost at the cheapest length) and the
+    # grid trained again at a rung that fails at it, before it counts as failed;
+    # "first-only" holds the rate at failing rungs too (leaderboard v2's protocol)
     multiples: tuple[int, ...] = (2, 4, 8)  # extrapolation: test at k x the length
     test_size: int = 1000  # examples of the test set (the validation set is eval_size)
     patience: int = 0  # the no-progress stop (TrainConfig.patience); 0: off
@@ -143,6 +145,16 @@ class Protocol:
     control: bool = True  # train each network's search at its task's control length first
     # (the shortest memory distance the task takes): a model that does not learn it there
     # has no horizon to measure, and reads "not learned", not "< start"
+    ceiling: int = 8  # a failing rung's budget is doubled, each cell continuing from its
+    # checkpoint, while its seeds were still learning or had fewer than control_multiple x
+    # the steps the control took, up to ceiling x the base budget; 1: never extended
+    control_multiple: float = 4.0  # k: a length counts as failed only after k x the steps
+    # its seeds needed to solve the control (the ladder's first rung), or at the ceiling
+    lr_beyond: int = 2  # at a failing rung whose best rate is the grid's edge, rates tried
+    # one grid step beyond it, up to this many per side; 0: the grid only
+    recipe: str = "common"  # "common": every network trains with Adam at the grid's rates,
+    # one tuning procedure; "model": each with its spec's optimizer (the orthogonal RNN's
+    # RMSprop: leaderboard v2's protocol)
     solved_evals: int = 2  # an early stop needs this many evaluations in a row at or above
     # the threshold (TrainConfig.solved_evals): stopped at the first, a run's test metric
     # sits at the threshold and fails it about half the time
@@ -163,10 +175,18 @@ def check_protocol(p: Protocol) -> None:
     if not isinstance(p.control, bool):
         raise UserError(f"horizon control {p.control!r} is invalid; expected true (train the "
                         "task's control length first) or false")
-    if p.lr_rungs not in ("every", "first"):
+    if p.lr_rungs not in ("every", "first", "first-only"):
         raise UserError(f"horizon lr_rungs {p.lr_rungs!r} is invalid; expected \"every\" "
-                        "(the grid at every rung) or \"first\" (the grid at the first rung, "
-                        "its rate then held)")
+                        "(the grid at every rung), \"first\" (the grid at the first rung, "
+                        "its rate then held, the grid again at a failing rung) or "
+                        "\"first-only\" (its rate held at failing rungs too)")
+    if p.recipe not in ("common", "model"):
+        raise UserError(f"horizon recipe {p.recipe!r} is invalid; expected \"common\" (every "
+                        "network with Adam at the grid's rates) or \"model\" (each with its "
+                        "spec's optimizer)")
+    if not number(p.control_multiple) or p.control_multiple < 0:
+        raise UserError(f"horizon control_multiple {p.control_multiple!r} is invalid; "
+                        "expected a number >= 0, e.g. 4")
     if not p.lrs:
         raise UserError("the learning-rate grid is empty; expected at least one rate, e.g. "
                         "--lrs 1e-3,3e-3,1e-2")
@@ -181,8 +201,8 @@ def check_protocol(p: Protocol) -> None:
     if not number(p.min_delta) or not 0 <= p.min_delta < 1:
         raise UserError(f"horizon min_delta {p.min_delta!r} is invalid; expected a number in "
                         "[0, 1), e.g. 0.01")
-    for name in ("test_size", "patience", "solved_evals"):
-        value, least = getattr(p, name), int(name == "solved_evals")
+    for name in ("test_size", "patience", "solved_evals", "ceiling", "lr_beyond"):
+        value, least = getattr(p, name), int(name in ("solved_evals", "ceiling"))
         if not _whole(value, least):
             raise UserError(f"horizon {name} {value!r} is invalid; expected an integer >= "
                             f"{least}")

@@ -9,7 +9,7 @@ measured at. ``seq`` is what each time step costs whatever the batch and width: 
 model that loops over time makes per step, which dominate a small network; ``token`` the
 arithmetic per sequence and step, growing with width (matrix products: power 2); ``pair``
 the part of attention that grows with T squared. A forward pass alone (evaluation) costs
-about a third of that, per pass of at most ``training.EVAL_TOKENS`` time steps. The
+about a third of that, per pass of at most ``evaluation.EVAL_TOKENS`` time steps. The
 coefficients of every model are data, ``memorybench/costs.toml``, fitted by ``python -m
 benchmarks --write-costs`` (the growth section) on a 2-core CPU; scale them if your cores
 are faster. The bound assumes the whole step budget: early stopping makes most cells
@@ -28,8 +28,8 @@ from typing import Any
 import numpy as np
 
 from memorybench.cells import Cell
+from memorybench.evaluation import EVAL_TOKENS, EXTRAPOLATION_TOKENS, eval_chunk
 from memorybench.tasks import TASKS
-from memorybench.training import EVAL_TOKENS, EXTRAPOLATION_TOKENS, eval_chunk
 
 COSTS_FILE = Path(__file__).with_name("costs.toml")
 FORWARD_SHARE = 1 / 3  # a forward pass is about a third of forward + backward + update
@@ -77,7 +77,7 @@ def step_seconds(model: str, batch: int, time_steps: int, model_params: dict) ->
 
 def evaluation_seconds(model: str, examples: int, time_steps: int, model_params: dict,
                        tokens: int = EVAL_TOKENS) -> float:
-    """Forward passes over ``examples`` sequences, in chunks as ``training.evaluate``."""
+    """Forward passes over ``examples`` sequences, in chunks as ``evaluation.evaluate``."""
     if not examples:
         return 0.0
     chunk = min(eval_chunk(time_steps, tokens=tokens), examples)

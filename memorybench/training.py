@@ -7,6 +7,7 @@ other result.
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import socket
 import time
@@ -26,7 +27,9 @@ from memorybench.catalog import (
     versions,
 )
 from memorybench.cells import EVAL_STREAM, TRAIN_STREAM, Cell, Result
+from memorybench.checkpoints import Checkpoint, Saved
 from memorybench.config import TrainConfig
+from memorybench.evaluation import evaluate, extrapolation
 from memorybench.models.base import SequenceModel, count_parameters
 from memorybench.tasks.base import Batch, Task, input_rows, sample_unseen
 
@@ -56,40 +59,18 @@ def make_optimizer(model: torch.nn.Module, cfg: TrainConfig) -> torch.optim.Opti
     return torch.optim.Adam(groups, lr=cfg.lr)
 
 
-EVAL_TOKENS = 2 ** 16  # time steps per evaluation forward pass: large, but bounded so that
-# attention's (chunk, heads, T, T) weights stay near 0.5 GB at T = 500 (2 GB with 500 rows)
-EVAL_CHUNK = 500  # examples per evaluation forward pass, at most
-
-
-def eval_chunk(time_steps: int, chunk: int = EVAL_CHUNK, tokens: int = EVAL_TOKENS) -> int:
-    """Examples per evaluation forward pass: ``chunk``, fewer for long sequences (at most
-    ``tokens`` time steps per pass)."""
-    return max(1, min(chunk, tokens // time_steps))
-
-
-@torch.inference_mode()
-def evaluate(model: torch.nn.Module, task: Task, data: Batch, chunk: int = EVAL_CHUNK,
-             tokens: int = EVAL_TOKENS) -> dict[str, Any]:
-    """Held-out metrics and loss, computed in large batches without autograd: ``chunk``
-    examples per forward pass, fewer for long sequences (at most ``tokens`` time steps)."""
-    model.eval()
-    chunk = eval_chunk(data.x.shape[1], chunk, tokens)
-    out = torch.cat([model(data.x[i:i + chunk]) for i in range(0, len(data), chunk)])
-    model.train()
-    metrics = task.score(out, data)
-    metrics["loss"] = task.loss(out, data).item()
-    return metrics
-
-
-def train_cell(cell: Cell, device: str = "cpu") -> dict[str, Any]:
-    """Train the model of ``cell`` on its task and return the result row for the store."""
+def train_cell(cell: Cell, device: str = "cpu", checkpoints: str | None = None
+               ) -> dict[str, Any]:
+    """Train the model of ``cell`` on its task and return the result row for the store;
+    with a ``checkpoints`` folder, continuing the latest checkpoint of its run
+    (``memorybench.checkpoints``) and saving its own."""
     setup_worker()
     start = time.perf_counter()
     dev = resolve_device(device)
     result = Result.of(cell, device=str(dev), versions=versions(cell),
                        host=socket.gethostname())
     try:
-        _train(cell, dev, result)
+        _train(cell, dev, result, checkpoints)
     except Exception as exc:  # recorded, not raised: one broken cell must not stop a sweep
         result.status = "failed"
         result.error = f"{type(exc).__name__}: {exc}"
@@ -98,6 +79,17 @@ def train_cell(cell: Cell, device: str = "cpu") -> dict[str, Any]:
     result.wall_time = time.perf_counter() - start
     result.finished_at = datetime.now(UTC).isoformat(timespec="seconds")
     return result.row()
+
+
+@dataclass(frozen=True)
+class Continuing:
+    """The runner's ``work`` for a horizon search: ``train_cell`` with the checkpoints
+    kept in ``folder``, so that an extended cell continues the shorter one's run."""
+
+    folder: str
+
+    def __call__(self, cell: Cell, device: str) -> dict[str, Any]:
+        return train_cell(cell, device, self.folder)
 
 
 def setup_worker() -> None:
@@ -113,7 +105,8 @@ def build_model(cell: Cell, task: Task) -> SequenceModel:
     return SequenceModel(task.io, core_class_of(cell), **cell.model_params)
 
 
-def _train(cell: Cell, dev: torch.device, result: Result) -> None:
+def _train(cell: Cell, dev: torch.device, result: Result, checkpoints: str | None = None
+           ) -> None:
     task = task_of(cell)
     result.metric_name, result.chance = task.metric, task.chance(cell.length)
     result.solved_threshold = task.solved
@@ -122,7 +115,8 @@ def _train(cell: Cell, dev: torch.device, result: Result) -> None:
     model = build_model(cell, task).to(dev)
     result.params = count_parameters(model)
     result.state_size = state_size(model)
-    run = train_network(model, task, cell.train, cell.length, cell.seed, dev)
+    run = train_network(model, task, cell.train, cell.length, cell.seed, dev,
+                        Checkpoint(checkpoints, cell) if checkpoints else None)
     result.steps, result.status = run.steps, run.status
     result.diverged_step, result.steps_to_solve = run.diverged_step, run.steps_to_solve
     if run.metrics:
@@ -143,49 +137,6 @@ def _train(cell: Cell, dev: torch.device, result: Result) -> None:
     result.metrics["curve"] = run.curve
     if run.stopped_step is not None:
         result.metrics["no_progress_step"] = run.stopped_step
-
-
-LONGEST_WITHOUT_STATE = 2 ** 13  # longest extrapolated input a core without a recurrent
-# state is scored at: attention's evaluation memory grows with T squared
-EXTRAPOLATION_TOKENS = 2 ** 20  # time steps per extrapolation pass of a recurrent core
-
-
-def extrapolation(model: SequenceModel, task: Task, cell: Cell, dev: torch.device
-                  ) -> dict[str, Any]:
-    """The task metric of the trained network at each multiple k of its training length,
-    on a fresh set (``EXTRAPOLATION_STREAM``) of ``test_size`` (or ``eval_size``) examples
-    of length k x L: {"2": 0.97, "4": 0.41, ...}. None where the model cannot take that
-    length (a core's ``max_length``, a task that refuses it, or a forward pass that
-    raises), with the reason under "n/a"."""
-    out: dict[str, Any] = {}
-    reasons: dict[str, str] = {}
-    size = cell.train.test_size or cell.train.eval_size
-    limit = getattr(model.core, "max_length", None)
-    for k in cell.train.extrapolate:
-        length = k * cell.length
-        try:
-            rng = np.random.default_rng([cell.seed, cells.EXTRAPOLATION_STREAM, k])
-            data = task.sample(size, length, rng)
-            steps = data.x.shape[1]
-            if limit is not None and steps > limit:
-                raise ValueError(f"the model takes at most {limit} time steps")
-            if not getattr(model.core, "recurrent_state", True) and steps > \
-                    LONGEST_WITHOUT_STATE:
-                raise ValueError(f"{steps} time steps exceed {LONGEST_WITHOUT_STATE} for a "
-                                 "model without a recurrent state")
-            if getattr(model.core, "recurrent_state", True):
-                # A state carried step by step: memory grows with chunk x T only, and
-                # fewer, wider passes spare a core that loops over time most of its calls.
-                chunk, tokens = EVAL_CHUNK, EXTRAPOLATION_TOKENS
-            else:  # attention's weights: chunk x heads x T x T floats
-                chunk, tokens = max(1, 2 ** 24 // steps ** 2), EVAL_TOKENS
-            out[str(k)] = evaluate(model, task, data.to(dev), chunk, tokens)[task.metric]
-        except Exception as exc:  # n/a for this model, not a failed cell
-            out[str(k)] = None
-            reasons[str(k)] = f"{type(exc).__name__}: {exc}"[:200]
-    if reasons:
-        out["n/a"] = reasons
-    return out
 
 
 def state_size(model: SequenceModel) -> int | None:
@@ -232,13 +183,16 @@ def no_progress(losses: list[float], patience: int, min_delta: float) -> bool:
 
 
 def train_network(model: torch.nn.Module, task: Task, cfg: TrainConfig, length: int,
-                  seed: int, dev: torch.device) -> Run:
+                  seed: int, dev: torch.device, checkpoint: Checkpoint | None = None) -> Run:
     """The one training loop: ``cfg.steps`` optimizer steps on fresh batches of the
     seed's training stream, none of them an example of the held-out set, evaluating on
     that set every ``eval_every`` steps and at the end, stopping early once the held-out
     metric reaches the task's solved threshold (``cfg.early_stop``; at the
     ``cfg.solved_evals``-th evaluation in a row that does). A non-finite loss or
-    held-out metric ends the run as ``diverged`` at the step where it happened."""
+    held-out metric ends the run as ``diverged`` at the step where it happened. With a
+    ``checkpoint``, the run goes on from the latest one of its lineage (the same run at a
+    shorter budget, or this one interrupted) and saves as it goes: the result is the
+    same as a run from step 0 (``memorybench.checkpoints``)."""
     optimizer = make_optimizer(model, cfg)
     train_rng = np.random.default_rng([seed, TRAIN_STREAM])
     held_out = held_out_set(task, cfg, length, seed)
@@ -249,10 +203,22 @@ def train_network(model: torch.nn.Module, task: Task, cfg: TrainConfig, length: 
     params = [p for p in model.parameters() if p.requires_grad]
     run = Run()
     step = streak = 0  # streak: evaluations in a row at or above the threshold
+    saved = checkpoint.load() if checkpoint is not None else None
+    if saved is not None:
+        model.load_state_dict(saved.model)
+        optimizer.load_state_dict(saved.optimizer)
+        train_rng.bit_generator.state = saved.rng
+        fields = {f.name for f in dataclasses.fields(Run)}
+        run = Run(**{k: v for k, v in saved.run.items() if k in fields})
+        step, streak = saved.step, int(saved.run.get("streak", 0))
+        if saved.run.get("ended"):  # it stopped before its budget: a longer one stops there
+            return run
+    ended = False
     while step < cfg.steps:
         first, step = step + 1, min((step // cfg.eval_every + 1) * cfg.eval_every, cfg.steps)
         bad_step = train_steps(model, optimizer, params, task, cfg, length, train_rng,
                                first, step, dev, exclude=unseen)  # first non-finite loss, or 0
+        ended = True
         if bad_step:
             run.status, run.diverged_step, run.steps = "diverged", bad_step, bad_step
             break
@@ -272,7 +238,20 @@ def train_network(model: torch.nn.Module, task: Task, cfg: TrainConfig, length: 
         elif no_progress([loss for _, _, loss in run.curve], cfg.patience, cfg.min_delta):
             run.stopped_step = step
             break
+        ended = False
+        if checkpoint is not None and step < cfg.steps and checkpoint.due():
+            checkpoint.save(snapshot(model, optimizer, train_rng, step, run, streak, False))
+    if checkpoint is not None and step > (saved.step if saved else 0):
+        checkpoint.save(snapshot(model, optimizer, train_rng, step, run, streak, ended))
     return run
+
+
+def snapshot(model: torch.nn.Module, optimizer: torch.optim.Optimizer,
+             rng: np.random.Generator, step: int, run: Run, streak: int,
+             ended: bool) -> Saved:
+    """A run's state at an evaluation (``ended``: it stopped there before its budget)."""
+    return Saved(step, model.state_dict(), optimizer.state_dict(), dict(rng.bit_generator.state),
+                 {**dataclasses.asdict(run), "streak": streak, "ended": ended})
 
 
 def train_steps(model: torch.nn.Module, optimizer: torch.optim.Optimizer,

@@ -34,3 +34,18 @@ def test_the_orthogonal_floor_times_only_products_and_expm():
 
     assert 0 < floor_seconds(steps=3, batch=2, hidden=4, seconds=0.01) < 1
     assert 0 < expm_seconds(hidden=4, seconds=0.01) < 1
+
+
+def test_the_budget_ratio_is_steps_to_solve_over_the_shortest_lengths():
+    import pandas as pd
+
+    from benchmarks.budget_ratio import ratios
+
+    def row(length, steps, solved=True, kind="network", seed=0):
+        return {"task": "copy", "model": "gru", "seed": seed, "length": length,
+                "status": "ok", "solved": solved, "steps": steps,
+                "config": {"model_kind": kind, "train": {"lr": 1e-2}}}
+
+    frame = pd.DataFrame([row(8, 200), row(16, 300), row(32, 800), row(64, 1000, False),
+                          row(8, 100, kind="baseline", seed=1), row(8, 400, seed=2)])
+    assert sorted(ratios(frame)) == [1.5, 4.0]  # unsolved, baselines, lone lengths left out

@@ -165,7 +165,7 @@ def test_each_seed_has_its_own_horizon():
 
 
 def test_a_cell_still_learning_is_one_whose_budget_cut_a_rising_curve():
-    from memorybench.horizon.rules import still_learning
+    from memorybench.horizon.checks import still_learning
 
     # attention, induction T = 23, 600 steps: flat near chance, then climbing at the end
     climbing = [(100, 0.16), (200, 0.16), (300, 0.16), (400, 0.21), (500, 0.41), (600, 0.49)]
@@ -186,7 +186,7 @@ def test_a_flat_noisy_curve_is_a_plateau_and_a_slow_noisy_rise_is_not():
     steps is still learning."""
     import numpy as np
 
-    from memorybench.horizon.rules import slope_bound, still_learning
+    from memorybench.horizon.checks import slope_bound, still_learning
 
     rng = np.random.default_rng(0)
     steps = list(range(100, 3100, 100))
@@ -205,7 +205,7 @@ def test_the_lstms_copy_curves_of_the_committed_leaderboard_are_still_learning()
     seeds) climbed to its last evaluation, so its "< 8" is the
     budget's; the old rule (a gain of 0.05 over the last third) missed it."""
     from memorybench.cells import Metrics
-    from memorybench.horizon.rules import still_learning
+    from memorybench.horizon.checks import still_learning
 
     path = Path(__file__).resolve().parents[1] / "results" / "standard.jsonl"
     rows = [json.loads(line) for line in path.read_text().splitlines()]
@@ -232,7 +232,7 @@ def test_a_failed_rung_the_budget_cut_is_named_in_the_searchs_line():
     solved = Rung(16, 1e-3, {0: True, 1: True, 2: True}, False, {})
     rungs = {16: solved, 23: failed}
     line = describe("induction", "attention", advance([16, 23], rungs, 1.5), rungs, 512)
-    assert "horizon [16, 23)" in line and "at T=23 2/3 seeds were still learning" in line
+    assert "horizon ≥ 16 (budget)" in line and "at T=23 2/3 seeds were still learning" in line
     calm = {16: solved, 23: Rung(23, 1e-3, failed.seeds, False, {}, {0: True})}
     assert "still learning" not in describe("induction", "attention",
                                             advance([16, 23], calm, 1.5), calm, 512)
@@ -595,8 +595,8 @@ def _row(solved: bool, validation: float) -> dict:
 def test_a_rate_held_from_the_first_rung_trains_the_grid_once_then_one_rate_per_seed():
     from memorybench.horizon.plan import plan_searches, protocol_from
 
-    protocol, _ = protocol_from({"lrs": [1e-3, 1e-2], "lr_rungs": "first", "control": False},
-                                {})
+    protocol, _ = protocol_from({"lrs": [1e-3, 1e-2], "lr_rungs": "first-only",
+                                 "control": False}, {})
     (search,) = plan_searches(Sweep(tasks=["copy"], models=["lstm"], seeds=[0, 1, 2]),
                               protocol, start=8, cap=32)
     first = search.cells(8)
@@ -640,7 +640,9 @@ def test_probes_train_once_the_search_closes_and_join_the_leaderboards_rows(invo
     args = ["horizon", "--suite", "s.toml", "--workers", "1", "--quiet", "--db", "h.db"]
     dry = invoke(*args, "--dry-run")
     assert dry.exit_code == 0, dry.output
-    assert "worst case left: 4 cells" in dry.stdout  # rungs 4, 8, 6; probes 6 (a rung), 12
+    # rungs 4, 8, 6; probes 6 (a rung), 12; and each of the three rungs failing, its seed
+    # continued from 6 steps to 12, 24 and 48 (the default ceiling, 8 x the budget)
+    assert "worst case left: 4 cells and 9 extensions" in dry.stdout
     assert invoke(*args).exit_code in (0, 1)
     stored = results.load(tmp_path / "h.db")
     assert 12 in set(stored["length"]) and 6 in set(stored["length"])
@@ -656,9 +658,13 @@ def test_the_lr_rungs_flag_holds_the_first_rungs_rate_up_the_ladder(invoke):
             "--seeds", "0,1", "--lrs", "1e-3,1e-2", "--dry-run", "--db", "h.db", "--no-control"]
     every, first = invoke(*args), invoke(*args, "--lr-rungs", "first")
     assert every.exit_code == first.exit_code == 0, every.output + first.output
-    # rungs 8, 16, 32: 3 rungs x 2 rates x 2 seeds, or the grid at 8 only
-    assert "worst case left: 12 cells" in every.stdout
-    assert "worst case left: 8 cells" in first.stdout
+    # rungs 8, 16, 32 (and a refinement at 32 at most): 3 rungs x 2 rates x 2 seeds, or the
+    # grid at 8 only; each of the 4 failing, 2 seeds at the rates past the edge (2) and
+    # continued 3 times (to 8x), and a held rung the other rate's 2 seeds too
+    assert "worst case left: 12 cells and 40 extensions" in every.stdout
+    assert "worst case left: 8 cells and 46 extensions" in first.stdout
+    plain = invoke(*args, "--lr-rungs", "first-only", "--ceiling", "1", "--lr-beyond", "0")
+    assert "worst case left: 8 cells and 0 extensions" in plain.stdout, plain.output
 
 
 def test_a_failed_control_is_not_learned_and_a_failed_first_rung_is_not():
@@ -734,7 +740,8 @@ def test_a_model_that_cannot_learn_the_control_prints_not_learned_and_stores_the
                     "model.hidden=4", "--multiples", "2", "--workers", "1", "--quiet",
                     "--db", "h.db")
     assert result.exit_code == 0, result.output
-    assert ("copy × elman: not learned: fails the control T=1 (1/1 seeds) and T=8 (1/1 seeds)"
+    assert ("copy × elman: not learned: fails the control T=1 (1/1 seeds at 2 steps) and T=8 "
+            "(1/1 seeds at 2 steps)"
             in result.stdout)
     stored = results.load(tmp_path / "h.db").sort_values("length")
     assert list(stored["length"]) == [1, 8]  # the control, checked against the first rung

@@ -280,7 +280,7 @@ def test_a_claim_resting_on_a_failure_the_budget_cut_is_not_measured():
             row["metrics"]["curve"] = climbing
     result, evidence = verdict([{"model": "lstm", "below": 200}], rows)
     assert result == H.NOT_MEASURED
-    assert "lstm [64, 128) ↗" in evidence and "still learning" in evidence
+    assert "lstm ≥ 64 (budget)" in evidence and "still learning" in evidence
     assert "lstm failed T=128 still learning (↗): that failure is the budget's" in evidence
     assert verdict([{"model": "lstm", "at_least": 64}], rows)[0] == H.HOLDS  # a success stands
     calm = search("copy", "lstm", 64, [8, 16, 32, 64, 128])

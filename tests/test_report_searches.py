@@ -174,7 +174,7 @@ def test_a_horizon_the_budget_cut_is_marked_where_its_failed_length_was_still_le
     by = {s["model"]: s for s in found}
     assert by["lstm"]["rising"] == (2, 3) and by["gru"]["rising"] == (1, 3)
     scores = {r[0]: r[2] for r in searches.score_table(found).rows}
-    assert scores == {"lstm": "[8, 16) ↗", "gru": "[8, 16)"}
+    assert scores == {"lstm": "≥ 8 (budget)", "gru": "[8, 16)"}
     assert searches.RISING_RULE in searches.score_table(found).notes
     assert ("Of the 2 networks' searches that failed a length, 1 failed it still learning "
             "(↗): copy 1 of 2.") in searches.score_table(found).notes

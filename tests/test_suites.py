@@ -120,7 +120,8 @@ def test_the_standard_horizon_search_covers_every_task_and_model_at_the_literatu
     assert sorted(extra["models"]) == [m for m in catalog.model_names() if m != "encoder"]
     assert len(extra["seeds"]) == 3 and extra["params"] == 20000
     assert protocol.lrs == (1e-3, 3e-3, 1e-2) and protocol.resolution == 1.5
-    assert protocol.lr_rungs == "first" and extra["caps"] == {"attention": 256}
+    assert protocol.lr_rungs == "first-only" and extra["caps"] == {"attention": 256}
+    assert protocol.ceiling == 1 and protocol.lr_beyond == 0  # v2: failures not extended
     sweep, _ = search_sweep(Request("standard"))
     for task in catalog.task_names():
         _, cap, _, _ = task_ladder(task, sweep, protocol, None, None, extra["ladders"].get(task))

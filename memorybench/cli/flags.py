@@ -100,6 +100,11 @@ class Options:
     patience: int | None = None
     min_delta: float | None = None
     control: bool | None = None
+    ceiling: int | None = None
+    control_multiple: float | None = None
+    lr_beyond: int | None = None
+    recipe: str | None = None
+    keep_checkpoints: bool = False
 
     def request(self, models: Sequence[str] = ()) -> Request:
         """What the flags ask for (``models``: names of the ``--model-file`` models, run
@@ -110,7 +115,9 @@ class Options:
                     "lrs": parse_floats("--lrs", self.lrs), "lr_rungs": self.lr_rungs,
                     "multiples": parse_ints("--multiples", self.multiples, "2,4,8"),
                     "test_size": self.test_size, "patience": self.patience,
-                    "min_delta": self.min_delta, "control": self.control}
+                    "min_delta": self.min_delta, "control": self.control,
+                    "ceiling": self.ceiling, "control_multiple": self.control_multiple,
+                    "lr_beyond": self.lr_beyond, "recipe": self.recipe}
         return Request(self.suite, self.tasks, (*self.models, *models),
                        lengths=parse_lengths(self.lengths),
                        seeds=parse_ints("--seeds", self.seeds, "0,1,2"), params=self.n_params,

@@ -27,7 +27,7 @@ from memorybench.cli.group import cli, db_option, model_file_option
               "most this, > 1 [default: 1.5].")
 @click.option("--lrs", help="Learning-rate grid, e.g. 1e-3,3e-3,1e-2; the best on the "
               "validation set is kept per length [default: the suite's or model spec's].")
-@click.option("--lr-rungs", type=click.Choice(["every", "first"]), default=None,
+@click.option("--lr-rungs", type=click.Choice(["every", "first", "first-only"]), default=None,
               help="Train the grid at every rung, or at the first rung only and hold its "
               "chosen rate up the ladder [default: the suite's, else every].")
 @click.option("--multiples", help="Score each trained network at these multiples of its "
@@ -43,9 +43,23 @@ from memorybench.cli.group import cli, db_option, model_file_option
               help="Train each network's search at its task's control length (the shortest "
               "memory distance) first: a model that fails it reads \"not learned\" "
               "[default: the suite's, else --control].")
+@click.option("--ceiling", type=int, help="Extend a failing rung (its seeds continued at "
+              "twice the budget) up to this many times the base budget; 1: never "
+              "[default: the suite's, else 8].")
+@click.option("--control-multiple", type=float, help="k: a length fails only after k x the "
+              "steps the control took to solve, or at the ceiling [default: the suite's, "
+              "else 4].")
+@click.option("--lr-beyond", type=int, help="Rates tried one grid step past the edge where a "
+              "failing rung's best rate is the grid's edge, per side [default: the suite's, "
+              "else 2].")
+@click.option("--recipe", type=click.Choice(["common", "model"]), default=None,
+              help="common: every network with Adam at the grid's rates; model: each with "
+              "its spec's optimizer [default: the suite's, else common].")
 @click.option("--set", "settings", multiple=True, metavar="SECTION.KEY=VALUE",
               help="Override any spec value, as in `run` (e.g. --set train.steps=500).")
 @db_option
+@click.option("--keep-checkpoints", is_flag=True, help="Keep the training checkpoints beside "
+              "the store (DB.checkpoints/) once the searches close [default: removed].")
 @click.option("--workers", type=click.IntRange(min=1), default=None,
               help="Cells trained at once [default: number of cores].")
 @click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), default="auto",
@@ -77,9 +91,11 @@ def horizon(**flags):
 def search(o: Options) -> int:
     """``memorybench horizon`` with its flags parsed: plan, then train round by round."""
     from memorybench import usermodels  # imports torch: not for `memorybench --help`
+    from memorybench.checkpoints import folder_of
     from memorybench.horizon.plan import plan_searches, search_sweep
     from memorybench.horizon.run import run_searches
     from memorybench.runner import check_device, default_workers, require_dask
+    from memorybench.training import Continuing
 
     names, classes = usermodels.from_files(o.model_files)
     workers = o.workers or default_workers()
@@ -93,4 +109,5 @@ def search(o: Options) -> int:
         return run_searches(searches, protocol, o.db, workers, device=device,
                             backend="dask" if o.scheduler else o.backend,
                             scheduler=o.scheduler, dry_run=o.dry_run, progress=not o.quiet,
-                            work=usermodels.WithModels(classes))
+                            work=usermodels.WithModels(classes, Continuing(str(folder_of(o.db)))),
+                            keep_checkpoints=o.keep_checkpoints)

@@ -16,97 +16,12 @@ from memorybench import catalog
 from memorybench.cells import Cell
 from memorybench.config import TRAIN_KEYS, Protocol, Request
 from memorybench.errors import UserError, is_integer
-from memorybench.horizon import rules
+from memorybench.horizon import checks, rules
+from memorybench.horizon.protocol import protocol_from
 from memorybench.horizon.rules import Rung, State, Trial
-from memorybench.registry import unknown_name
 from memorybench.specs import check_keys
 from memorybench.sweep import Sweep, build_sweep
 from memorybench.tasks.base import Task
-
-HORIZON_KEYS = {"factor", "resolution", "lrs", "lr_rungs", "multiples", "test_size", "patience",
-                "control",
-                "min_delta", "solved_evals", "params",
-                "seeds", "tasks", "models", "ladders", "caps", "probes", "train", "task", "model"}
-# the sweep's, not the protocol's: what is searched, over which ladders, at which size and
-# seeds, with which training budget and task settings (over the suite's, for `horizon` only)
-SWEEP_KEYS = ("params", "seeds", "tasks", "models", "ladders", "caps", "probes", "train",
-              "task", "model")
-
-
-def protocol_from(table: dict[str, Any], flags: dict[str, Any]) -> tuple[Protocol, dict[str, Any]]:
-    """The protocol of a suite's ``[horizon]`` table with flags over it, and the rest of
-    the table (``SWEEP_KEYS``: which tasks and models are searched, over which ladders, at
-    which size and seeds)."""
-    unknown = sorted(set(table) - HORIZON_KEYS)
-    if unknown:
-        raise UserError(f"[horizon]: unknown key {unknown[0]!r}; expected one of: "
-                        f"{', '.join(sorted(HORIZON_KEYS))}")
-    values = {**{k: v for k, v in table.items() if k not in SWEEP_KEYS},
-              **{k: v for k, v in flags.items() if v is not None}}
-    for name in ("lrs", "multiples"):
-        if name in values:
-            if not isinstance(values[name], list | tuple):
-                raise UserError(f"[horizon] {name} = {values[name]!r} is invalid; expected a "
-                                "list, e.g. [2, 4, 8]")
-            values[name] = tuple(values[name])
-    extra = {k: table[k] for k in SWEEP_KEYS if k in table}
-    if "params" in extra and (not is_integer(extra["params"]) or extra["params"] < 1):
-        raise UserError(f"[horizon] params = {extra['params']!r} is invalid; expected an "
-                        "integer >= 1")
-    if "seeds" in extra and not (isinstance(extra["seeds"], list) and extra["seeds"]
-                                 and all(is_integer(s) for s in extra["seeds"])):
-        raise UserError(f"[horizon] seeds = {extra['seeds']!r} is invalid; expected a list "
-                        "of integers, e.g. [0, 1, 2]")
-    for name in ("tasks", "models"):
-        if name in extra:
-            names = catalog.task_names() if name == "tasks" else catalog.model_names()
-            if not (isinstance(extra[name], list) and extra[name]):
-                raise UserError(f"[horizon] {name} = {extra[name]!r} is invalid; expected a "
-                                f"list of names, e.g. {names[:2]!r}")
-            for given in extra[name]:
-                if given not in names:
-                    raise UserError(f"[horizon] {name}: "
-                                    f"{unknown_name(name[:-1], str(given), names)}")
-    examples = {"train": "steps = 1000", "task": "copy = { symbols = 4 }",
-                "model": "mamba = { layers = 2 }"}
-    for name, example in examples.items():
-        if not isinstance(extra.get(name, {}), dict):
-            raise UserError(f"[horizon] {name} = {extra[name]!r} is invalid; expected a table, "
-                            f"e.g. [horizon.{name}] {example}")
-    ladders = extra.get("ladders", {})
-    if not isinstance(ladders, dict) or not all(
-            isinstance(v, dict) and not set(v) - {"start", "cap", "control"}
-            for v in ladders.values()):
-        raise UserError(f"[horizon] ladders = {ladders!r} is invalid; expected a table of "
-                        "tasks, e.g. ladders = { copy = { start = 8, cap = 256 } }")
-    caps = extra.get("caps", {})
-    if not isinstance(caps, dict) or not all(is_integer(v) and v >= 1 for v in caps.values()):
-        raise UserError(f"[horizon] caps = {caps!r} is invalid; expected a table of models "
-                        "and lengths, e.g. caps = { attention = 256 }")
-    per_model = [name for name, v in extra.get("model", {}).items() if isinstance(v, dict)]
-    for where, names in (("caps", list(caps)), ("model", per_model)):
-        for model in names:
-            if model not in catalog.model_names():
-                raise UserError(f"[horizon] {where}: "
-                                f"{unknown_name('model', model, catalog.model_names())}")
-    probes = extra.get("probes", {})
-    if not isinstance(probes, dict) or not all(
-            isinstance(by_model, dict) and all(
-                isinstance(ns, list) and ns and all(is_integer(n) and n >= 1 for n in ns)
-                for ns in by_model.values()) for by_model in probes.values()):
-        raise UserError(f"[horizon] probes = {probes!r} is invalid; expected a table of tasks "
-                        "and models with lists of lengths, e.g. probes = { agreement = { elman "
-                        "= [10, 20, 40] } }")
-    for by_model in probes.values():
-        for model in by_model:
-            if model not in catalog.model_names():
-                raise UserError(f"[horizon] probes: "
-                                f"{unknown_name('model', model, catalog.model_names())}")
-    known = catalog.task_names()
-    for task in [*ladders, *probes, *extra.get("task", {})]:
-        if task not in known:
-            raise UserError(f"[horizon]: {unknown_name('task', task, known)}")
-    return Protocol(**values), extra
 
 
 @dataclass
@@ -127,21 +42,70 @@ class Search:
     # rate, whatever the bracket: the metric at distances a claim quotes
     control: int | None = None  # the first rung, where the protocol trains a control: the
     # task's shortest memory distance (``Protocol.control``)
+    # The checks of a failure (``Protocol``): the grid again at a failing held rung, rates
+    # past the grid's edge, and budgets doubled up to ``ceiling`` x the base
+    grid_again: bool = False
+    lr_beyond: int = 0
+    ceiling: int = 1
+    multiple: float = 0.0  # k: a failure needs k x the steps the control took
 
     def probe_cells(self, state: State, rungs: dict[int, Rung]) -> list[Cell]:
         """The probes' cells of a closed search (none while it is open)."""
         return [c for n in self.probes for c in self.cells(n, rungs)] if state.closed else []
 
     def cells(self, length: int, rungs: dict[int, Rung] | None = None) -> list[Cell]:
-        """The cells of the rung at ``length``: one per (learning rate, seed), or, where the
-        rate is held, one per seed at the rate the first rung chose (``rungs``; before the
-        first rung is trained, the grid's first rate stands in, for counting costs)."""
+        """The first cells of the rung at ``length``: one per (learning rate, seed), or,
+        where the rate is held, one per seed at the rate the first rung chose (``rungs``;
+        before the first rung is trained, the grid's first rate stands in, for counting
+        costs). A failing rung asks for more (``at``)."""
         base = self.base
         if self.hold_lr and length != self.lengths[0]:
             first = (rungs or {}).get(self.lengths[0])
             lr = first.lr if first else base[0].train.lr
             base = [c for c in base if c.train.lr == lr]
         return [dataclasses.replace(c, length=length, key="") for c in base]
+
+    def at(self, length: int, rows: dict[str, dict[str, Any]],
+           rungs: dict[int, Rung]) -> tuple[list[Cell], Rung | None]:
+        """Every cell the rung at ``length`` asked for so far, and its rung once it asks
+        for no more (None while cells it asked for are not stored): its first cells, then
+        while it fails the checks of a failure (``more``)."""
+        cells = self.cells(length, rungs)
+        while True:
+            if not all(c.key in rows for c in cells):
+                return cells, None
+            r = rules.decided(length, [trial(c, rows[c.key]) for c in cells], self.lrs)
+            extra = self.more(r, cells, rungs)
+            if not extra:
+                return cells, r
+            cells = cells + extra
+
+    def more(self, r: Rung, cells: list[Cell], rungs: dict[int, Rung]) -> list[Cell]:
+        """What a failed rung trains before it counts as failed, one check at a time: the
+        whole grid where its rate was held (``grid_again``); the rate one step past the
+        grid's edge where the best rate is the edge (up to ``lr_beyond`` per side); then
+        the chosen rate's seeds continued at twice their budget while ``rules.extendable``,
+        up to ``ceiling`` x the base budget."""
+        if r.passed or self.baseline:
+            return []
+        base = min(c.train.steps for c in cells)
+        tried = sorted({c.train.lr for c in cells if c.train.steps == base})
+        seeds = [c for c in cells if c.train.lr == tried[0] and c.train.steps == base]
+        if self.grid_again and set(self.lrs) - set(tried):
+            return [c.with_train(lr=lr) for lr in self.lrs if lr not in tried for c in seeds]
+        if self.lr_beyond and len(tried) > 1 and r.lr in (tried[0], tried[-1]):
+            up = r.lr == tried[-1]
+            past = [x for x in tried if (x > max(self.lrs) if up else x < min(self.lrs))]
+            if len(past) < self.lr_beyond:
+                lr = checks.beyond(r.lr, self.lrs, up)
+                return [c.with_train(lr=lr) for c in seeds]
+        budget = checks.next_budget(r.budget, base, self.ceiling)
+        solved = [x for n, x in sorted(rungs.items()) if n < r.length and x.solve_steps]
+        need = self.multiple * (rules.control_steps(solved[0]) or 0.0) if solved else 0.0
+        if budget is None or not rules.extendable(r, need):
+            return []
+        return [c.with_train(steps=budget) for c in cells
+                if c.train.lr == r.lr and c.train.steps == r.budget]
 
     def state(self, rows: dict[str, dict[str, Any]],
               resolution: float) -> tuple[State, dict[int, Rung]]:
@@ -151,11 +115,43 @@ class Search:
             state = rules.advance(self.lengths, rungs, resolution, self.control)
             if state.next is None:  # closed
                 return state, rungs
-            cells = self.cells(state.next, rungs)
-            if not all(c.key in rows for c in cells):
+            _, r = self.at(state.next, rows, rungs)
+            if r is None:
                 return state, rungs
-            trials = [trial(c, rows[c.key]) for c in cells]
-            rungs[state.next] = rules.rung(state.next, trials, self.lrs)
+            rungs[state.next] = r
+
+    def todo(self, state: State, rungs: dict[int, Rung],
+             rows: dict[str, dict[str, Any]]) -> list[Cell]:
+        """The cells to train next: the open rung's (or a closed search's probes) not
+        stored yet."""
+        cells = (self.probe_cells(state, rungs) if state.next is None
+                 else self.at(state.next, rows, rungs)[0])
+        return [c for c in cells if c.key not in rows]
+
+    def trained(self, state: State, rungs: dict[int, Rung],
+                rows: dict[str, dict[str, Any]]) -> list[Cell]:
+        """Every cell of the rungs trained so far (stored, or asked for and not yet)."""
+        return [c for n in state.trained for c in self.at(n, rows, rungs)[0]]
+
+    def worst_extra(self, length: int, rungs: dict[int, Rung]) -> list[Cell]:
+        """Stand-ins for the most a failing rung at ``length`` trains beyond its first
+        cells, each as long as the steps it adds: the rest of the grid, the rates past one
+        edge, and every doubling of the seeds' budget up to the ceiling (a continued cell
+        trains only its new steps)."""
+        if self.baseline:
+            return []
+        first = self.cells(length, rungs)
+        seeds = [c for c in first if c.train.lr == first[0].train.lr]
+        extra = [c.with_train(lr=lr) for lr in self.lrs if self.grid_again
+                 and lr not in {c.train.lr for c in first} for c in seeds]
+        if len(self.lrs) > 1:
+            extra += [c.with_train(lr=lr * 10 ** (i + 1)) for i in range(self.lr_beyond)
+                      for lr in (max(self.lrs),) for c in seeds]
+        budget, base = seeds[0].train.steps if seeds else 0, seeds[0].train.steps if seeds else 0
+        while (nxt := checks.next_budget(budget, base, self.ceiling)) is not None:
+            extra += [c.with_train(steps=nxt - budget) for c in seeds]
+            budget = nxt
+        return extra
 
 
 def trial(cell: Cell, row: dict[str, Any]) -> Trial:
@@ -288,7 +284,8 @@ def plan_searches(sweep: Sweep, protocol: Protocol, start: int | None = None,
             for lr in ([None] if baseline else lrs):
                 one = dataclasses.replace(sweep, tasks=[task], models=[model],
                                           lengths=[lengths[0]], train=copy.deepcopy(sweep.train))
-                one.override("train", {**train, **({} if lr is None else {"lr": lr})})
+                recipe = {"optimizer": "adam"} if protocol.recipe == "common" else {}
+                one.override("train", {**train, **({} if lr is None else {"lr": lr, **recipe})})
                 base += one.cells()
             mcls = catalog.model_class(model)
             causal = bool(getattr(mcls, "causal", True)) and base[0].model_params.get(
@@ -299,6 +296,8 @@ def plan_searches(sweep: Sweep, protocol: Protocol, start: int | None = None,
                 own_cap = own[-1]
             searches.append(Search(task, model, own, own_cap,
                                    (base[0].train.lr,) if baseline else lrs, base, causal,
-                                   baseline, protocol.lr_rungs == "first" and len(lrs) > 1,
-                                   tuple(probes.get(task, {}).get(model, ())), first))
+                                   baseline, protocol.lr_rungs != "every" and len(lrs) > 1,
+                                   tuple(probes.get(task, {}).get(model, ())), first,
+                                   protocol.lr_rungs == "first", protocol.lr_beyond,
+                                   protocol.ceiling, protocol.control_multiple))
     return searches

@@ -1,6 +1,7 @@
 """Where a horizon is decided: the rules of a verdict, pure functions over stored results
 (no training, no store, no torch), by which the search plans and runs and the report
-reads brackets back; none of them is written anywhere else.
+reads brackets back; none of them is written anywhere else (their arithmetic, the plateau
+test, the budgets and the rates past a grid, is ``checks``').
 
 - the ladder (``ladder``): the lengths a search climbs, x factor per rung up to the cap;
 - a rung (``rung``): one length, one cell per (learning rate, seed); the rate is the one
@@ -11,8 +12,13 @@ reads brackets back; none of them is written anywhere else.
 - the bracket (``advance``, ``closed_state``, ``bracket``): the search stops at the first
   failed rung and refines between the last solved and the first failed length by geometric
   midpoints until their ratio is at most ``resolution``: [solved, failed);
-- still learning (``still_learning``, ``Rung.budget_bound``): a failed length whose seeds
-  were still improving when their budget ran out is the budget's, marked ↗;
+- still learning (``checks.still_learning``, ``Rung.budget_bound``): a failed length whose
+  seeds were still improving when their budget ran out is the budget's, marked ↗;
+- a failure checked (``extendable``, ``decided``, ``control_steps``): before a
+  length counts as failed, its seeds train on (each cell continued, its budget doubled)
+  while they were still learning or had trained fewer than k x the steps the control
+  took, up to a ceiling; and a best rate at the grid's edge has the rate beyond it tried.
+  A length still learning at the ceiling bounds the horizon from below: "≥ a (budget)";
 - not learned (``not_learned``): a failed control is no horizon at all.
 
     ladder 8, 16, 32, 64, 128        solved: 8 16 32, failed: 64
@@ -21,46 +27,14 @@ reads brackets back; none of them is written anywhere else.
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from dataclasses import dataclass, field
 from typing import Any
 
-from scipy.stats import linregress
-from scipy.stats import t as student_t
-
 from memorybench.cells import Metrics
 from memorybench.errors import UserError
-
-# The plateau test of ``still_learning``: the least-squares slope of the held-out metric
-# over the last WINDOW of a cell's evaluations (at least POINTS of them), and its one-sided
-# (1 - ALPHA) confidence bound (Student's t): a curve is still learning while that bound
-# stays above zero, and flat once it reaches zero.
-WINDOW, POINTS, ALPHA = 0.4, 4, 0.05
-
-
-def slope_bound(curve: list[tuple[int, float]]) -> tuple[float, float] | None:
-    """The slope of the metric per step over the curve's last ``WINDOW`` of evaluations
-    (at least ``POINTS``), and the lower end of its one-sided 1 - ``ALPHA`` confidence
-    interval; None where the curve has fewer than ``POINTS`` evaluations."""
-    n = max(POINTS, math.ceil(WINDOW * len(curve)))
-    if len(curve) < POINTS or len({x for x, _ in curve[-n:]}) < 2:
-        return None
-    fit = linregress([x for x, _ in curve[-n:]], [y for _, y in curve[-n:]])
-    slope, error = float(fit.slope), float(fit.stderr)
-    return slope, slope - float(student_t.ppf(1 - ALPHA, n - 2)) * error
-
-
-def still_learning(curve: list[tuple[int, float]], steps: int) -> bool:
-    """Whether a cell's budget cut its learning curve: it trained every one of its ``steps``
-    (no early stop), and its held-out metric was still rising at the end: the slope over
-    the last ``WINDOW`` of its evaluations is above zero with 1 - ``ALPHA`` confidence
-    (``slope_bound``). A flat curve, or one too short to judge, is not. A horizon whose
-    first failed length holds such cells by majority is the budget's: more steps may move
-    it."""
-    if not curve or curve[-1][0] < steps:
-        return False
-    bound = slope_bound(curve)
-    return bound is not None and bound[1] > 0
+from memorybench.horizon.checks import still_learning
 
 
 def ladder(start: int, cap: int, factor: float) -> list[int]:
@@ -92,6 +66,12 @@ class Trial:
     extrapolation: dict[str, Any] = field(default_factory=dict)  # "k" -> metric or None
     steps: float = math.nan  # steps trained (an early stop's: when it stopped)
     rising: bool = False  # its budget cut a rising learning curve (``still_learning``)
+    budget: int = 0  # the cell's budget of steps (``train.steps``); 0: not known
+
+    @property
+    def ran_out(self) -> bool:
+        """It trained every step of its budget: no early stop, solved or no progress."""
+        return self.budget > 0 and self.steps >= self.budget
 
 
 def trial_of(lr: float, seed: int, row: dict[str, Any],
@@ -108,7 +88,7 @@ def trial_of(lr: float, seed: int, row: dict[str, Any],
         steps = float(stored_steps)
     except (TypeError, ValueError):
         steps = math.nan
-    return Trial(lr=lr, seed=seed, ok=row.get("status") == "ok", steps=steps,
+    return Trial(lr=lr, seed=seed, ok=row.get("status") == "ok", steps=steps, budget=budget,
                  rising=row.get("status") == "ok" and budget > 0
                  and still_learning(metrics.curve, budget),
                  solved=bool(row.get("solved")),
@@ -131,6 +111,9 @@ class Rung:
     extrapolation: dict[str, tuple[int, int] | None]
     # seed -> still learning when its budget ran out (``still_learning``)
     rising: dict[int, bool] = field(default_factory=dict)
+    budget: int = 0  # the seeds' budget of steps (the longest, where they were extended)
+    ran_out: dict[int, bool] = field(default_factory=dict)  # seed -> trained all of it
+    solve_steps: tuple[float, ...] = ()  # steps trained by each seed that solved it
 
     @property
     def budget_bound(self) -> bool:
@@ -174,7 +157,45 @@ def rung(length: int, trials: list[Trial], lrs: tuple[float, ...]) -> Rung:
     extrapolation = {k: v if v[1] else None for k, v in counts.items()}
     return Rung(length, best, {t.seed: t.ok and t.solved for t in chosen},
                 len(lrs) > 1 and best in (min(lrs), max(lrs)), extrapolation,
-                {t.seed: t.rising for t in chosen})
+                {t.seed: t.rising for t in chosen}, max((t.budget for t in chosen), default=0),
+                {t.seed: t.ran_out for t in chosen},
+                tuple(t.steps for t in chosen if t.ok and t.solved and t.steps == t.steps))
+
+
+def decided(length: int, trials: list[Trial], lrs: tuple[float, ...]) -> Rung:
+    """The rung of a length's trials at every budget they trained: the rate chosen at the
+    base (smallest) budget over every rate tried there (the grid's, and any past its edge:
+    the edge is theirs), judged by its seeds at the longest budget they were extended to
+    (``extendable``)."""
+    base = min(t.budget for t in trials)
+    at_base = [t for t in trials if t.budget == base]
+    first = rung(length, at_base, tuple(sorted({*lrs, *(t.lr for t in at_base)})))
+    longer = [t for t in trials if t.lr == first.lr and t.budget > base]
+    if not longer:
+        return first
+    top = max(t.budget for t in longer)
+    last = rung(length, [t for t in longer if t.budget == top], (first.lr,))
+    return dataclasses.replace(last, lr_at_edge=first.lr_at_edge)
+
+
+def extendable(r: Rung, need: float) -> bool:
+    """Whether a failed rung's seeds train on: a majority of them trained their whole
+    budget (a run stopped early, solved or with no progress, has nothing to continue), and
+    a majority were still learning (``still_learning``) or had trained fewer than
+    ``need`` steps (k x the control's, ``control_steps``)."""
+    half = len(r.seeds) / 2
+    return (not r.passed and sum(r.ran_out.values()) > half
+            and (sum(r.rising.values()) > half or r.budget < need))
+
+
+def control_steps(r: Rung) -> float | None:
+    """The median steps the control's solving seeds trained (an early stop's: when it
+    stopped), the measure of how fast a model learns the task; None if none solved."""
+    steps = sorted(r.solve_steps)
+    if not steps:
+        return None
+    mid = len(steps) // 2
+    return steps[mid] if len(steps) % 2 else (steps[mid - 1] + steps[mid]) / 2
 
 
 @dataclass(frozen=True)
@@ -281,16 +302,25 @@ def not_learned(state: State, control: int | None) -> bool:
     return control is not None and state.lo is None and state.hi == control
 
 
-def bracket(state: State, cap: int, control: int | None = None) -> str:
-    """'[256, 512)', '≥ 1024' (solved up to the cap), '< 8' (the first rung failed) or
-    'not learned' (the first rung was the control, and it failed)."""
+def bracket(state: State, cap: int, control: int | None = None, cut: bool = False) -> str:
+    """'[256, 512)', '≥ 1024' (solved up to the cap), '< 8' (the first rung failed),
+    'not learned' (the first rung was the control, and it failed) or, where the first
+    failed length was still learning when its budget ran out (``cut``), '≥ 256 (budget)':
+    a lower bound, not a limit."""
     if not_learned(state, control):
         return NOT_LEARNED
+    if cut and state.lo is not None and state.hi is not None:
+        return f"≥ {state.lo} (budget)"
     if state.lo is None:
         return f"< {state.hi}"
     if state.hi is None:
         return f"≥ {state.lo}" if state.lo == cap else f"≥ {state.lo} (open)"
     return f"[{state.lo}, {state.hi})"
+
+
+def cut(state: State, rungs: dict[int, Rung]) -> bool:
+    """The search's first failed length was the budget's (``Rung.budget_bound``)."""
+    return state.hi is not None and state.hi in rungs and rungs[state.hi].budget_bound
 
 
 def seed_horizons(rungs: dict[int, Rung]) -> dict[int, int | None]:

@@ -15,6 +15,8 @@ from typing import TYPE_CHECKING, Any, cast
 
 import click
 
+from memorybench import checkpoints
+from memorybench.checkpoints import folder_of
 from memorybench.config import Protocol, Request
 from memorybench.costs import cell_seconds, duration, sweep_seconds
 from memorybench.errors import UserError
@@ -23,10 +25,12 @@ from memorybench.horizon.plan import Search, plan_searches, search_sweep
 from memorybench.horizon.rules import Rung, State
 from memorybench.runner import SweepInterrupted, Work, make_plan, run_plan
 from memorybench.store import Store, results
-from memorybench.training import train_cell
+from memorybench.training import Continuing
 
 if TYPE_CHECKING:
     import pandas as pd
+
+    from memorybench.cells import Cell
 
 
 Row = dict[str, Any]  # a stored cell, missing values as None
@@ -42,7 +46,8 @@ def brackets(searches: list[Search], protocol: Protocol, db: str | Path) -> list
         best = rungs.get(state.lo) if state.lo is not None else None
         out.append({"task": search.task, "model": search.model, "closed": state.closed,
                     "solved": state.lo, "failed": state.hi, "cap": search.cap,
-                    "bracket": rules.bracket(state, search.cap, search.control)
+                    "bracket": rules.bracket(state, search.cap, search.control,
+                                             rules.cut(state, rungs))
                     if state.closed else None,
                     "lr": best.lr if best else None, "causal": search.causal,
                     "lengths_trained": list(state.trained)})
@@ -82,7 +87,7 @@ def suite_search_rows(db: str | Path, suite: str) -> tuple[pd.DataFrame, int]:
         state, rungs = search.state(rows, protocol.resolution)
         if not state.closed:
             still_open.append(f"{search.task} × {search.model}")
-        keys |= {c.key for n in state.trained for c in search.cells(n, rungs)}
+        keys |= {c.key for c in search.trained(state, rungs, rows)}
         keys |= {c.key for c in search.probe_cells(state, rungs)}
     if still_open:
         raise UserError(f"{db}: {len(still_open)} of the {len(searches)} searches of suite "
@@ -94,11 +99,14 @@ def suite_search_rows(db: str | Path, suite: str) -> tuple[pd.DataFrame, int]:
 
 def run_searches(searches: list[Search], protocol: Protocol, db: str | Path, workers: int,
                  device: str = "cpu", backend: str = "local", scheduler: str | None = None,
-                 dry_run: bool = False, progress: bool = True, work: Work | None = None) -> int:
+                 dry_run: bool = False, progress: bool = True, work: Work | None = None,
+                 keep_checkpoints: bool = False) -> int:
     """The ``horizon`` command: rounds of rungs until every search's bracket closes,
     printing each bracket as it closes; with ``dry_run``, the ladders so far and the
     worst-case cost left. Returns the exit code (1 while a searched cell is stored as
-    failed, 130 when interrupted). ``work`` trains a cell (default: ``train_cell``)."""
+    failed, 130 when interrupted). ``work`` trains a cell (default: ``train_cell``
+    continuing the checkpoints beside ``db``, ``checkpoints.folder_of``, which are
+    removed once every search has closed unless ``keep_checkpoints``)."""
     printed: set[int] = set()
     trained = 0
     with Store(db, readonly=dry_run) as store:
@@ -114,15 +122,14 @@ def run_searches(searches: list[Search], protocol: Protocol, db: str | Path, wor
                 print_dry_run(searches, states, protocol, workers, rows)
                 return 0
             todo = [c for s, (state, rungs) in zip(searches, states, strict=True)
-                    for c in (s.probe_cells(state, rungs) if state.next is None  # closed
-                              else s.cells(state.next, rungs)) if c.key not in rows]
+                    for c in s.todo(state, rungs, rows)]
             if not todo:
                 break
             plan = make_plan(todo, store.statuses())
             if not plan.todo:  # every cell stored, yet no rung closed: a bug, not a loop
                 raise RuntimeError("horizon search made no progress")
             controls = {c.key for s, (_, rungs) in zip(searches, states, strict=True)
-                        if s.control is not None for c in s.cells(s.control, rungs)}
+                        if s.control is not None for c in s.at(s.control, rows, rungs)[0]}
 
             def put(row: Row, keys: set[str] = controls) -> None:
                 store.put(as_control(row, keys))
@@ -130,7 +137,7 @@ def run_searches(searches: list[Search], protocol: Protocol, db: str | Path, wor
             try:
                 counts = run_plan(plan, store, workers=workers, device=device,
                                   backend=backend, scheduler=scheduler, progress=progress,
-                                  work=work or train_cell,
+                                  work=work or Continuing(str(folder_of(db))),
                                   put=put)
             except SweepInterrupted as stop:
                 click.echo(f"memorybench: interrupted; {sum(stop.counts.values())} cells "
@@ -138,8 +145,12 @@ def run_searches(searches: list[Search], protocol: Protocol, db: str | Path, wor
                 return 130
             trained += sum(counts.values())
     print_totals(searches, states, trained, db, rows)
+    if not keep_checkpoints:
+        checkpoints.prune(folder_of(db), {checkpoints.lineage(c) for s, (state, rungs) in
+                                          zip(searches, states, strict=True)
+                                          for c in s.trained(state, rungs, rows)})
     failed = sum(1 for s, (state, rungs) in zip(searches, states, strict=True)
-                 for n in state.trained for c in s.cells(n, rungs)
+                 for c in s.trained(state, rungs, rows)
                  if rows.get(c.key, {}).get("status") == "failed")
     if failed:
         click.echo(f"{failed} searched cells are stored as failed (they count as failed "
@@ -151,16 +162,15 @@ def print_totals(searches: list[Search], states: list[tuple[State, dict[int, Run
                  trained: int, db: str | Path, rows: dict[str, Row]) -> None:
     """Cells the searches hold against a full grid over the same ladders, and the share of
     their training time spent in cells that did not solve (those run their whole budget)."""
-    searched = sum(len(s.cells(n, rungs)) for s, (st, rungs) in zip(searches, states,
-                                                                     strict=True)
-                   for n in st.trained)
+    searched = sum(len(s.trained(st, rungs, rows)) for s, (st, rungs) in zip(searches, states,
+                                                                              strict=True))
     grid = sum(len(s.lengths) * len(s.base) for s in searches)
     ratio = grid / searched if searched else math.inf
     click.echo(f"{len(searches)} searches: {searched} cells ({trained} trained now, the rest "
                f"stored in {db}); a full grid over the same ladders: {grid} cells "
                f"({ratio:.1f}× more)", err=True)
     stored = [rows[c.key] for s, (st, rungs) in zip(searches, states, strict=True)
-              for n in st.trained for c in s.cells(n, rungs) if c.key in rows]
+              for c in s.trained(st, rungs, rows) if c.key in rows]
     total = sum(r.get("wall_time") or 0.0 for r in stored)
     failing = sum(r.get("wall_time") or 0.0 for r in stored if not r.get("solved"))
     if total:
@@ -172,23 +182,29 @@ def print_dry_run(searches: list[Search], states: list[tuple[State, dict[int, Ru
                   protocol: Protocol, workers: int, rows: dict[str, Row]) -> None:
     """Per search: its ladder, the rungs trained (✓ a majority solved, ✗ not), what it
     trains next, and the worst case left in cells and time (``memorybench.costs``)."""
-    left = []
+    left: list[Cell] = []
+    extra: list[Cell] = []  # stand-ins of extensions, each as long as the steps it adds
     for search, (state, rungs) in zip(searches, states, strict=True):
         done = " ".join(f"{n}{'✓' if rungs[n].passed else '✗'}" for n in sorted(rungs))
-        cells = [c for n in rules.worst_case(search.lengths, state, protocol.resolution)
-                 for c in search.cells(n, rungs)]
+        lengths = rules.worst_case(search.lengths, state, protocol.resolution)
+        cells = [c for n in lengths for c in search.cells(n, rungs)]
         cells += [c for n in search.probes for c in search.cells(n, rungs)
                   if c.key not in rows]
         cells = list({c.key: c for c in cells}.values())  # a probe may be a rung
+        more = [c for n in lengths for c in search.worst_extra(n, rungs)]
         left += cells
-        status = (f"closed: {rules.bracket(state, search.cap, search.control)}"
-                  if state.closed
-                  else f"next T={state.next}; worst case left {len(cells)} cells, "
-                  f"{duration(sum(cell_seconds(c) for c in cells))}")
+        extra += more
+        seconds = sum(cell_seconds(c) for c in cells + more)
+        verdict = rules.bracket(state, search.cap, search.control, rules.cut(state, rungs))
+        status = (f"closed: {verdict}" if state.closed
+                  else f"next T={state.next}; worst case left {len(cells)} cells and "
+                  f"{len(more)} extensions, {duration(seconds)}")
         click.echo(f"{search.task} × {search.model}: ladder "
                    f"{' '.join(map(str, search.lengths))}; trained {done or 'nothing'}; "
                    f"{status}")
-    click.echo(f"worst case left: {len(left)} cells, at most "
-               f"{duration(sweep_seconds(left, workers))} with {workers} worker"
+    click.echo(f"worst case left: {len(left)} cells and {len(extra)} extensions, at most "
+               f"{duration(sweep_seconds(left + extra, workers))} with {workers} worker"
                f"{'s' * (workers > 1)} (every rung climbed and refined, every cell at its "
-               "full budget; model: memorybench/costs.toml)")
+               "full budget, every failing rung checked: the rest of the grid, the rates "
+               "past its edge, its seeds continued up to the ceiling; model: "
+               "memorybench/costs.toml)")

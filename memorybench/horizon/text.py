@@ -4,7 +4,15 @@ is decided in ``rules``."""
 
 from __future__ import annotations
 
-from memorybench.horizon.rules import NOT_LEARNED, Rung, State, bracket, not_learned, seed_horizons
+from memorybench.horizon.rules import (
+    NOT_LEARNED,
+    Rung,
+    State,
+    bracket,
+    cut,
+    not_learned,
+    seed_horizons,
+)
 
 
 def describe(task: str, model: str, state: State, rungs: dict[int, Rung], cap: int,
@@ -16,8 +24,7 @@ def describe(task: str, model: str, state: State, rungs: dict[int, Rung], cap: i
     if lo is not None:
         parts.append(f"solves T={lo.length} ({lo.n_solved}/{len(lo.seeds)} seeds)")
     if hi is not None:
-        parts.append(f"fails T={hi.length} ({len(hi.seeds) - hi.n_solved}/{len(hi.seeds)} "
-                     "seeds)")
+        parts.append(f"fails T={hi.length} ({failures(hi)})")
     text = f"{task} × {model}{'' if causal else ' (non-causal)'}: "
     c = rungs.get(control) if control is not None else None
     if not_learned(state, control) and c is not None:
@@ -25,7 +32,7 @@ def describe(task: str, model: str, state: State, rungs: dict[int, Rung], cap: i
         text += "".join(f" and T={n} ({failures(r)})" for n, r in sorted(rungs.items())
                         if n > c.length)
     else:
-        text += f"{', '.join(parts)}; horizon {bracket(state, cap)}"
+        text += f"{', '.join(parts)}; horizon {bracket(state, cap, cut=cut(state, rungs))}"
         if c is not None and not c.passed:  # the control was the harder length for it
             text += f"; fails the control T={control} ({failures(c)}) all the same"
             rungs = {n: r for n, r in rungs.items() if n != control}
@@ -37,12 +44,14 @@ def describe(task: str, model: str, state: State, rungs: dict[int, Rung], cap: i
     if hi is not None and hi.budget_bound:
         text += (f"; at T={hi.length} {sum(hi.rising.values())}/{len(hi.seeds)} seeds were "
                  "still learning when their budget ran out (↗: more steps may move it)")
+
     return text
 
 
 def failures(r: Rung) -> str:
-    """'2/3 seeds': how many of a rung's seeds failed it."""
-    return f"{len(r.seeds) - r.n_solved}/{len(r.seeds)} seeds"
+    """'2/3 seeds at 4,000 steps': how many of a rung's seeds failed it, and their budget."""
+    steps = f" at {r.budget:,} steps" if r.budget else ""
+    return f"{len(r.seeds) - r.n_solved}/{len(r.seeds)} seeds{steps}"
 
 
 def seed_text(seeds: dict[int, int | None], rungs: dict[int, Rung]) -> str:

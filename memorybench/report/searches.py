@@ -35,7 +35,8 @@ def searched(frame: pd.DataFrame) -> pd.DataFrame:
 def _protocol(config: dict) -> str:
     """What one search's cells share: the config without length, seed and learning rate."""
     body = {k: v for k, v in config.items() if k not in ("key", "length", "seed")}
-    body["train"] = {k: v for k, v in (config.get("train") or {}).items() if k != "lr"}
+    body["train"] = {k: v for k, v in (config.get("train") or {}).items()
+                     if k not in ("lr", "steps")}  # a failing rung's rates and budgets
     return json.dumps(body, sort_keys=True)
 
 
@@ -80,8 +81,10 @@ def results(frame: pd.DataFrame, caps: dict | None = None) -> list[dict]:
             "means": means, "task_params": config.get("task_params") or {},
             "lrs_at": {int(n): {float(c["train"]["lr"]) for c in at["config"]}
                        for n, at in g.groupby("length")},
-            "bracket": rules.bracket(state, cap, control), "causal": causal,
-            "not_learned": rules.not_learned(state, control),
+            "bracket": rules.bracket(state, cap, control, rules.cut(state, rungs)),
+            "causal": causal, "not_learned": rules.not_learned(state, control),
+            "censored": state.hi is None and top is not None and cap < top,
+            "control": control,
             "baseline": config.get("model_kind") == "baseline",
             "params": _one(g["params"]), "state_size": _one(g.get("state_size")),
             "seeds": rules.seed_horizons(rungs),
@@ -145,18 +148,19 @@ def _rungs(g: pd.DataFrame) -> dict[int, rules.Rung]:
                 "status": r.status, "solved": r.solved, "metric_name": r.metric_name,
                 "solved_threshold": r.solved_threshold, "steps": r.steps},
             r.metrics, int(r.config["train"].get("steps") or 0)))
-    return {n: rules.rung(n, trials, lrs) for n, trials in by_length.items()}
+    return {n: rules.decided(n, trials, lrs) for n, trials in by_length.items()}
 
 
 def at_chosen_rates(frame: pd.DataFrame) -> pd.DataFrame:
     """``frame`` with each searched cell kept only at the learning rate its rung chose: the
     other rates' cells lost the grid, and a mean over seeds at a length should not average
-    them in. Cells of no search are kept as they are."""
+    them in; where a failing rung was extended, only its longest budget's cells. Cells of
+    no search are kept as they are."""
     lost = []
     for _, _, g in _searches(frame):
         rungs = _rungs(g)
         lost += [i for i, r in zip(g.index, g.itertuples(), strict=True)
-                 if float(r.config["train"]["lr"]) != rungs[int(r.length)].lr]
+                 if not _chosen(r, rungs[int(r.length)])]
     return frame.drop(index=lost)
 
 
@@ -164,9 +168,15 @@ def _cells_at(g: pd.DataFrame, length: int | None, rungs: dict) -> list:
     """A search's cells (rows) at ``length`` and the learning rate its rung chose."""
     if length is None:
         return []
-    lr = rungs[length].lr
     rows: list[Any] = list(g[g["length"] == length].itertuples())
-    return [r for r in rows if float(r.config["train"]["lr"]) == lr]
+    return [r for r in rows if _chosen(r, rungs[length])]
+
+
+def _chosen(r: Any, rung: rules.Rung) -> bool:
+    """A row of the rung's judged cells: its chosen rate at its longest budget."""
+    train = r.config["train"]
+    return float(train["lr"]) == rung.lr and (
+        not rung.budget or int(train.get("steps") or 0) == rung.budget)
 
 
 def _one(column) -> str:
@@ -178,22 +188,29 @@ def _one(column) -> str:
         f"{values[0]:,}–{values[-1]:,}" if values else "n/a")
 
 
+def converged(s: dict) -> bool:
+    """A search whose horizon is a measured limit, scored: not one that did not learn its
+    control, nor one whose failure was the budget's (``budget_bound``), nor one solved up to
+    a cap set below the task's for cost (censored: a lower bound)."""
+    return not (s.get("not_learned") or budget_bound(s) or s.get("censored"))
+
+
 def scores(found: list[dict]) -> dict[str, float]:
-    """Model (with its variant, ``name``) -> memory score (``SCORE_RULE``), over the tasks
-    it learned (``coverage``); 0 where it learned none."""
+    """Model (with its variant, ``name``) -> memory score (``SCORE_RULE``), over its
+    converged horizons (``coverage``); 0 where it has none."""
     by_model: dict[str, list[float]] = {}
     for s in found:
-        by_model.setdefault(name(s), []).extend([] if s.get("not_learned") else [s["score"]])
+        by_model.setdefault(name(s), []).extend([s["score"]] if converged(s) else [])
     return {m: sum(v) / len(v) if v else 0.0 for m, v in by_model.items()}
 
 
 def coverage(found: list[dict]) -> dict[str, tuple[int, int]]:
-    """Model -> (tasks its score covers, tasks searched): a search that did not learn its
-    control has no horizon to score."""
+    """Model -> (tasks its score covers, tasks searched): a search with no converged
+    horizon (``converged``) has no limit to score."""
     out: dict[str, tuple[int, int]] = {}
     for s in found:
         k, n = out.get(name(s), (0, 0))
-        out[name(s)] = (k + (not s.get("not_learned")), n + 1)
+        out[name(s)] = (k + converged(s), n + 1)
     return out
 
 
@@ -221,8 +238,11 @@ def budget_bound(s: dict) -> bool:
 
 
 def marked(s: dict) -> str:
-    """The search's bracket, with ↗ where the budget cut it (``RISING_RULE``)."""
-    return s["bracket"] + (" ↗" if budget_bound(s) else "")
+    """The search's bracket, with ↗ where the budget cut it (``RISING_RULE``) and the
+    bracket does not already say so ('≥ 16 (budget)'); '(censored)' after a horizon
+    solved up to a cap set below the task's."""
+    text = s["bracket"] + (" ↗" if budget_bound(s) and "budget" not in s["bracket"] else "")
+    return text + (" (censored)" if s.get("censored") else "")
 
 
 def budget_cuts(found: list[dict]) -> str:
@@ -256,9 +276,12 @@ def search_table(found: list[dict]) -> tables.Table:
         lo, hi = rungs.get(state.lo), rungs.get(state.hi)
         kind = "baseline" if s["baseline"] else ("network" if s["causal"] else
                                                  "network, non-causal")
+        control = rungs.get(s["control"]) if s.get("control") is not None else None
         evidence = "; ".join(x for x in (
+            f"control {control.length} {'solved' if control.passed else 'failed'} "
+            f"({control.n_solved}/{len(control.seeds)})" if control else "",
             f"solves {lo.length} ({lo.n_solved}/{len(lo.seeds)})" if lo else "",
-            f"fails {hi.length} ({len(hi.seeds) - hi.n_solved}/{len(hi.seeds)})" if hi
+            f"fails {hi.length} ({text.failures(hi)})" if hi
             else "") if x)
         lr = (f"{lo.lr:g}" + (" (grid edge)" if lo.lr_at_edge else "")) if lo else "—"
         extrapolation = text.extrapolation_text(lo).removeprefix("; ") if lo else "—"

@@ -1,0 +1,97 @@
+"""A suite's ``[horizon]`` table, checked: the protocol of a search (``config.Protocol``)
+with flags over it, and the rest of the table (what is searched, over which ladders, at
+which size and seeds: ``SWEEP_KEYS``). One clear line for every bad value."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from memorybench import catalog
+from memorybench.config import Protocol
+from memorybench.errors import UserError, is_integer
+from memorybench.registry import unknown_name
+
+HORIZON_KEYS = {"factor", "resolution", "lrs", "lr_rungs", "multiples", "test_size", "patience",
+                "control", "ceiling", "control_multiple", "lr_beyond", "recipe",
+                "min_delta", "solved_evals", "params",
+                "seeds", "tasks", "models", "ladders", "caps", "probes", "train", "task", "model"}
+# the sweep's, not the protocol's: what is searched, over which ladders, at which size and
+# seeds, with which training budget and task settings (over the suite's, for `horizon` only)
+SWEEP_KEYS = ("params", "seeds", "tasks", "models", "ladders", "caps", "probes", "train",
+              "task", "model")
+
+
+def protocol_from(table: dict[str, Any], flags: dict[str, Any]) -> tuple[Protocol, dict[str, Any]]:
+    """The protocol of a suite's ``[horizon]`` table with flags over it, and the rest of
+    the table (``SWEEP_KEYS``: which tasks and models are searched, over which ladders, at
+    which size and seeds)."""
+    unknown = sorted(set(table) - HORIZON_KEYS)
+    if unknown:
+        raise UserError(f"[horizon]: unknown key {unknown[0]!r}; expected one of: "
+                        f"{', '.join(sorted(HORIZON_KEYS))}")
+    values = {**{k: v for k, v in table.items() if k not in SWEEP_KEYS},
+              **{k: v for k, v in flags.items() if v is not None}}
+    for name in ("lrs", "multiples"):
+        if name in values:
+            if not isinstance(values[name], list | tuple):
+                raise UserError(f"[horizon] {name} = {values[name]!r} is invalid; expected a "
+                                "list, e.g. [2, 4, 8]")
+            values[name] = tuple(values[name])
+    extra = {k: table[k] for k in SWEEP_KEYS if k in table}
+    if "params" in extra and (not is_integer(extra["params"]) or extra["params"] < 1):
+        raise UserError(f"[horizon] params = {extra['params']!r} is invalid; expected an "
+                        "integer >= 1")
+    if "seeds" in extra and not (isinstance(extra["seeds"], list) and extra["seeds"]
+                                 and all(is_integer(s) for s in extra["seeds"])):
+        raise UserError(f"[horizon] seeds = {extra['seeds']!r} is invalid; expected a list "
+                        "of integers, e.g. [0, 1, 2]")
+    for name in ("tasks", "models"):
+        if name in extra:
+            names = catalog.task_names() if name == "tasks" else catalog.model_names()
+            if not (isinstance(extra[name], list) and extra[name]):
+                raise UserError(f"[horizon] {name} = {extra[name]!r} is invalid; expected a "
+                                f"list of names, e.g. {names[:2]!r}")
+            for given in extra[name]:
+                if given not in names:
+                    raise UserError(f"[horizon] {name}: "
+                                    f"{unknown_name(name[:-1], str(given), names)}")
+    examples = {"train": "steps = 1000", "task": "copy = { symbols = 4 }",
+                "model": "mamba = { layers = 2 }"}
+    for name, example in examples.items():
+        if not isinstance(extra.get(name, {}), dict):
+            raise UserError(f"[horizon] {name} = {extra[name]!r} is invalid; expected a table, "
+                            f"e.g. [horizon.{name}] {example}")
+    ladders = extra.get("ladders", {})
+    if not isinstance(ladders, dict) or not all(
+            isinstance(v, dict) and not set(v) - {"start", "cap", "control"}
+            for v in ladders.values()):
+        raise UserError(f"[horizon] ladders = {ladders!r} is invalid; expected a table of "
+                        "tasks, e.g. ladders = { copy = { start = 8, cap = 256 } }")
+    caps = extra.get("caps", {})
+    if not isinstance(caps, dict) or not all(is_integer(v) and v >= 1 for v in caps.values()):
+        raise UserError(f"[horizon] caps = {caps!r} is invalid; expected a table of models "
+                        "and lengths, e.g. caps = { attention = 256 }")
+    per_model = [name for name, v in extra.get("model", {}).items() if isinstance(v, dict)]
+    for where, names in (("caps", list(caps)), ("model", per_model)):
+        for model in names:
+            if model not in catalog.model_names():
+                raise UserError(f"[horizon] {where}: "
+                                f"{unknown_name('model', model, catalog.model_names())}")
+    probes = extra.get("probes", {})
+    if not isinstance(probes, dict) or not all(
+            isinstance(by_model, dict) and all(
+                isinstance(ns, list) and ns and all(is_integer(n) and n >= 1 for n in ns)
+                for ns in by_model.values()) for by_model in probes.values()):
+        raise UserError(f"[horizon] probes = {probes!r} is invalid; expected a table of tasks "
+                        "and models with lists of lengths, e.g. probes = { agreement = { elman "
+                        "= [10, 20, 40] } }")
+    for by_model in probes.values():
+        for model in by_model:
+            if model not in catalog.model_names():
+                raise UserError(f"[horizon] probes: "
+                                f"{unknown_name('model', model, catalog.model_names())}")
+    known = catalog.task_names()
+    for task in [*ladders, *probes, *extra.get("task", {})]:
+        if task not in known:
+            raise UserError(f"[horizon]: {unknown_name('task', task, known)}")
+    return Protocol(**values), extra

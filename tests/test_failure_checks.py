@@ -1,0 +1,268 @@
+"""Before a length counts as failed: the rest of the grid and the rates past its edge are
+tried there, and its seeds train on from their checkpoints while they were still learning
+or had fewer than k x the steps the control took, up to a ceiling. And the checkpoints
+that make an extension a continuation: one run extended equals one run trained at once,
+and a run killed mid-way resumes to the same end."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import torch
+
+from memorybench import checkpoints
+from memorybench.horizon.checks import beyond, next_budget
+from memorybench.horizon.plan import plan_searches, protocol_from
+from memorybench.horizon.rules import (
+    Rung,
+    bracket,
+    control_steps,
+    cut,
+    decided,
+    extendable,
+    trial_of,
+)
+from memorybench.store import results
+from memorybench.sweep import Sweep
+from memorybench.training import train_cell
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+# --- the arithmetic ------------------------------------------------------------------------
+def test_a_rate_past_the_grid_follows_its_scale():
+    grid = (1e-3, 3e-3, 1e-2)
+    assert beyond(1e-2, grid, up=True) == 3e-2 and beyond(3e-2, grid, up=True) == 0.1
+    assert beyond(1e-3, grid, up=False) == 3e-4 and beyond(3e-4, grid, up=False) == 1e-4
+    assert beyond(2e-3, (1e-3, 2e-3), up=True) == pytest.approx(4e-3)  # off the 1-3 series
+
+
+def test_budgets_double_up_to_the_ceiling():
+    assert next_budget(1000, 1000, 8) == 2000 and next_budget(4000, 1000, 8) == 8000
+    assert next_budget(8000, 1000, 8) is None
+    assert next_budget(1000, 1000, 3) == 2000 and next_budget(2000, 1000, 3) == 3000
+    assert next_budget(1000, 1000, 1) is None  # a ceiling of 1: never extended
+
+
+def _rung(solved, ran_out, rising, budget=1000, steps=()):
+    return Rung(8, 1e-2, dict(enumerate(solved)), False, {}, dict(enumerate(rising)), budget,
+                dict(enumerate(ran_out)), tuple(steps))
+
+
+def test_a_failed_rung_trains_on_while_rising_or_short_of_k_times_the_controls_steps():
+    flat, rising = [False] * 3, [True, True, False]
+    assert extendable(_rung([False] * 3, [True] * 3, rising), need=0)
+    assert extendable(_rung([False] * 3, [True] * 3, flat), need=2000)  # 1,000 < k x control
+    assert not extendable(_rung([False] * 3, [True] * 3, flat), need=1000)  # flat, enough
+    assert not extendable(_rung([False] * 3, [False] * 3, [True] * 3), need=5000)  # stopped
+    assert not extendable(_rung([True, True, False], [True] * 3, rising), need=5000)  # passed
+    assert control_steps(_rung([True] * 3, [False] * 3, flat, steps=(300, 500, 900))) == 500
+    assert control_steps(_rung([False] * 3, [True] * 3, flat)) is None
+
+
+def test_a_rung_is_chosen_at_its_base_budget_and_judged_at_its_longest():
+    def row(solved, validation, steps):
+        return {"status": "ok", "solved": solved, "metric_name": "accuracy", "steps": steps,
+                "solved_threshold": 0.9}
+
+    def metrics(validation):
+        return {"validation": {"accuracy": validation}}
+
+    trials = [trial_of(lr, s, row(False, v, 1000), metrics(v), 1000)
+              for lr, v in ((1e-3, 0.3), (1e-2, 0.6)) for s in range(3)]
+    trials += [trial_of(1e-2, s, row(s < 2, 0.95, 1200), metrics(0.95), 2000) for s in range(3)]
+    r = decided(8, trials, (1e-3, 1e-2))
+    assert r.lr == 1e-2 and r.budget == 2000 and r.passed and r.lr_at_edge
+
+
+# --- the search asks for each check in turn --------------------------------------------------
+def _row(solved, validation, steps, budget, slope=0.0):
+    """A stored cell: its validation metric, the steps it trained of its ``budget``, and a
+    learning curve over them rising by ``slope`` per 100 steps (0: flat)."""
+    curve = [[s, validation - slope * (steps - s) / 100, 1.0] for s in range(100, steps + 1, 100)]
+    return {"status": "ok", "solved": solved, "metric_name": "accuracy", "steps": steps,
+            "solved_threshold": 0.9, "metrics": {"validation": {"accuracy": validation},
+                                                 "curve": curve}}
+
+
+def _search(**protocol):
+    settings, _ = protocol_from({"lrs": [1e-3, 1e-2], "control": False, "resolution": 2,
+                                 **protocol}, {})
+    sweep = Sweep(tasks=["copy"], models=["lstm"], seeds=[0, 1, 2])
+    sweep.override("train", {"steps": 1000, "eval_every": 100})
+    (search,) = plan_searches(sweep, settings, start=8, cap=16)
+    return search, settings
+
+
+def test_a_failing_held_rung_tries_the_grid_then_past_its_edge_then_more_steps():
+    search, protocol = _search(lr_rungs="first", ceiling=4, control_multiple=4)
+    rows = {c.key: _row(True, 0.95, 300 if c.train.lr == 1e-2 else 600, 1000)
+            for c in search.cells(8)}  # the first rung: solved, fastest at 1e-2 (300 steps)
+    state, rungs = search.state(rows, protocol.resolution)
+    asked = search.todo(state, rungs, rows)
+    assert state.next == 16 and {(c.train.lr, c.train.steps) for c in asked} == {(1e-2, 1000)}
+
+    def fail(cells, validation=0.5, slope=0.0):
+        rows.update({c.key: _row(False, validation, c.train.steps, c.train.steps, slope)
+                     for c in cells})
+        state, rungs = search.state(rows, protocol.resolution)
+        return state, rungs, search.todo(state, rungs, rows)
+
+    state, rungs, asked = fail(asked)  # the held rate fails: the rest of the grid
+    assert {(c.train.lr, c.train.steps) for c in asked} == {(1e-3, 1000)} and len(asked) == 3
+    state, rungs, asked = fail(asked, validation=0.3)  # 1e-2 still the best: past the edge
+    assert {(c.train.lr, c.train.steps) for c in asked} == {(3e-2, 1000)}
+    state, rungs, asked = fail(asked, validation=0.6)  # 3e-2 best: the next one past it
+    assert {(c.train.lr, c.train.steps) for c in asked} == {(0.1, 1000)}
+    state, rungs, asked = fail(asked, validation=0.4)  # 3e-2 inside: its seeds train on,
+    # flat, since 1,000 steps < 4 x the control's 300
+    assert {(c.train.lr, c.train.steps) for c in asked} == {(3e-2, 2000)}
+    state, rungs, asked = fail(asked, validation=0.6, slope=0.05)  # rising at 2,000: on
+    assert {(c.train.lr, c.train.steps) for c in asked} == {(3e-2, 4000)}
+    state, rungs, asked = fail(asked, validation=0.7, slope=0.05)  # rising at the ceiling
+    assert state.closed and asked == [] and rungs[16].budget == 4000
+    assert cut(state, rungs) and bracket(state, 16, None, cut(state, rungs)) == "≥ 8 (budget)"
+    assert len(search.trained(state, rungs, rows)) == 6 + 3 * 6  # every cell it asked for
+
+
+def test_a_flat_failure_with_enough_steps_counts_as_failed():
+    search, protocol = _search(ceiling=8, control_multiple=2)
+    rows = {c.key: _row(True, 0.95, 400, 1000) for c in search.cells(8)}
+    rows |= {c.key: _row(False, 0.3 if c.train.lr == 1e-3 else 0.5, 1000, 1000)
+             for c in search.cells(16)}
+    state, rungs = search.state(rows, protocol.resolution)
+    asked = search.todo(state, rungs, rows)  # 1e-2 at the edge: past it first
+    assert {c.train.lr for c in asked} == {3e-2}
+    rows |= {c.key: _row(False, 0.4, 1000, 1000) for c in asked}
+    state, rungs = search.state(rows, protocol.resolution)
+    # 1e-2 best again, inside the rates tried; flat, with 1,000 steps >= 2 x the control's 400
+    assert state.closed and (state.lo, state.hi) == (8, 16) and not cut(state, rungs)
+    assert bracket(state, 16) == "[8, 16)"
+
+
+def test_a_run_stopped_for_no_progress_is_not_extended():
+    search, protocol = _search(lr_beyond=0, control_multiple=100)
+    rows = {c.key: _row(True, 0.95, 400, 1000) for c in search.cells(8)}
+    rows |= {c.key: _row(False, 0.5, 600, 1000) for c in search.cells(16)}  # stopped at 600
+    state, rungs = search.state(rows, protocol.resolution)
+    assert state.closed and (state.lo, state.hi) == (8, 16)
+
+
+def test_the_v2_protocol_asks_for_nothing_more():
+    search, protocol = _search(lr_rungs="first-only", ceiling=1, lr_beyond=0)
+    rows = {c.key: _row(True, 0.95, 400, 1000) for c in search.cells(8)}
+    state, rungs = search.state(rows, protocol.resolution)
+    rows |= {c.key: _row(False, 0.5, 1000, 1000, slope=0.05)
+             for c in search.todo(state, rungs, rows)}
+    state, rungs = search.state(rows, protocol.resolution)
+    assert state.closed and rungs[16].budget_bound and len(rungs[16].seeds) == 3
+
+
+# --- checkpoints -----------------------------------------------------------------------------
+def _cell(steps: int):
+    sweep = Sweep(tasks=["copy"], models=["gru"], lengths=[8], seeds=[0])
+    sweep.override("train", {"steps": steps, "eval_every": 20, "batch_size": 16,
+                             "eval_size": 64, "lr": 1e-2, "test_size": 64})
+    sweep.override("model", {"hidden": 12})
+    sweep.override("task", {"symbols": 3})
+    (cell,) = sweep.cells()
+    return cell
+
+
+def _weights(folder: Path) -> dict[str, torch.Tensor]:
+    (file,) = sorted(folder.glob("*.safetensors"))
+    return checkpoints.read(file).model
+
+
+def test_a_run_extended_from_its_checkpoint_ends_as_one_trained_at_once(tmp_path):
+    short, long = _cell(60), _cell(120)
+    assert checkpoints.lineage(short) == checkpoints.lineage(long) and short.key != long.key
+    train_cell(short, "cpu", str(tmp_path / "a"))
+    assert [p.name.rsplit("-", 1)[1] for p in (tmp_path / "a").iterdir()] == ["60.safetensors"]
+    extended = train_cell(long, "cpu", str(tmp_path / "a"))
+    at_once = train_cell(long, "cpu", str(tmp_path / "b"))
+    assert extended["metrics"]["curve"] == at_once["metrics"]["curve"]
+    assert extended["metric"] == at_once["metric"] and extended["steps"] == 120
+    a, b = _weights(tmp_path / "a"), _weights(tmp_path / "b")  # the 60-step file replaced
+    assert a.keys() == b.keys() and len(a) > 0
+    assert all(torch.allclose(a[k], b[k], atol=1e-6) for k in a)
+    plain = train_cell(long, "cpu")  # no checkpoints at all: the same result
+    assert plain["metrics"]["curve"] == at_once["metrics"]["curve"]
+
+
+def test_a_damaged_checkpoint_costs_time_not_a_result(tmp_path):
+    cell = _cell(60)
+    (tmp_path / f"{checkpoints.lineage(cell)}-40.safetensors").write_bytes(b"not a file")
+    row = train_cell(cell, "cpu", str(tmp_path))
+    assert row["status"] == "ok" and row["metrics"]["curve"] == train_cell(cell)["metrics"][
+        "curve"]
+
+
+KILLED = """
+import sys
+from memorybench.checkpoints import Checkpoint
+from memorybench.training import build_model, train_network, setup_worker
+from memorybench.catalog import task_of
+import torch
+sys.path.insert(0, {tests!r})
+from test_failure_checks import _cell
+setup_worker()
+cell = _cell({steps})
+task = task_of(cell)
+model = build_model(cell, task)
+train_network(model, task, cell.train, cell.length, cell.seed, torch.device("cpu"),
+              Checkpoint({folder!r}, cell, every=0))
+"""
+
+
+@pytest.mark.parametrize("sig", [signal.SIGKILL, signal.SIGINT])
+def test_a_run_killed_midway_resumes_from_its_last_checkpoint(tmp_path, sig):
+    steps = 600
+    code = KILLED.format(tests=str(ROOT / "tests"), steps=steps, folder=str(tmp_path / "a"))
+    proc = subprocess.Popen([sys.executable, "-c", code], cwd=ROOT)
+    deadline = time.monotonic() + 120
+    saved = []
+    while time.monotonic() < deadline and proc.poll() is None:
+        saved = [int(p.stem.rsplit("-", 1)[1]) for p in (tmp_path / "a").glob("*.safetensors")]
+        if saved and max(saved) >= 100:
+            break
+        time.sleep(0.05)
+    os.kill(proc.pid, sig)
+    proc.wait(timeout=60)
+    assert saved and 100 <= max(saved) < steps  # killed mid-way, a checkpoint on disk
+    assert not list((tmp_path / "a").glob(".*.tmp")) or sig == signal.SIGKILL
+    cell = _cell(steps)
+    resumed = train_cell(cell, "cpu", str(tmp_path / "a"))
+    fresh = train_cell(cell, "cpu")
+    assert resumed["metrics"]["curve"] == fresh["metrics"]["curve"]
+    assert resumed["metric"] == fresh["metric"]
+
+
+def test_checkpoints_are_removed_when_the_searches_close_unless_kept(invoke, tmp_path):
+    (tmp_path / "s.toml").write_text(
+        'tasks = ["adding"]\nmodels = ["elman"]\n[horizon]\nseeds = [0]\nlrs = [1e-2]\n'
+        'multiples = [2]\ntest_size = 32\nladders = { adding = { start = 4, cap = 8 } }\n'
+        'control = false\nceiling = 2\n[horizon.train]\nsteps = 6\neval_every = 3\n'
+        'batch_size = 8\neval_size = 32\n[model]\nhidden = 8\n')
+    args = ["horizon", "--suite", "s.toml", "--workers", "1", "--quiet"]
+    kept = invoke(*args, "--db", "k.db", "--keep-checkpoints")
+    assert kept.exit_code == 0, kept.output
+    files = list((tmp_path / "k.checkpoints").glob("*.safetensors"))
+    stored = results.load(tmp_path / "k.db")
+    lineages = {checkpoints.lineage(c) for c in _cells_of(stored)}
+    assert files and {f.stem.rsplit("-", 1)[0] for f in files} == lineages
+    pruned = invoke(*args, "--db", "p.db")
+    assert pruned.exit_code == 0, pruned.output
+    assert list((tmp_path / "p.checkpoints").glob("*.safetensors")) == []
+
+
+def _cells_of(frame):
+    from memorybench.cells import Cell
+
+    return [Cell.from_config(json.loads(c) if isinstance(c, str) else c)
+            for c in frame["config"]]
