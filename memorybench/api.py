@@ -122,8 +122,10 @@ def horizon(tasks: str | Sequence[str] | None = None,
 
     Arguments as in ``run``; ``start`` and ``cap`` bound every task's ladder of lengths;
     ``settings`` holds the protocol (``factor``, ``resolution``, ``lrs``, ``lr_rungs``,
-    ``multiples``, ``test_size``, ``patience``) and training settings (``steps=...``).
-    Seeds default to 0, 1, 2.
+    ``multiples``, ``test_size``, ``patience``, ``control``, ``ceiling``,
+    ``control_multiple``, ``lr_beyond``, ``recipe``: ``memorybench.config.Protocol``) and
+    training settings (``steps=...``). Seeds default to 0, 1, 2. Training checkpoints live
+    beside ``db`` while the searches run and are removed once they close.
 
     Returns
     -------

@@ -108,7 +108,8 @@ def test_a_failing_held_rung_tries_the_grid_then_past_its_edge_then_more_steps()
     assert state.next == 16 and {(c.train.lr, c.train.steps) for c in asked} == {(1e-2, 1000)}
 
     def fail(cells, validation=0.5, slope=0.0):
-        rows.update({c.key: _row(False, validation, c.train.steps, c.train.steps, slope)
+        rows.update({c.key: _row(False, validation.get(c.train.lr, 0.5) if isinstance(
+            validation, dict) else validation, c.train.steps, c.train.steps, slope)
                      for c in cells})
         state, rungs = search.state(rows, protocol.resolution)
         return state, rungs, search.todo(state, rungs, rows)
@@ -119,15 +120,17 @@ def test_a_failing_held_rung_tries_the_grid_then_past_its_edge_then_more_steps()
     assert {(c.train.lr, c.train.steps) for c in asked} == {(3e-2, 1000)}
     state, rungs, asked = fail(asked, validation=0.6)  # 3e-2 best: the next one past it
     assert {(c.train.lr, c.train.steps) for c in asked} == {(0.1, 1000)}
-    state, rungs, asked = fail(asked, validation=0.4)  # 3e-2 inside: its seeds train on,
-    # flat, since 1,000 steps < 4 x the control's 300
-    assert {(c.train.lr, c.train.steps) for c in asked} == {(3e-2, 2000)}
-    state, rungs, asked = fail(asked, validation=0.6, slope=0.05)  # rising at 2,000: on
-    assert {(c.train.lr, c.train.steps) for c in asked} == {(3e-2, 4000)}
+    state, rungs, asked = fail(asked, validation=0.4)  # 3e-2 inside: the better half of
+    # the 4 rates trains on, flat, since 1,000 steps < 4 x the control's 300
+    assert {(c.train.lr, c.train.steps) for c in asked} == {(3e-2, 2000), (1e-2, 2000)}
+    state, rungs, asked = fail(asked, validation={1e-2: 0.65, 3e-2: 0.6}, slope=0.05)
+    assert rungs == {8: rungs[8]}  # still open at 16: rising at 2,000, its best half on
+    assert {(c.train.lr, c.train.steps) for c in asked} == {(1e-2, 4000)}
     state, rungs, asked = fail(asked, validation=0.7, slope=0.05)  # rising at the ceiling
     assert state.closed and asked == [] and rungs[16].budget == 4000
     assert cut(state, rungs) and bracket(state, 16, None, cut(state, rungs)) == "≥ 8 (budget)"
-    assert len(search.trained(state, rungs, rows)) == 6 + 3 * 6  # every cell it asked for
+    assert rungs[16].lr == 1e-2  # the rate chosen at the longest budget
+    assert len(search.trained(state, rungs, rows)) == 6 + 3 * 4 + 3 * 2 + 3  # all it asked for
 
 
 def test_a_flat_failure_with_enough_steps_counts_as_failed():
@@ -266,3 +269,14 @@ def _cells_of(frame):
 
     return [Cell.from_config(json.loads(c) if isinstance(c, str) else c)
             for c in frame["config"]]
+
+
+def test_every_network_trains_with_one_recipe_unless_the_protocol_keeps_the_models():
+    sweep = Sweep(tasks=["copy"], models=["orthogonal", "gru"], seeds=[0])
+    common, _ = protocol_from({"lrs": [1e-3]}, {})
+    own, _ = protocol_from({"lrs": [1e-3], "recipe": "model"}, {})
+    assert {c.train.optimizer for s in plan_searches(sweep, common) for c in s.base} == {"adam"}
+    by_model = {s.model: {c.train.optimizer for c in s.base} for s in plan_searches(sweep, own)}
+    assert by_model == {"orthogonal": {"rmsprop"}, "gru": {"adam"}}
+    with pytest.raises(Exception, match="recipe"):
+        protocol_from({"recipe": "mine"}, {})

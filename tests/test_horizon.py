@@ -659,10 +659,11 @@ def test_the_lr_rungs_flag_holds_the_first_rungs_rate_up_the_ladder(invoke):
     every, first = invoke(*args), invoke(*args, "--lr-rungs", "first")
     assert every.exit_code == first.exit_code == 0, every.output + first.output
     # rungs 8, 16, 32 (and a refinement at 32 at most): 3 rungs x 2 rates x 2 seeds, or the
-    # grid at 8 only; each of the 4 failing, 2 seeds at the rates past the edge (2) and
-    # continued 3 times (to 8x), and a held rung the other rate's 2 seeds too
-    assert "worst case left: 12 cells and 40 extensions" in every.stdout
-    assert "worst case left: 8 cells and 46 extensions" in first.stdout
+    # grid at 8 only; each of the 4 failing, 2 seeds at each of the 2 rates past the edge,
+    # then continued 3 times (to 8x) at the better half of the 4 rates: 2, 1, 1; and a held
+    # rung the other rate's 2 seeds too
+    assert "worst case left: 12 cells and 48 extensions" in every.stdout
+    assert "worst case left: 8 cells and 54 extensions" in first.stdout
     plain = invoke(*args, "--lr-rungs", "first-only", "--ceiling", "1", "--lr-beyond", "0")
     assert "worst case left: 8 cells and 0 extensions" in plain.stdout, plain.output
 

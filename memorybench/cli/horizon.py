@@ -76,8 +76,10 @@ def horizon(**flags):
     Per (task, model): train at a geometric ladder of lengths, stop at the first length a
     majority of seeds fail, then refine between the last solved and first failed length.
     Every rung is an ordinary stored cell per (learning rate, seed): the best rate on the
-    validation set is kept, and a separate test set gives the metric. Brackets print as
-    they close; a rerun trains nothing.
+    validation set is kept, and a separate test set gives the metric. A length fails only
+    once checked: the rest of the grid, rates past its edge, and more steps (each run
+    continued from its checkpoint, DB.checkpoints/) while still learning, up to --ceiling.
+    Brackets print as they close; a rerun trains nothing.
 
     \b
     Example:

@@ -74,18 +74,20 @@ class Search:
         while True:
             if not all(c.key in rows for c in cells):
                 return cells, None
-            r = rules.decided(length, [trial(c, rows[c.key]) for c in cells], self.lrs)
-            extra = self.more(r, cells, rungs)
+            trials = [trial(c, rows[c.key]) for c in cells]
+            r = rules.decided(length, trials, self.lrs)
+            extra = self.more(r, cells, rungs, rules.halving(trials))
             if not extra:
                 return cells, r
             cells = cells + extra
 
-    def more(self, r: Rung, cells: list[Cell], rungs: dict[int, Rung]) -> list[Cell]:
+    def more(self, r: Rung, cells: list[Cell], rungs: dict[int, Rung],
+             keep: tuple[float, ...] = ()) -> list[Cell]:
         """What a failed rung trains before it counts as failed, one check at a time: the
         whole grid where its rate was held (``grid_again``); the rate one step past the
         grid's edge where the best rate is the edge (up to ``lr_beyond`` per side); then
-        the chosen rate's seeds continued at twice their budget while ``rules.extendable``,
-        up to ``ceiling`` x the base budget."""
+        the seeds of the rates in ``keep`` (``rules.halving``) continued at twice their
+        budget while ``rules.extendable``, up to ``ceiling`` x the base budget."""
         if r.passed or self.baseline:
             return []
         base = min(c.train.steps for c in cells)
@@ -105,7 +107,7 @@ class Search:
         if budget is None or not rules.extendable(r, need):
             return []
         return [c.with_train(steps=budget) for c in cells
-                if c.train.lr == r.lr and c.train.steps == r.budget]
+                if c.train.lr in (keep or (r.lr,)) and c.train.steps == r.budget]
 
     def state(self, rows: dict[str, dict[str, Any]],
               resolution: float) -> tuple[State, dict[int, Rung]]:
@@ -137,7 +139,7 @@ class Search:
         """Stand-ins for the most a failing rung at ``length`` trains beyond its first
         cells, each as long as the steps it adds: the rest of the grid, the rates past one
         edge, and every doubling of the seeds' budget up to the ceiling (a continued cell
-        trains only its new steps)."""
+        trains only its new steps, the better half of the rates each time)."""
         if self.baseline:
             return []
         first = self.cells(length, rungs)
@@ -147,15 +149,19 @@ class Search:
         if len(self.lrs) > 1:
             extra += [c.with_train(lr=lr * 10 ** (i + 1)) for i in range(self.lr_beyond)
                       for lr in (max(self.lrs),) for c in seeds]
-        budget, base = seeds[0].train.steps if seeds else 0, seeds[0].train.steps if seeds else 0
+        rates = len(self.lrs) + (self.lr_beyond if len(self.lrs) > 1 else 0)
+        budget = base = seeds[0].train.steps if seeds else 0
         while (nxt := checks.next_budget(budget, base, self.ceiling)) is not None:
-            extra += [c.with_train(steps=nxt - budget) for c in seeds]
+            rates = -(-rates // 2)  # the better half of the rates trains on
+            extra += [c.with_train(steps=nxt - budget) for _ in range(rates) for c in seeds]
             budget = nxt
         return extra
 
 
 def trial(cell: Cell, row: dict[str, Any]) -> Trial:
-    return rules.trial_of(cell.train.lr, cell.seed, row, row.get("metrics"), cell.train.steps)
+    """A stored cell as its rung reads it; a baseline, fitted, has no budget of steps."""
+    budget = 0 if cell.is_baseline else cell.train.steps
+    return rules.trial_of(cell.train.lr, cell.seed, row, row.get("metrics"), budget)
 
 
 def search_sweep(request: Request) -> tuple[Sweep, Protocol]:

@@ -14,10 +14,11 @@ test, the budgets and the rates past a grid, is ``checks``').
   midpoints until their ratio is at most ``resolution``: [solved, failed);
 - still learning (``checks.still_learning``, ``Rung.budget_bound``): a failed length whose
   seeds were still improving when their budget ran out is the budget's, marked ↗;
-- a failure checked (``extendable``, ``decided``, ``control_steps``): before a
-  length counts as failed, its seeds train on (each cell continued, its budget doubled)
-  while they were still learning or had trained fewer than k x the steps the control
-  took, up to a ceiling; and a best rate at the grid's edge has the rate beyond it tried.
+- a failure checked (``extendable``, ``decided``, ``halving``, ``control_steps``): before
+  a length counts as failed, a best rate at the grid's edge has the rate beyond it tried,
+  and its seeds train on (each cell continued, its budget doubled, the better half of the
+  rates each time) while they were still learning or had trained fewer than k x the steps
+  the control took, up to a ceiling.
   A length still learning at the ceiling bounds the horizon from below: "≥ a (budget)";
 - not learned (``not_learned``): a failed control is no horizon at all.
 
@@ -163,19 +164,32 @@ def rung(length: int, trials: list[Trial], lrs: tuple[float, ...]) -> Rung:
 
 
 def decided(length: int, trials: list[Trial], lrs: tuple[float, ...]) -> Rung:
-    """The rung of a length's trials at every budget they trained: the rate chosen at the
-    base (smallest) budget over every rate tried there (the grid's, and any past its edge:
-    the edge is theirs), judged by its seeds at the longest budget they were extended to
-    (``extendable``)."""
-    base = min(t.budget for t in trials)
-    at_base = [t for t in trials if t.budget == base]
-    first = rung(length, at_base, tuple(sorted({*lrs, *(t.lr for t in at_base)})))
-    longer = [t for t in trials if t.lr == first.lr and t.budget > base]
-    if not longer:
-        return first
-    top = max(t.budget for t in longer)
-    last = rung(length, [t for t in longer if t.budget == top], (first.lr,))
-    return dataclasses.replace(last, lr_at_edge=first.lr_at_edge)
+    """The rung of a length's trials at every budget they trained: judged at the longest
+    budget, at the best of the rates extended to it (``halving``), or at the base budget
+    over every rate tried there (the grid's, and any past its edge). Its grid edge is the
+    edge of every rate tried."""
+    tried = tuple(sorted({*lrs, *(t.lr for t in trials)}))
+    top = max(t.budget for t in trials)
+    last = rung(length, [t for t in trials if t.budget == top], tried)
+    return dataclasses.replace(last, lr_at_edge=len(tried) > 1 and last.lr in (tried[0],
+                                                                             tried[-1]))
+
+
+def halving(trials: list[Trial]) -> tuple[float, ...]:
+    """The rates that train on when a failing rung is extended: the better half (rounded
+    up) of the rates at its longest budget by mean validation metric, as successive halving
+    keeps them (Jamieson & Talwalkar 2016): a rate slower at first may be better at a
+    longer budget, and each doubling costs less than the last."""
+    top = max(t.budget for t in trials)
+    at_top = [t for t in trials if t.budget == top]
+    rates = sorted({t.lr for t in at_top})
+    ranked = []
+    for lr in rates:
+        r = rung(0, [t for t in at_top if t.lr == lr], (lr,))
+        values = [t.validation if t.ok and t.validation == t.validation else -math.inf
+                  for t in at_top if t.lr == lr]
+        ranked.append((-sum(values) / len(values), -r.n_solved, rates.index(lr), lr))
+    return tuple(lr for *_, lr in sorted(ranked)[:math.ceil(len(rates) / 2)])
 
 
 def extendable(r: Rung, need: float) -> bool:

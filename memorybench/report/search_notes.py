@@ -26,6 +26,7 @@ SEARCH_RULE = (
     "≥ cap: solved at the task's or the model's cap; < s: failed the first rung. Before a "
     "length counted as failed, where the protocol asked for it, the rest of the grid and "
     "the rates past its edge were tried there and its seeds continued at twice the budget "
+    "(the better half of the rates each time) "
     "while they were still learning or had trained fewer than k times the steps the "
     "control took, up to a ceiling; ≥ a (budget) is a failure still learning at the "
     "ceiling. Networks are compared at a matched parameter budget (the params column).")

@@ -147,7 +147,8 @@ def _rungs(g: pd.DataFrame) -> dict[int, rules.Rung]:
             float(r.config["train"]["lr"]), int(r.seed), {
                 "status": r.status, "solved": r.solved, "metric_name": r.metric_name,
                 "solved_threshold": r.solved_threshold, "steps": r.steps},
-            r.metrics, int(r.config["train"].get("steps") or 0)))
+            r.metrics, 0 if r.config.get("model_kind") == "baseline"
+            else int(r.config["train"].get("steps") or 0)))
     return {n: rules.decided(n, trials, lrs) for n, trials in by_length.items()}
 
 
