@@ -1,7 +1,7 @@
 """Checkpoints of training runs, so that a longer budget continues a run where it stopped.
 
 A horizon search extends a failing rung by training its cells on at twice the budget
-(``horizon.rules.extendable``). The longer cell is a new cell (its key holds its budget),
+(``horizon.failure.extendable``). The longer cell is a new cell (its key holds its budget),
 yet its run is the shorter one's continued: same weights, optimizer state, position in the
 training stream and learning curve. A checkpoint holds all of that, keyed by the cell's
 *lineage* (its key without the budget), in safetensors files (tensors, and JSON for the

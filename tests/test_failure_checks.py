@@ -17,16 +17,9 @@ import torch
 
 from memorybench import checkpoints
 from memorybench.horizon.checks import beyond, next_budget
+from memorybench.horizon.failure import control_steps, decided, extendable
 from memorybench.horizon.plan import plan_searches, protocol_from
-from memorybench.horizon.rules import (
-    Rung,
-    bracket,
-    control_steps,
-    cut,
-    decided,
-    extendable,
-    trial_of,
-)
+from memorybench.horizon.rules import Rung, bracket, cut, trial_of
 from memorybench.store import results
 from memorybench.sweep import Sweep
 from memorybench.training import train_cell

@@ -8,6 +8,7 @@ import pytest
 
 from memorybench import catalog
 from memorybench.report import claims, horizon_claims, searches, summary
+from memorybench.report.search_rows import at_chosen_rates
 from tests.test_claims import frame_of
 from tests.test_report_searches import search_rows, searched
 
@@ -188,7 +189,7 @@ def test_length_sweep_claims_read_searched_cells_at_the_chosen_rate_only():
     and the per-length mean a length-sweep claim reads is 0.95, not the grid's average."""
     rows = two_rates()
     frame = frame_of(rows)
-    kept = searches.at_chosen_rates(frame)
+    kept = at_chosen_rates(frame)
     assert len(frame) == 12 and len(kept) == 6
     assert {c["train"]["lr"] for c in kept["config"]} == {0.01}
     assert list(summary.by_length(kept)["mean"]) == pytest.approx([0.95, 0.95])

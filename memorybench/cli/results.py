@@ -217,9 +217,9 @@ def leaderboard(results_path, out, db, suite, searched, check):
         click.echo(f"{out} is up to date with {results_path}", err=True)
         return 0
     render_report(results_path, out, caps=caps)
-    from memorybench.report import searches
+    from memorybench.report import search_rows, searches
 
-    search_rows = searches.searched(frame)
+    search_rows = search_rows.searched(frame)
     if len(search_rows):  # the searches' brackets, each at its chosen learning rate
         click.echo(searches.score_table(searches.results(search_rows, caps)).text())
     else:

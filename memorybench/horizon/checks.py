@@ -1,7 +1,7 @@
 """The checks a failed length passes before it counts as failed, as numbers: the plateau
 test of a learning curve (``still_learning``), the budgets a failing rung is extended to
-(``next_budget``) and the learning rate past a grid's edge (``beyond``). ``rules`` applies
-them to rungs (``rules.extendable``, ``rules.decided``); nothing here knows of one."""
+(``next_budget``) and the learning rate past a grid's edge (``beyond``). ``rules`` and
+``failure`` apply them to rungs; nothing here knows of one."""
 
 from __future__ import annotations
 

@@ -16,7 +16,7 @@ from memorybench import catalog
 from memorybench.cells import Cell
 from memorybench.config import TRAIN_KEYS, Protocol, Request
 from memorybench.errors import UserError, is_integer
-from memorybench.horizon import checks, rules
+from memorybench.horizon import checks, failure, rules
 from memorybench.horizon.protocol import protocol_from
 from memorybench.horizon.rules import Rung, State, Trial
 from memorybench.specs import check_keys
@@ -75,8 +75,8 @@ class Search:
             if not all(c.key in rows for c in cells):
                 return cells, None
             trials = [trial(c, rows[c.key]) for c in cells]
-            r = rules.decided(length, trials, self.lrs)
-            extra = self.more(r, cells, rungs, rules.halving(trials))
+            r = failure.decided(length, trials, self.lrs)
+            extra = self.more(r, cells, rungs, failure.halving(trials))
             if not extra:
                 return cells, r
             cells = cells + extra
@@ -86,8 +86,8 @@ class Search:
         """What a failed rung trains before it counts as failed, one check at a time: the
         whole grid where its rate was held (``grid_again``); the rate one step past the
         grid's edge where the best rate is the edge (up to ``lr_beyond`` per side); then
-        the seeds of the rates in ``keep`` (``rules.halving``) continued at twice their
-        budget while ``rules.extendable``, up to ``ceiling`` x the base budget."""
+        the seeds of the rates in ``keep`` (``failure.halving``) continued at twice their
+        budget while ``failure.extendable``, up to ``ceiling`` x the base budget."""
         if r.passed or self.baseline:
             return []
         base = min(c.train.steps for c in cells)
@@ -103,8 +103,8 @@ class Search:
                 return [c.with_train(lr=lr) for c in seeds]
         budget = checks.next_budget(r.budget, base, self.ceiling)
         solved = [x for n, x in sorted(rungs.items()) if n < r.length and x.solve_steps]
-        need = self.multiple * (rules.control_steps(solved[0]) or 0.0) if solved else 0.0
-        if budget is None or not rules.extendable(r, need):
+        need = self.multiple * (failure.control_steps(solved[0]) or 0.0) if solved else 0.0
+        if budget is None or not failure.extendable(r, need):
             return []
         return [c.with_train(steps=budget) for c in cells
                 if c.train.lr in (keep or (r.lr,)) and c.train.steps == r.budget]

@@ -14,7 +14,7 @@ import pandas as pd
 from memorybench.errors import UserError
 from memorybench.report import claims, diagnostics, figures, references, summary, tables
 from memorybench.report.output import FIGURES, add_figure, check_out, render, write_atomically
-from memorybench.report.searches import at_chosen_rates
+from memorybench.report.search_rows import at_chosen_rates
 from memorybench.report.searches import results as search_results
 from memorybench.report.searches import section as search_section
 from memorybench.store import results

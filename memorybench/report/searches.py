@@ -8,9 +8,6 @@ rate. Nothing here imports torch: every verdict is ``memorybench.horizon.rules``
 
 from __future__ import annotations
 
-import json
-from typing import Any
-
 import pandas as pd
 
 from memorybench.cells import Metrics
@@ -23,21 +20,8 @@ from memorybench.report.search_notes import (
     SEED_RULE,
     search_rule,
 )
+from memorybench.report.search_rows import cells_at, each_search, rungs_of
 from memorybench.specs import horizon_cap
-
-
-def searched(frame: pd.DataFrame) -> pd.DataFrame:
-    """The rows of a normalised frame made by the horizon protocol."""
-    keep = [bool((c.get("train") or {}).get("test_size")) for c in frame["config"]]
-    return frame[keep]
-
-
-def _protocol(config: dict) -> str:
-    """What one search's cells share: the config without length, seed and learning rate."""
-    body = {k: v for k, v in config.items() if k not in ("key", "length", "seed")}
-    body["train"] = {k: v for k, v in (config.get("train") or {}).items()
-                     if k not in ("lr", "steps")}  # a failing rung's rates and budgets
-    return json.dumps(body, sort_keys=True)
 
 
 def results(frame: pd.DataFrame, caps: dict | None = None) -> list[dict]:
@@ -49,29 +33,29 @@ def results(frame: pd.DataFrame, caps: dict | None = None) -> list[dict]:
     None where no length failed. ``caps``, (task, model) -> the cap its suite searched it to
     (``horizon.plan.suite_caps``), overrides the task spec's."""
     out = []
-    for task, model, g in _searches(frame):
-        rungs, means = _rungs(g), {}
+    for task, model, g in each_search(frame):
+        rungs, means = rungs_of(g), {}
         for length in rungs:
-            chosen = [float(r.metric) for r in _cells_at(g, length, rungs)
+            chosen = [float(r.metric) for r in cells_at(g, length, rungs)
                       if r.status == "ok" and r.metric == r.metric]
             means[length] = sum(chosen) / len(chosen) if chosen else None
         first = min(rungs)  # a control, where the search's cells there say so
         control = first if any(Metrics.read(r.metrics).control
-                               for r in _cells_at(g, first, rungs)) else None
+                               for r in cells_at(g, first, rungs)) else None
         state = rules.closed_state(rungs, control)
         cap = (caps or {}).get((task, model)) or horizon_cap(task) or max(rungs)
         # The score's scale is the task's longest ladder: a model capped shorter (for
         # cost) scores what it solved, a lower bound, not a full mark at its own cap.
         top = max((c for (t, _), c in (caps or {}).items() if t == task), default=None)
         points = []  # (multiple, seed, metric) at the horizon's length and rate
-        for r in _cells_at(g, state.lo, rungs):
+        for r in cells_at(g, state.lo, rungs):
             if r.status != "ok":
                 continue
             points.append((1, int(r.seed), float(r.metric)))
             for k, v in Metrics.read(r.metrics).extrapolation.items():
                 if k.isdigit() and isinstance(v, int | float):
                     points.append((int(k), int(r.seed), float(v)))
-        curves = {end: [(int(r.seed), c) for r in _cells_at(g, n, rungs)
+        curves = {end: [(int(r.seed), c) for r in cells_at(g, n, rungs)
                         if (c := Metrics.read(r.metrics).curve)]
                   for end, n in (("lo", state.lo), ("hi", state.hi)) if n is not None}
         config = g["config"].iloc[0]
@@ -125,59 +109,6 @@ def name(s: dict) -> str:
     """A search's model and variant: 'mamba', or 'mamba [layers=2]' where the report holds
     searches of mamba at other settings, which are other rows, never averaged together."""
     return s["model"] + (f" [{s['variant']}]" if s.get("variant") else "")
-
-
-def _searches(frame: pd.DataFrame):
-    """(task, model, rows) of each search in ``frame``: searched cells of one (task, model)
-    that share every setting but length, seed and learning rate."""
-    rows = searched(frame)
-    for (task, model), group in rows.groupby(["task", "model"], sort=True):
-        protocols = group["config"].map(_protocol)
-        for protocol in sorted(set(protocols)):
-            yield task, model, group[protocols == protocol]
-
-
-def _rungs(g: pd.DataFrame) -> dict[int, rules.Rung]:
-    """Length -> rung of one search's rows, each at the learning rate it chose."""
-    lrs = tuple(sorted({float(c["train"]["lr"]) for c in g["config"]}))
-    rows: list[Any] = list(g.sort_values("length").itertuples())  # columns as attributes
-    by_length: dict[int, list[rules.Trial]] = {}
-    for r in rows:
-        by_length.setdefault(int(r.length), []).append(rules.trial_of(
-            float(r.config["train"]["lr"]), int(r.seed), {
-                "status": r.status, "solved": r.solved, "metric_name": r.metric_name,
-                "solved_threshold": r.solved_threshold, "steps": r.steps},
-            r.metrics, 0 if r.config.get("model_kind") == "baseline"
-            else int(r.config["train"].get("steps") or 0)))
-    return {n: rules.decided(n, trials, lrs) for n, trials in by_length.items()}
-
-
-def at_chosen_rates(frame: pd.DataFrame) -> pd.DataFrame:
-    """``frame`` with each searched cell kept only at the learning rate its rung chose: the
-    other rates' cells lost the grid, and a mean over seeds at a length should not average
-    them in; where a failing rung was extended, only its longest budget's cells. Cells of
-    no search are kept as they are."""
-    lost = []
-    for _, _, g in _searches(frame):
-        rungs = _rungs(g)
-        lost += [i for i, r in zip(g.index, g.itertuples(), strict=True)
-                 if not _chosen(r, rungs[int(r.length)])]
-    return frame.drop(index=lost)
-
-
-def _cells_at(g: pd.DataFrame, length: int | None, rungs: dict) -> list:
-    """A search's cells (rows) at ``length`` and the learning rate its rung chose."""
-    if length is None:
-        return []
-    rows: list[Any] = list(g[g["length"] == length].itertuples())
-    return [r for r in rows if _chosen(r, rungs[length])]
-
-
-def _chosen(r: Any, rung: rules.Rung) -> bool:
-    """A row of the rung's judged cells: its chosen rate at its longest budget."""
-    train = r.config["train"]
-    return float(train["lr"]) == rung.lr and (
-        not rung.budget or int(train.get("steps") or 0) == rung.budget)
 
 
 def _one(column) -> str:
