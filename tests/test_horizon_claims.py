@@ -50,6 +50,13 @@ def test_at_least_needs_the_length_solved(horizon, expected):
     assert verdict([{"model": "orthogonal", "at_least": 1000}], rows)[0] == expected
 
 
+def test_at_least_is_not_measured_where_the_search_stopped_short_of_it_unfailed():
+    """Solved every length of a ladder capped at 64: nothing says it fails by 1,000."""
+    rows = search("copy", "orthogonal", 64, [8, 16, 32, 64])
+    result, evidence = verdict([{"model": "orthogonal", "at_least": 1000}], rows)
+    assert result == H.NOT_MEASURED and "up to 64, short of 1000" in evidence
+
+
 @pytest.mark.parametrize("horizon,lengths,expected", [
     (64, [8, 16, 32, 64, 128], H.HOLDS),  # failed 128 <= 200
     (256, [8, 16, 32, 64, 128, 256, 512], H.FAILS),  # solved 256 >= 200

@@ -86,7 +86,12 @@ def check(c: dict, searches: dict) -> tuple[bool | None, str]:
     s = searches[c["model"]]
     lo, hi = s["state"].lo, s["state"].hi
     if "at_least" in c:
-        return lo is not None and lo >= c["at_least"], ""
+        if lo is not None and lo >= c["at_least"]:
+            return True, ""
+        if hi is None:  # solved every length searched, all of them short of the claim's
+            return None, (f"{c['model']} solved every length it was searched at, up to "
+                          f"{lo}, short of {c['at_least']}")
+        return (None, cut(c["model"], s)) if budget_bound(s) else (False, "")
     if "below" in c:
         if hi is not None and hi <= c["below"]:
             return (None, cut(c["model"], s)) if budget_bound(s) else (True, "")
