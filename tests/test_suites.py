@@ -140,7 +140,8 @@ def test_the_quick_horizon_search_is_the_lectures_tasks_and_models_kept_short():
     assert {s.task for s in searches} == {"adding", "copy", "agreement", "sentiment",
                                           "forecasting", "recall"}
     assert all(s.lengths[-1] == s.cap == 64 for s in searches)
-    assert protocol.lrs == (1e-2,) and protocol.resolution == 2 and protocol.patience == 3
+    assert protocol.lrs == (1e-2,) and protocol.resolution == 2 and protocol.patience == 0
+    assert protocol.ceiling == 8 and protocol.control  # a failure checked, as the full one
     cells = [c for s in searches for c in s.base if not c.is_baseline]
     assert cells and all(c.train.steps == 1000 and c.train.solved_evals == 2 and
                          c.model_params["target_params"] == 6500 for c in cells)
