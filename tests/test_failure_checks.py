@@ -273,3 +273,17 @@ def test_every_network_trains_with_one_recipe_unless_the_protocol_keeps_the_mode
     assert by_model == {"orthogonal": {"rmsprop"}, "gru": {"adam"}}
     with pytest.raises(Exception, match="recipe"):
         protocol_from({"recipe": "mine"}, {})
+
+
+def test_the_protocols_flags_reach_the_search(invoke):
+    args = ["horizon", "--task", "copy", "--model", "orthogonal", "--start", "8", "--cap", "8",
+            "--seeds", "0", "--lrs", "1e-3,1e-2", "--dry-run", "--db", "h.db", "--no-control"]
+    plain = invoke(*args, "--ceiling", "1", "--lr-beyond", "0")
+    wider = invoke(*args, "--ceiling", "4", "--lr-beyond", "1", "--control-multiple", "2",
+                   "--recipe", "model")
+    assert plain.exit_code == wider.exit_code == 0, plain.output + wider.output
+    assert "worst case left: 2 cells and 0 extensions" in plain.stdout
+    # 1 rate past the edge, then 2 doublings at the better half of 3 rates: 2, then 1
+    assert "worst case left: 2 cells and 4 extensions" in wider.stdout
+    bad = invoke(*args, "--recipe", "mine")
+    assert bad.exit_code == 2 and "mine" in bad.output

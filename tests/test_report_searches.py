@@ -203,6 +203,12 @@ def test_a_suites_caps_close_a_search_solved_to_its_cap_and_score_on_the_tasks_l
     assert capped["lstm"]["bracket"] == "≥ 16" and capped["gru"]["bracket"] == "[16, 32)"
     assert capped["lstm"]["score"] == pytest.approx(4 / 6)
     assert capped["gru"]["score"] == pytest.approx(4 / 6)
+    # lstm's cap, 16, is below the task's ladder (64): a censored lower bound, not scored
+    assert capped["lstm"]["censored"] and not capped["gru"]["censored"]
+    assert searches.marked(capped["lstm"]) == "≥ 16 (censored)"
+    found = list(capped.values())
+    assert searches.coverage(found) == {"lstm": (0, 1), "gru": (1, 1)}
+    assert searches.scores(found) == {"lstm": 0.0, "gru": pytest.approx(4 / 6)}
 
 
 def test_searches_of_one_model_at_other_settings_are_rows_apart_never_averaged():

@@ -32,11 +32,12 @@ def halving(trials: list[Trial]) -> tuple[float, ...]:
     at_top = [t for t in trials if t.budget == top]
     rates = sorted({t.lr for t in at_top})
     ranked = []
-    for lr in rates:
-        r = rung(0, [t for t in at_top if t.lr == lr], (lr,))
+    for i, lr in enumerate(rates):
+        mine = [t for t in at_top if t.lr == lr]
         values = [t.validation if t.ok and t.validation == t.validation else -math.inf
-                  for t in at_top if t.lr == lr]
-        ranked.append((-sum(values) / len(values), -r.n_solved, rates.index(lr), lr))
+                  for t in mine]
+        solved = sum(t.ok and t.solved for t in mine)
+        ranked.append((-sum(values) / len(values), -solved, i, lr))
     return tuple(lr for *_, lr in sorted(ranked)[:math.ceil(len(rates) / 2)])
 
 

@@ -146,9 +146,9 @@ class Search:
         seeds = [c for c in first if c.train.lr == first[0].train.lr]
         extra = [c.with_train(lr=lr) for lr in self.lrs if self.grid_again
                  and lr not in {c.train.lr for c in first} for c in seeds]
-        if len(self.lrs) > 1:
-            extra += [c.with_train(lr=lr * 10 ** (i + 1)) for i in range(self.lr_beyond)
-                      for lr in (max(self.lrs),) for c in seeds]
+        if len(self.lrs) > 1:  # past one edge: the rate stands in for its cost only
+            extra += [c.with_train(lr=max(self.lrs) * 10 ** (i + 1))
+                      for i in range(self.lr_beyond) for c in seeds]
         rates = len(self.lrs) + (self.lr_beyond if len(self.lrs) > 1 else 0)
         budget = base = seeds[0].train.steps if seeds else 0
         while (nxt := checks.next_budget(budget, base, self.ceiling)) is not None:
