@@ -108,7 +108,7 @@ def run(tasks: str | Sequence[str] | None = None,
 
 
 PROTOCOL = ("factor", "resolution", "lrs", "lr_rungs", "multiples", "test_size", "patience",
-            "control", "ceiling", "control_multiple", "lr_beyond", "recipe")
+            "control", "ceiling", "control_multiple", "lr_beyond", "recipe", "stop_margin")
 
 
 def horizon(tasks: str | Sequence[str] | None = None,
@@ -123,7 +123,8 @@ def horizon(tasks: str | Sequence[str] | None = None,
     Arguments as in ``run``; ``start`` and ``cap`` bound every task's ladder of lengths;
     ``settings`` holds the protocol (``factor``, ``resolution``, ``lrs``, ``lr_rungs``,
     ``multiples``, ``test_size``, ``patience``, ``control``, ``ceiling``,
-    ``control_multiple``, ``lr_beyond``, ``recipe``: ``memorybench.config.Protocol``) and
+    ``control_multiple``, ``lr_beyond``, ``recipe``, ``stop_margin``:
+    ``memorybench.config.Protocol``) and
     training settings (``steps=...``). Seeds default to 0, 1, 2. Training checkpoints live
     beside ``db`` while the searches run and are removed once they close.
 

@@ -17,7 +17,8 @@ Where a setting comes from, lowest first (a later layer wins, key by key; ``merg
                                   [horizon.model] (``memorybench horizon``; ``run`` skips them)
     7 the command line / the API  --steps, --lr, ..., --set train.X / task.X / model.X
     8 the search's protocol       lr of the grid, test_size, extrapolate, patience,
-                                  min_delta, solved_evals (``Protocol``, a horizon's cells)
+                                  min_delta, solved_evals, stop_margin (``Protocol``,
+                                  a horizon's cells)
 
 A model's width chosen by ``--params`` replaces a width from layers 1-5 but not one given
 at layer 7. A learning-rate *grid* (``memorybench horizon``) is, lowest first: ``Protocol``'s
@@ -81,6 +82,9 @@ class TrainConfig:
     # stop: 1 stops at the first; more leave a margin for a separate test set to judge, as
     # a run stopped the moment its validation metric touches the threshold scores about the
     # threshold on the test set and fails it as often as not
+    stop_margin: float = 0.0  # an early stop needs the held-out metric this fraction of the
+    # way from the threshold to 1 (0.2 at a threshold of 0.9: 0.92); the cell is still
+    # judged solved at the threshold. 0: stop at the threshold itself
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "extrapolate", tuple(self.extrapolate))
@@ -105,9 +109,10 @@ class TrainConfig:
             if not _whole(multiple, 1):
                 raise UserError(f"extrapolation multiple {multiple!r} is invalid; expected "
                                 "integers >= 1, e.g. 2,4,8")
-        if not _finite(self.min_delta) or not 0 <= self.min_delta < 1:
-            raise UserError(f"train.min_delta={self.min_delta!r} is invalid; expected a "
-                            "number from 0 to below 1")
+        for name in ("min_delta", "stop_margin"):
+            if not _finite(getattr(self, name)) or not 0 <= getattr(self, name) < 1:
+                raise UserError(f"train.{name}={getattr(self, name)!r} is invalid; expected a "
+                                "number from 0 to below 1")
 
     def config(self) -> dict[str, Any]:
         """The settings as stored and hashed: those of ``OPTIONAL_TRAIN`` only when on."""
@@ -121,7 +126,7 @@ TRAIN_KEYS = {f.name for f in dataclasses.fields(TrainConfig)}
 # The rule that keeps old keys: these fields are stored (and hashed) only away from these
 # values (``min_delta`` only matters with ``patience`` on).
 OPTIONAL_TRAIN = {"test_size": 0, "extrapolate": [], "patience": 0, "min_delta": 0.01,
-                  "solved_evals": 1}
+                  "solved_evals": 1, "stop_margin": 0.0}
 
 
 
@@ -158,6 +163,9 @@ class Protocol:
     solved_evals: int = 2  # an early stop needs this many evaluations in a row at or above
     # the threshold (TrainConfig.solved_evals): stopped at the first, a run's test metric
     # sits at the threshold and fails it about half the time
+    stop_margin: float = 0.2  # ... and a held-out metric this fraction of the way from the
+    # threshold to 1 (TrainConfig.stop_margin): a stop at the threshold's edge leaves a test
+    # metric under it and nothing to continue (python -m benchmarks.stop_margin)
 
     def __post_init__(self) -> None:
         check_protocol(self)
@@ -198,9 +206,10 @@ def check_protocol(p: Protocol) -> None:
         if not _whole(k, 1):
             raise UserError(f"extrapolation multiple {k!r} is invalid; expected integers "
                             ">= 1, e.g. --multiples 2,4,8")
-    if not number(p.min_delta) or not 0 <= p.min_delta < 1:
-        raise UserError(f"horizon min_delta {p.min_delta!r} is invalid; expected a number in "
-                        "[0, 1), e.g. 0.01")
+    for name, example in (("min_delta", "0.01"), ("stop_margin", "0.2")):
+        if not number(getattr(p, name)) or not 0 <= getattr(p, name) < 1:
+            raise UserError(f"horizon {name} {getattr(p, name)!r} is invalid; expected a "
+                            f"number in [0, 1), e.g. {example}")
     for name in ("test_size", "patience", "solved_evals", "ceiling", "lr_beyond"):
         value, least = getattr(p, name), int(name in ("solved_evals", "ceiling"))
         if not _whole(value, least):

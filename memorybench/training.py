@@ -188,7 +188,8 @@ def train_network(model: torch.nn.Module, task: Task, cfg: TrainConfig, length: 
     seed's training stream, none of them an example of the held-out set, evaluating on
     that set every ``eval_every`` steps and at the end, stopping early once the held-out
     metric reaches the task's solved threshold (``cfg.early_stop``; at the
-    ``cfg.solved_evals``-th evaluation in a row that does). A non-finite loss or
+    ``cfg.solved_evals``-th evaluation in a row that does, and ``cfg.stop_margin`` of the
+    way from the threshold to 1 past it). A non-finite loss or
     held-out metric ends the run as ``diverged`` at the step where it happened. With a
     ``checkpoint``, the run goes on from the latest one of its lineage (the same run at a
     shorter budget, or this one interrupted) and saves as it goes: the result is the
@@ -202,7 +203,8 @@ def train_network(model: torch.nn.Module, task: Task, cfg: TrainConfig, length: 
     held_out = held_out.to(dev)
     params = [p for p in model.parameters() if p.requires_grad]
     run = Run()
-    step = streak = 0  # streak: evaluations in a row at or above the threshold
+    step = streak = 0  # streak: evaluations in a row at or above the stop's level
+    stop_level = task.solved + cfg.stop_margin * (1 - task.solved)
     saved = checkpoint.load() if checkpoint is not None else None
     if saved is not None:
         model.load_state_dict(saved.model)
@@ -229,7 +231,7 @@ def train_network(model: torch.nn.Module, task: Task, cfg: TrainConfig, length: 
             break
         run.curve.append([step, metrics[task.metric], metrics["loss"]])
         run.metrics, run.solved = metrics, metrics[task.metric] >= task.solved
-        streak = streak + 1 if run.solved else 0
+        streak = streak + 1 if metrics[task.metric] >= stop_level else 0
         if run.solved:
             if run.steps_to_solve is None:
                 run.steps_to_solve = step

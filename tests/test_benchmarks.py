@@ -49,3 +49,20 @@ def test_the_budget_ratio_is_steps_to_solve_over_the_shortest_lengths():
     frame = pd.DataFrame([row(8, 200), row(16, 300), row(32, 800), row(64, 1000, False),
                           row(8, 100, kind="baseline", seed=1), row(8, 400, seed=2)])
     assert sorted(ratios(frame)) == [1.5, 4.0]  # unsolved, baselines, lone lengths left out
+
+
+def test_the_stop_margin_reads_how_far_past_the_threshold_each_early_stop_was():
+    import pandas as pd
+
+    from benchmarks.stop_margin import early_stops
+
+    def row(validation, test, steps=200, kind="network"):
+        return {"task": "copy", "model": "gru", "length": 8, "status": "ok",
+                "metric_name": "accuracy", "metric": test, "solved_threshold": 0.9,
+                "steps": steps, "metrics": {"validation": {"accuracy": validation}},
+                "config": {"model_kind": kind, "train": {"steps": 1000}}}
+
+    frame = pd.DataFrame([row(0.92, 0.89), row(0.99, 0.95), row(0.95, 0.9, steps=1000),
+                          row(0.85, 0.8), row(0.95, 0.5, kind="baseline")])
+    stops = early_stops(frame)  # trained to its budget, under, and baselines left out
+    assert [(round(m, 6), under) for m, under, _ in stops] == [(0.2, True), (0.9, False)]

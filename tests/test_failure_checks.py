@@ -287,3 +287,34 @@ def test_the_protocols_flags_reach_the_search(invoke):
     assert "worst case left: 2 cells and 4 extensions" in wider.stdout
     bad = invoke(*args, "--recipe", "mine")
     assert bad.exit_code == 2 and "mine" in bad.output
+
+
+def test_an_early_stop_waits_for_its_margin_past_the_threshold_and_the_margin_is_keyed():
+    def cell(margin: float):
+        return Sweep(tasks=["sentiment"], models=["elman"], lengths=[4],
+                     train={"steps": 40, "eval_every": 10, "batch_size": 8, "eval_size": 32,
+                            "stop_margin": margin},
+                     task={"solved": 0.01}, model={"hidden": 4}).cells()[0]
+
+    plain, waiting = cell(0.0), cell(0.999)  # a stop at 0.01 + 0.999 x 0.99 = 0.999
+    assert "stop_margin" not in plain.config()["train"]  # the default keeps old keys
+    assert waiting.config()["train"]["stop_margin"] == 0.999 and plain.key != waiting.key
+    once, late = train_cell(plain), train_cell(waiting)
+    assert (once["steps"], once["steps_to_solve"]) == (10, 10)
+    assert late["solved"] and late["steps_to_solve"] == 10  # solved at the threshold
+    curve = late["metrics"]["curve"]
+    assert late["steps"] == 40 or curve[-1][1] >= 0.999  # trained on until past the margin
+    assert all(accuracy < 0.999 for _, accuracy, _ in curve[:-1])
+    protocol, _ = protocol_from({"lrs": [1e-2]}, {})
+    (search,) = plan_searches(Sweep(tasks=["copy"], models=["lstm"]), protocol)
+    assert {c.train.stop_margin for c in search.base} == {0.2}  # the search's default
+    with pytest.raises(Exception, match="stop_margin"):
+        protocol_from({"stop_margin": 1.0}, {})
+
+
+def test_the_stop_margin_flag_reaches_the_search(invoke):
+    args = ["horizon", "--task", "copy", "--model", "gru", "--start", "8", "--cap", "8",
+            "--seeds", "0", "--dry-run", "--db", "h.db"]
+    assert invoke(*args, "--stop-margin", "0.1").exit_code == 0
+    bad = invoke(*args, "--stop-margin", "-1")
+    assert bad.exit_code == 2 and "stop_margin" in bad.output

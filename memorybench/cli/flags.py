@@ -104,6 +104,7 @@ class Options:
     control_multiple: float | None = None
     lr_beyond: int | None = None
     recipe: str | None = None
+    stop_margin: float | None = None
     keep_checkpoints: bool = False
 
     def request(self, models: Sequence[str] = ()) -> Request:
@@ -117,7 +118,8 @@ class Options:
                     "test_size": self.test_size, "patience": self.patience,
                     "min_delta": self.min_delta, "control": self.control,
                     "ceiling": self.ceiling, "control_multiple": self.control_multiple,
-                    "lr_beyond": self.lr_beyond, "recipe": self.recipe}
+                    "lr_beyond": self.lr_beyond, "recipe": self.recipe,
+                    "stop_margin": self.stop_margin}
         return Request(self.suite, self.tasks, (*self.models, *models),
                        lengths=parse_lengths(self.lengths),
                        seeds=parse_ints("--seeds", self.seeds, "0,1,2"), params=self.n_params,

@@ -55,6 +55,9 @@ from memorybench.cli.group import cli, db_option, model_file_option
 @click.option("--recipe", type=click.Choice(["common", "model"]), default=None,
               help="common: every network with Adam at the grid's rates; model: each with "
               "its spec's optimizer [default: the suite's, else common].")
+@click.option("--stop-margin", type=float, help="An early stop waits for the held-out metric "
+              "this fraction of the way from the threshold to 1 (0.2: 0.92 at 0.9); 0: at "
+              "the threshold [default: the suite's, else 0.2].")
 @click.option("--set", "settings", multiple=True, metavar="SECTION.KEY=VALUE",
               help="Override any spec value, as in `run` (e.g. --set train.steps=500).")
 @db_option

@@ -271,7 +271,7 @@ def plan_searches(sweep: Sweep, protocol: Protocol, start: int | None = None,
     searches = []
     train = {"test_size": protocol.test_size, "extrapolate": list(protocol.multiples),
              "patience": protocol.patience, "min_delta": protocol.min_delta,
-             "solved_evals": protocol.solved_evals}
+             "solved_evals": protocol.solved_evals, "stop_margin": protocol.stop_margin}
     for task in sweep.tasks:
         ladder, task_cap, built, control = task_ladder(task, sweep, protocol, start, cap,
                                                        ladders.get(task))

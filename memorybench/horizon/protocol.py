@@ -13,7 +13,7 @@ from memorybench.registry import unknown_name
 
 HORIZON_KEYS = {"factor", "resolution", "lrs", "lr_rungs", "multiples", "test_size", "patience",
                 "control", "ceiling", "control_multiple", "lr_beyond", "recipe",
-                "min_delta", "solved_evals", "params",
+                "min_delta", "solved_evals", "stop_margin", "params",
                 "seeds", "tasks", "models", "ladders", "caps", "probes", "train", "task", "model"}
 # the sweep's, not the protocol's: what is searched, over which ladders, at which size and
 # seeds, with which training budget and task settings (over the suite's, for `horizon` only)
