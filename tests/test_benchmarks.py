@@ -66,3 +66,15 @@ def test_the_stop_margin_reads_how_far_past_the_threshold_each_early_stop_was():
                           row(0.85, 0.8), row(0.95, 0.5, kind="baseline")])
     stops = early_stops(frame)  # trained to its budget, under, and baselines left out
     assert [(round(m, 6), under) for m, under, _ in stops] == [(0.2, True), (0.9, False)]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("model", ["mingru", "minlstm", "mamba"])
+def test_each_modern_model_is_timed_against_its_public_implementation(model):
+    from benchmarks.references import PACKAGES, compare
+
+    pytest.importorskip(PACKAGES[model], reason="pip install -e '.[references]'")
+    result = compare(model, length=8, batch=4, params=3000, rounds=1, steps=1)
+    assert result["ms"] > 0 and result["reference_ms"] > 0 and result["ratio"] > 0
+    # the same width and depth: parameter counts within 10% of each other
+    assert abs(result["reference_params"] / result["params"] - 1) < 0.1
