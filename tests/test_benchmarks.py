@@ -78,3 +78,21 @@ def test_each_modern_model_is_timed_against_its_public_implementation(model):
     assert result["ms"] > 0 and result["reference_ms"] > 0 and result["ratio"] > 0
     # the same width and depth: parameter counts within 10% of each other
     assert abs(result["reference_params"] / result["params"] - 1) < 0.1
+
+
+@pytest.mark.parametrize("model", ["elman", "lstm", "gru"])
+@pytest.mark.parametrize("task", ["copy", "adding"])
+def test_an_ensembles_members_compute_what_each_computes_alone(model, task):
+    import numpy as np
+    import torch
+
+    from benchmarks.ensembles import BlockRNN, LoopRNN, members_of
+
+    built, members, _ = members_of(model, task, 6, 3000, 3)
+    batches = [built.sample(4, 6, np.random.default_rng(e)) for e in range(3)]
+    x = torch.stack([b.x for b in batches])
+    assert members  # three members, each seeded apart
+    for form in (BlockRNN, LoopRNN):
+        together = form(members)(x)
+        for e, b in enumerate(batches):
+            torch.testing.assert_close(together[e], members[e](b.x), atol=1e-5, rtol=1e-5)
