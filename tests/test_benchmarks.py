@@ -96,3 +96,11 @@ def test_an_ensembles_members_compute_what_each_computes_alone(model, task):
         together = form(members)(x)
         for e, b in enumerate(batches):
             torch.testing.assert_close(together[e], members[e](b.x), atol=1e-5, rtol=1e-5)
+
+
+@pytest.mark.slow
+def test_compile_speed_times_a_model_eager_and_compiled():
+    from benchmarks.compile_speed import measure
+
+    result = measure("lstm", length=4, params=2000, rounds=1, steps=1)
+    assert "why" in result or (result["eager"][1] > 0 and result["compiled"][1] > 0)
