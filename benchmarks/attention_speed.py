@@ -6,12 +6,13 @@ attention model with its attention computed three ways, and at other numbers of 
 
 Kernels (the same function, the same weights; each checked against the first):
 
-- ``mha``: ``nn.MultiheadAttention``'s own forward with the causal mask as a tensor;
+- ``mha``: ``nn.MultiheadAttention``'s own forward with the causal mask as a tensor (the
+  built-in);
 - ``sdpa``: the same projections, then ``F.scaled_dot_product_attention(is_causal=True)``
-  with no mask tensor (the built-in);
+  with no mask tensor;
 - ``matmul``: the same projections, scores by ``matmul``, a masked softmax, ``matmul``.
 
-Heads: the built-in at other numbers of heads (a different model: the same width and
+Heads: the ``sdpa`` form at other numbers of heads (a different model: the same width and
 parameters, split into more or fewer heads). A whole training step as
 ``training.train_steps`` takes it, one thread, denormals flushed; least of ``--rounds``
 rounds, the variants alternating.
@@ -43,29 +44,27 @@ def _heads(q: torch.Tensor, heads: int) -> torch.Tensor:
 class _Other(attention.Block):
     """The built-in block with its attention computed another way from the same weights."""
 
-    kernel = "mha"
+    kernel = "sdpa"
 
-    def forward(self, x: torch.Tensor, causal: bool) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, mask: torch.Tensor | None) -> torch.Tensor:
         a = self.ln1(x)
         attn = self.attn
-        T = x.shape[1]
-        mask = nn.Transformer.generate_square_subsequent_mask(T) if causal else None
-        if self.kernel == "mha":
-            o, _ = attn(a, a, a, attn_mask=mask, need_weights=False, is_causal=causal)
+        q, k, v = (_heads(t, attn.num_heads) for t in
+                   F.linear(a, attn.in_proj_weight, attn.in_proj_bias).chunk(3, dim=-1))
+        if self.kernel == "sdpa":
+            o = F.scaled_dot_product_attention(q, k, v, is_causal=mask is not None)
         else:
-            q, k, v = (_heads(t, attn.num_heads) for t in
-                       F.linear(a, attn.in_proj_weight, attn.in_proj_bias).chunk(3, dim=-1))
             scores = q @ k.transpose(-2, -1) / q.shape[-1] ** 0.5  # (B, heads, T, T)
             if mask is not None:
                 scores = scores + mask
-            o = attn.out_proj((scores.softmax(-1) @ v).transpose(1, 2).reshape(x.shape))
-        x = x + o
+            o = scores.softmax(-1) @ v
+        x = x + attn.out_proj(o.transpose(1, 2).reshape(x.shape))
         return x + self.mlp(self.ln2(x))
 
 
 def variant(kernel: str) -> type[attention.Attention]:
-    """The built-in attention core (``sdpa``) or one whose blocks compute it by ``kernel``."""
-    if kernel == "sdpa":
+    """The built-in attention core (``mha``) or one whose blocks compute it by ``kernel``."""
+    if kernel == "mha":
         return attention.Attention
 
     class Block(_Other):

@@ -104,3 +104,19 @@ def test_compile_speed_times_a_model_eager_and_compiled():
 
     result = measure("lstm", length=4, params=2000, rounds=1, steps=1)
     assert "why" in result or (result["eager"][1] > 0 and result["compiled"][1] > 0)
+
+
+@pytest.mark.parametrize("causal", [True, False])
+def test_attentions_other_kernels_compute_the_built_ins_function(causal):
+    import numpy as np
+    import torch
+
+    from benchmarks.attention_speed import models
+
+    task, _, built = models("copy", 6, 3000, None, ["mha", "sdpa", "matmul"])
+    for model in built.values():
+        model.core.causal = causal
+    x = task.sample(4, 6, np.random.default_rng(0)).x
+    with torch.no_grad():
+        for kernel in ("sdpa", "matmul"):
+            torch.testing.assert_close(built[kernel](x), built["mha"](x), atol=1e-5, rtol=1e-5)
