@@ -21,14 +21,13 @@ rounds, the variants alternating.
 from __future__ import annotations
 
 import argparse
-import time
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from benchmarks.references import stepper
+from benchmarks.harness import least_rounds, stepper
 from memorybench.catalog import build_task
 from memorybench.models import attention
 from memorybench.models.base import SequenceModel
@@ -124,15 +123,9 @@ def main(argv: list[str] | None = None) -> None:
                 diff = {k: (float((m(sample.x) - ref(sample.x)).abs().max())
                             if ref is not None else None) for k, m in built.items()}
             steps = {k: stepper(m, task, cell.train, length) for k, m in built.items()}
-            best = dict.fromkeys(steps, float("inf"))
             for step in steps.values():
                 step()
-            for _ in range(args.rounds):
-                for k, step in steps.items():
-                    start = time.perf_counter()
-                    for _ in range(args.steps):
-                        step()
-                    best[k] = min(best[k], (time.perf_counter() - start) / args.steps * 1e3)
+            best = least_rounds(steps, args.rounds, args.steps)
             n_heads = cell.model_params.get("heads", attention.Attention.parameters_of()["heads"])
             for k in steps:
                 against = f"{best['mha'] / best[k]:.2f}x" if "mha" in best else ""

@@ -20,7 +20,7 @@ import time
 
 import torch
 
-from benchmarks.references import stepper
+from benchmarks.harness import least_rounds, stepper
 from memorybench.catalog import build_task, model_class
 from memorybench.models.base import SequenceModel
 from memorybench.sweep import Sweep
@@ -52,13 +52,7 @@ def measure(model: str, task_name: str = "copy", length: int = 32, params: int =
         except Exception as exc:  # torch could not compile it: the finding, not a crash
             return {**out, "why": f"{type(exc).__name__}: {str(exc).splitlines()[0][:90]}"}
         first = time.perf_counter() - start
-        best = float("inf")
-        for _ in range(rounds):
-            start = time.perf_counter()
-            for _ in range(steps):
-                step()
-            best = min(best, (time.perf_counter() - start) / steps)
-        out[mode] = (first, best * 1e3)
+        out[mode] = (first, least_rounds({mode: step}, rounds, steps)[mode])
     return out
 
 

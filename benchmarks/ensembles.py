@@ -27,7 +27,7 @@ round. The speedup is one's time over the ensemble's, for the same E member-step
 from __future__ import annotations
 
 import argparse
-import time
+import copy
 from collections.abc import Callable
 
 import numpy as np
@@ -35,6 +35,7 @@ import torch
 from torch import nn
 from torch.func import functional_call, stack_module_state, vmap
 
+from benchmarks.harness import least_rounds, stepper
 from memorybench.catalog import build_task, model_class
 from memorybench.models.base import SequenceModel, count_parameters
 from memorybench.sweep import Sweep
@@ -45,18 +46,13 @@ MODELS = ("elman", "lstm", "gru", "orthogonal", "attention", "s4d", "lru", "mamb
           "minlstm", "mlstm", "retnet")
 
 
-class BlockRNN(nn.Module):
-    """E single-layer fused RNNs of width H as one fused module of width E x H."""
+class _Members(nn.Module):
+    """The members' encoders and heads, stacked: what the ensemble forms share."""
 
     def __init__(self, members: list[SequenceModel]):
         super().__init__()
         first = members[0]
-        rnn0 = first.core.rnn
-        kind, gates = next(v for k, v in FUSED.items() if isinstance(rnn0, v[0]))
-        E, d, H = len(members), rnn0.input_size, rnn0.hidden_size
-        extra = {"nonlinearity": rnn0.nonlinearity} if kind is nn.RNN else {}
-        self.E, self.H = E, H
-        self.rnn = kind(E * d, E * H, batch_first=True, **extra)
+        self.E, self.H = len(members), first.core.rnn.hidden_size
         self.tokens = isinstance(first.encode, nn.Embedding)
         self.embed = nn.Parameter(torch.stack([m.encode.weight.detach() for m in members]))
         self.embed_bias = (None if self.tokens else nn.Parameter(
@@ -64,6 +60,31 @@ class BlockRNN(nn.Module):
         self.head = nn.Parameter(torch.stack([m.head.weight.detach().T for m in members]))
         self.head_bias = nn.Parameter(torch.stack([m.head.bias.detach() for m in members]))
         self.per_step = first.per_step
+
+    def encode(self, x: torch.Tensor) -> torch.Tensor:
+        """(E, B, T) tokens or (E, B, T, in) reals -> (E, B, T, d)."""
+        if self.tokens:
+            return self.embed[torch.arange(x.shape[0])[:, None, None], x]
+        return torch.einsum("ebti,edi->ebtd", x, self.embed) + self.embed_bias[:, None, None]
+
+    def read(self, states: torch.Tensor) -> torch.Tensor:
+        """(E, B, T, H) states -> (E, B, T, out), or the last step's (E, B, out)."""
+        if not self.per_step:
+            states = states[:, :, -1:]
+        y = torch.einsum("ebth,eho->ebto", states, self.head) + self.head_bias[:, None, None]
+        return y if self.per_step else y[:, :, 0]
+
+
+class BlockRNN(_Members):
+    """E single-layer fused RNNs of width H as one fused module of width E x H."""
+
+    def __init__(self, members: list[SequenceModel]):
+        super().__init__(members)
+        rnn0 = members[0].core.rnn
+        kind, gates = next(v for k, v in FUSED.items() if isinstance(rnn0, v[0]))
+        E, d, H = self.E, rnn0.input_size, self.H
+        extra = {"nonlinearity": rnn0.nonlinearity} if kind is nn.RNN else {}
+        self.rnn = kind(E * d, E * H, batch_first=True, **extra)
         with torch.no_grad():
             for name, w in self.rnn.named_parameters():
                 if name.startswith("bias"):  # per gate, member after member
@@ -85,57 +106,35 @@ class BlockRNN(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """x: (E, B, T) tokens or (E, B, T, in) reals -> (E, B, T, out) or (E, B, out)."""
         E, B, T = x.shape[:3]
-        if self.tokens:
-            h = self.embed[torch.arange(E)[:, None, None], x]  # (E, B, T, d)
-        else:
-            h = torch.einsum("ebti,edi->ebtd", x, self.embed) + self.embed_bias[:, None, None]
-        h = h.permute(1, 2, 0, 3).reshape(B, T, -1)  # (B, T, E d)
+        h = self.encode(x).permute(1, 2, 0, 3).reshape(B, T, -1)  # (B, T, E d)
         out, _ = self.rnn(h)  # (B, T, E H)
-        out = out.view(B, T, E, self.H)
-        if not self.per_step:
-            out = out[:, -1:]
-        y = torch.einsum("bteh,eho->ebto", out, self.head) + self.head_bias[:, None, None]
-        return y if self.per_step else y[:, :, 0]
+        return self.read(out.view(B, T, E, self.H).permute(2, 0, 1, 3))  # from (E, B, T, H)
 
 
-class LoopRNN(nn.Module):
+class LoopRNN(_Members):
     """E single-layer RNNs stepped together in a Python loop over time: per step one batched
     product (``torch.baddbmm``) of the E states with the E recurrent matrices; the input
     products of every step at once."""
 
     def __init__(self, members: list[SequenceModel]):
-        super().__init__()
-        first = members[0]
-        rnn0 = first.core.rnn
-        self.kind = next(k for k, v in FUSED.items() if isinstance(rnn0, v[0]) and
-                         (k != "irnn" or rnn0.nonlinearity == "relu"))
-        self.relu = isinstance(rnn0, nn.RNN) and rnn0.nonlinearity == "relu"
-        self.H = rnn0.hidden_size
+        super().__init__(members)
+        rnn0 = members[0].core.rnn
+        self.kind = "gru" if isinstance(rnn0, nn.GRU) else (
+            "lstm" if isinstance(rnn0, nn.LSTM) else rnn0.nonlinearity)
 
-        def stack(name: str, fn=lambda t: t) -> nn.Parameter:
-            return nn.Parameter(torch.stack([fn(getattr(m.core.rnn, name).detach())
+        def stack(name: str, transpose: bool) -> nn.Parameter:
+            return nn.Parameter(torch.stack([getattr(m.core.rnn, name).detach().T if transpose
+                                             else getattr(m.core.rnn, name).detach()
                                              for m in members]))
 
-        self.w_ih, self.w_hh = stack("weight_ih_l0", lambda t: t.T), stack("weight_hh_l0",
-                                                                           lambda t: t.T)
-        self.b_ih, self.b_hh = stack("bias_ih_l0"), stack("bias_hh_l0")
-        self.tokens = isinstance(first.encode, nn.Embedding)
-        self.embed = nn.Parameter(torch.stack([m.encode.weight.detach() for m in members]))
-        self.embed_bias = (None if self.tokens else nn.Parameter(
-            torch.stack([m.encode.bias.detach() for m in members])))
-        self.head = nn.Parameter(torch.stack([m.head.weight.detach().T for m in members]))
-        self.head_bias = nn.Parameter(torch.stack([m.head.bias.detach() for m in members]))
-        self.per_step = first.per_step
+        self.w_ih, self.w_hh = stack("weight_ih_l0", True), stack("weight_hh_l0", True)
+        self.b_ih, self.b_hh = stack("bias_ih_l0", False), stack("bias_hh_l0", False)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         E, B, T = x.shape[:3]
-        if self.tokens:
-            h_in = self.embed[torch.arange(E)[:, None, None], x]  # (E, B, T, d)
-        else:
-            h_in = torch.einsum("ebti,edi->ebtd", x, self.embed) + self.embed_bias[:, None, None]
-        pre = (torch.bmm(h_in.reshape(E, B * T, -1), self.w_ih).view(E, B, T, -1)
+        pre = (torch.bmm(self.encode(x).reshape(E, B * T, -1), self.w_ih).view(E, B, T, -1)
                + self.b_ih[:, None, None])  # (E, B, T, G H)
-        h = x.new_zeros(E, B, self.H, dtype=pre.dtype)
+        h = pre.new_zeros(E, B, self.H)
         c = torch.zeros_like(h)
         outs = []
         for p in pre.unbind(2):  # T x (E, B, G H); unbind's backward is one stack, where
@@ -150,11 +149,9 @@ class LoopRNN(nn.Module):
                 c = torch.sigmoid(f) * c + torch.sigmoid(i) * torch.tanh(g)
                 h = torch.sigmoid(o) * torch.tanh(c)
             else:
-                h = torch.relu(p + rec) if self.relu else torch.tanh(p + rec)
+                h = torch.relu(p + rec) if self.kind == "relu" else torch.tanh(p + rec)
             outs.append(h)
-        out = torch.stack(outs, 2) if self.per_step else h[:, :, None]  # (E, B, T', H)
-        y = torch.einsum("ebth,eho->ebto", out, self.head) + self.head_bias[:, None, None]
-        return y if self.per_step else y[:, :, 0]
+        return self.read(torch.stack(outs, 2))  # from (E, B, T, H)
 
 
 def members_of(model: str, task_name: str, length: int, params: int, E: int):
@@ -169,23 +166,33 @@ def members_of(model: str, task_name: str, length: int, params: int, E: int):
 
 
 def one_by_one(task, members, cfg, length) -> Callable[[], None]:
-    opts = [torch.optim.Adam(m.parameters(), lr=cfg.lr) for m in members]
-    rngs = [np.random.default_rng(e) for e in range(len(members))]
+    """E members stepped in turn, each with its own Adam and its own batches."""
+    steps = [stepper(m, task, cfg, length, seed=e, opt=torch.optim.Adam(m.parameters(),
+                                                                        lr=cfg.lr))
+             for e, m in enumerate(members)]
 
     def step() -> None:
-        for m, opt, rng in zip(members, opts, rngs, strict=True):
-            data = task.sample(cfg.batch_size, length, rng)
-            loss = task.loss(m(data.x), data)
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            torch.nn.utils.clip_grad_norm_(m.parameters(), cfg.clip)
-            opt.step()
+        for member_step in steps:
+            member_step()
 
     return step
 
 
+def clip_each(params: list[torch.Tensor], clip: float) -> None:
+    """Each member's gradient (dimension 0 of stacked parameters) clipped by its own norm,
+    as one cell's would be."""
+    norms = torch.stack([p.grad.flatten(1).norm(dim=1) for p in params if p.grad.dim()])
+    scale = (clip / (norms.norm(dim=0) + 1e-6)).clamp(max=1.0)
+    for p in params:
+        if p.grad.dim():
+            p.grad.mul_(scale.view(-1, *[1] * (p.grad.dim() - 1)))
+
+
 def together(task, forward: Callable[[torch.Tensor], torch.Tensor], params: list[torch.Tensor],
-             E: int, cfg, length: int) -> Callable[[], None]:
+             E: int, cfg, length: int, clip: Callable[[], None] | None = None
+             ) -> Callable[[], None]:
+    """One step of E members: each its own batch, one backward through the sum of their
+    losses, gradients clipped (by ``clip``, else member by member), one Adam step."""
     opt = torch.optim.Adam(params, lr=cfg.lr)
     rngs = [np.random.default_rng(e) for e in range(E)]
 
@@ -195,12 +202,10 @@ def together(task, forward: Callable[[torch.Tensor], torch.Tensor], params: list
         loss = sum(task.loss(out[e], b) for e, b in enumerate(batches))
         opt.zero_grad(set_to_none=True)
         loss.backward()
-        # each member's gradient clipped by its own norm, as one cell's would be
-        norms = torch.stack([p.grad.flatten(1).norm(dim=1) for p in params if p.grad.dim()])
-        scale = (cfg.clip / (norms.norm(dim=0) + 1e-6)).clamp(max=1.0)
-        for p in params:
-            if p.grad.dim():
-                p.grad.mul_(scale.view(-1, *[1] * (p.grad.dim() - 1)))
+        if clip is None:
+            clip_each(params, cfg.clip)
+        else:
+            clip()
         opt.step()
 
     return step
@@ -211,37 +216,21 @@ def ensemble(model: str, task, members, cfg, length, form: str = "block"
     E = len(members)
     if model in FUSED and form == "loop":
         loop = LoopRNN(members)
-        params = list(loop.parameters())
-        return "loop", together(task, loop, params, E, cfg, length)
+        return "loop", together(task, loop, list(loop.parameters()), E, cfg, length)
     if model in FUSED and members[0].core.rnn.num_layers == 1:
         block = BlockRNN(members)
         # (timing only: the block's parameters are not stacked per member, so its gradient
         # is clipped as one, at the scale of E members' norms)
-        opt = torch.optim.Adam(block.parameters(), lr=cfg.lr)
-        rngs = [np.random.default_rng(e) for e in range(E)]
-
-        def step() -> None:
-            batches = [task.sample(cfg.batch_size, length, rng) for rng in rngs]
-            out = block(torch.stack([b.x for b in batches]))
-            loss = sum(task.loss(out[e], b) for e, b in enumerate(batches))
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            torch.nn.utils.clip_grad_norm_(block.parameters(), cfg.clip * E ** 0.5)
-            opt.step()
-
-        return "block", step
+        return "block", together(task, block, list(block.parameters()), E, cfg, length,
+                                 lambda: torch.nn.utils.clip_grad_norm_(
+                                     block.parameters(), cfg.clip * E ** 0.5))
     params, buffers = stack_module_state(members)
-    base = members_of_meta(members[0])
+    base = copy.deepcopy(members[0]).to("meta")
 
     def forward(x: torch.Tensor) -> torch.Tensor:
         return vmap(lambda p, b, xe: functional_call(base, (p, b), (xe,)))(params, buffers, x)
 
     return "vmap", together(task, forward, list(params.values()), E, cfg, length)
-
-
-def members_of_meta(member: nn.Module) -> nn.Module:
-    import copy
-    return copy.deepcopy(member).to("meta")
 
 
 def compare(model: str, E: int, task_name: str = "copy", length: int = 32,
@@ -258,13 +247,7 @@ def compare(model: str, E: int, task_name: str = "copy", length: int = 32,
     task, single, _ = members_of(model, task_name, length, params, E)
     alone = one_by_one(task, single, cfg, length)
     alone()
-    best = {"one": float("inf"), "ensemble": float("inf")}
-    for _ in range(rounds):
-        for name, step in (("one", alone), ("ensemble", joint)):
-            start = time.perf_counter()
-            for _ in range(steps):
-                step()
-            best[name] = min(best[name], (time.perf_counter() - start) / steps * 1e3)
+    best = least_rounds({"one": alone, "ensemble": joint}, rounds, steps)
     return {**row, "kind": kind, "one_ms": best["one"], "ensemble_ms": best["ensemble"],
             "speedup": best["one"] / best["ensemble"]}
 

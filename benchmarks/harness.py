@@ -6,6 +6,7 @@ import os
 import platform
 import statistics
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -96,3 +97,35 @@ def median(values: list[float]) -> float:
 
 def rng(seed: int = 0) -> np.random.Generator:
     return np.random.default_rng(seed)
+
+
+def stepper(net: torch.nn.Module, task: Task, cfg: TrainConfig, length: int,
+            seed: int = 0, opt: torch.optim.Optimizer | None = None) -> Callable[[], None]:
+    """One training step of ``net`` on fresh batches, as ``training.train_steps`` takes it:
+    a batch of the seed's stream, forward, loss, backward, clip, the optimizer's step (the
+    cell's, ``make_optimizer``, unless ``opt`` is given)."""
+    opt, stream = opt or make_optimizer(net, cfg), rng(seed)
+
+    def step() -> None:
+        data = task.sample(cfg.batch_size, length, stream)
+        loss = task.loss(net(data.x), data)
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(net.parameters(), cfg.clip)
+        opt.step()
+
+    return step
+
+
+def least_rounds(sides: dict[str, Callable[[], None]], rounds: int, steps: int
+                 ) -> dict[str, float]:
+    """Milliseconds per call of each side: its least round of ``steps`` calls, the sides
+    alternating round by round so load on a shared machine hits them all."""
+    best = dict.fromkeys(sides, float("inf"))
+    for _ in range(rounds):
+        for name, step in sides.items():
+            start = time.perf_counter()
+            for _ in range(steps):
+                step()
+            best[name] = min(best[name], (time.perf_counter() - start) / steps * 1e3)
+    return best

@@ -16,15 +16,13 @@ from __future__ import annotations
 import argparse
 import time
 
-import numpy as np
 import torch
 
-from benchmarks.harness import Table, load
+from benchmarks.harness import Table, load, stepper
 from benchmarks.overhead import core_models
 from memorybench.catalog import build_task, model_class
 from memorybench.models.base import SequenceModel, count_parameters
 from memorybench.sweep import Sweep
-from memorybench.training import make_optimizer
 
 TASKS = ("adding", "copy")
 LENGTH, BATCH, SIZES = 100, 64, ("spec", "6500")
@@ -41,16 +39,7 @@ def steps_per_second(task_name: str, model: str, length: int, batch: int, second
     cfg = cell.train
     torch.manual_seed(0)
     net = SequenceModel(task.io, model_class(model), **cell.model_params)
-    opt = make_optimizer(net, cfg)
-    rng = np.random.default_rng(0)
-
-    def step() -> None:
-        data = task.sample(cfg.batch_size, length, rng)
-        loss = task.loss(net(data.x), data)
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(net.parameters(), cfg.clip)
-        opt.step()
+    step = stepper(net, task, cfg, length)
 
     for _ in range(2):  # warm-up: first calls allocate and pick kernels
         step()

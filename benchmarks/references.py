@@ -22,18 +22,15 @@ from __future__ import annotations
 
 import argparse
 import importlib.util
-import time
-from collections.abc import Callable
 
-import numpy as np
 import torch
 from torch import nn
 
+from benchmarks.harness import least_rounds, stepper
 from memorybench.catalog import build_task, model_class
 from memorybench.models.base import Core, SequenceModel, count_parameters
 from memorybench.models.scan import Stacked
 from memorybench.sweep import Sweep
-from memorybench.training import make_optimizer
 
 PACKAGES = {"mingru": "minGRU_pytorch", "minlstm": "minGRU_pytorch", "mamba": "mambapy"}
 
@@ -92,21 +89,6 @@ def available(model: str) -> bool:
     return importlib.util.find_spec(PACKAGES[model]) is not None
 
 
-def stepper(net: nn.Module, task, cfg, length: int) -> Callable[[], None]:
-    """One training step of ``net`` on fresh batches, as ``training.train_steps`` takes it."""
-    opt, rng = make_optimizer(net, cfg), np.random.default_rng(0)
-
-    def step() -> None:
-        data = task.sample(cfg.batch_size, length, rng)
-        loss = task.loss(net(data.x), data)
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(net.parameters(), cfg.clip)
-        opt.step()
-
-    return step
-
-
 def compare(model: str, task_name: str = "copy", length: int = 32, batch: int = 64,
             params: int = 10_000, rounds: int = 5, steps: int = 10) -> dict:
     """Built-in and reference ms per training step of ``model`` (least round of each) and
@@ -124,13 +106,7 @@ def compare(model: str, task_name: str = "copy", length: int = 32, batch: int = 
     for step in sides.values():  # warm-up: first calls allocate and pick kernels
         step()
         step()
-    best = {name: float("inf") for name in sides}
-    for _ in range(rounds):
-        for name, step in sides.items():
-            start = time.perf_counter()
-            for _ in range(steps):
-                step()
-            best[name] = min(best[name], (time.perf_counter() - start) / steps * 1e3)
+    best = least_rounds(sides, rounds, steps)
     return {"model": model, "ms": best["built-in"], "reference_ms": best["reference"],
             "ratio": best["reference"] / best["built-in"], "params": count_parameters(ours),
             "reference_params": count_parameters(theirs), "width": cell.model_params}

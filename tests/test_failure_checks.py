@@ -313,6 +313,13 @@ def test_an_early_stop_waits_for_its_margin_past_the_threshold_and_the_margin_is
 
 
 def test_the_stop_margin_flag_reaches_the_search(invoke):
+    from memorybench.cli.flags import Options
+    from memorybench.horizon.plan import search_sweep
+
+    flags = Options(db="h.db", tasks=("copy",), models=("gru",), stop_margin=0.1)
+    sweep, protocol = search_sweep(flags.request())
+    (search,) = plan_searches(sweep, protocol)
+    assert {c.train.stop_margin for c in search.base} == {0.1}
     args = ["horizon", "--task", "copy", "--model", "gru", "--start", "8", "--cap", "8",
             "--seeds", "0", "--dry-run", "--db", "h.db"]
     assert invoke(*args, "--stop-margin", "0.1").exit_code == 0

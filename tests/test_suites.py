@@ -122,6 +122,7 @@ def test_the_standard_horizon_search_covers_every_task_and_model_at_the_literatu
     assert protocol.lrs == (1e-3, 3e-3, 1e-2) and protocol.resolution == 1.5
     assert protocol.lr_rungs == "first-only" and extra["caps"] == {"attention": 256}
     assert protocol.ceiling == 1 and protocol.lr_beyond == 0  # v2: failures not extended
+    assert protocol.stop_margin == 0.0  # v2: stopped at the threshold, the stored keys kept
     sweep, _ = search_sweep(Request("standard"))
     for task in catalog.task_names():
         _, cap, _, _ = task_ladder(task, sweep, protocol, None, None, extra["ladders"].get(task))
