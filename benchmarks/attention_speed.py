@@ -6,10 +6,10 @@ attention model with its attention computed three ways, and at other numbers of 
 
 Kernels (the same function, the same weights; each checked against the first):
 
-- ``mha``: ``nn.MultiheadAttention``'s own forward with the causal mask as a tensor (the
-  built-in);
+- ``mha``: ``nn.MultiheadAttention``'s own forward with the causal mask as a tensor
+  (attention version 1);
 - ``sdpa``: the same projections, then ``F.scaled_dot_product_attention(is_causal=True)``
-  with no mask tensor;
+  with no mask tensor (the built-in since version 2);
 - ``matmul``: the same projections, scores by ``matmul``, a masked softmax, ``matmul``.
 
 Heads: the ``sdpa`` form at other numbers of heads (a different model: the same width and
@@ -43,27 +43,28 @@ def _heads(q: torch.Tensor, heads: int) -> torch.Tensor:
 class _Other(attention.Block):
     """The built-in block with its attention computed another way from the same weights."""
 
-    kernel = "sdpa"
+    kernel = "mha"
 
-    def forward(self, x: torch.Tensor, mask: torch.Tensor | None) -> torch.Tensor:
-        a = self.ln1(x)
-        attn = self.attn
-        q, k, v = (_heads(t, attn.num_heads) for t in
-                   F.linear(a, attn.in_proj_weight, attn.in_proj_bias).chunk(3, dim=-1))
-        if self.kernel == "sdpa":
-            o = F.scaled_dot_product_attention(q, k, v, is_causal=mask is not None)
+    def forward(self, x: torch.Tensor, causal: bool) -> torch.Tensor:
+        a, attn, T = self.ln1(x), self.attn, x.shape[1]
+        mask = nn.Transformer.generate_square_subsequent_mask(T) if causal else None  # (T, T)
+        if self.kernel == "mha":  # the module's own forward: attention version 1
+            o, _ = attn(a, a, a, attn_mask=mask, need_weights=False, is_causal=causal)
+            x = x + o
         else:
+            q, k, v = (_heads(t, attn.num_heads) for t in
+                       F.linear(a, attn.in_proj_weight, attn.in_proj_bias).chunk(3, dim=-1))
             scores = q @ k.transpose(-2, -1) / q.shape[-1] ** 0.5  # (B, heads, T, T)
             if mask is not None:
                 scores = scores + mask
             o = scores.softmax(-1) @ v
-        x = x + attn.out_proj(o.transpose(1, 2).reshape(x.shape))
+            x = x + attn.out_proj(o.transpose(1, 2).reshape(x.shape))
         return x + self.mlp(self.ln2(x))
 
 
 def variant(kernel: str) -> type[attention.Attention]:
-    """The built-in attention core (``mha``) or one whose blocks compute it by ``kernel``."""
-    if kernel == "mha":
+    """The built-in attention core (``sdpa``) or one whose blocks compute it by ``kernel``."""
+    if kernel == "sdpa":
         return attention.Attention
 
     class Block(_Other):

@@ -120,3 +120,38 @@ def test_attentions_other_kernels_compute_the_built_ins_function(causal):
     with torch.no_grad():
         for kernel in ("sdpa", "matmul"):
             torch.testing.assert_close(built[kernel](x), built["mha"](x), atol=1e-5, rtol=1e-5)
+
+
+@pytest.mark.skipif(not (ROOT / "benchmarks" / "__main__.py").exists(),
+                    reason="the benchmarks/ folder ships with the repository, not the package")
+@pytest.mark.parametrize("model", ["orthogonal", "gru"])
+def test_the_two_forms_of_a_recurrence_compute_the_same_function_and_gradients(model):
+    import numpy as np
+    import torch
+
+    from benchmarks.recurrence_speed import pair
+
+    nets, task, _ = pair(model, 5, 4, 3000, {})
+    assert set(nets) == {"autograd", "hand"}
+    data = task.sample(4, 5, np.random.default_rng(0))
+    outs, grads = {}, {}
+    for form, net in nets.items():
+        outs[form] = net(data.x)
+        grads[form] = torch.autograd.grad(task.loss(outs[form], data), list(net.parameters()))
+    torch.testing.assert_close(outs["hand"], outs["autograd"])
+    assert len(grads["hand"]) > 0
+    for a, b in zip(grads["hand"], grads["autograd"], strict=True):
+        torch.testing.assert_close(a, b, atol=1e-5, rtol=1e-4)
+
+
+@pytest.mark.skipif(not (ROOT / "benchmarks" / "__main__.py").exists(),
+                    reason="the benchmarks/ folder ships with the repository, not the package")
+def test_the_device_benchmark_skips_without_cuda_and_times_a_cpu(capsys):
+    import torch
+
+    from benchmarks.device_speed import main, ms_per_step
+
+    if not torch.cuda.is_available():
+        main(["--model", "lstm"])
+        assert "no CUDA device here" in capsys.readouterr().out
+    assert ms_per_step("lstm", 4, 4, 2000, torch.device("cpu"), rounds=1, steps=1) > 0

@@ -161,3 +161,19 @@ def test_parallel_form_has_the_step_loops_gradients(name):
             assert a is None and b is None, f"{name}: {pname}"
             continue
         torch.testing.assert_close(a, b, msg=f"{name}: {pname}")
+
+
+@pytest.mark.parametrize("causal", [True, False])
+def test_attention_computes_what_torchs_multihead_module_computes_with_a_mask(causal):
+    from torch import nn
+
+    from memorybench.models.attention import Block
+
+    torch.manual_seed(0)
+    block, x = Block(12, 3, 2), torch.randn(2, 7, 12)
+    mask = nn.Transformer.generate_square_subsequent_mask(7) if causal else None
+    a = block.ln1(x)
+    attended, _ = block.attn(a, a, a, attn_mask=mask, need_weights=False, is_causal=causal)
+    x2 = x + attended
+    expected = x2 + block.mlp(block.ln2(x2))
+    torch.testing.assert_close(block(x, causal), expected, atol=1e-6, rtol=1e-6)

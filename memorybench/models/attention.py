@@ -15,6 +15,7 @@ from __future__ import annotations
 import math
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 from memorybench.errors import UserError
@@ -42,11 +43,18 @@ class Block(nn.Module):
         self.ln2 = nn.LayerNorm(dim)
         self.mlp = nn.Sequential(nn.Linear(dim, mlp * dim), nn.GELU(), nn.Linear(mlp * dim, dim))
 
-    def forward(self, x: torch.Tensor, mask: torch.Tensor | None) -> torch.Tensor:
-        a = self.ln1(x)  # (B, T, dim)
-        a, _ = self.attn(a, a, a, attn_mask=mask, need_weights=False,
-                         is_causal=mask is not None)  # (B, T, dim)
-        x = x + a
+    def forward(self, x: torch.Tensor, causal: bool) -> torch.Tensor:
+        # nn.MultiheadAttention's weights, computed by scaled_dot_product_attention with
+        # is_causal and no mask tensor: the same function as the module's own forward with
+        # a mask (version 1), 1.14-1.16x faster per training step on a CPU (python -m
+        # benchmarks.attention_speed)
+        B, T, dim = x.shape
+        heads = self.attn.num_heads
+        q, k, v = (t.view(B, T, heads, dim // heads).transpose(1, 2)  # (B, heads, T, dh)
+                   for t in F.linear(self.ln1(x), self.attn.in_proj_weight,
+                                     self.attn.in_proj_bias).chunk(3, dim=-1))
+        a = F.scaled_dot_product_attention(q, k, v, is_causal=causal)  # (B, heads, T, dh)
+        x = x + self.attn.out_proj(a.transpose(1, 2).reshape(B, T, dim))
         return x + self.mlp(self.ln2(x))  # (B, T, dim)
 
 
@@ -55,7 +63,10 @@ class Attention(Core):
     """``layers`` pre-norm blocks of ``heads``-head attention and an MLP ``mlp`` x wider,
     width ``hidden``, on inputs plus sinusoidal positions."""
 
-    version = 1  # bump when a change alters what the model computes or learns
+    # 2: attention by scaled_dot_product_attention (Block.forward), whose backward rounds
+    # differently from nn.MultiheadAttention's own forward: the same function, another
+    # training trajectory
+    version = 2
 
     description = "causal self-attention encoder, sinusoidal positions (Vaswani et al. 2017)"
     # Widths come in steps of ``heads``, too coarse for small budgets: ``--params`` may
@@ -81,10 +92,8 @@ class Attention(Core):
     def forward(self, h: torch.Tensor, per_step: bool) -> torch.Tensor:
         T = h.shape[1]
         x = self.proj(h) + sinusoids(T, self.out_features, h.device)  # (B, T, hidden)
-        mask = nn.Transformer.generate_square_subsequent_mask(T, device=h.device) \
-            if self.causal else None  # (T, T): -inf above the diagonal
         for block in self.blocks:
-            x = block(x, mask)  # (B, T, hidden)
+            x = block(x, self.causal)  # (B, T, hidden)
         x = self.ln(x)
         if per_step:
             return x  # (B, T, hidden)
