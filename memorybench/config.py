@@ -45,6 +45,12 @@ def merged(*layers: Mapping[str, Any]) -> dict[str, Any]:
     return out
 
 
+# The largest learning rate accepted: far above any rate that trains (a rate this large
+# diverges, which is a result), and below float32's range, past which the optimizer's step
+# itself overflows and the cell fails (a rate of 1e300 is refused, not trained).
+MAX_LR = 1e30
+
+
 def _whole(value: object, least: int) -> bool:
     """An integer (not a bool, which Python counts as one) of at least ``least``."""
     return isinstance(value, int) and not isinstance(value, bool) and value >= least
@@ -96,6 +102,9 @@ class TrainConfig:
             if not _finite(getattr(self, name)) or getattr(self, name) <= 0:
                 raise UserError(f"train.{name}={getattr(self, name)!r} is invalid; expected a "
                                 "finite number > 0")
+        if self.lr > MAX_LR:
+            raise UserError(f"train.lr={self.lr!r} is invalid; expected a learning rate from 0 "
+                            f"to {MAX_LR:g}")
         if self.optimizer not in ("adam", "rmsprop"):
             raise UserError(f"train.optimizer={self.optimizer!r} is invalid; "
                             "expected 'adam' or 'rmsprop'")
@@ -199,9 +208,9 @@ def check_protocol(p: Protocol) -> None:
         raise UserError("the learning-rate grid is empty; expected at least one rate, e.g. "
                         "--lrs 1e-3,3e-3,1e-2")
     for lr in p.lrs:
-        if not number(lr) or lr <= 0:
-            raise UserError(f"learning rate {lr!r} is invalid; expected numbers > 0, e.g. "
-                            "--lrs 1e-3,3e-3,1e-2")
+        if not number(lr) or not 0 < lr <= MAX_LR:
+            raise UserError(f"learning rate {lr!r} is invalid; expected numbers above 0 and "
+                            f"at most {MAX_LR:g}, e.g. --lrs 1e-3,3e-3,1e-2")
     for k in p.multiples:
         if not _whole(k, 1):
             raise UserError(f"extrapolation multiple {k!r} is invalid; expected integers "
@@ -210,8 +219,9 @@ def check_protocol(p: Protocol) -> None:
         if not number(getattr(p, name)) or not 0 <= getattr(p, name) < 1:
             raise UserError(f"horizon {name} {getattr(p, name)!r} is invalid; expected a "
                             f"number in [0, 1), e.g. {example}")
+    # test_size >= 1: a search judges solved-or-not on a test set, not on the stop's own set
     for name in ("test_size", "patience", "solved_evals", "ceiling", "lr_beyond"):
-        value, least = getattr(p, name), int(name in ("solved_evals", "ceiling"))
+        value, least = getattr(p, name), int(name in ("solved_evals", "ceiling", "test_size"))
         if not _whole(value, least):
             raise UserError(f"horizon {name} {value!r} is invalid; expected an integer >= "
                             f"{least}")

@@ -114,8 +114,8 @@ def write(task_name: str, lengths: list[int], seeds: list[int], out: Path,
                 # numpy's stub lets a **mapping of arrays reach its allow_pickle flag
                 np.savez_compressed(tmp, **arrays)  # type: ignore[arg-type]
                 tmp.replace(path)
-                manifest["files"][path.name] = entry(task_name, task, length, seed, cfg,
-                                                     arrays)
+                meta = entry(task_name, task, length, seed, cfg, arrays)
+                manifest["files"][path.name] = {**meta, "entry_hash": entry_hash(meta)}
                 written.append(path)
         text = json.dumps(manifest, indent=1, sort_keys=True) + "\n"
         (out / MANIFEST).write_text(text, encoding="utf-8")
@@ -135,6 +135,43 @@ def entry(task_name: str, task: Task, length: int, seed: int, cfg: TrainConfig,
             "sizes": {s: len(arrays[f"{s}_x"]) for s in SPLITS},
             "batch_size": cfg.batch_size, "memorybench": memorybench.__version__,
             "content_hash": content_hash(arrays)}
+
+
+# What ``score`` reads of a manifest entry, and the type each must have.
+ENTRY_FIELDS: dict[str, type | tuple[type, ...]] = {
+    "task": str, "task_version": (int, str), "task_params": dict, "length": int, "seed": int,
+    "io": dict, "chance": (int, float), "content_hash": str, "entry_hash": str}
+
+
+def entry_hash(meta: dict) -> str:
+    """A hash of a manifest entry's every field but itself: the task's parameters (its
+    threshold among them), the chance level and the length are read by ``score``, so an
+    edit to any of them is caught as an edit to the arrays is."""
+    fields = {k: v for k, v in meta.items() if k != "entry_hash"}
+    text = json.dumps(fields, sort_keys=True, separators=(",", ":"), allow_nan=False)
+    return "sha256:" + hashlib.sha256(text.encode()).hexdigest()
+
+
+def _check_entry(path: Path, meta: object) -> dict:
+    """The manifest entry of ``path`` if whole and unchanged; else one line saying why."""
+    if not isinstance(meta, dict):
+        raise UserError(f"{path}: its manifest entry is not a table; expected the entry "
+                        "`memorybench data` wrote")
+    for name, kind in ENTRY_FIELDS.items():
+        value = meta.get(name)
+        if value is None or isinstance(value, bool) or not isinstance(value, kind):
+            what = "has no" if value is None else "has a malformed"
+            raise UserError(f"{path}: its manifest entry {what} {name!r}; expected the entry "
+                            "`memorybench data` wrote (write the data again)")
+    try:
+        expected = entry_hash(meta)
+    except (TypeError, ValueError):
+        expected = ""
+    if meta["entry_hash"] != expected:
+        raise UserError(f"{path}: its manifest entry does not match its own hash (the "
+                        "manifest was changed); expected the manifest as `memorybench data` "
+                        "wrote it")
+    return meta
 
 
 def read_manifest(folder: Path) -> dict:
@@ -161,6 +198,7 @@ def load(path: str | Path) -> tuple[dict, dict[str, np.ndarray]]:
     if meta is None:
         raise UserError(f"{path} is not listed in {path.parent / MANIFEST}; expected a file "
                         "written by `memorybench data`, beside its manifest")
+    meta = _check_entry(path, meta)
     try:
         with np.load(path, allow_pickle=False) as data:
             arrays = {k: data[k] for k in data.files}
@@ -170,6 +208,11 @@ def load(path: str | Path) -> tuple[dict, dict[str, np.ndarray]]:
     if content_hash(arrays) != meta["content_hash"]:
         raise UserError(f"{path}: its arrays do not match the hash in its manifest (the file "
                         "was changed); expected the file as `memorybench data` wrote it")
+    missing = [f"{split}_{part}" for split in SPLITS for part in "xy"
+               if f"{split}_{part}" not in arrays]
+    if missing:
+        raise UserError(f"{path} has no array {missing[0]}; expected a file written by "
+                        "`memorybench data`")
     task_class = catalog.task_class(meta["task"])
     version = catalog.fingerprint(task_class)  # type: ignore[arg-type]  # python/mypy#11470
     if version != meta["task_version"]:
@@ -197,7 +240,15 @@ def score(data: str | Path, predictions, split: str = "test") -> dict:
                            "logits over the classes)"))
     if not np.issubdtype(out.dtype, np.number) or np.issubdtype(out.dtype, np.complexfloating):
         raise UserError(f"predictions of dtype {out.dtype}; expected real numbers")
-    task = catalog.task_class(meta["task"])(**meta["task_params"])
+    bad = int(out.size - np.count_nonzero(np.isfinite(out)))
+    if bad:
+        raise UserError(f"predictions hold {bad} NaN or infinite values; expected finite "
+                        "numbers (a model that diverged has no score)")
+    try:
+        task = catalog.task_class(meta["task"])(**meta["task_params"])
+    except TypeError as exc:
+        raise UserError(f"{Path(data).name}: its manifest's task parameters do not fit task "
+                        f"{meta['task']} ({exc}); expected the data written again") from None
     batch = Batch(torch.from_numpy(arrays[f"{split}_x"]), torch.from_numpy(y),
                   {k.removeprefix(f"{split}_meta_"): v for k, v in arrays.items()
                    if k.startswith(f"{split}_meta_")})
@@ -210,8 +261,14 @@ def score(data: str | Path, predictions, split: str = "test") -> dict:
 
 
 def _predictions(predictions, split: str) -> np.ndarray:
+    if isinstance(predictions, torch.Tensor):
+        return predictions.detach().cpu().numpy()
     if not isinstance(predictions, str | Path):
-        return np.asarray(predictions)
+        try:
+            return np.asarray(predictions)
+        except ValueError as exc:  # ragged nested lists
+            raise UserError(f"predictions cannot be read as one array ({exc}); expected an "
+                            "array of the set's shape") from None
     path = Path(predictions)
     try:
         loaded = np.load(path, allow_pickle=False)

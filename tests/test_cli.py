@@ -317,6 +317,7 @@ def test_help_has_an_example_for_every_command(invoke):
     (["compare", "a.jsonl", "--baseline", "b.jsonl", "--margin", "inf"], "not a finite"),
     ([*RUN, "--lr", "nan"], "not a finite number"),
     ([*RUN, "--lr", "inf"], "not a finite number"),
+    ([*RUN, "--lr", "1e300"], "train.lr=1e+300 is invalid; expected a learning rate from 0"),
     ([*RUN, "--set", "train.clip=nan"], "train.clip=nan is invalid"),
     ([*RUN, "--set", "train.lr=inf"], "train.lr=inf is invalid"),
     (["run", "--task", "adding", "--model", "lstm", "--lengths", "4", "--set",

@@ -129,8 +129,13 @@ def test_a_malformed_results_file_is_one_line_exit_2_and_left_as_it_was(invoke, 
 def test_a_diverged_cells_infinite_loss_exports_and_imports_back(invoke, tmp_path):
     """Training that diverges is a result: its cell, loss inf, survives export and import
     (merging sittings of a run), while an infinite loss on a cell stored ok is refused."""
-    row = {"key": "k", "task": "copy", "model": "irnn", "length": 256, "seed": 1,
-           "status": "diverged", "metric": 0.5, "loss": float("inf"), "diverged_step": 500}
+    from memorybench.cells import cell_key
+
+    config = {"task": "copy", "model": "irnn", "length": 256, "seed": 1, "model_version": 1}
+    config["key"] = cell_key(config)
+    row = {"key": config["key"], "task": "copy", "model": "irnn", "length": 256, "seed": 1,
+           "status": "diverged", "metric": 0.5, "loss": float("inf"), "diverged_step": 500,
+           "config": config}
     with Store("a.db") as store:
         store.put(row)
     assert invoke("export", "--db", "a.db", "--format", "jsonl", "--out", "a.jsonl").exit_code == 0
@@ -186,3 +191,38 @@ def test_parquet_without_pyarrow_names_the_extra(invoke, store, monkeypatch):
                     "pip install 'memorybench[parquet]'")
     (store.parent / "b.parquet").write_bytes(b"PAR1")
     one_line_exit_2(invoke("compare", "b.parquet", "--baseline", "t.db"), "memorybench[parquet]")
+
+
+def configured(metrics, lr, version=1, model="elman"):
+    """Cells of one setting: a config with a learning rate and a model version."""
+    rows = frame(metrics, model=model)
+    rows["config"] = [json.dumps({"task": "copy", "model": model, "length": 10, "seed": i,
+                                  "model_version": version, "train": {"lr": lr},
+                                  "key": f"{lr}-{version}-{i}"})
+                      for i in range(len(metrics))]
+    rows["key"] = [f"{lr}-{version}-{i}" for i in range(len(metrics))]
+    return rows
+
+
+def test_cells_of_another_setting_are_not_averaged_in_as_seeds():
+    """old: lr 1e-2; new: lr 1e-2 again and lr 1e-6 (worse by 0.3): the two settings are
+    not one cell's seeds. The 1e-2 cells pair; the 1e-6 cells have no baseline."""
+    old = configured([0.9, 0.9, 0.9], 1e-2)
+    new = pd.concat([configured([0.9, 0.9, 0.9], 1e-2), configured([0.6, 0.6, 0.6], 1e-6)])
+    outcome = compare(new, old)
+    assert [(r["verdict"], r["seeds"], r["setting"]) for r in outcome.rows] == [
+        ("unchanged", 3, "train.lr=0.01")]
+    assert len(outcome.extra) == 3 and not outcome.missing and not outcome.failed
+
+
+def test_the_one_setting_left_on_each_side_pairs_and_says_what_differs(invoke, tmp_path):
+    old, new = configured([0.9, 0.9, 0.9], 1e-2), configured([0.6, 0.6, 0.6], 1e-6, version=2)
+    row, = compare(new, old).rows
+    assert row["verdict"] == "worse" and row["setting"] == ""
+    assert row["differs"] == "model_version 1 -> 2; train.lr 0.01 -> 1e-06"
+    for name, rows in (("new.jsonl", new), ("old.jsonl", old)):
+        results.write(rows.reindex(columns=results.COLUMNS), tmp_path / name, "jsonl")
+    result = invoke("compare", str(tmp_path / "new.jsonl"), "--baseline",
+                    str(tmp_path / "old.jsonl"))
+    assert result.exit_code == 1
+    assert "(configs differ: model_version 1 -> 2; train.lr 0.01 -> 1e-06)" in result.stdout

@@ -99,3 +99,87 @@ def test_bad_score_input_is_one_line_exit_2(copy_data, tmp_path, invoke, case, e
         np.savez(predictions, logits=np.zeros(3))
     result = invoke("score", "--data", str(data), "--predictions", str(predictions))
     one_line_exit_2(result, expected)
+
+
+def _edit_entry(data, change, rehash=False):
+    """Change the manifest entry of ``data``; ``rehash``: forge its entry hash to match."""
+    from memorybench import datasets
+
+    path = data.parent / "manifest.json"
+    manifest = json.loads(path.read_text())
+    entry = manifest["files"][data.name]
+    entry = change(entry)
+    if rehash and isinstance(entry, dict):
+        entry["entry_hash"] = datasets.entry_hash(entry)
+    manifest["files"][data.name] = entry
+    path.write_text(json.dumps(manifest))
+
+
+@pytest.mark.parametrize("case, expected", [
+    ("solved", "does not match its own hash (the manifest was changed)"),
+    ("chance", "does not match its own hash (the manifest was changed)"),
+    ("length", "does not match its own hash (the manifest was changed)"),
+    ("no io", "its manifest entry has no 'io'"),
+    ("no task", "its manifest entry has no 'task'"),
+    ("no hash", "its manifest entry has no 'content_hash'"),
+    ("bad params", "its manifest entry has a malformed 'task_params'"),
+    ("not a table", "its manifest entry is not a table"),
+    ("extra param", "its manifest's task parameters do not fit task copy"),
+    ("no test_y", "has no array test_y"),
+    ("nan", "predictions hold 1 NaN or infinite values"),
+    ("inf", "predictions hold 2 NaN or infinite values"),
+])
+def test_a_damaged_manifest_or_nonfinite_predictions_are_one_line_exit_2(
+        copy_data, tmp_path, invoke, case, expected):
+    from memorybench import datasets
+
+    data, predictions = copy_data[0], tmp_path / "p.npy"
+    y = np.load(data)["test_y"]
+    logits = np.zeros((*y.shape, 10))
+    edits = {
+        "solved": lambda e: {**e, "task_params": {**e["task_params"], "solved": 0.01}},
+        "chance": lambda e: {**e, "chance": 0.99},
+        "length": lambda e: {**e, "length": 1000},
+        "no io": lambda e: {k: v for k, v in e.items() if k != "io"},
+        "no task": lambda e: {k: v for k, v in e.items() if k != "task"},
+        "no hash": lambda e: {k: v for k, v in e.items() if k != "content_hash"},
+        "bad params": lambda e: {**e, "task_params": [1, 2]},
+        "not a table": lambda e: "copy",
+    }
+    if case in edits:
+        _edit_entry(data, edits[case])
+    elif case == "extra param":
+        _edit_entry(data, lambda e: {**e, "task_params": {**e["task_params"], "x": 1}},
+                    rehash=True)
+    elif case == "no test_y":
+        arrays = {k: v for k, v in np.load(data).items() if k != "test_y"}
+        np.savez_compressed(data, **arrays)
+        _edit_entry(data, lambda e: {**e, "content_hash": datasets.content_hash(arrays)},
+                    rehash=True)
+    elif case == "nan":
+        logits[0, 0, 0] = np.nan
+    elif case == "inf":
+        logits[1, 2, 3], logits[0, 0, 1] = np.inf, -np.inf
+    np.save(predictions, logits)
+    result = invoke("score", "--data", str(data), "--predictions", str(predictions))
+    one_line_exit_2(result, expected)
+
+
+def test_score_takes_a_tensor_that_requires_grad_and_refuses_a_ragged_list(copy_data):
+    data = copy_data[0]
+    y = np.load(data)["test_y"]
+    logits = torch.zeros(*y.shape, 10, requires_grad=True)
+    assert mb.score(data, logits)["examples"] == len(y)
+    with pytest.raises(ValueError, match="predictions cannot be read as one array"):
+        mb.score(data, [[0.0, 1.0], [0.0]])
+
+
+def test_score_json_is_strict_json(copy_data, tmp_path, invoke):
+    data = copy_data[0]
+    y = np.load(data)["test_y"]
+    np.save(tmp_path / "p.npy", np.zeros((*y.shape, 10)))
+    result = invoke("score", "--data", str(data), "--predictions", str(tmp_path / "p.npy"),
+                    "--format", "json")
+    assert result.exit_code == 0, result.output
+    assert "NaN" not in result.stdout and "Infinity" not in result.stdout
+    json.loads(result.stdout, parse_constant=lambda c: pytest.fail(f"not JSON: {c}"))

@@ -365,6 +365,9 @@ def test_a_non_causal_model_is_marked(invoke):
     (["--cap", "0"], "cap"),
     (["--min-delta", "1.5"], "min_delta"),
     (["--min-delta", "nan"], "min_delta"),
+    (["--test-size", "0"], "horizon test_size 0 is invalid; expected an integer >= 1"),
+    (["--lrs", "1e300"], "learning rate 1e+300 is invalid"),
+    (["--lrs", "1e-3,1e31"], "learning rate 1e+31 is invalid"),
 ])
 def test_bad_horizon_input_is_one_line_and_exit_2_and_leaves_no_store(invoke, tmp_path, args,
                                                                       expected):
@@ -537,7 +540,9 @@ def test_a_report_reads_the_caps_of_the_suite_it_is_given(invoke, tmp_path):
                                             ("seeds = []", "seeds"),
                                             ("control = 1", "horizon control 1 is invalid"),
                                             ("ladders = { copy = { control = 0 } }",
-                                             "task copy: horizon control 0 is invalid")])
+                                             "task copy: horizon control 0 is invalid"),
+                                            ("ladders = { copy = { start = 0, cap = 8 } }",
+                                             "task copy: horizon start 0 is invalid")])
 def test_a_bad_horizon_table_in_a_suite_is_one_line(invoke, tmp_path, line, expected):
     (tmp_path / "s.toml").write_text(f'tasks = ["copy"]\nmodels = ["lstm"]\n[horizon]\n{line}\n')
     one_line_exit_2(invoke("horizon", "--suite", "s.toml", "--db", "h.db", "--dry-run"),

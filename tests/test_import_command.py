@@ -3,16 +3,19 @@ stored ever overwritten, duplicates and conflicts counted, a damaged file changi
 
 import json
 
+from memorybench.cells import cell_key
 from memorybench.store import Store
 from tests.conftest import one_line_exit_2
 from tests.test_report import cell
 
 
 def one(model, length, seed, score):
-    """A stored row with a config of the current form (it names its model's version)."""
+    """A stored row with a config of the current form (it names its model's version), keyed
+    by the hash of that config as `run` keys it."""
     config = {"task": "copy", "model": model, "length": length, "seed": seed,
-              "model_version": 1, "key": f"copy-{model}-{length}-{seed}"}
-    return cell("copy", model, length, seed, score, config=config)
+              "model_version": 1}
+    config["key"] = cell_key(config)
+    return cell("copy", model, length, seed, score, config=config, key=config["key"])
 
 
 def rows():
@@ -69,7 +72,7 @@ def test_a_changed_metric_is_a_conflict_reported_by_key_and_never_overwritten(in
     assert "differs from the stored one in metric;" in result.stderr
     assert "imported 1, duplicates 7, conflicts 1" in result.stderr
     kept = stored(tmp_path / "merged.db").set_index("key")
-    assert kept.loc[row["key"], "metric"] != 0.1 and "copy-lstm-40-0" in kept.index
+    assert kept.loc[row["key"], "metric"] != 0.1 and extra["key"] in kept.index
     result = invoke("import", str(edited), "--db", "merged.db", "--skip-conflicts")
     assert result.exit_code == 0
     assert "imported 0, duplicates 7, conflicts 1" in result.stderr
@@ -108,3 +111,34 @@ def test_an_older_export_is_imported_under_the_current_keys(invoke, tmp_path):
     assert "imported 1, duplicates 0, conflicts 0" in result.stderr
     [key] = stored(tmp_path / "merged.db")["key"]
     assert key == upgrade_config(old["config"])["key"] != "old-key"
+
+
+def test_a_forged_or_impossible_row_is_refused_and_nothing_imported(invoke, tmp_path):
+    """A results file is untrusted input: a row relabelled to another cell, or holding what
+    no cell can hold, is one line and exit 2, and the store is not touched."""
+    good = [json.loads(line) for line in exported(invoke, tmp_path).read_text().splitlines()]
+    forgeries = {
+        "relabelled": {"task": "adding", "model": "gru", "length": 1000, "metric": 1.0},
+        "key": {"key": "0" * 20, "config": dict(good[0]["config"], key="0" * 20)},
+        "nan": {"metric": None},
+        "above 1": {"metric": 7.0},
+        "below 0": {"metric": -5.0},
+        "huge": {"metric": 1e308},
+        "status": {"status": "hacked"},
+        "length": {"length": -4},
+        "metrics list": {"metrics": [1, 2]},
+    }
+    expected = {"relabelled": "but its config says copy x",
+                "key": "which is not the hash of its config",
+                "nan": "is ok with a metric of", "above 1": "is ok with a metric of 7.0",
+                "below 0": "is ok with a metric of -5.0", "huge": "is ok with a metric of",
+                "status": "has status 'hacked'", "length": "has length -4",
+                "metrics list": "metrics that are not a JSON object"}
+    assert set(forgeries) == set(expected)
+    for name, change in forgeries.items():
+        rows = [dict(good[0], **change), *good[1:]]
+        path = tmp_path / f"{name.replace(' ', '-')}.jsonl"
+        path.write_text("".join(json.dumps(r) + "\n" for r in rows))
+        result = invoke("import", str(path), "--db", "forged.db")
+        one_line_exit_2(result, expected[name])
+        assert not (tmp_path / "forged.db").exists(), name

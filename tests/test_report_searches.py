@@ -271,3 +271,37 @@ def test_a_search_that_failed_its_control_reads_not_learned_and_counts_in_no_sco
     assert searches.NOT_LEARNED_RULE in table.notes
     assert any(n.startswith("1 of the 3 searches did not learn their control: copy × gru")
                for n in table.notes)
+
+
+@pytest.mark.parametrize("task", ["x/../../../PWNED", "/tmp/abs/PWNED", "..", "a\x00b",
+                                  "Copy Task"])
+def test_a_task_name_from_a_results_file_stays_one_file_inside_the_report(task, tmp_path,
+                                                                         monkeypatch):
+    """Figure names come from task names in results files: untrusted input. Whatever a name
+    holds, its figures are plain files in the report's figures/ folder, and nothing is
+    written anywhere else."""
+    monkeypatch.chdir(tmp_path)
+    rows = [searched(task, "lstm", n, seed, n == 8) for n in (8, 16) for seed in range(3)]
+    rows += [searched("copy", "lstm", n, seed, n == 8) for n in (8, 16) for seed in range(3)]
+    work = tmp_path / "deep" / "er" / "work"
+    work.mkdir(parents=True)
+    render_report(store_of(work / "h.db", rows), work / "rep")
+    outside = sorted(str(p.relative_to(tmp_path)) for p in tmp_path.rglob("*")
+                     if p.is_file() and not p.is_relative_to(work))
+    assert outside == []
+    figures = sorted(p.name for p in (work / "rep" / "figures").iterdir())
+    assert "curves-copy.png" in figures  # a plain name keeps its file name
+    others = [f for f in figures if f.startswith("curves-") and f != "curves-copy.png"]
+    assert len(others) == 1 and "/" not in others[0] and "\x00" not in others[0]
+    assert sorted(p.name for p in work.iterdir()) == ["h.db", "rep"]
+
+
+def test_a_report_file_outside_the_report_is_refused_before_anything_is_written(tmp_path):
+    from memorybench.report.output import file_name, write_atomically
+
+    assert file_name("curves-copy") == "curves-copy"
+    assert file_name("x/../../PWNED") != file_name("x/../../PWNEd")
+    assert "/" not in file_name("x/../../PWNED") and ".." not in file_name("x/../../PWNED")
+    with pytest.raises(RuntimeError, match="outside the report"):
+        write_atomically(tmp_path / "rep", {"figures/../../PWNED.png": b"x"})
+    assert sorted(p.name for p in tmp_path.iterdir()) == []

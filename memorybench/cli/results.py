@@ -73,6 +73,7 @@ def import_(files, db, skip_conflicts):
     for path in files:
         results.check_not_input(db, (path,))
         frame, _ = results.rekey(results.load(path))
+        results.check_cells(path, frame)
         rows += [(path, row) for row in results.records(frame)]
     with Store(db) as store:
         added, duplicates, conflicts = store.merge([row for _, row in rows])
@@ -246,6 +247,6 @@ def rekey(files):
     from memorybench.store import results
 
     for path in files:
-        frame, changed = results.rekey(results.load(path))
-        results.write(frame, path, results.file_format(path, "rekey"))
-        click.echo(f"{path}: {changed} of {len(frame)} keys changed", err=True)
+        changed, rows = results.rekey_file(path)
+        left = "" if changed else "; the file is left as it was"
+        click.echo(f"{path}: {changed} of {rows} keys changed{left}", err=True)

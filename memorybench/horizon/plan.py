@@ -212,7 +212,7 @@ def task_ladder(task: str, sweep: Sweep, protocol: Protocol, start: int | None,
         raise UserError(f"task {task} has no horizon cap in its spec and none was given; pass "
                         f"--cap N or add horizon = {{ start = 8, cap = 1024 }} to {task}.toml")
     if start is None:
-        start = table.get("start") or min(spec.get("lengths") or [1])
+        start = table["start"] if "start" in table else min(spec.get("lengths") or [1])
     for name, value in (("start", start), ("cap", cap), ("control", table.get("control", 1))):
         if not is_integer(value) or value < 1:
             raise UserError(f"task {task}: horizon {name} {value!r} is invalid; expected an "

@@ -11,7 +11,9 @@ from __future__ import annotations
 
 import base64
 import functools
+import hashlib
 import os
+import re
 import shutil
 import tempfile
 from pathlib import Path
@@ -51,10 +53,28 @@ def check_out(out: Path) -> None:
                             " expected a new or empty folder, or a previous report to replace")
 
 
+PLAIN = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{0,99}")  # a file name as it stands
+
+
+def file_name(name: str) -> str:
+    """``name`` as a file name in a report folder. Names come from results files (a task or
+    a model name), which are untrusted input: one holding anything but letters, digits, ``-``
+    and ``_`` (a ``/``, ``..``, a NUL byte, an absolute path) or over 100 characters becomes
+    those characters' slug and a hash of the whole name, so it stays one file inside the
+    folder and apart from every other name."""
+    if PLAIN.fullmatch(name):
+        return name
+    slug = re.sub(r"[^A-Za-z0-9_-]+", "-", name).strip("-")[:60] or "figure"
+    digest = hashlib.sha1(name.encode(errors="surrogatepass")).hexdigest()[:8]
+    return f"{slug}-{digest}"
+
+
 def add_figure(files: dict[str, bytes], folder: str, name: str, png: bytes, alt: str) -> dict:
-    """Put figure ``name`` into ``files`` as ``folder/name.png`` and return what a template
-    shows of it: its path in the report, its file name, its alt text and the PNG inlined as
-    a data URL (for the self-contained HTML page)."""
+    """Put figure ``name`` into ``files`` as ``folder/<file_name(name)>.png`` and return what
+    a template shows of it: its path in the report, its file name, its alt text and the PNG
+    inlined as a data URL (for the self-contained HTML page). Every figure's path is made
+    here, from names that may come from a results file."""
+    name = file_name(name)
     path = f"{folder}/{name}.png"
     files[path] = png
     return {"path": path, "name": f"{name}.png", "alt": alt,
@@ -92,6 +112,8 @@ def write_atomically(out: Path, files: dict[str, bytes]) -> None:
         os.chmod(tmp, 0o755)  # mkdtemp makes 0700; a report is meant to be read and served
         for rel, data in sorted(files.items()):
             path = tmp / rel
+            if not path.resolve().is_relative_to(tmp.resolve()):  # a bug, never user input
+                raise RuntimeError(f"report file {rel!r} would be written outside the report")
             path.parent.mkdir(parents=True, exist_ok=True)
             path.write_bytes(data)
         if out.exists():

@@ -8,14 +8,14 @@ reads back into the same table a store gives.
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
 
-from memorybench.cells import COLUMNS, JSON_COLUMNS, upgrade_config
-from memorybench.errors import UserError
+from memorybench.cells import COLUMNS, JSON_COLUMNS, cell_key, upgrade_config
+from memorybench.errors import UserError, printable
 from memorybench.store.db import Store
 from memorybench.store.schema import typed
 
@@ -182,6 +182,52 @@ def check_table(path: Path, frame: pd.DataFrame, raw: pd.DataFrame) -> None:
                   f"repeats cell {frame['key'][repeated].iloc[0]}")
 
 
+STATUSES = ("ok", "diverged", "failed")
+
+
+def check_cells(path: Path, frame: pd.DataFrame) -> None:
+    """The checks a results file must pass to be imported into a store: on top of
+    ``check_table``'s, every row is a cell as ``run`` stores it. Its key is the hash of its
+    config (a row relabelled to another cell, or another score, does not match), its config
+    names the row's own task, model, length and seed, its status is one a cell can have,
+    its length and seed are in range, and an ``ok`` cell's accuracy and chance are finite
+    numbers from 0 to 1; ``metrics`` is a JSON object. The first bad row is one line."""
+    def bad(i: int, what: str) -> UserError:
+        return UserError(f"{path}: the row of cell {printable(str(frame['key'].iloc[i]))} "
+                         f"{what}; expected a cell as `memorybench run` stores it (nothing "
+                         "was imported)")
+
+    for i, row in enumerate(frame.to_dict("records")):
+        task, model, length, seed = row["task"], row["model"], row["length"], row["seed"]
+        if row["status"] not in STATUSES:
+            raise bad(i, printable(f"has status {row['status']!r}, not one of "
+                                   f"{', '.join(STATUSES)}"))
+        if int(length) < 1 or int(seed) < 0:
+            raise bad(i, f"has length {length} and seed {seed}; a cell has a length >= 1 and "
+                      "a seed >= 0")
+        text = row["metrics"]
+        if isinstance(text, str) and not isinstance(json.loads(text), dict):
+            raise bad(i, "has metrics that are not a JSON object")
+        if row["status"] == "ok":
+            for name in ("metric", "chance"):
+                value = row[name]
+                if pd.isna(value) or not (row["metric_name"] != "accuracy" or 0 <= value <= 1):
+                    raise bad(i, f"is ok with a {name} of {value!r}; expected an accuracy "
+                              "from 0 to 1")
+        config = json.loads(row["config"]) if isinstance(row["config"], str) else None
+        if not isinstance(config, dict):
+            raise bad(i, "has no config; every stored cell records the config it ran")
+        if config.get("key") != row["key"] or cell_key(config) != row["key"]:
+            raise bad(i, f"has key {printable(row['key'])!r}, which is not the hash of its "
+                      "config (the row was changed after it ran)")
+        named = {"task": task, "model": model, "length": length, "seed": seed}
+        said = {k: config.get(k) for k in named}
+        if any(v is not None and v != named[k] for k, v in said.items()):
+            raise bad(i, printable(f"is {task} x {model} T={length} seed {seed}, but its "
+                                   f"config says {said['task']} x {said['model']} "
+                                   f"T={said['length']} seed {said['seed']}"))
+
+
 def rekey(frame: pd.DataFrame) -> tuple[pd.DataFrame, int]:
     """Results of an older memorybench with each cell's config brought to the current form
     and its key recomputed from it (``cells.upgrade_config``), as a store is on open; and
@@ -196,6 +242,66 @@ def rekey(frame: pd.DataFrame) -> tuple[pd.DataFrame, int]:
         frame.at[i, "key"] = new["key"]
         frame.at[i, "config"] = json.dumps(new, sort_keys=True)
     return frame, int(changed)
+
+
+def rekey_file(path: Path) -> tuple[int, int]:
+    """Rekey an exported results file in place (``rekey``): (keys changed, rows). Only each
+    row's ``key`` and ``config`` change; every other field, a column the store does not
+    know included, is written back as read, in the file's order. A file none of whose keys
+    change is left untouched; one where two rows would end with one key is refused, the
+    file unchanged."""
+    path = Path(path)
+    fmt = file_format(path, "rekey")
+    frame, changed = rekey(load(path))
+    repeated = frame["key"].duplicated(keep=False)
+    if repeated.any():
+        key = frame["key"][repeated].iloc[0]
+        rows = frame[frame["key"] == key]
+        names = ", ".join(f"{r.task} x {r.model} T={r.length} seed {r.seed}"
+                          for r in rows.itertuples())
+        raise UserError(f"{path}: {len(rows)} cells would share key {key} once rekeyed "
+                        f"({names}): they are one cell stored twice; expected one row per "
+                        "cell (the file is left unchanged)")
+    if not changed:
+        return 0, len(frame)
+    old = load(path)  # the same rows, in the same order as ``frame``, with their old keys
+    updates = {k: (key, config) for k, key, config in
+               zip(old["key"], frame["key"], frame["config"], strict=True)}
+    if fmt == "parquet":
+        require_parquet()
+        raw = pd.read_parquet(path)
+    elif fmt == "csv":
+        raw = pd.read_csv(path, dtype=str, keep_default_na=False)
+    else:
+        text = path.read_text(encoding="utf-8")
+        rows = ([json.loads(line) for line in text.splitlines() if line.strip()]
+                if fmt == "jsonl" else json.loads(text))
+        for row in rows:
+            key, config = updates[row["key"]]
+            row["key"] = key
+            nested = not isinstance(row.get("config"), str)
+            row["config"] = json.loads(config) if nested else config
+        out = ("".join(json.dumps(r, sort_keys=True) + "\n" for r in rows) if fmt == "jsonl"
+               else json.dumps(rows, indent=1) + "\n")
+        _replace(path, lambda tmp: tmp.write_text(out, encoding="utf-8"))
+        return changed, len(frame)
+    raw["config"] = [updates[k][1] for k in raw["key"]]
+    raw["key"] = [updates[k][0] for k in raw["key"]]
+    _replace(path, lambda tmp: raw.to_csv(tmp, index=False) if fmt == "csv"
+             else raw.to_parquet(tmp, index=False))
+    return changed, len(frame)
+
+
+def _replace(path: Path, write_to: Callable[[Path], object]) -> None:
+    """Write ``path`` whole through ``write_to(tmp)`` and a rename over it."""
+    tmp = path.with_name(path.name + ".tmp")
+    try:
+        write_to(tmp)
+        tmp.replace(path)
+    except OSError as exc:
+        tmp.unlink(missing_ok=True)
+        raise UserError(f"{path} cannot be written ({exc.strerror or exc}); expected a "
+                        "writable file") from None
 
 
 def select(frame: pd.DataFrame, tasks: Sequence[str] = (), models: Sequence[str] = ()
