@@ -20,10 +20,8 @@ import time
 import numpy as np
 import torch
 
+from benchmarks.harness import setup
 from benchmarks.overhead import core_models
-from memorybench.catalog import build_task, model_class
-from memorybench.models.base import SequenceModel
-from memorybench.sweep import Sweep
 from memorybench.training import make_optimizer, setup_worker, train_steps
 
 
@@ -34,19 +32,16 @@ def _sync(dev: torch.device) -> None:
 
 def ms_per_step(model: str, length: int, batch: int, params: int, dev: torch.device,
                 rounds: int, steps: int) -> float:
-    cell = Sweep(tasks=["copy"], models=[model], lengths=[length],
-                 train={"batch_size": batch}, params=params).cells()[0]
-    task = build_task("copy", cell.task_params)
-    torch.manual_seed(0)
-    net = SequenceModel(task.io, model_class(model), **cell.model_params).to(dev)
-    opt = make_optimizer(net, cell.train)
-    params_ = [p for p in net.parameters() if p.requires_grad]
+    s = setup("copy", model, length, {"batch_size": batch}, params=params)
+    net = s.model.to(dev)
+    opt = make_optimizer(net, s.cfg)
+    trained = [p for p in net.parameters() if p.requires_grad]
     rng = np.random.default_rng(0)
 
     def run(n: int) -> float:
         _sync(dev)
         start = time.perf_counter()
-        train_steps(net, opt, params_, task, cell.train, length, rng, 1, n, dev)
+        train_steps(net, opt, trained, s.task, s.cfg, length, rng, 1, n, dev)
         _sync(dev)
         return (time.perf_counter() - start) / n * 1e3
 

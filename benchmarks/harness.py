@@ -72,9 +72,12 @@ class Setup:
 
 
 def setup(task: str, model: str, length: int, train: dict, model_params: dict | None = None,
-          seed: int = 0) -> Setup:
+          seed: int = 0, params: int | None = None) -> Setup:
+    """One cell's pieces, its network built from the seed; ``params`` sizes it as
+    ``--params`` does."""
     cell = Sweep(tasks=[task], models=[model], lengths=[length], seeds=[seed],
-                 train={"early_stop": False, **train}, model=model_params or {}).cells()[0]
+                 train={"early_stop": False, **train}, model=model_params or {},
+                 params=params).cells()[0]
     built = build_task(task, cell.task_params)
     torch.manual_seed(seed)
     net = SequenceModel(built.io, model_class(model), **cell.model_params)

@@ -30,12 +30,10 @@ import torch
 from torch import nn
 from torch.nn.utils import parametrize
 
-from benchmarks.harness import least_rounds, stepper
-from memorybench.catalog import build_task, model_class
+from benchmarks.harness import least_rounds, setup, stepper
 from memorybench.models.base import SequenceModel
 from memorybench.models.orthogonal import Orthogonal
 from memorybench.models.recurrent import GRU
-from memorybench.sweep import Sweep
 from memorybench.training import setup_worker
 
 SIZES = {"standard": 20_000, "quick": 6_500}  # the suites' --params
@@ -140,13 +138,10 @@ def pair(model: str, length: int, batch: int, params: int | None, model_params: 
          ) -> tuple[dict[str, SequenceModel], object, object]:
     """The built-in and the other form of one model with the same weights: ``autograd``
     and ``hand`` (see the module's docstring), the task and the cell's settings."""
-    cell = Sweep(tasks=["copy"], models=[model], lengths=[length], train={"batch_size": batch},
-                 params=params, model=model_params).cells()[0]
-    task = build_task("copy", cell.task_params)
-    nets = {}
-    for form in ("built-in", "other"):
-        torch.manual_seed(0)
-        nets[form] = SequenceModel(task.io, model_class(model), **cell.model_params)
+    built = {form: setup("copy", model, length, {"batch_size": batch}, model_params,
+                         params=params) for form in ("built-in", "other")}  # the same weights
+    nets = {form: s.model for form, s in built.items()}
+    task, cell = built["built-in"].task, built["built-in"].cell
     other = nets["other"]
     other.core.forward = types.MethodType(OTHER_FORM[model], other.core)  # type: ignore[method-assign]
     named = ({"autograd": nets["other"], "hand": nets["built-in"]} if model == "orthogonal"

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import math
 from pathlib import Path
 
 import click
@@ -77,7 +76,9 @@ def score(data_file, predictions, split, fmt):
 
     result = datasets.score(data_file, predictions, split)
     if fmt == "json":  # strict JSON: a value that is not a finite number is null
-        click.echo(json.dumps(_finite(result), indent=1, allow_nan=False))
+        from memorybench.store.results import jsonable
+
+        click.echo(json.dumps(jsonable(result, finite=True), indent=1, allow_nan=False))
         return
     click.echo(f"{result['task']} T={result['length']} seed {result['seed']}, {split} set "
                f"({result['examples']} examples): {result['metric']} {result['value']:.4f}, "
@@ -85,13 +86,3 @@ def score(data_file, predictions, split, fmt):
                f"{'solved' if result['solved'] else 'not solved'} (threshold "
                f"{result['threshold']})")
 
-
-def _finite(value):
-    """``value`` with every float that is NaN or infinite replaced by None."""
-    if isinstance(value, dict):
-        return {k: _finite(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [_finite(v) for v in value]
-    if isinstance(value, float) and not math.isfinite(value):
-        return None
-    return value

@@ -46,8 +46,8 @@ class Block(nn.Module):
     def forward(self, x: torch.Tensor, causal: bool) -> torch.Tensor:
         # nn.MultiheadAttention's weights, computed by scaled_dot_product_attention with
         # is_causal and no mask tensor: the same function as the module's own forward with
-        # a mask (version 1), 1.14-1.16x faster per training step on a CPU (python -m
-        # benchmarks.attention_speed)
+        # a mask (version 1), 1.17-1.19x faster per training step on a CPU (python -m
+        # benchmarks.attention_speed; performance section 14)
         B, T, dim = x.shape
         heads = self.attn.num_heads
         q, k, v = (t.view(B, T, heads, dim // heads).transpose(1, 2)  # (B, heads, T, dh)

@@ -24,17 +24,19 @@ REQUIRED = ["key", "task", "model", "length", "seed", "status", "metric"]
 ORDER = ["task", "model", "length", "seed", "key"]
 
 
-def _jsonable(value: Any) -> Any:
-    """NaN and NA -> null, numpy scalars -> Python, recursively (JSON has no NaN)."""
+def jsonable(value: Any, finite: bool = False) -> Any:
+    """NaN and NA -> null, numpy scalars -> Python, recursively (JSON has no NaN); with
+    ``finite``, infinities -> null too (strict JSON; an export keeps a diverged cell's
+    infinite loss)."""
     if isinstance(value, dict):
-        return {k: _jsonable(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_jsonable(v) for v in value]
+        return {k: jsonable(v, finite) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [jsonable(v, finite) for v in value]
     if value is pd.NA or value is None:
         return None
     if hasattr(value, "item"):
         value = value.item()
-    if isinstance(value, float) and value != value:
+    if isinstance(value, float) and (value != value or finite and abs(value) == float("inf")):
         return None
     return value
 
@@ -46,7 +48,7 @@ def records(frame: pd.DataFrame) -> list[dict[str, Any]]:
         for name in JSON_COLUMNS:
             text = record.get(name)
             record[name] = json.loads(text) if isinstance(text, str) else None
-        out.append(_jsonable(record))
+        out.append(jsonable(record))
     return out
 
 
@@ -188,7 +190,7 @@ STATUSES = ("ok", "diverged", "failed")
 def check_cells(path: Path, frame: pd.DataFrame) -> None:
     """The checks a results file must pass to be imported into a store: on top of
     ``check_table``'s, every row is a cell as ``run`` stores it. Its key is the hash of its
-    config (a row relabelled to another cell, or another score, does not match), its config
+    config (a row whose config was changed does not match), its config
     names the row's own task, model, length and seed, its status is one a cell can have,
     its length and seed are in range, and an ``ok`` cell's accuracy and chance are finite
     numbers from 0 to 1; ``metrics`` is a JSON object. The first bad row is one line."""
@@ -252,7 +254,8 @@ def rekey_file(path: Path) -> tuple[int, int]:
     file unchanged."""
     path = Path(path)
     fmt = file_format(path, "rekey")
-    frame, changed = rekey(load(path))
+    old = load(path)
+    frame, changed = rekey(old)
     repeated = frame["key"].duplicated(keep=False)
     if repeated.any():
         key = frame["key"][repeated].iloc[0]
@@ -264,7 +267,6 @@ def rekey_file(path: Path) -> tuple[int, int]:
                         "cell (the file is left unchanged)")
     if not changed:
         return 0, len(frame)
-    old = load(path)  # the same rows, in the same order as ``frame``, with their old keys
     updates = {k: (key, config) for k, key, config in
                zip(old["key"], frame["key"], frame["config"], strict=True)}
     if fmt == "parquet":
