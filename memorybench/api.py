@@ -63,7 +63,10 @@ def run(tasks: str | Sequence[str] | None = None,
         a ``Core`` subclass, a factory returning an ``nn.Module`` that maps (batch, time,
         features) to (batch, time, out), a ``"path.py:Name"`` string, or a
         ``(name, model)`` pair. Such a model runs under its lower-cased ``__name__`` and
-        is keyed by a fingerprint of its source: an edited model trains again.
+        is keyed by a fingerprint of its source. A store binds that name to one model:
+        another model under it, or the same one edited, is refused before anything
+        trains (give it another name, or another ``db``). One whose earlier outputs
+        move with later inputs is stored and ranked as non-causal.
     lengths, seeds : default: each task's spec lengths, seed 0.
     params : about this many trainable parameters per model (``--params``).
     db : the results store. ``suite``: a suite the other arguments override.
@@ -90,7 +93,7 @@ def run(tasks: str | Sequence[str] | None = None,
 
     with _python_errors():
         names, classes = usermodels.resolve(_names(models))
-        with usermodels.registered(classes):
+        with usermodels.registered(classes), usermodels.to_stderr():  # a model's prints
             sweep = build_sweep(Request(suite, tuple(_names(tasks)), tuple(names),
                                         lengths=lengths, seeds=seeds, params=params,
                                         train=train, task=task or {}, model=model or {}))
@@ -146,10 +149,12 @@ def horizon(tasks: str | Sequence[str] | None = None,
     with _python_errors():
         names, classes = usermodels.resolve(_names(models))
         with usermodels.registered(classes):
-            sweep, protocol = search_sweep(Request(
-                suite, tuple(_names(tasks)), tuple(names), seeds=seeds, params=params,
-                train=settings, task=task or {}, model=model or {}, protocol=flags))
-            searches = plan_searches(sweep, protocol, start, cap, lrs_given="lrs" in flags)
+            with usermodels.to_stderr():  # a model's prints; the brackets print as they close
+                sweep, protocol = search_sweep(Request(
+                    suite, tuple(_names(tasks)), tuple(names), seeds=seeds, params=params,
+                    train=settings, task=task or {}, model=model or {}, protocol=flags))
+                searches = plan_searches(sweep, protocol, start, cap,
+                                         lrs_given="lrs" in flags)
             usermodels.check_sendable(classes, workers)
             code = run_searches(searches, protocol, db, workers, device=check_device(device),
                                 progress=progress, work=usermodels.WithModels(

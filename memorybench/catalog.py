@@ -10,11 +10,9 @@ read once per process.
 from __future__ import annotations
 
 import functools
-import hashlib
 import inspect
 import platform
 import subprocess
-import sys
 from importlib.metadata import packages_distributions, version
 from pathlib import Path
 from typing import Any
@@ -27,6 +25,8 @@ from memorybench.baselines import BASELINES, Baseline
 from memorybench.cells import Cell
 from memorybench.config import TRAIN_KEYS
 from memorybench.errors import UserError
+from memorybench.fingerprints import fingerprint as code_fingerprint
+from memorybench.fingerprints import walk as walk_code
 from memorybench.models import MODELS
 from memorybench.models.base import Core
 from memorybench.registry import Registry, unknown_name
@@ -178,72 +178,13 @@ def fingerprint(cls: type[Task] | type[Core] | type[Baseline]) -> int | str:
     """What identifies the code of a task, model or baseline class: the ``version`` it
     declares (memorybench's own classes; bump it when a change alters results), or, for a
     class from elsewhere that declares none in its own body (a plugin), a hash of the
-    source of the modules its code comes from, with the version of the memorybench class it
-    builds on. A changed fingerprint changes every cell key that uses the class, so stored
+    source of every module its code reaches and of their distributions' versions, with the
+    version of the memorybench class it builds on (``fingerprints.walk``). A changed
+    fingerprint changes every cell key that uses the class, so stored
     results of the old code are not reused."""
     if _ours(cls) or "version" in vars(cls):
         return cls.version
-    digest = hashlib.sha256()
-    for klass in cls.__mro__:
-        if klass in BASES or klass is object:
-            break
-        if _ours(klass):  # a built-in it subclasses: that class's own version
-            assert issubclass(klass, BASES)  # ours are tasks, models, baselines: versioned
-            digest.update(f"{klass.__module__}.{klass.__qualname__}:{klass.version}".encode())
-            break
-        try:
-            digest.update(inspect.getsource(sys.modules[klass.__module__]).encode())
-        except (KeyError, TypeError, OSError):  # no module source (a notebook's class)
-            digest.update(object_source(klass).encode())
-    return "sha256:" + digest.hexdigest()[:16]
-
-
-def source_fingerprint(obj) -> str:
-    """The fingerprint of a function or class given in-process (``memorybench.run``,
-    ``--model-file``): a hash of the source of its module where there is one to read, else
-    of its own source (``object_source``)."""
-    digest = hashlib.sha256()
-    try:
-        digest.update(inspect.getsource(sys.modules[obj.__module__]).encode())
-    except (KeyError, TypeError, OSError):
-        digest.update(object_source(obj).encode())
-    return "sha256:" + digest.hexdigest()[:16]
-
-
-def object_source(obj) -> str:
-    """The text of a class or function: its source where Python finds it (a notebook's
-    functions, not its classes, on Python < 3.13), else its members' source or compiled
-    code, so that an edited method still changes the text."""
-    try:
-        return inspect.getsource(obj)
-    except (TypeError, OSError):
-        pass
-    if not isinstance(obj, type):
-        code = getattr(obj, "__code__", None)
-        return _code_text(code) if code is not None else obj.__qualname__
-    members = ((k, _member_text(v)) for k, v in sorted(vars(obj).items()))
-    return obj.__qualname__ + "".join(f"\n{k}: {text}" for k, text in members if text)
-
-
-def _member_text(value) -> str | None:
-    value = getattr(value, "__func__", value)  # staticmethod, classmethod
-    if isinstance(value, property):
-        value = value.fget
-    if inspect.isfunction(value):
-        try:
-            return inspect.getsource(value)
-        except (TypeError, OSError):
-            return _code_text(value.__code__)
-    if isinstance(value, int | float | str | bool | tuple | None):
-        return repr(value)
-    return None  # a descriptor, a docstring holder, a cache: not the model's code
-
-
-def _code_text(code) -> str:
-    """Compiled code without its file name or line numbers (which change when a
-    notebook cell runs again): instructions, names and constants, nested code included."""
-    consts = (_code_text(c) if inspect.iscode(c) else repr(c) for c in code.co_consts)
-    return " ".join([code.co_code.hex(), repr(code.co_names), repr(code.co_varnames), *consts])
+    return code_fingerprint(cls)
 
 
 def plugin_version(cls: type) -> str | None:
@@ -263,8 +204,9 @@ def plugin_version(cls: type) -> str | None:
 
 # --- provenance ------------------------------------------------------------------------
 def versions(cell: Cell | None = None) -> dict[str, Any]:
-    """The software a result was produced with, and the installed package of a plugin
-    task or model (``plugins``: kind -> 'distribution==version')."""
+    """The software a result was produced with, the installed package of a plugin task or
+    model (``plugins``: kind -> 'distribution==version'), and the installed version of every
+    distribution the code of a model from elsewhere reaches (``fingerprints.walk``)."""
     out: dict[str, Any] = {"memorybench": memorybench.__version__, "torch": torch.__version__,
            "numpy": np.__version__, "python": platform.python_version(),
            "git_commit": git_commit()}
@@ -277,7 +219,20 @@ def versions(cell: Cell | None = None) -> dict[str, Any]:
         plugins = {k: v for k, v in plugins.items() if v}
         if plugins:
             out["plugins"] = plugins
+        out.update(model_packages(cell))
     return out
+
+
+def model_packages(cell: Cell) -> dict[str, str]:
+    """Distribution -> version of what a model from elsewhere (a plugin, a file, an object
+    given in-process: ``built_from``, its factory) is built from; {} for a built-in."""
+    try:
+        cls = model_class_of(cell)
+    except Exception:  # a class that cannot be found fails the cell in training
+        return {}
+    origin = getattr(cls, "built_from", cls)
+    ours = (getattr(origin, "__module__", None) or "").split(".")[0] == "memorybench"
+    return {} if ours else walk_code(origin).distributions
 
 
 @functools.cache

@@ -145,7 +145,7 @@ class Metrics:
     control: bool = False  # the cell was a horizon search's control (``Protocol.control``)
 
     RECORDS = ("validation", "curve", "extrapolation", "traceback", "no_progress_step",
-               "control")
+               "control", "model_source")
 
     @classmethod
     def read(cls, raw: Metrics | dict[str, Any] | str | None) -> Metrics:

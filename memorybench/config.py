@@ -50,6 +50,25 @@ def merged(*layers: Mapping[str, Any]) -> dict[str, Any]:
 # itself overflows and the cell fails (a rate of 1e300 is refused, not trained).
 MAX_LR = 1e30
 
+# The bounds of what a command may ask for, each refused with one line before any work
+# (``memorybench data``, ``run``, ``horizon`` and the API alike):
+#
+# - MAX_LENGTH, the longest memory distance ("length"): a thousand times the longest ladder
+#   of any suite or task spec (1,024), and still one every task generates (one example is
+#   at most about 2 x 10^6 steps, some MB); past it one sequence alone would outgrow a
+#   machine's memory long before a network could train on it.
+# - MAX_RUNGS, the most lengths one ladder climbs: a x2 ladder from 1 to MAX_LENGTH has 21
+#   and x1.1 has 146; each rung trains rates x seeds cells, so a factor so close to 1 that
+#   its ladder needs more is a typo, not a search (and its plan alone would be huge).
+# - MAX_SEED: numpy's and torch's generators take seeds from 0 up to it.
+# - DATA_COPIES: ``memorybench data`` holds about this many copies of one file's arrays at
+#   once (the batches drawn, their concatenation, the bytes hashed), so one file may take
+#   at most this share of the machine's memory.
+MAX_LENGTH = 10 ** 6
+MAX_RUNGS = 200
+MAX_SEED = 2 ** 63 - 1
+DATA_COPIES = 3
+
 
 def _whole(value: object, least: int) -> bool:
     """An integer (not a bool, which Python counts as one) of at least ``least``."""
@@ -60,6 +79,37 @@ def _finite(value: object) -> bool:
     """A number that is not a bool, NaN or infinite."""
     return (isinstance(value, int | float) and not isinstance(value, bool)
             and math.isfinite(value))
+
+
+def check_distinct(what: str, values: Sequence[Any], example: str) -> None:
+    """Each value once, equal numbers being the same value (1e-2 and 0.01): a value given
+    twice would train the same cells twice over and count them twice."""
+    seen: set[Any] = set()
+    for value in values:
+        if value in seen:
+            shown = (f"{value:g} is given twice (equal numbers are one value)"
+                     if isinstance(value, float) else f"{value!r} is given twice")
+            raise UserError(f"{what}: {shown}; expected distinct values, e.g. {example}")
+        seen.add(value)
+
+
+def check_seeds(seeds: Sequence[Any], where: str = "--seeds") -> None:
+    """Distinct integers from 0 to ``MAX_SEED``, or one line naming the first that is not."""
+    for seed in seeds:
+        if not _whole(seed, 0) or seed > MAX_SEED:
+            raise UserError(f"{where}: seed {seed!r} is invalid; expected an integer from 0 to "
+                            "2**63 - 1, e.g. 0,1,2")
+    check_distinct(where, seeds, "0,1,2")
+
+
+def check_lengths(lengths: Sequence[Any], where: str = "--lengths") -> None:
+    """Distinct integers from 1 to ``MAX_LENGTH`` (a task may ask for more than 1: its
+    ``check_length``), or one line naming the first that is not."""
+    for length in lengths:
+        if not _whole(length, 1) or length > MAX_LENGTH:
+            raise UserError(f"{where}: length {length!r} is invalid; expected integers from 1 "
+                            f"to {MAX_LENGTH:,}, e.g. 10,50,100")
+    check_distinct(where, lengths, "10,50,100")
 
 
 @dataclass(frozen=True)
@@ -215,6 +265,8 @@ def check_protocol(p: Protocol) -> None:
         if not _whole(k, 1):
             raise UserError(f"extrapolation multiple {k!r} is invalid; expected integers "
                             ">= 1, e.g. --multiples 2,4,8")
+    check_distinct("learning rates", p.lrs, "--lrs 1e-3,3e-3,1e-2")
+    check_distinct("extrapolation multiples", p.multiples, "--multiples 2,4,8")
     for name, example in (("min_delta", "0.01"), ("stop_margin", "0.2")):
         if not number(getattr(p, name)) or not 0 <= getattr(p, name) < 1:
             raise UserError(f"horizon {name} {getattr(p, name)!r} is invalid; expected a "
@@ -252,5 +304,7 @@ class Request:
         for name in ("lengths", "seeds"):
             value = getattr(self, name)
             object.__setattr__(self, name, tuple(value) if value else None)
+        check_seeds(self.seeds or ())
+        check_lengths(self.lengths or ())
         given = {k: v for k, v in self.train.items() if v is not None}
         object.__setattr__(self, "train", given)

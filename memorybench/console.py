@@ -9,6 +9,15 @@ import json
 
 import click
 
+from memorybench.errors import printable
+
+
+def echo(text: object = "", err: bool = False, nl: bool = True) -> None:
+    """``click.echo`` of text for a terminal: each line through ``errors.printable``, as
+    names (a task, a model, a file) come from files anyone may have written, and an escape
+    sequence in one must be shown, not obeyed. Data (JSON, csv) is echoed as it is."""
+    click.echo("\n".join(printable(line) for line in str(text).split("\n")), err=err, nl=nl)
+
 
 def print_outcome(outcome, db, fmt: str = "text", summary: bool = True) -> None:
     """After a sweep (``runner.run_sweep``): its summary table (unless not ``summary``),
@@ -17,10 +26,10 @@ def print_outcome(outcome, db, fmt: str = "text", summary: bool = True) -> None:
         print_summary(outcome.frame, fmt)
     counts = outcome.counts
     trained = ", ".join(f"{n} {status}" for status, n in sorted(counts.items())) or "none"
-    click.echo(f"trained {sum(counts.values())} cells ({trained}); results in {db}", err=True)
+    echo(f"trained {sum(counts.values())} cells ({trained}); results in {db}", err=True)
     failed = int((outcome.frame["status"] == "failed").sum())
     if failed > counts.get("failed", 0):
-        click.echo(f"{failed} cells of this sweep are stored as failed; train them again "
+        echo(f"{failed} cells of this sweep are stored as failed; train them again "
                    "with --retry-failed", err=True)
 
 
@@ -40,21 +49,21 @@ def print_plan(plan, workers: int, fmt: str = "text") -> None:
             "estimated_seconds": round(sweep_seconds(plan.todo, workers), 1),
             "largest_memory_bytes": need or None}, indent=1))
         return
-    click.echo(f"{'task':<12} {'model':<12} {'length':>7} {'seed':>5}  {'state':<7} "
+    echo(f"{'task':<12} {'model':<12} {'length':>7} {'seed':>5}  {'state':<7} "
                f"{'est.':>7} key")
     for c in plan.cells:
         state = "stored" if c.key in stored else "run"
-        click.echo(f"{c.task:<12} {c.model:<12} {c.length:>7} {c.seed:>5}  "
+        echo(f"{c.task:<12} {c.model:<12} {c.length:>7} {c.seed:>5}  "
                    f"{state:<7} {duration(cell_seconds(c)):>7} {c.key}")
-    click.echo(f"{len(plan.cells)} cells: {len(plan.todo)} to run, {len(plan.stored)} "
+    echo(f"{len(plan.cells)} cells: {len(plan.todo)} to run, {len(plan.stored)} "
                "already stored")
     total = sum(cell_seconds(c) for c in plan.todo)
     need = max((cell_memory(c) or 0 for c in plan.todo), default=0)
     if need:
-        click.echo(f"largest memory need of a cell: about {need / 2 ** 20:,.0f} MiB "
+        echo(f"largest memory need of a cell: about {need / 2 ** 20:,.0f} MiB "
                    "(parameters, gradients, optimizer state and activations; "
                    "memorybench/models/checks.py)")
-    click.echo(f"estimated time: at most {duration(sweep_seconds(plan.todo, workers))} with "
+    echo(f"estimated time: at most {duration(sweep_seconds(plan.todo, workers))} with "
                f"{workers} worker{'s' * (workers > 1)} ({duration(total)} of training in all; "
                "early stopping usually ends cells sooner; model: memorybench/costs.toml)")
 
@@ -85,13 +94,13 @@ def print_summary(frame, fmt: str = "text") -> None:
                 for (task, model, length), row in grouped.iterrows()]
         click.echo(json.dumps(rows, indent=1))
         return
-    click.echo(f"{'task':<12} {'model':<12} {'length':>7} {'params':>8}  {'metric':<10} "
+    echo(f"{'task':<12} {'model':<12} {'length':>7} {'params':>8}  {'metric':<10} "
                f"{'mean':>6} {'chance':>6}  solved  not ok")
     for (task, model, length), row in grouped.iterrows():
         mean = "nan" if pd.isna(row["mean"]) else f"{row['mean']:.3f}"
         chance = "" if pd.isna(row["chance"]) else f"{row['chance']:.3f}"
         params = "" if pd.isna(row["params"]) else f"{int(row['params'])}"
-        click.echo(f"{task:<12} {model:<12} {length:>7} {params:>8}  {str(row['metric']):<10} "
+        echo(f"{task:<12} {model:<12} {length:>7} {params:>8}  {str(row['metric']):<10} "
                    f"{mean:>6} {chance:>6}  {int(row['solved'])}/{row['seeds']:<4}  "
                    f"{row['not_ok']}")
 
@@ -115,7 +124,7 @@ def print_diagnostics(frame, keys: set[str], steps: int) -> None:
 
     frame = frame[frame["key"].isin(keys) & (frame["status"] == "ok")]
     if len(frame):
-        click.echo(f"{'model':<12} {'seed':>4}  {'factor init':>11}  {'factor trained':>14}  "
+        echo(f"{'model':<12} {'seed':>4}  {'factor init':>11}  {'factor trained':>14}  "
                    f"{'steps':>6}  {'metric trained':<24} {'chance':>6}  state")
     at_chance = []
     for _, row in frame.sort_values(["model", "seed"]).iterrows():
@@ -124,14 +133,14 @@ def print_diagnostics(frame, keys: set[str], steps: int) -> None:
         state = report_diagnostics.learning_state(metric, chance, res["solved_threshold"])
         if state == "at chance":
             at_chance.append(f"{row['model']} (seed {row['seed']})")
-        click.echo(f"{row['model']:<12} {row['seed']:>4}  "
+        echo(f"{row['model']:<12} {row['seed']:>4}  "
                    f"{_fmt(res['init']['gradient']['factor']):>11}  "
                    f"{_fmt(res['trained']['gradient']['factor']):>14}  "
                    f"{res['trained']['steps']:>6}  "
                    f"{res['metric_name'] + ' ' + format(metric, '.3f'):<24} "
                    f"{chance:>6.3f}  {state}")
     if at_chance:
-        click.echo(f"note: {', '.join(at_chance)} ended at chance level after at most {steps} "
+        echo(f"note: {', '.join(at_chance)} ended at chance level after at most {steps} "
                    "steps: their 'trained' curves are those of models that have not learned "
                    f"the task yet; raise --steps or shorten --length", err=True)
 

@@ -30,8 +30,9 @@ import torch
 import memorybench
 from memorybench import catalog
 from memorybench.cells import TRAIN_STREAM
-from memorybench.config import TrainConfig
+from memorybench.config import DATA_COPIES, TrainConfig, check_distinct, check_seeds
 from memorybench.errors import UserError
+from memorybench.models.checks import machine_memory
 from memorybench.tasks.base import Batch, Task, input_rows, sample_unseen
 from memorybench.training import held_out_set, test_set
 
@@ -84,7 +85,9 @@ def write(task_name: str, lengths: list[int], seeds: list[int], out: Path,
     """Write one file per (length, seed) into the folder ``out`` and list them in its
     manifest (entries of other files already there are kept); returns the files.
     ``validation_size`` and ``batch_size`` default to the task spec's ``eval_size`` and
-    ``batch_size``, so the examples are those its cells draw."""
+    ``batch_size``, so the examples are those its cells draw. Every value is checked, and
+    the size of every file against this machine's memory (``check_size``), before
+    anything is generated or written."""
     spec = catalog.task_spec(task_name)
     task = catalog.build_task(task_name, {**spec.get("params", {}), **(task_params or {})})
     for name, value in (("--train-size", train_size), ("--test-size", test_size)):
@@ -97,32 +100,73 @@ def write(task_name: str, lengths: list[int], seeds: list[int], out: Path,
                          if k in ("batch_size", "eval_size", "test_size")})
     if not lengths or not seeds:
         raise UserError("nothing to write: expected --lengths like 10,50 and --seeds like 0,1")
+    check_seeds(seeds)
     for length in lengths:
         task.check_length(length)
+        check_size(task_name, task, length, cfg, train_size)
+    check_distinct("--lengths", lengths, "10,50")
     out = Path(out)
     if out.exists() and not out.is_dir():
         raise UserError(f"--out {out} is a file; expected a folder to write the data into")
     manifest = read_manifest(out) if (out / MANIFEST).exists() else {"files": {}}
-    written = []
     try:
-        out.mkdir(parents=True, exist_ok=True)
-        for length in lengths:
-            for seed in seeds:
-                arrays = examples(task, length, seed, cfg, train_size)
-                path = out / file_name(task_name, length, seed)
-                tmp = path.with_name(path.name + ".tmp.npz")
-                # numpy's stub lets a **mapping of arrays reach its allow_pickle flag
-                np.savez_compressed(tmp, **arrays)  # type: ignore[arg-type]
-                tmp.replace(path)
-                meta = entry(task_name, task, length, seed, cfg, arrays)
-                manifest["files"][path.name] = {**meta, "entry_hash": entry_hash(meta)}
-                written.append(path)
-        text = json.dumps(manifest, indent=1, sort_keys=True) + "\n"
-        (out / MANIFEST).write_text(text, encoding="utf-8")
+        return _write_files(task_name, task, lengths, seeds, out, cfg, train_size, manifest)
     except OSError as exc:
         raise UserError(f"--out {out} cannot be written ({exc.strerror or exc}); expected a "
                         "writable folder") from None
+
+
+def _write_files(task_name: str, task: Task, lengths: list[int], seeds: list[int], out: Path,
+                 cfg: TrainConfig, train_size: int, manifest: dict) -> list[Path]:
+    """Each (length, seed)'s file, then the manifest with their entries; the files."""
+    written = []
+    out.mkdir(parents=True, exist_ok=True)
+    for length in lengths:
+        for seed in seeds:
+            arrays = examples(task, length, seed, cfg, train_size)
+            path = out / file_name(task_name, length, seed)
+            tmp = path.with_name(path.name + ".tmp.npz")
+            # numpy's stub lets a **mapping of arrays reach its allow_pickle flag
+            np.savez_compressed(tmp, **arrays)  # type: ignore[arg-type]
+            tmp.replace(path)
+            meta = entry(task_name, task, length, seed, cfg, arrays)
+            manifest["files"][path.name] = {**meta, "entry_hash": entry_hash(meta)}
+            written.append(path)
+    text = json.dumps(manifest, indent=1, sort_keys=True) + "\n"
+    (out / MANIFEST).write_text(text, encoding="utf-8")
     return written
+
+
+def drawn(cfg: TrainConfig, train_size: int) -> int:
+    """Training examples generated for one file: ``train_size`` rounded up to whole
+    batches, as ``examples`` draws them."""
+    return math.ceil(train_size / cfg.batch_size) * cfg.batch_size
+
+
+def example_bytes(task: Task, length: int) -> int:
+    """Bytes of one example's arrays at ``length``: int64 tokens and classes, float32
+    reals, a target per step where the task labels every step."""
+    io, steps = task.io, task.sequence_steps(length)
+    x = steps * (8 if io.inputs == "tokens" else 4 * io.in_size)
+    y = 8 if io.targets == "class" else 4 * io.out_size
+    return x + y * (steps if io.positions == "each" else 1)
+
+
+def check_size(task_name: str, task: Task, length: int, cfg: TrainConfig,
+               train_size: int) -> None:
+    """Refuse a file whose arrays, held ``DATA_COPIES`` times over while it is made, would
+    not fit in this machine's memory: one line with the estimate and the limit."""
+    train = drawn(cfg, train_size)
+    n = train + cfg.eval_size + cfg.test_size
+    need, memory, gib = n * example_bytes(task, length), machine_memory(), 2 ** 30
+    if need * DATA_COPIES > memory:
+        raise UserError(f"data of {task_name} at length {length:,}: {n:,} examples ({train:,} "
+                        f"training, {cfg.eval_size:,} validation, {cfg.test_size:,} test) need "
+                        f"about {need / gib:,.1f} GiB per file, above the "
+                        f"{memory / DATA_COPIES / gib:,.1f} GiB this machine can build (its "
+                        f"{memory / gib:,.0f} GiB of memory over the {DATA_COPIES} copies made "
+                        "while writing); expected a smaller --train-size, --validation-size, "
+                        "--test-size, --batch-size or --lengths")
 
 
 def entry(task_name: str, task: Task, length: int, seed: int, cfg: TrainConfig,

@@ -20,9 +20,10 @@ from tqdm import tqdm
 
 from memorybench.cells import Cell
 from memorybench.costs import cell_seconds
-from memorybench.errors import UserError
+from memorybench.errors import UserError, printable
 from memorybench.store import Store
 from memorybench.training import train_cell
+from memorybench.usermodels import check_bound
 
 # A unit of work: a Cell, or a diagnostic (memorybench.diagnostics.Diagnostic). Either has
 # a ``key`` and a ``failure(error)`` row; ``work(unit, device)`` returns its store row.
@@ -214,7 +215,9 @@ def run_plan(plan: Plan, store, workers: int = 1, device: str = "cpu",
              work: Work = train_cell, put: Callable[[dict], None] | None = None,
              on_result: Callable[[dict], None] | None = None) -> Counter:
     """Run every unit still to do (by default: train cells), storing each result the
-    moment it arrives (``put``, by default ``store.put``)."""
+    moment it arrives (``put``, by default ``store.put``). An in-process model whose name
+    the store holds for another model is refused first (``usermodels.check_bound``)."""
+    check_bound(store, plan.todo)
     put = put or store.put
     counts: Counter = Counter()
     if backend == "dask":
@@ -252,8 +255,9 @@ class SweepOutcome:
 
 
 def note(text: str) -> None:
-    """A line for the person at the terminal (standard error, beside the progress bar)."""
-    click.echo(text, err=True)
+    """A line for the person at the terminal (standard error, beside the progress bar),
+    shown, not obeyed, where a name in it holds an escape sequence."""
+    click.echo("\n".join(printable(line) for line in text.split("\n")), err=True)
 
 
 def run_sweep(cells: list[Cell], db, workers: int, device: str = "cpu", backend: str = "local",
@@ -266,6 +270,7 @@ def run_sweep(cells: list[Cell], db, workers: int, device: str = "cpu", backend:
     with ``resume``: the command that picks up again); the caller prints the outcome."""
     with Store(db, readonly=dry_run) as store:
         plan = make_plan(cells, store.statuses(), retry_failed, rerun)
+        check_bound(store, plan.todo)  # before the plan is said (run_plan checks again)
         if dry_run:
             return SweepOutcome(plan, Counter())
         held = store.claim([c.key for c in plan.todo])

@@ -15,7 +15,7 @@ from pathlib import Path
 from memorybench import catalog
 from memorybench.baselines import Baseline
 from memorybench.cells import Cell
-from memorybench.config import TRAIN_KEYS, Request, TrainConfig, merged
+from memorybench.config import TRAIN_KEYS, Request, TrainConfig, check_seeds, merged
 from memorybench.errors import UserError, is_integer
 from memorybench.models.base import Core
 from memorybench.models.checks import check_fits, check_model_params, model_build_error
@@ -114,10 +114,7 @@ class Sweep:
                             "or a --suite")
         if not self.seeds:
             raise UserError("empty sweep: no seeds; pass --seeds like 0,1,2")
-        for seed in self.seeds:
-            if not is_integer(seed) or not 0 <= seed < 2 ** 63:
-                raise UserError(f"seed {seed!r} is invalid; expected an integer from 0 to "
-                                "2**63 - 1")
+        check_seeds(self.seeds, "seeds")
         self.check_per_task()
         self.check_per_model()
         cells = []

@@ -1,8 +1,8 @@
 """Train and evaluate one cell: the unit of work of every sweep.
 
-``train_cell`` never raises: a cell whose loss turns NaN/inf is a ``diverged`` result, a
-cell whose code raises is a ``failed`` result with the error, and both are stored like any
-other result.
+``train_cell`` never raises (but on Ctrl-C): a cell whose loss turns NaN/inf is a
+``diverged`` result, a cell whose code raises (or whose model calls ``sys.exit()``) is a
+``failed`` result with the error, and both are stored like any other result.
 """
 
 from __future__ import annotations
@@ -71,14 +71,40 @@ def train_cell(cell: Cell, device: str = "cpu", checkpoints: str | None = None
                        host=socket.gethostname())
     try:
         _train(cell, dev, result, checkpoints)
-    except Exception as exc:  # recorded, not raised: one broken cell must not stop a sweep
+    except KeyboardInterrupt:
+        raise
+    except BaseException as exc:  # recorded, not raised: one broken cell must not stop a
+        # sweep, nor a model's sys.exit() end it with nothing stored
         result.status = "failed"
-        result.error = f"{type(exc).__name__}: {exc}"
+        result.error = error_text(exc)
         assert result.metrics is not None  # Result.of starts it as {}; _train keeps a dict
         result.metrics["traceback"] = traceback.format_exc(limit=8)
+    note_source(cell, result)
     result.wall_time = time.perf_counter() - start
     result.finished_at = datetime.now(UTC).isoformat(timespec="seconds")
     return result.row()
+
+
+def error_text(exc: BaseException) -> str:
+    """A failed cell's error: the exception's type and text; a sys.exit() said as such."""
+    if isinstance(exc, SystemExit):
+        return f"SystemExit: the model's code called sys.exit({exc.code!r})"
+    return f"{type(exc).__name__}: {exc}"
+
+
+def note_source(cell: Cell, result: Result) -> None:
+    """Where a model given in-process comes from (its class's ``model_source``, set by
+    ``memorybench.usermodels``), kept in the metrics: not part of the key, it names the
+    file when another model later claims the name in the same store."""
+    if cell.is_baseline:
+        return
+    try:
+        source = getattr(core_class_of(cell), "model_source", None)
+    except Exception:  # a model not registered: its cell has failed already
+        return
+    if source is not None:
+        assert result.metrics is not None  # Result.of starts it as {}; _train keeps a dict
+        result.metrics["model_source"] = source
 
 
 @dataclass(frozen=True)
@@ -127,11 +153,12 @@ def _train(cell: Cell, dev: torch.device, result: Result, checkpoints: str | Non
         # The reported metric comes from the test set; the held-out set, which chose when
         # to stop (and, in a horizon search, the learning rate), is "validation".
         test = evaluate(model, task, test_set(task, cell.train, cell.length, cell.seed).to(dev))
-        result.metrics = {**test, "validation": dict(run.metrics),
-                          "causal": bool(getattr(model.core, "causal", True))}
+        result.metrics = {**test, "validation": dict(run.metrics)}
         result.metric, result.loss = test[task.metric], test["loss"]
         result.solved = result.metric >= task.solved
     assert result.metrics is not None  # Result.of starts it as {}; set to dicts above
+    if run.metrics:  # a model that looks ahead is ranked apart (usermodels.check_causal)
+        result.metrics["causal"] = bool(getattr(model.core, "causal", True))
     if run.metrics and cell.train.extrapolate and run.status == "ok":
         result.metrics["extrapolation"] = extrapolation(model, task, cell, dev)
     result.metrics["curve"] = run.curve

@@ -10,45 +10,71 @@ reads the last step's features where a task wants one answer per sequence::
         return MyNet(hidden)                    # (B, T, hidden) -> (B, T, F)
 
 Such objects are registered under their name for one call (``registered``) and keyed by a
-fingerprint of their source, so an edited model trains again. Each is built once on a tiny
-batch before anything trains: a factory that raises, or a module whose output has the
-wrong shape, is one line naming what it got and what was expected.
+fingerprint of their source. A store binds a name to one fingerprint (``check_bound``): an
+edited model is another model there, to be given another name or another store. Each is
+built once on a tiny batch before anything trains: a factory that raises (or exits), or a
+module whose output has the wrong shape, is one line naming what it got and what was
+expected; a model whose earlier outputs move with later inputs is ranked as non-causal.
+Whatever model code prints goes to standard error: standard output is kept for results.
 """
 
 from __future__ import annotations
 
 import difflib
+import functools
 import hashlib
 import importlib.util
 import inspect
+import json
 import sys
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager, redirect_stdout
 from pathlib import Path
 from typing import Any
 
 import torch
 from torch import nn
 
-from memorybench import catalog
+from memorybench import catalog, fingerprints
+from memorybench.cells import Cell
+from memorybench.contract import (
+    call_factory,
+    check_core,
+    did,
+    first_line,
+    label_of,
+    passes_through,
+    probe_features,
+)
 from memorybench.errors import UserError, UserTypeError
 from memorybench.models import MODELS
 from memorybench.models.base import Core
-from memorybench.training import train_cell
+from memorybench.training import error_text, train_cell
 
 # Width arguments a factory may have, in the order they are looked for; a factory (or
 # class) with another name for it says so with a ``width_arg`` attribute.
 WIDTH_NAMES = ("hidden", "d_model", "width", "dim", "hidden_size")
-PROBE = (2, 3)  # (batch, time) of the batch every in-process model is checked on
 ModelLike = str | type | Callable[..., nn.Module] | tuple[str, Any]  # what `models` takes
+SOURCE = "model_source"  # the attribute naming where an in-process model's class comes from
 
 
-def _first_line(exc: BaseException) -> str:
-    return f"{type(exc).__name__}: {(str(exc).strip().splitlines() or [''])[0][:200]}"
+@contextmanager
+def to_stderr() -> Iterator[None]:
+    """Model code's prints go to standard error while the block runs: standard output is
+    kept for what memorybench prints there (``run --format json``)."""
+    with redirect_stdout(sys.stderr):
+        yield
 
 
-def _label(obj) -> str:
-    return getattr(obj, "__qualname__", None) or type(obj).__name__
+def origin_of(obj) -> str:
+    """Where a model given in-process comes from, for a person to find it again:
+    ``path.py:Name`` (a file's, as the path was given), else ``module.Name``; a partial's
+    is its target's."""
+    while isinstance(obj, functools.partial):
+        obj = obj.func
+    module_name = getattr(obj, "__module__", None) or "?"
+    path = getattr(sys.modules.get(module_name), "__file__", None)
+    return f"{path}:{label_of(obj)}" if path else f"{module_name}.{label_of(obj)}"
 
 
 def is_core(obj) -> bool:
@@ -59,7 +85,7 @@ def factory_core(factory: Callable[..., nn.Module], name: str) -> type[Core]:
     """A ``Core`` whose parameters are the factory's and whose forward pass is the
     module's: (B, T, d) -> (B, T, F) per step, the last step's (B, F) otherwise. A factory
     that takes ``d_in`` is given the encoder's width."""
-    label = _label(factory)
+    label = label_of(factory)
     try:
         signature = inspect.signature(factory)
     except (TypeError, ValueError):
@@ -78,8 +104,10 @@ def factory_core(factory: Callable[..., nn.Module], name: str) -> type[Core]:
 
     class ModuleCore(Core):
         description = (inspect.getdoc(factory) or f"{label} (in-process)").splitlines()[0]
-        version = catalog.source_fingerprint(factory)
+        version = fingerprints.fingerprint(factory)
+        built_from = staticmethod(factory) if inspect.isfunction(factory) else factory
         causal = bool(getattr(factory, "causal", True))
+        model_source = origin_of(factory)
 
         def __init__(self, d_in: int, **kwargs):
             super().__init__()
@@ -107,80 +135,6 @@ def factory_core(factory: Callable[..., nn.Module], name: str) -> type[Core]:
     return ModuleCore
 
 
-def call_factory(name: str, factory: Callable, kwargs: dict) -> Any:
-    try:
-        return factory(**kwargs)
-    except UserError:
-        raise
-    except Exception as exc:
-        args = ", ".join(f"{k}={v!r}" for k, v in kwargs.items())
-        raise UserError(f"model {name}: {_label(factory)}({args}) raised {_first_line(exc)}; "
-                        "expected it to build the module") from None
-
-
-def _shape(out) -> str:
-    if isinstance(out, torch.Tensor):
-        return str(tuple(out.shape))
-    if isinstance(out, tuple | list):
-        return f"a {type(out).__name__} ({', '.join(_shape(o) for o in out)})"
-    return f"a {type(out).__name__}"
-
-
-def probe_features(name: str, module: nn.Module, d_in: int) -> int:
-    """F, from one pass of a (2, 3, d_in) batch of zeros through ``module``, which must
-    return a (2, 3, F) tensor; anything else is a one-line error with both shapes."""
-    batch, time = PROBE
-    training = module.training
-    try:  # in eval mode: no dropout draw, no batch-norm statistics moved by the probe
-        with torch.no_grad():
-            out = module.eval()(torch.zeros(batch, time, d_in))
-    except Exception as exc:
-        raise UserError(f"model {name}: its module fails on a ({batch}, {time}, {d_in}) batch "
-                        f"({_first_line(exc)}); expected it to map (batch, time, {d_in}) "
-                        "features to (batch, time, F)") from None
-    finally:
-        module.train(training)
-    if not (isinstance(out, torch.Tensor) and out.dim() == 3 and out.shape[:2] == PROBE
-            and out.shape[2] >= 1):
-        raise UserError(f"model {name}: its module maps a ({batch}, {time}, {d_in}) batch to "
-                        f"{_shape(out)}; expected ({batch}, {time}, F), one F-wide output "
-                        "per time step (a tensor, not a tuple)")
-    return int(out.shape[2])
-
-
-def check_core(name: str, cls: type[Core]) -> None:
-    """Build ``cls`` at its default parameters and run it on a tiny batch, per step and
-    per sequence: the shapes the forward contract promises, before anything trains."""
-    params = cls.parameters_of()
-    width = params.get(cls.width_arg)
-    if not isinstance(width, int) or isinstance(width, bool) or width < 1:
-        raise UserTypeError(f"model {name}: its width argument {cls.width_arg!r} has no "
-                            "positive integer default; expected e.g. "
-                            f"{cls.width_arg}: int = 32 (or a width_arg naming another)")
-    missing = [k for k, v in params.items() if v is inspect.Parameter.empty]
-    if missing:
-        raise UserTypeError(f"model {name}: parameter {missing[0]!r} has no default; expected "
-                            "a default for every constructor argument")
-    with torch.random.fork_rng():
-        core = call_factory(name, cls, {"d_in": width})
-        batch, time = PROBE
-        h = torch.zeros(batch, time, width)
-        with torch.no_grad():
-            for per_step, want in ((True, (batch, time)), (False, (batch,))):
-                try:
-                    out = core(h, per_step=per_step)
-                except Exception as exc:
-                    raise UserError(f"model {name}: forward(h, per_step={per_step}) fails on "
-                                    f"a {tuple(h.shape)} batch ({_first_line(exc)})") from None
-                features = getattr(core, "out_features", None)
-                expected = (*want, features)
-                if not isinstance(out, torch.Tensor) or tuple(out.shape) != expected:
-                    raise UserError(
-                        f"model {name}: forward(h, per_step={per_step}) maps a "
-                        f"{tuple(h.shape)} batch to {_shape(out)}; expected "
-                        f"{expected} (out_features = {features})")
-
-
 def name_of(obj) -> str:
     """The name a model given as an object runs under: a Core's own ``name``, else its
     ``__name__`` in lower case."""
@@ -188,7 +142,7 @@ def name_of(obj) -> str:
     name = own if isinstance(own, str) else getattr(obj, "__name__", "")
     name = name.lower()
     if not name or not name.isprintable() or name.startswith("<"):
-        raise UserTypeError(f"model {_label(obj)} has no usable name; expected a named "
+        raise UserTypeError(f"model {label_of(obj)} has no usable name; expected a named "
                             "function or class, or a (name, model) pair")
     return name
 
@@ -208,7 +162,8 @@ def as_core(obj, name: str) -> type[Core]:
         raise UserTypeError(f"model {name} ({type(obj).__name__}) is not a model; expected a "
                             "registered name, a Core subclass or a function returning an "
                             "nn.Module")
-    check_core(name, cls)
+    with to_stderr():
+        check_core(name, cls)
     return cls
 
 
@@ -234,6 +189,9 @@ def resolve(models) -> tuple[list[str], dict[str, type[Core]]]:
             raise UserError(f"model name {name!r} is given twice; expected each model once "
                             "(a (name, model) pair gives one another name)")
         classes[name] = as_core(obj, name)
+        if isinstance(item, str):  # the file and the name in it, as the user named them
+            path, _, attr = item.rpartition(":")
+            setattr(classes[name], SOURCE, f"{Path(path).resolve()}:{attr}")
         names.append(name)
     return names, classes
 
@@ -241,7 +199,9 @@ def resolve(models) -> tuple[list[str], dict[str, type[Core]]]:
 @contextmanager
 def registered(classes: dict[str, type[Core]]) -> Iterator[None]:
     """``classes`` in the model registry while the block runs, and gone after it (the
-    name each class had, too). A name taken by another model is a one-line error."""
+    name each class had, too). A name taken by another model is a one-line error. Each
+    class says where it comes from (``model_source``, ``origin_of``) while registered:
+    training stores it with the cell's metrics."""
     catalog.spec_files("models")  # cached first, so it never lists the names added here
     added = []
     try:
@@ -251,16 +211,20 @@ def registered(classes: dict[str, type[Core]]) -> Iterator[None]:
             if name in catalog.model_names():
                 raise UserError(f"model {name!r} is already a registered model; expected "
                                 "another name for yours (a (name, model) pair)")
-            added.append((name, cls, vars(cls).get("name")))
+            added.append((name, cls, vars(cls).get("name"), SOURCE in vars(cls)))
             MODELS.register(name)(cls)
+            if not added[-1][3]:  # a worker's copy of a class brings the parent's along
+                setattr(cls, SOURCE, origin_of(cls))
         yield
     finally:
-        for name, cls, old in added:
+        for name, cls, old, had_source in added:
             MODELS.unregister(name)
             if old is None:
                 del cls.name
             else:
                 cls.name = old
+            if not had_source:
+                delattr(cls, SOURCE)
 
 
 def load_file(spec: str) -> tuple[str, object]:
@@ -297,10 +261,14 @@ def _exec_file(where: str, path: Path, module_name: str):
     module = importlib.util.module_from_spec(spec)
     sys.modules[module_name] = module
     try:
-        spec.loader.exec_module(module)
-    except Exception as exc:
+        with to_stderr():
+            spec.loader.exec_module(module)
+    except BaseException as exc:  # a sys.exit() too: one line, not a silent exit
         del sys.modules[module_name]
-        raise UserError(f"{where}: running {path} raised {_first_line(exc)}") from None
+        if passes_through(exc):
+            raise
+        raise UserError(f"{where}: running {path} {did(exc)}; expected a file that defines "
+                        "models") from None
     import cloudpickle  # worker processes cannot import the file by name: send it by value
 
     cloudpickle.register_pickle_by_value(module)
@@ -310,14 +278,21 @@ def _exec_file(where: str, path: Path, module_name: str):
 class WithModels:
     """``work`` (by default ``train_cell``) with in-process models registered around it:
     in this process, and in a worker process, which receives the classes by value
-    (cloudpickle)."""
+    (cloudpickle). What the models print goes to standard error; a ``sys.exit()`` in
+    their code that ``work`` lets through fails the unit, not the sweep (``train_cell``
+    stores it as the cell's error itself)."""
 
     def __init__(self, classes: dict[str, type[Core]], work: Callable | None = None):
         self.classes, self.work = classes, work
 
     def __call__(self, unit, device: str) -> dict:
-        with registered(self.classes):
-            return (self.work or train_cell)(unit, device)
+        try:
+            with registered(self.classes), to_stderr():
+                return (self.work or train_cell)(unit, device)
+        except BaseException as exc:
+            if isinstance(exc, Exception | KeyboardInterrupt):
+                raise
+            return unit.failure(error_text(exc))
 
 
 def from_files(specs) -> tuple[list[str], dict[str, type[Core]]]:
@@ -337,6 +312,39 @@ def check_sendable(classes: dict[str, type[Core]], workers: int) -> None:
             cloudpickle.dumps(cls)
         except Exception as exc:
             raise UserError(f"model {name} cannot be sent to worker processes "
-                            f"({_first_line(exc)}); expected workers=1, or the model "
+                            f"({first_line(exc)}); expected workers=1, or the model "
                             "defined in an importable module") from None
 
+
+def check_bound(store, units: Iterable) -> None:
+    """A store binds a model's name to one model: before ``units`` train into ``store``,
+    an in-process model (its class has a ``model_source``) whose name the store already holds
+    from another file or object is one line naming both; otherwise both would be read as
+    seeds of one model. The same model edited (its file, or the code it is built from) is a
+    new version of it: its cells train, and the report shows its newest version's
+    (``report.latest``). Registered models are not bound: their versions are the code's
+    history."""
+    mine, names = {}, set(MODELS.names())
+    for cell in units:
+        if isinstance(cell, Cell) and cell.model_type in names:
+            source = getattr(MODELS.get(cell.model_type), SOURCE, None)
+            if source is not None:
+                mine[cell.model] = (cell.model_version, source)
+    if not mine:
+        return
+    frame = store.frame()
+    for row in frame[frame["model"].isin(mine)].itertuples():
+        version, source = mine[row.model]
+        stored = _json(row.config).get("model_version")
+        held = _json(row.metrics).get(SOURCE)
+        if held != source and (held is not None or stored != version):
+            raise UserError(
+                f"model {row.model}: this store already holds {row.model} from "
+                f"{held or '(file not recorded)'} ({stored}); this is {source} ({version}), "
+                "another model under the same name; expected another name for it (rename "
+                "it, or a (name, model) pair) or another --db")
+
+
+def _json(text) -> dict:
+    value = json.loads(text) if isinstance(text, str) else text
+    return value if isinstance(value, dict) else {}

@@ -156,15 +156,16 @@ def test_a_changed_model_is_a_new_cell_and_the_same_code_is_the_same():
     assert catalog.fingerprint(first) != catalog.fingerprint(edited)
 
 
-def test_an_edited_model_file_trains_again(tmp_path, model_file, capsys):
+def test_an_edited_model_file_trains_again(tmp_path, model_file):
+    """A new key, so nothing stored is reused: the edited model is a new version of it."""
     db = tmp_path / "r.db"
     spec = f"{model_file}:FileNet"
     first = mb.run(tasks="copy", models=[spec], lengths=[4], db=db, **SMALL)
     model_file.write_text(MODEL_FILE.replace("num_layers=layers", "num_layers=layers, bias=False"))
     second = mb.run(tasks="copy", models=[spec], lengths=[4], db=db, **SMALL)
+    assert len(mb.load(db)) == 2 and len(second) == 1
     assert first["key"].iloc[0] != second["key"].iloc[0]
     assert second["params"].iloc[0] < first["params"].iloc[0]
-    assert len(mb.load(db)) == 2
 
 
 def test_workers_receive_in_process_models(tmp_path, model_file):

@@ -105,7 +105,8 @@ def test_an_older_export_is_imported_under_the_current_keys(invoke, tmp_path):
     from memorybench.cells import upgrade_config
 
     old = cell("copy", "lstm", 10, 0, 0.9, key="old-key",
-               config={"task": "copy", "model_type": "lstm", "length": 10, "seed": 0})
+               config={"task": "copy", "model": "lstm", "model_type": "lstm", "length": 10,
+                       "seed": 0, "key": "old-key"})
     part = exported(invoke, tmp_path, "old.jsonl", [old])
     result = invoke("import", str(part), "--db", "merged.db")
     assert "imported 1, duplicates 0, conflicts 0" in result.stderr

@@ -22,6 +22,7 @@ from memorybench.catalog import (
 from memorybench.config import TrainConfig
 from memorybench.errors import UserError
 from memorybench.models.base import Core, SequenceModel, count_parameters
+from memorybench.models.checks import first_lookahead
 from memorybench.models.sizing import MAX_PARAMS, TOLERANCE, size_for
 from memorybench.models.window import FFWindow
 from memorybench.sweep import Sweep, load_suite, suite_names
@@ -156,6 +157,21 @@ def test_causal_models_ignore_later_inputs(name, kind, mode):
     else:  # a model that says it sees the future must actually do so
         assert not torch.allclose(before[:, :t + 1], after[:, :t + 1])
     assert not torch.allclose(before[:, t + 1:], after[:, t + 1:])
+
+
+@every_model
+def test_the_causality_probe_agrees_with_what_each_model_declares(name):
+    """The probe every in-process model meets when it is loaded (``usermodels``) finds
+    no look-ahead in a model that declares itself causal, and finds it in one that does
+    not (birnn, the encoder)."""
+    model = build(name, KINDS["reals-each"])
+    d_in = model.encode(inputs(KINDS["reals-each"])).shape[-1]
+    assert (first_lookahead(model.core, d_in) is None) == model.core.causal
+
+
+def test_some_models_declare_that_they_look_ahead():
+    assert {"birnn", "encoder"} <= {n for n in MODELS if not build(n, KINDS["reals-each"])
+                                    .core.causal}
 
 
 @every_model

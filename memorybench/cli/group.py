@@ -9,7 +9,7 @@ from pathlib import Path
 
 import click
 
-from memorybench.errors import UserError
+from memorybench.errors import UserError, printable
 from memorybench.store import DEFAULT_DB
 
 EXIT_USAGE = 2
@@ -26,7 +26,9 @@ class Cli(click.Group):
             code = code if isinstance(code, int) else 0
         except (UserError, click.ClickException) as exc:
             message = exc.format_message() if isinstance(exc, click.ClickException) else str(exc)
-            click.echo(f"memorybench: error: {message}", err=True)
+            # One line, terminal-safe: a message may quote a name from a file (a task
+            # named with an escape sequence), which is shown, never sent to the terminal.
+            click.echo(f"memorybench: error: {printable(message)}", err=True)
             code = EXIT_USAGE
         except (click.Abort, KeyboardInterrupt):
             click.echo("memorybench: interrupted", err=True)

@@ -105,8 +105,10 @@ def search(o: Options) -> int:
     names, classes = usermodels.from_files(o.model_files)
     workers = o.workers or default_workers()
     with usermodels.registered(classes):
-        sweep, protocol = search_sweep(o.request(names))
-        searches = plan_searches(sweep, protocol, o.start, o.cap, lrs_given=o.lrs is not None)
+        with usermodels.to_stderr():  # a model that prints as it is built
+            sweep, protocol = search_sweep(o.request(names))
+            searches = plan_searches(sweep, protocol, o.start, o.cap,
+                                     lrs_given=o.lrs is not None)
         device = check_device(o.device)
         if (o.scheduler or o.backend == "dask") and not o.dry_run:
             require_dask(o.scheduler)

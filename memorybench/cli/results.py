@@ -8,6 +8,7 @@ from pathlib import Path
 import click
 
 from memorybench.cli.group import FiniteFloat, cli, db_option
+from memorybench.console import echo
 from memorybench.errors import UserError
 
 
@@ -36,10 +37,10 @@ def export(db, fmt, out, tasks, models):
     if not db.exists():
         raise UserError(f"--db {db}: no such database; run `memorybench run` first or pass "
                         "--db PATH")
-    frame = results.select(results.load(db), tasks, models)
+    frame = results.select(results.load(db, db_option=True), tasks, models)
     if out is not None:
         results.write(frame, out, fmt, inputs=(db,))
-        click.echo(f"wrote {len(frame)} results to {out}", err=True)
+        echo(f"wrote {len(frame)} results to {out}", err=True)
     elif fmt == "parquet":
         raise UserError("--format parquet writes binary data; expected --out FILE")
     else:
@@ -67,24 +68,23 @@ def import_(files, db, skip_conflicts):
       memorybench import cluster-part1.jsonl cluster-part2.jsonl --db results/standard.db
       memorybench import colleague.db --db results/standard.db
     """
-    from memorybench.store import Store, results
+    from memorybench.store import Store, rekeying, results
 
     rows = []
     for path in files:
         results.check_not_input(db, (path,))
-        frame, _ = results.rekey(results.load(path))
+        frame, _ = rekeying.rekey(results.read(path))
         results.check_cells(path, frame)
         rows += [(path, row) for row in results.records(frame)]
     with Store(db) as store:
         added, duplicates, conflicts = store.merge([row for _, row in rows])
     source = {id(row): path for path, row in rows}
     for row, columns in conflicts:
-        click.echo(f"conflict: cell {row['key']} ({row['task']}, {row['model']}, "
-                   f"T={row['length']}, seed {row['seed']}) from {source[id(row)]} differs "
-                   f"from the stored one in {', '.join(columns)}; kept the stored one",
-                   err=True)
-    click.echo(f"imported {added}, duplicates {duplicates}, conflicts {len(conflicts)} "
-               f"into {db}", err=True)
+        echo(f"conflict: cell {row['key']} ({row['task']}, {row['model']}, "
+             f"T={row['length']}, seed {row['seed']}) from {source[id(row)]} differs "
+             f"from the stored one in {', '.join(columns)}; kept the stored one", err=True)
+    echo(f"imported {added}, duplicates {duplicates}, conflicts {len(conflicts)} into {db}",
+         err=True)
     return 1 if conflicts and not skip_conflicts else 0
 
 
@@ -115,17 +115,17 @@ def compare(new, baseline, margin, fmt, update_baseline):
     from memorybench.store.compare import render_text
 
     new_frame = results.load(new)
-    first = update_baseline and (not baseline.exists() or baseline.stat().st_size == 0)
+    first = update_baseline and results.is_new(baseline)
     old_frame = results.empty() if first else results.load(baseline)  # a new baseline
     outcome = compare_results(new_frame, old_frame, margin)
     if fmt == "json":
         click.echo(json.dumps(outcome.to_dict(), indent=1))
     else:
-        click.echo(render_text(outcome))
+        echo(render_text(outcome))
     if update_baseline:
         results.write(new_frame, baseline, results.file_format(baseline, "--update-baseline"),
                       inputs=(new,))
-        click.echo(f"rewrote {baseline} with {len(new_frame)} results", err=True)
+        echo(f"rewrote {baseline} with {len(new_frame)} results", err=True)
         return 0
     return 1 if outcome.failed else 0
 
@@ -160,7 +160,7 @@ def report(db, out, tasks, models, formats, suite):
 
         caps = suite_caps(suite)
     written = render_report(db, out, tasks, models, parse_formats(formats), caps=caps)
-    click.echo(f"wrote {len(written)} files to {out}", err=True)
+    echo(f"wrote {len(written)} files to {out}", err=True)
 
 
 @cli.command()
@@ -204,31 +204,30 @@ def leaderboard(results_path, out, db, suite, searched, check):
         else:
             rows, left_out = suite_rows(db, suite)
         if left_out:
-            click.echo(f"left out {left_out} stored cells that are not in suite {suite}",
-                       err=True)
+            echo(f"left out {left_out} stored cells that are not in suite {suite}", err=True)
         results.write(rows, results_path, "jsonl", inputs=(db,))
     frame = summary.normalise(results.load(results_path))
     caps = suite_caps(suite)  # where the suite's searches end: "≥ cap", not open
     if check:
         stale = stale_report(results_path, out, caps)
         if stale:
-            click.echo(f"{out} is stale ({', '.join(stale)} differ from a fresh render); "
-                       "rebuild it with `memorybench leaderboard`", err=True)
+            echo(f"{out} is stale ({', '.join(stale)} differ from a fresh render); "
+                 "rebuild it with `memorybench leaderboard`", err=True)
             return 1
-        click.echo(f"{out} is up to date with {results_path}", err=True)
+        echo(f"{out} is up to date with {results_path}", err=True)
         return 0
     render_report(results_path, out, caps=caps)
     from memorybench.report import search_rows, searches
 
     search_rows = search_rows.searched(frame)
     if len(search_rows):  # the searches' brackets, each at its chosen learning rate
-        click.echo(searches.score_table(searches.results(search_rows, caps)).text())
+        echo(searches.score_table(searches.results(search_rows, caps)).text())
     else:
         horizons = summary.horizons(summary.by_length(frame))
         table = tables.horizon_table(horizons, sorted(frame["model"].unique()),
                                      sorted(frame["task"].unique()))
-        click.echo(table.markdown())
-    click.echo(f"wrote the leaderboard report to {out}", err=True)
+        echo(table.markdown())
+    echo(f"wrote the leaderboard report to {out}", err=True)
     return 0
 
 
@@ -244,9 +243,9 @@ def rekey(files):
     Example:
       memorybench rekey results/standard.jsonl results/ci-baseline.jsonl
     """
-    from memorybench.store import results
+    from memorybench.store import rekeying
 
     for path in files:
-        changed, rows = results.rekey_file(path)
+        changed, rows = rekeying.rekey_file(path)
         left = "" if changed else "; the file is left as it was"
-        click.echo(f"{path}: {changed} of {rows} keys changed{left}", err=True)
+        echo(f"{path}: {changed} of {rows} keys changed{left}", err=True)

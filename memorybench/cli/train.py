@@ -11,7 +11,7 @@ import click
 
 from memorybench.cli.flags import Options
 from memorybench.cli.group import Cli, FiniteFloat, cli, db_option, model_file_option
-from memorybench.console import print_diagnostics, print_outcome, print_plan
+from memorybench.console import echo, print_diagnostics, print_outcome, print_plan
 
 format_option = click.option("--format", "fmt", type=click.Choice(["text", "json"]),
                              default="text", show_default=True,
@@ -42,10 +42,10 @@ def list_cmd(fmt):
                                for title, rows in sections.items()}, indent=1))
         return
     for title, rows in sections.items():
-        click.echo(f"{title}:")
+        echo(f"{title}:")
         width = max((len(name) for name, _ in rows), default=0)
         for name, text in rows:
-            click.echo(f"  {name:<{width}}  {text}")
+            echo(f"  {name:<{width}}  {text}")
 
 
 @cli.command()
@@ -109,7 +109,9 @@ def run_cells(o: Options) -> int:
 
     names, classes = usermodels.from_files(o.model_files)
     workers = o.workers or default_workers()
-    with usermodels.registered(classes):
+    # A model's prints (when the sweep builds it, when it trains here) go to standard
+    # error: standard output is for the plan and the outcome, printed after the block.
+    with usermodels.registered(classes), usermodels.to_stderr():
         cells = build_sweep(o.request(names)).cells()
         device = check_device(o.device)
         if (o.scheduler or o.backend == "dask") and not o.dry_run:
@@ -189,7 +191,7 @@ def diagnose(task, models, model_files, length, seeds, steps, settings, db, out,
         check_out(out)  # a bad --out is refused now, not after minutes of training
         usermodels.check_sendable(classes, workers)
         for name in skipped:
-            click.echo(f"{name}: does not apply: a per-step recurrent state does not exist "
+            echo(f"{name}: does not apply: a per-step recurrent state does not exist "
                        "in this model (no state is carried from step to step); skipped",
                        err=True)
         frame, counts = diagnostics.run(

@@ -14,7 +14,14 @@ from typing import Any
 
 from memorybench import catalog
 from memorybench.cells import Cell
-from memorybench.config import TRAIN_KEYS, Protocol, Request
+from memorybench.config import (
+    MAX_LENGTH,
+    TRAIN_KEYS,
+    Protocol,
+    Request,
+    check_distinct,
+    check_seeds,
+)
 from memorybench.errors import UserError, is_integer
 from memorybench.horizon import checks, failure, rules
 from memorybench.horizon.protocol import protocol_from
@@ -135,6 +142,14 @@ class Search:
         """Every cell of the rungs trained so far (stored, or asked for and not yet)."""
         return [c for n in state.trained for c in self.at(n, rows, rungs)[0]]
 
+    def asked(self, state: State, rungs: dict[int, Rung],
+              rows: dict[str, dict[str, Any]]) -> list[Cell]:
+        """Every cell the search has asked for so far, stored or not: its decided rungs',
+        then its open rung's (a closed search's probes)."""
+        now = (self.probe_cells(state, rungs) if state.next is None
+               else self.at(state.next, rows, rungs)[0])
+        return self.trained(state, rungs, rows) + now
+
     def worst_extra(self, length: int, rungs: dict[int, Rung]) -> list[Cell]:
         """Stand-ins for the most a failing rung at ``length`` trains beyond its first
         cells, each as long as the steps it adds: the rest of the grid, the rates past one
@@ -183,6 +198,7 @@ def search_sweep(request: Request) -> tuple[Sweep, Protocol]:
         sweep.models = list(extra["models"])
     sweep.seeds = list(request.seeds or []) or extra.get("seeds") or (
         sweep.seeds if suite else [0, 1, 2])
+    check_seeds(sweep.seeds, "seeds" if request.seeds else f"suite {suite}: seeds")
     n_params = request.params if request.params is not None else extra.get("params")
     if n_params is not None:
         if not is_integer(n_params) or n_params < 1:
@@ -214,9 +230,9 @@ def task_ladder(task: str, sweep: Sweep, protocol: Protocol, start: int | None,
     if start is None:
         start = table["start"] if "start" in table else min(spec.get("lengths") or [1])
     for name, value in (("start", start), ("cap", cap), ("control", table.get("control", 1))):
-        if not is_integer(value) or value < 1:
+        if not is_integer(value) or not 1 <= value <= MAX_LENGTH:
             raise UserError(f"task {task}: horizon {name} {value!r} is invalid; expected an "
-                            "integer >= 1")
+                            f"integer from 1 to {MAX_LENGTH:,} (memorybench.config.MAX_LENGTH)")
     built = catalog.build_task(task, {**spec.get("params", {}), **sweep.for_task("task", task)})
 
     def valid(length: int) -> bool:
@@ -232,6 +248,21 @@ def task_ladder(task: str, sweep: Sweep, protocol: Protocol, start: int | None,
                         "raise --start")
     control = max(int(table.get("control") or 1), built.min_length)
     return lengths, cap, built, min(control, lengths[0]) if valid(control) else lengths[0]
+
+
+def checked_probes(task: str, built: Task, table: dict[str, list[int]]
+                   ) -> dict[str, tuple[int, ...]]:
+    """A suite's probe lengths of ``task`` per model (``[horizon] probes``), each a length
+    the task takes, each once; or one line naming the first that is not."""
+    for model, lengths in table.items():
+        where = f"[horizon] probes: {task} {model}"
+        try:
+            for length in lengths:
+                built.check_length(length)
+        except UserError as exc:
+            raise UserError(f"{where}: {exc}") from None
+        check_distinct(where, lengths, "[10, 20, 40]")
+    return {model: tuple(lengths) for model, lengths in table.items()}
 
 
 def apply_horizon_tables(sweep: Sweep, extra: dict[str, Any]) -> None:
@@ -275,6 +306,7 @@ def plan_searches(sweep: Sweep, protocol: Protocol, start: int | None = None,
     for task in sweep.tasks:
         ladder, task_cap, built, control = task_ladder(task, sweep, protocol, start, cap,
                                                        ladders.get(task))
+        task_probes = checked_probes(task, built, probes.get(task, {}))
         for model in sweep.models:
             baseline = catalog.is_baseline(model)
             if baseline and not sweep.model_cells(task, built, ladder[:1], model):
@@ -303,7 +335,7 @@ def plan_searches(sweep: Sweep, protocol: Protocol, start: int | None = None,
             searches.append(Search(task, model, own, own_cap,
                                    (base[0].train.lr,) if baseline else lrs, base, causal,
                                    baseline, protocol.lr_rungs != "every" and len(lrs) > 1,
-                                   tuple(probes.get(task, {}).get(model, ())), first,
+                                   task_probes.get(model, ()), first,
                                    protocol.lr_rungs == "first", protocol.lr_beyond,
                                    protocol.ceiling, protocol.control_multiple))
     return searches

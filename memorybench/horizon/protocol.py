@@ -7,7 +7,7 @@ from __future__ import annotations
 from typing import Any
 
 from memorybench import catalog
-from memorybench.config import Protocol
+from memorybench.config import MAX_LENGTH, Protocol, check_seeds
 from memorybench.errors import UserError, is_integer
 from memorybench.registry import unknown_name
 
@@ -19,6 +19,11 @@ HORIZON_KEYS = {"factor", "resolution", "lrs", "lr_rungs", "multiples", "test_si
 # seeds, with which training budget and task settings (over the suite's, for `horizon` only)
 SWEEP_KEYS = ("params", "seeds", "tasks", "models", "ladders", "caps", "probes", "train",
               "task", "model")
+
+
+def is_length(value: object) -> bool:
+    """An integer from 1 to ``MAX_LENGTH``."""
+    return isinstance(value, int) and not isinstance(value, bool) and 1 <= value <= MAX_LENGTH
 
 
 def protocol_from(table: dict[str, Any], flags: dict[str, Any]) -> tuple[Protocol, dict[str, Any]]:
@@ -45,6 +50,7 @@ def protocol_from(table: dict[str, Any], flags: dict[str, Any]) -> tuple[Protoco
                                  and all(is_integer(s) for s in extra["seeds"])):
         raise UserError(f"[horizon] seeds = {extra['seeds']!r} is invalid; expected a list "
                         "of integers, e.g. [0, 1, 2]")
+    check_seeds(extra.get("seeds", ()), "[horizon] seeds")
     for name in ("tasks", "models"):
         if name in extra:
             names = catalog.task_names() if name == "tasks" else catalog.model_names()
@@ -68,9 +74,9 @@ def protocol_from(table: dict[str, Any], flags: dict[str, Any]) -> tuple[Protoco
         raise UserError(f"[horizon] ladders = {ladders!r} is invalid; expected a table of "
                         "tasks, e.g. ladders = { copy = { start = 8, cap = 256 } }")
     caps = extra.get("caps", {})
-    if not isinstance(caps, dict) or not all(is_integer(v) and v >= 1 for v in caps.values()):
+    if not isinstance(caps, dict) or not all(is_length(v) for v in caps.values()):
         raise UserError(f"[horizon] caps = {caps!r} is invalid; expected a table of models "
-                        "and lengths, e.g. caps = { attention = 256 }")
+                        f"and lengths from 1 to {MAX_LENGTH:,}, e.g. caps = {{ attention = 256 }}")
     per_model = [name for name, v in extra.get("model", {}).items() if isinstance(v, dict)]
     for where, names in (("caps", list(caps)), ("model", per_model)):
         for model in names:
@@ -80,11 +86,11 @@ def protocol_from(table: dict[str, Any], flags: dict[str, Any]) -> tuple[Protoco
     probes = extra.get("probes", {})
     if not isinstance(probes, dict) or not all(
             isinstance(by_model, dict) and all(
-                isinstance(ns, list) and ns and all(is_integer(n) and n >= 1 for n in ns)
+                isinstance(ns, list) and ns and all(is_length(n) for n in ns)
                 for ns in by_model.values()) for by_model in probes.values()):
         raise UserError(f"[horizon] probes = {probes!r} is invalid; expected a table of tasks "
-                        "and models with lists of lengths, e.g. probes = { agreement = { elman "
-                        "= [10, 20, 40] } }")
+                        f"and models with lists of lengths from 1 to {MAX_LENGTH:,}, e.g. "
+                        "probes = { agreement = { elman = [10, 20, 40] } }")
     for by_model in probes.values():
         for model in by_model:
             if model not in catalog.model_names():

@@ -33,21 +33,26 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from memorybench.cells import Metrics
+from memorybench.config import MAX_LENGTH, MAX_RUNGS
 from memorybench.errors import UserError
 from memorybench.horizon.checks import still_learning
 
 
 def ladder(start: int, cap: int, factor: float) -> list[int]:
-    """start, start x factor, ... (rounded, strictly increasing), ending exactly at cap."""
+    """start, start x factor, ... (rounded, strictly increasing), ending exactly at cap;
+    a ladder of more than ``MAX_RUNGS`` lengths is refused as it is climbed, never built."""
     if start > cap:
         raise UserError(f"horizon start {start} is above the cap {cap}; expected start <= cap")
     out, x = [start], float(start)
     while True:
-        x *= factor
-        nxt = max(round(x), out[-1] + 1)
-        if nxt >= cap:
+        x *= factor  # a factor of 1e300 makes x infinite, which no round() takes
+        if x >= cap or (nxt := max(round(x), out[-1] + 1)) >= cap:
             break
         out.append(nxt)
+        if len(out) >= MAX_RUNGS:  # the cap is one more
+            raise UserError(f"a ladder from {start} to {cap} at factor {factor} has more "
+                            f"than {MAX_RUNGS} lengths; expected a larger --factor (x2 "
+                            f"climbs from 1 to {MAX_LENGTH:,} in 21)")
     if out[-1] != cap:
         out.append(cap)
     return out

@@ -26,6 +26,7 @@ from memorybench.horizon.rules import Rung, State
 from memorybench.runner import SweepInterrupted, Work, make_plan, run_plan
 from memorybench.store import Store, results
 from memorybench.training import Continuing
+from memorybench.usermodels import check_bound
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -108,8 +109,10 @@ def run_searches(searches: list[Search], protocol: Protocol, db: str | Path, wor
     continuing the checkpoints beside ``db``, ``checkpoints.folder_of``, which are
     removed once every search has closed unless ``keep_checkpoints``)."""
     printed: set[int] = set()
-    trained = 0
+    trained: set[str] = set()  # the keys this command stored
     with Store(db, readonly=dry_run) as store:
+        # a name the store holds for another model: refused before anything is said
+        check_bound(store, [s.cells(s.lengths[0])[0] for s in searches])
         while True:
             rows = stored_rows(store)
             states = [s.state(rows, protocol.resolution) for s in searches]
@@ -133,17 +136,15 @@ def run_searches(searches: list[Search], protocol: Protocol, db: str | Path, wor
 
             def put(row: Row, keys: set[str] = controls) -> None:
                 store.put(as_control(row, keys))
+                trained.add(row["key"])
 
             try:
-                counts = run_plan(plan, store, workers=workers, device=device,
-                                  backend=backend, scheduler=scheduler, progress=progress,
-                                  work=work or Continuing(str(folder_of(db))),
-                                  put=put)
-            except SweepInterrupted as stop:
-                click.echo(f"memorybench: interrupted; {sum(stop.counts.values())} cells "
-                           f"stored in {db}; run the same command to resume", err=True)
+                run_plan(plan, store, workers=workers, device=device, backend=backend,
+                         scheduler=scheduler, progress=progress,
+                         work=work or Continuing(str(folder_of(db))), put=put)
+            except SweepInterrupted:
+                print_interrupted(searches, protocol, stored_rows(store), trained, db)
                 return 130
-            trained += sum(counts.values())
     print_totals(searches, states, trained, db, rows)
     if not keep_checkpoints:
         checkpoints.prune(folder_of(db), {checkpoints.lineage(c) for s, (state, rungs) in
@@ -158,19 +159,45 @@ def run_searches(searches: list[Search], protocol: Protocol, db: str | Path, wor
     return 1 if failed else 0
 
 
+def asked_keys(searches: list[Search], protocol: Protocol, rows: dict[str, Row]) -> set[str]:
+    """The keys of every cell the searches have asked for so far (``Search.asked``), read
+    from the stored ``rows``: each cell once, however many searches share it."""
+    keys: set[str] = set()
+    for search in searches:
+        state, rungs = search.state(rows, protocol.resolution)
+        keys |= {c.key for c in search.asked(state, rungs, rows)}
+    return keys
+
+
+def print_interrupted(searches: list[Search], protocol: Protocol, rows: dict[str, Row],
+                      trained: set[str], db: str | Path) -> None:
+    """What an interrupted command leaves: the searches' cells stored, however many
+    rounds or earlier commands stored them, and those it stored itself (``trained``)."""
+    stored = asked_keys(searches, protocol, rows) & rows.keys()
+    click.echo(f"memorybench: interrupted; {len(stored)} cells of these searches are stored "
+               f"in {db} ({len(stored & trained)} trained now); run the same command to "
+               "resume", err=True)
+
+
 def print_totals(searches: list[Search], states: list[tuple[State, dict[int, Rung]]],
-                 trained: int, db: str | Path, rows: dict[str, Row]) -> None:
-    """Cells the searches hold against a full grid over the same ladders, and the share of
-    their training time spent in cells that did not solve (those run their whole budget)."""
-    searched = sum(len(s.trained(st, rungs, rows)) for s, (st, rungs) in zip(searches, states,
-                                                                              strict=True))
+                 trained: set[str], db: str | Path, rows: dict[str, Row]) -> None:
+    """The cells the closed searches hold, each once: those this command stored
+    (``trained``) and those it found stored; against a full grid over the same ladders;
+    and the share of their training time spent in cells that did not solve (those run
+    their whole budget)."""
+    pairs = list(zip(searches, states, strict=True))
+    keys = {c.key for s, (st, rungs) in pairs for c in s.asked(st, rungs, rows)}
+    rungs_only = {c.key for s, (st, rungs) in pairs for c in s.trained(st, rungs, rows)}
+    now = len(keys & trained)
+    probes = len(keys - rungs_only)
     grid = sum(len(s.lengths) * len(s.base) for s in searches)
-    ratio = grid / searched if searched else math.inf
-    click.echo(f"{len(searches)} searches: {searched} cells ({trained} trained now, the rest "
-               f"stored in {db}); a full grid over the same ladders: {grid} cells "
-               f"({ratio:.1f}× more)", err=True)
-    stored = [rows[c.key] for s, (st, rungs) in zip(searches, states, strict=True)
-              for c in s.trained(st, rungs, rows) if c.key in rows]
+    ratio = grid / len(rungs_only) if rungs_only else math.inf
+    click.echo(f"{len(searches)} searches: {len(keys)} cells ({now} trained now, "
+               f"{len(keys & rows.keys()) - now} found stored in {db}"
+               + (f"; {probes} of them probes" if probes else "")
+               + f"); a full grid over the same ladders: {grid} cells ({ratio:.1f}× the "
+               f"{len(rungs_only)} cells of the searches' rungs)", err=True)
+    stored = [rows[k] for k in sorted(keys & rows.keys())]
     total = sum(r.get("wall_time") or 0.0 for r in stored)
     failing = sum(r.get("wall_time") or 0.0 for r in stored if not r.get("solved"))
     if total:
@@ -199,7 +226,7 @@ def print_dry_run(searches: list[Search], states: list[tuple[State, dict[int, Ru
         status = (f"closed: {verdict}" if state.closed
                   else f"next T={state.next}; worst case left {len(cells)} cells and "
                   f"{len(more)} extensions, {duration(seconds)}")
-        click.echo(f"{search.task} × {search.model}: ladder "
+        click.echo(f"{text.pair(search.task, search.model)}: ladder "
                    f"{' '.join(map(str, search.lengths))}; trained {done or 'nothing'}; "
                    f"{status}")
     click.echo(f"worst case left: {len(left)} cells and {len(extra)} extensions, at most "

@@ -4,6 +4,7 @@ is decided in ``rules``."""
 
 from __future__ import annotations
 
+from memorybench.errors import printable
 from memorybench.horizon.rules import (
     NOT_LEARNED,
     Rung,
@@ -25,7 +26,7 @@ def describe(task: str, model: str, state: State, rungs: dict[int, Rung], cap: i
         parts.append(f"solves T={lo.length} ({lo.n_solved}/{len(lo.seeds)} seeds)")
     if hi is not None:
         parts.append(f"fails T={hi.length} ({failures(hi)})")
-    text = f"{task} × {model}{'' if causal else ' (non-causal)'}: "
+    text = f"{pair(task, model)}{'' if causal else ' (non-causal)'}: "
     c = rungs.get(control) if control is not None else None
     if not_learned(state, control) and c is not None:
         text += f"{NOT_LEARNED}: fails the control T={control} ({failures(c)})"
@@ -46,6 +47,12 @@ def describe(task: str, model: str, state: State, rungs: dict[int, Rung], cap: i
                  "still learning when their budget ran out (↗: more steps may move it)")
 
     return text
+
+
+def pair(task: str, model: str) -> str:
+    """'copy × lstm', safe to print: a name given through the API (a ``(name, model)``
+    pair) or read from a store may hold an escape sequence, shown and not obeyed."""
+    return f"{printable(task)} × {printable(model)}"
 
 
 def failures(r: Rung) -> str:

@@ -125,3 +125,51 @@ def check_fits(name: str, io: TaskIO, mcls: type[Core], params: dict, batch: int
                         "parameters "
                         f"{params}: needs about {need / 2 ** 30:,.0f} GiB to train, more than "
                         f"this machine's {have / 2 ** 30:,.0f} GiB; expected smaller values")
+
+
+# The causality probe's batch: (batch, time). Six steps leave room to look ahead by up to
+# five; a real look-ahead moves earlier outputs by far more than the float32 rounding of a
+# parallel scan or an FFT convolution (the tolerances).
+LOOKAHEAD_PROBE = (2, 6)
+LOOKAHEAD_RTOL, LOOKAHEAD_ATOL = 1e-3, 1e-4
+
+
+def first_lookahead(core: Core, d_in: int) -> int | None:
+    """The first step whose output changes when only later inputs change, or None for a
+    core that is causal in fact: per cut t, inputs equal up to t and random after it, the
+    outputs at steps <= t compared, in eval mode and in train mode (the same dropout draws
+    in both passes). The core's mode and the global random state are left as they were."""
+    import torch
+
+    batch, time = LOOKAHEAD_PROBE
+    g = torch.Generator().manual_seed(0)
+    x = torch.randn(batch, time, d_in, generator=g)  # (B, T, d_in)
+    training = core.training
+    try:
+        for mode in (False, True):
+            core.train(mode)
+            for t in range(time - 1):
+                later = x.clone()
+                later[:, t + 1:] = torch.randn(batch, time - t - 1, d_in, generator=g)
+                step = _first_change(_per_step(core, x)[:, :t + 1],
+                                     _per_step(core, later)[:, :t + 1])
+                if step is not None:
+                    return step
+    finally:
+        core.train(training)
+    return None
+
+
+def _per_step(core: Core, h):
+    import torch
+
+    with torch.no_grad(), torch.random.fork_rng(devices=[]):
+        torch.manual_seed(0)  # the same dropout draws for both inputs
+        return core(h, per_step=True)  # (B, T, F)
+
+
+def _first_change(a, b) -> int | None:
+    """The first step (dimension 1) at which (B, T, F) outputs ``a`` and ``b`` differ."""
+    changed = (a - b).abs() > LOOKAHEAD_ATOL + LOOKAHEAD_RTOL * a.abs()  # (B, T, F)
+    steps = changed.any(dim=2).any(dim=0).nonzero()  # (n, 1): the steps that changed
+    return int(steps[0, 0]) if len(steps) else None

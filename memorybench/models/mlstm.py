@@ -13,10 +13,11 @@ kept in range by a running max state m (the stabilization of sec 2.2):
 with C_0 = n_0 = 0 and m_0 = 0. The parallel form (the paper's appendix) weighs step s's
 write at step t by D_ts = sum_{r=s+1..t} log f_r + i~_s; here it runs chunkwise: that
 matrix inside chunks of ``chunk`` steps (all chunks at once), the stabilized (C, n, m)
-carried from chunk to chunk, so memory grows with T * chunk, not T^2. Gate biases start
-as in the paper's code: forget biases spread over [3, 6] per head (long memory at first),
-input biases 0. The block is a pre-norm residual around q, k, v, gates and an output
-projection (the paper's up-projection and convolution are left out).
+carried from chunk to chunk, so memory grows with T * chunk, not T^2. Forget biases start
+spread over [3, 6] per head (long memory at first), as in the paper's code; input biases
+start at 0 (xlstm 2.0.6 draws them from N(0, 0.1^2); docs/your-model.md). The block is a
+pre-norm residual around q, k, v, gates and an output projection (the paper's
+up-projection and convolution are left out).
 """
 
 from __future__ import annotations

@@ -36,7 +36,8 @@ class S4DBlock(nn.Module):
         self.log_dt = nn.Parameter(torch.rand(width) * (math.log(dt_max) - math.log(dt_min))
                                    + math.log(dt_min))  # (H,)
         self.A_re_log = nn.Parameter(torch.full((width, modes), math.log(0.5)))  # (H, N/2)
-        self.A_im = nn.Parameter(math.pi * torch.arange(modes).repeat(width, 1).float())
+        self.A_im = nn.Parameter(math.pi * torch.arange(
+            modes, dtype=torch.get_default_dtype()).repeat(width, 1))
         # C ~ complex normal, variance 1/2 per part (S4D's standalone init)
         self.C = nn.Parameter(torch.randn(2, width, modes) * math.sqrt(0.5))  # re, im
         self.D = nn.Parameter(torch.randn(width))  # (H,)

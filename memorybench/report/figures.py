@@ -21,6 +21,7 @@ import seaborn as sns
 from matplotlib.figure import Figure
 from matplotlib.ticker import FixedFormatter, FixedLocator, FuncFormatter, NullLocator
 
+from memorybench.errors import printable
 from memorybench.report import gradients
 from memorybench.report.gradients import PHASES, R2_FLOOR
 
@@ -75,8 +76,10 @@ def style(models: list[str], baselines: frozenset[str] = frozenset()) -> dict[st
 
 
 def label(text) -> str:
-    """A name as matplotlib shows it literally: no mathtext from a '$' in it."""
-    return str(text).replace("$", r"\$")
+    """A name as matplotlib shows it literally: no mathtext from a '$' in it, and a control
+    character shown as its escape (matplotlib's warning of a missing glyph would otherwise
+    send it, an escape sequence from a results file, to the terminal)."""
+    return printable(text).replace("$", r"\$")
 
 
 @contextmanager

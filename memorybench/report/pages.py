@@ -12,7 +12,7 @@ from typing import Any
 import pandas as pd
 
 from memorybench.errors import UserError
-from memorybench.report import claims, diagnostics, figures, references, summary, tables
+from memorybench.report import claims, diagnostics, figures, latest, references, summary, tables
 from memorybench.report.output import FIGURES, add_figure, check_out, render, write_atomically
 from memorybench.report.search_rows import at_chosen_rates
 from memorybench.report.searches import results as search_results
@@ -55,12 +55,14 @@ def render_report(db: str | Path, out: str | Path = DEFAULT_OUT, tasks=(), model
         styles = figures.style(sorted(diag["model"].unique()))
         files, context = {}, {"cells": False, "store": db.name}
     else:
-        frame = summary.select(summary.normalise(raw), tuple(tasks), tuple(models))
+        frame, superseded = latest.newest_versions(
+            summary.select(summary.normalise(raw), tuple(tasks), tuple(models)))
         # One colour per model across every figure, the diagnostics' included.
         styles = figures.style(sorted(set(frame["model"]) | set(diag.get("model", []))),
                                summary.baseline_models(frame))
         files, context = _build(frame, styles, store_name=db.name, tasks=tasks, models=models,
                                 caps=caps)
+        context["superseded"] = superseded
     diag_files, context["gradient"] = diagnostics.build(diag, styles)
     files.update(diag_files)
     context["diagnostic_facts"] = summary.stored_facts(diag) if not diag.empty else None

@@ -18,7 +18,7 @@ from typing import Any
 import pandas as pd
 
 from memorybench.cells import COLUMNS, JSON_COLUMNS
-from memorybench.errors import UserError
+from memorybench.errors import UserError, printable
 from memorybench.store.file import (
     APPLICATION_ID,
     DEFAULT_DB,
@@ -44,11 +44,15 @@ from memorybench.store.schema import (
 
 
 class Store:
-    """A results database. ``readonly`` opens an existing file (or nothing) without writing."""
+    """A results database. ``readonly`` opens an existing file (or nothing) without writing.
+    ``label`` names the file in errors where it is an input of the command (its path);
+    by default it is the command's ``--db``."""
 
-    def __init__(self, path: str | Path = DEFAULT_DB, readonly: bool = False):
+    def __init__(self, path: str | Path = DEFAULT_DB, readonly: bool = False,
+                 label: str | None = None):
         self.path = Path(path)
-        check_existing(self.path)
+        self.label = label or f"--db {self.path}"
+        check_existing(self.path, label)
         self.con: sqlite3.Connection | None = None
         if readonly:
             if self.path.exists() and self.path.stat().st_size > 0:
@@ -229,12 +233,12 @@ class Store:
             frame = pd.read_sql_query("SELECT * FROM cells ORDER BY task, model, length, seed, "
                                       "key", self.con)
         except (sqlite3.DatabaseError, pd.errors.DatabaseError) as exc:
-            raise UserError(f"--db {self.path} is a damaged database ({exc}); expected a "
+            raise UserError(f"{self.label} is a damaged database ({exc}); expected a "
                             "memorybench store") from None
         frame = frame.reindex(columns=list(COLUMNS))  # an older store read as it is: NA columns
         return typed(frame, lambda row, what: UserError(
-            f"--db {self.path}: the stored cell {frame['key'].iloc[row]} has {what}; expected "
-            "a store written by `memorybench run`"))
+            f"{self.label}: the stored cell {printable(frame['key'].iloc[row])} has {what}; "
+            "expected a store written by `memorybench run`"))
 
     # --- diagnostics (memorybench.diagnostics) ----------------------------------------------
     def _has_diagnostics(self) -> bool:

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import os
 import sqlite3
+import stat
 from pathlib import Path
 
 from memorybench.errors import UserError
@@ -17,28 +18,52 @@ SQLITE_HEADER = b"SQLite format 3\x00"
 DEFAULT_DB = Path("results") / "memorybench.db"
 
 
-def check_existing(path: Path) -> None:
+# What an input that is not a store may be instead (``results.load`` reads those too).
+INPUT_EXPECTED = "a .db store or an exported .csv/.json/.jsonl/.parquet file"
+# How special files are named when one is given where a file is expected.
+SPECIAL = {stat.S_ISFIFO: "named pipe (FIFO)", stat.S_ISCHR: "character device",
+           stat.S_ISBLK: "block device", stat.S_ISSOCK: "socket"}
+
+
+def check_regular(path: Path, label: str, expected: str) -> None:
+    """Refuse an existing path that is not a regular file (a directory, a FIFO, a device)
+    before anything opens it: reading a FIFO waits for a writer forever."""
+    try:
+        mode = os.stat(path).st_mode
+    except OSError:
+        return  # no such file: the caller says what that means for it
+    if stat.S_ISREG(mode):
+        return
+    if stat.S_ISDIR(mode):
+        raise UserError(f"{label} is a directory; expected {expected}")
+    kind = next((name for test, name in SPECIAL.items() if test(mode)), "special file")
+    raise UserError(f"{label} is a {kind}, not a regular file; expected {expected}")
+
+
+def check_existing(path: Path, label: str | None = None) -> None:
     """Refuse a file that is not a memorybench store, without writing to it (or beside it:
-    a refused file gains no -wal or -shm companion)."""
-    if path.is_dir():
-        raise UserError(f"--db {path} is a directory; expected a database file path such as "
-                        f"{DEFAULT_DB}")
+    a refused file gains no -wal or -shm companion). ``label`` names the file in errors:
+    an input of the command (its path); None for the command's own ``--db``."""
+    name = label or f"--db {path}"
+    check_regular(path, name, INPUT_EXPECTED if label else
+                  f"a database file path such as {DEFAULT_DB}")
     if not path.exists() or path.stat().st_size == 0:
         return
     try:
         with path.open("rb") as f:
             header = f.read(100)  # the SQLite file header
     except OSError as exc:
-        raise UserError(f"--db {path} cannot be read ({exc.strerror})") from None
+        raise UserError(f"{name} cannot be read ({exc.strerror})") from None
     if not header.startswith(SQLITE_HEADER):
-        raise UserError(f"--db {path} is not a memorybench database (not an SQLite file); "
-                        "expected a file written by `memorybench run` or a new path")
+        raise UserError(f"{name} is not a memorybench database (not an SQLite file); expected "
+                        + (INPUT_EXPECTED if label else
+                           "a file written by `memorybench run` or a new path"))
     uri = path.resolve().as_uri()
     if not Path(f"{path}-wal").exists():
         # No log: the file is complete as it is. ``immutable`` reads it without creating
         # the shared-memory file a WAL database otherwise gets on open.
         try:
-            app_id, version = read_marks(f"{uri}?immutable=1", path)
+            app_id, version = read_marks(f"{uri}?immutable=1", path, name)
             if app_id == APPLICATION_ID and version <= SCHEMA_VERSION:
                 return
         except UserError:
@@ -48,17 +73,18 @@ def check_existing(path: Path) -> None:
     companions = [Path(f"{path}-wal"), Path(f"{path}-shm")]
     existed = [c.exists() for c in companions]
     try:
-        app_id, version = read_marks(f"{uri}?mode=ro", path)
+        app_id, version = read_marks(f"{uri}?mode=ro", path, name)
     except UserError:
         remove_new_companions(companions, existed)
         raise
     if app_id != APPLICATION_ID or version > SCHEMA_VERSION:
         remove_new_companions(companions, existed)
     if app_id != APPLICATION_ID:
-        raise UserError(f"--db {path} is an SQLite database of another program, not a "
-                        "memorybench store; choose another path")
+        raise UserError(f"{name} is an SQLite database of another program, not a "
+                        "memorybench store; " + (f"expected {INPUT_EXPECTED}" if label else
+                                                 "choose another path"))
     if version > SCHEMA_VERSION:
-        raise UserError(f"--db {path} has schema version {version}, newer than this "
+        raise UserError(f"{name} has schema version {version}, newer than this "
                         f"memorybench's {SCHEMA_VERSION}; upgrade memorybench to read it")
 
 
@@ -72,9 +98,9 @@ def remove_new_companions(companions: list[Path], existed: list[bool]) -> None:
             shm.unlink(missing_ok=True)
 
 
-def read_marks(uri: str, path: Path) -> tuple[int, int]:
+def read_marks(uri: str, path: Path, name: str) -> tuple[int, int]:
     """(application id, schema version) of an SQLite file, reading every table's schema so
-    that a damaged file is caught here."""
+    that a damaged file is caught here; ``name``: the file as errors name it."""
     try:
         con = sqlite3.connect(uri, uri=True, isolation_level=None)
         try:
@@ -90,17 +116,17 @@ def read_marks(uri: str, path: Path) -> tuple[int, int]:
                 if problem != "ok":
                     raise sqlite3.DatabaseError(" ".join(problem.split()))
                 if tables:
-                    check_schema(con, path, version)
+                    check_schema(con, name, version)
         finally:
             con.close()
     except sqlite3.DatabaseError as exc:
         folder = path.parent if str(path.parent) else Path(".")
         if Path(f"{path}-wal").exists() and not os.access(folder, os.W_OK):
-            raise UserError(f"--db {path} cannot be read here: its write-ahead log "
+            raise UserError(f"{name} cannot be read here: its write-ahead log "
                             f"({path.name}-wal) needs a shared-memory file beside it and the "
                             "folder is read-only; expected a store in a writable folder (or "
                             "copy it with its -wal to one)") from None
-        raise UserError(f"--db {path} is a damaged database ({exc}); expected a memorybench "
+        raise UserError(f"{name} is a damaged database ({exc}); expected a memorybench "
                         "store") from None
     if app_id == 0 and tables == 0:  # an empty SQLite file, e.g. a store being created
         return APPLICATION_ID, 0

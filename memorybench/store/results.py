@@ -8,15 +8,17 @@ reads back into the same table a store gives.
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Sequence
+from collections.abc import Hashable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
 
-from memorybench.cells import COLUMNS, JSON_COLUMNS, cell_key, upgrade_config
+from memorybench.cells import COLUMNS, JSON_COLUMNS, cell_key
 from memorybench.errors import UserError, printable
 from memorybench.store.db import Store
+from memorybench.store.file import INPUT_EXPECTED, check_regular
+from memorybench.store.rows import identity_problem
 from memorybench.store.schema import typed
 
 FILE_FORMATS = {".csv": "csv", ".json": "json", ".jsonl": "jsonl", ".parquet": "parquet"}
@@ -68,8 +70,7 @@ def write(frame: pd.DataFrame, path: Path, fmt: str,
     """Write ``frame`` to ``path`` whole: a temporary file renamed over the target. It may
     not be one of ``inputs`` (the files the command reads), nor a store's companion files."""
     path = Path(path)
-    if path.is_dir():
-        raise UserError(f"{path} is a directory; expected a file path to write")
+    check_regular(path, str(path), "a file path to write")
     check_not_input(path, inputs)
     tmp = path.with_name(path.name + ".tmp")
     try:
@@ -83,6 +84,13 @@ def write(frame: pd.DataFrame, path: Path, fmt: str,
         tmp.unlink(missing_ok=True)
         raise UserError(f"{path} cannot be written ({exc.strerror or exc}); expected a file "
                         "path in an existing, writable folder") from None
+
+
+def is_new(path: Path) -> bool:
+    """Whether ``path`` holds no results yet (it is missing or empty: a first baseline);
+    one that is not a regular file is refused before anything opens it."""
+    check_regular(path, str(path), "a results file path")
+    return not path.exists() or path.stat().st_size == 0
 
 
 def check_not_input(path: Path, inputs: tuple[str | Path, ...]) -> None:
@@ -110,54 +118,83 @@ def empty() -> pd.DataFrame:
     return pd.DataFrame({name: pd.Series(dtype="object") for name in COLUMNS})
 
 
-def load(path: str | Path) -> pd.DataFrame:
-    """A results table from a store (.db) or an exported file; malformed input is one line."""
+def load(path: str | Path, db_option: bool = False) -> pd.DataFrame:
+    """A results table from a store (.db) or an exported file, sorted by cell; malformed
+    input is one line. ``db_option``: the path is the command's ``--db``, and errors name
+    it so (else they name it as the input file it is)."""
+    return read(path, db_option).sort_values(ORDER, kind="stable").reset_index(drop=True)
+
+
+def read(path: str | Path, db_option: bool = False) -> pd.DataFrame:
+    """``load``'s table in the order of its file, so that an error can name a row by its
+    place in it (a store's rows come by task, model, length, seed)."""
     path = Path(path)
     if not path.exists():
-        raise UserError(f"{path}: no such results file or store; expected a .db store or an "
-                        "exported .csv/.json/.jsonl/.parquet file")
-    if path.is_dir():
-        raise UserError(f"{path} is a directory; expected a .db store or an exported "
-                        ".csv/.json/.jsonl/.parquet file")
+        raise UserError(f"{path}: no such results file or store; expected {INPUT_EXPECTED}")
+    check_regular(path, f"--db {path}" if db_option else str(path), INPUT_EXPECTED)
     fmt = FILE_FORMATS.get(path.suffix)
     if fmt is None:
-        with Store(path, readonly=True) as store:
+        with Store(path, readonly=True, label=None if db_option else str(path)) as store:
             return store.frame()
+    raw = parse(path, fmt)
+    missing = [c for c in REQUIRED if c not in raw.columns]
+    if missing:
+        raise UserError(f"{path}: not a results table (no column {missing[0]!r}); expected a "
+                        "file written by `memorybench export`")
+    frame = typed(raw.reindex(columns=list(COLUMNS)), lambda row, what: UserError(
+        f"{path}: row {row + 1} has {what}; expected a file written by `memorybench export`"))
+    check_table(path, frame)
+    return frame
+
+
+def parse(path: Path, fmt: str) -> pd.DataFrame:
+    """The rows of an exported file as written, JSON columns as JSON text; a file no
+    parser reads is one line naming where it broke."""
     try:
-        if fmt == "csv":
-            frame = pd.read_csv(path)
-        elif fmt == "parquet":
+        if fmt == "csv":  # text columns as text (a task named 123), "" as missing
+            return pd.read_csv(path, dtype=CSV_TEXT, keep_default_na=False, na_values=[""])
+        if fmt == "parquet":
             require_parquet()
-            frame = pd.read_parquet(path)
-        else:
-            text = path.read_text(encoding="utf-8")
-            rows = ([json.loads(line) for line in text.splitlines() if line.strip()]
-                    if fmt == "jsonl" else json.loads(text))
-            if not isinstance(rows, list) or not all(isinstance(r, dict) for r in rows):
-                raise ValueError("expected one JSON object per cell")
-            for row in rows:
-                for name in JSON_COLUMNS:
-                    if not isinstance(row.get(name), str | type(None)):
-                        row[name] = json.dumps(row[name], sort_keys=True)
-            frame = pd.DataFrame(rows)
+            return pd.read_parquet(path)
+        text = path.read_text(encoding="utf-8")
+        rows = json_lines(text) if fmt == "jsonl" else json.loads(text)
+        if not isinstance(rows, list) or not all(isinstance(r, dict) for r in rows):
+            raise ValueError("expected one JSON object per cell")
     except UserError:
         raise
     except Exception as exc:  # any parser's complaint: the file is not a results table
         raise UserError(f"{path}: malformed {fmt} results file ({type(exc).__name__}: "
                         f"{str(exc).splitlines()[0] if str(exc) else ''}); expected a file "
                         "written by `memorybench export`") from None
-    missing = [c for c in REQUIRED if c not in frame.columns]
-    if missing:
-        raise UserError(f"{path}: not a results table (no column {missing[0]!r}); expected a "
-                        "file written by `memorybench export`")
-    raw = frame
-    frame = typed(frame.reindex(columns=list(COLUMNS)), lambda row, what: UserError(
-        f"{path}: row {row + 1} has {what}; expected a file written by `memorybench export`"))
-    check_table(path, frame, raw)
-    return frame.sort_values(ORDER, kind="stable").reset_index(drop=True)
+    for row in rows:
+        for name in JSON_COLUMNS:
+            if not isinstance(row.get(name), str | type(None)):
+                row[name] = json.dumps(row[name], sort_keys=True)
+    return pd.DataFrame(rows)
 
 
-def check_table(path: Path, frame: pd.DataFrame, raw: pd.DataFrame) -> None:
+# The columns a csv file holds as text: whatever they look like, they are not numbers.
+CSV_TEXT = {name: str for name, kind in COLUMNS.items() if kind.startswith("TEXT")}
+
+
+def json_lines(text: str) -> list[Any]:
+    """The objects of JSON-lines text, one a line (blank lines skipped); one that does not
+    parse is named by its line in the file and its column in that line."""
+    rows = []
+    for number, line in enumerate(text.split("\n"), start=1):
+        if not line.strip():
+            continue
+        try:
+            row = json.loads(line)
+        except json.JSONDecodeError as exc:
+            raise ValueError(f"line {number} column {exc.colno}: {exc.msg}") from None
+        if not isinstance(row, dict):
+            raise ValueError(f"line {number} is not a JSON object")
+        rows.append(row)
+    return rows
+
+
+def check_table(path: Path, frame: pd.DataFrame) -> None:
     """The checks a results file must pass to be compared: every cell named, once, with
     finite numbers; anything else is a one-line error naming the first bad row."""
     def bad(row: int, what: str) -> UserError:
@@ -168,10 +205,6 @@ def check_table(path: Path, frame: pd.DataFrame, raw: pd.DataFrame) -> None:
         missing = frame[name].isna()
         if missing.any():
             raise bad(int(missing.to_numpy().argmax()), f"has no {name}")
-    for name in ("task", "model", "status", "key"):  # required: every file has them
-        wrong = ~raw[name].map(lambda v: isinstance(v, str))
-        if wrong.any():
-            raise bad(int(wrong.to_numpy().argmax()), f"has a {name} that is not text")
     for name in ("metric", "chance", "loss"):
         infinite = frame[name].abs() == float("inf")
         if name == "loss":  # a diverged cell's last loss is its record: it went to inf
@@ -181,129 +214,61 @@ def check_table(path: Path, frame: pd.DataFrame, raw: pd.DataFrame) -> None:
     repeated = frame["key"].duplicated()
     if repeated.any():
         raise bad(int(repeated.to_numpy().argmax()),
-                  f"repeats cell {frame['key'][repeated].iloc[0]}")
+                  f"repeats cell {printable(frame['key'][repeated].iloc[0])}")
 
 
 STATUSES = ("ok", "diverged", "failed")
 
 
-def check_cells(path: Path, frame: pd.DataFrame) -> None:
-    """The checks a results file must pass to be imported into a store: on top of
-    ``check_table``'s, every row is a cell as ``run`` stores it. Its key is the hash of its
-    config (a row whose config was changed does not match), its config
-    names the row's own task, model, length and seed, its status is one a cell can have,
-    its length and seed are in range, and an ``ok`` cell's accuracy and chance are finite
-    numbers from 0 to 1; ``metrics`` is a JSON object. The first bad row is one line."""
-    def bad(i: int, what: str) -> UserError:
-        return UserError(f"{path}: the row of cell {printable(str(frame['key'].iloc[i]))} "
-                         f"{what}; expected a cell as `memorybench run` stores it (nothing "
-                         "was imported)")
-
+def check_cells(path: Path, frame: pd.DataFrame, left: str = "nothing was imported"
+                ) -> None:
+    """The checks a results table must pass to be imported into a store (or rekeyed): on
+    top of ``check_table``'s, every row is a cell as ``run`` stores it (``cell_problem``).
+    The first bad row is one line naming it (by its place in a file, by its key in a
+    store) and what was ``left`` undone."""
+    in_file = Path(path).suffix in FILE_FORMATS
     for i, row in enumerate(frame.to_dict("records")):
-        task, model, length, seed = row["task"], row["model"], row["length"], row["seed"]
-        if row["status"] not in STATUSES:
-            raise bad(i, printable(f"has status {row['status']!r}, not one of "
-                                   f"{', '.join(STATUSES)}"))
-        if int(length) < 1 or int(seed) < 0:
-            raise bad(i, f"has length {length} and seed {seed}; a cell has a length >= 1 and "
-                      "a seed >= 0")
-        text = row["metrics"]
-        if isinstance(text, str) and not isinstance(json.loads(text), dict):
-            raise bad(i, "has metrics that are not a JSON object")
-        if row["status"] == "ok":
-            for name in ("metric", "chance"):
-                value = row[name]
-                if pd.isna(value) or not (row["metric_name"] != "accuracy" or 0 <= value <= 1):
-                    raise bad(i, f"is ok with a {name} of {value!r}; expected an accuracy "
-                              "from 0 to 1")
-        config = json.loads(row["config"]) if isinstance(row["config"], str) else None
-        if not isinstance(config, dict):
-            raise bad(i, "has no config; every stored cell records the config it ran")
-        if config.get("key") != row["key"] or cell_key(config) != row["key"]:
-            raise bad(i, f"has key {printable(row['key'])!r}, which is not the hash of its "
-                      "config (the row was changed after it ran)")
-        named = {"task": task, "model": model, "length": length, "seed": seed}
-        said = {k: config.get(k) for k in named}
-        if any(v is not None and v != named[k] for k, v in said.items()):
-            raise bad(i, printable(f"is {task} x {model} T={length} seed {seed}, but its "
-                                   f"config says {said['task']} x {said['model']} "
-                                   f"T={said['length']} seed {said['seed']}"))
+        problem = cell_problem(row)
+        if problem:
+            where = f"row {i + 1}" if in_file else f"the stored cell {printable(row['key'])}"
+            raise UserError(f"{path}: {where} {problem}; expected a cell as `memorybench "
+                            f"run` stores it ({left})")
 
 
-def rekey(frame: pd.DataFrame) -> tuple[pd.DataFrame, int]:
-    """Results of an older memorybench with each cell's config brought to the current form
-    and its key recomputed from it (``cells.upgrade_config``), as a store is on open; and
-    how many keys changed. Nothing is retrained: the results stay as measured."""
-    frame = frame.copy()
-    changed = 0
-    for i, text in frame["config"].items():
-        if not isinstance(text, str):
-            continue
-        new = upgrade_config(json.loads(text))
-        changed += frame.at[i, "key"] != new["key"]
-        frame.at[i, "key"] = new["key"]
-        frame.at[i, "config"] = json.dumps(new, sort_keys=True)
-    return frame, int(changed)
+def cell_problem(row: Mapping[Hashable, Any]) -> str | None:
+    """What makes a row no cell ``run`` could store (None: nothing): a status a cell cannot
+    have, a length or seed out of range, an ``ok`` accuracy or chance that is not a number
+    from 0 to 1, or a config that is missing, lacks what names its cell, names another
+    cell, or does not hash to the row's key (it was changed after the cell ran)."""
+    length, seed = row["length"], row["seed"]
+    if row["status"] not in STATUSES:
+        return printable(f"has status {row['status']!r}, not one of {', '.join(STATUSES)}")
+    if int(length) < 1 or int(seed) < 0:
+        return (f"has length {length} and seed {seed}; a cell has a length >= 1 and a seed "
+                ">= 0")
+    for name in ("metric", "chance") if row["status"] == "ok" else ():
+        value = row[name]
+        if pd.isna(value) or not (row["metric_name"] != "accuracy" or 0 <= value <= 1):
+            return f"is ok with a {name} of {value!r}; expected an accuracy from 0 to 1"
+    config = json.loads(row["config"]) if isinstance(row["config"], str) else None
+    if not isinstance(config, dict):
+        return "has no config; every stored cell records the config it ran"
+    return identity_problem(config) or named_problem(row, config)
 
 
-def rekey_file(path: Path) -> tuple[int, int]:
-    """Rekey an exported results file in place (``rekey``): (keys changed, rows). Only each
-    row's ``key`` and ``config`` change; every other field, a column the store does not
-    know included, is written back as read, in the file's order. A file none of whose keys
-    change is left untouched; one where two rows would end with one key is refused, the
-    file unchanged."""
-    path = Path(path)
-    fmt = file_format(path, "rekey")
-    old = load(path)
-    frame, changed = rekey(old)
-    repeated = frame["key"].duplicated(keep=False)
-    if repeated.any():
-        key = frame["key"][repeated].iloc[0]
-        rows = frame[frame["key"] == key]
-        names = ", ".join(f"{r.task} x {r.model} T={r.length} seed {r.seed}"
-                          for r in rows.itertuples())
-        raise UserError(f"{path}: {len(rows)} cells would share key {key} once rekeyed "
-                        f"({names}): they are one cell stored twice; expected one row per "
-                        "cell (the file is left unchanged)")
-    if not changed:
-        return 0, len(frame)
-    updates = {k: (key, config) for k, key, config in
-               zip(old["key"], frame["key"], frame["config"], strict=True)}
-    if fmt == "parquet":
-        require_parquet()
-        raw = pd.read_parquet(path)
-    elif fmt == "csv":
-        raw = pd.read_csv(path, dtype=str, keep_default_na=False)
-    else:
-        text = path.read_text(encoding="utf-8")
-        rows = ([json.loads(line) for line in text.splitlines() if line.strip()]
-                if fmt == "jsonl" else json.loads(text))
-        for row in rows:
-            key, config = updates[row["key"]]
-            row["key"] = key
-            nested = not isinstance(row.get("config"), str)
-            row["config"] = json.loads(config) if nested else config
-        out = ("".join(json.dumps(r, sort_keys=True) + "\n" for r in rows) if fmt == "jsonl"
-               else json.dumps(rows, indent=1) + "\n")
-        _replace(path, lambda tmp: tmp.write_text(out, encoding="utf-8"))
-        return changed, len(frame)
-    raw["config"] = [updates[k][1] for k in raw["key"]]
-    raw["key"] = [updates[k][0] for k in raw["key"]]
-    _replace(path, lambda tmp: raw.to_csv(tmp, index=False) if fmt == "csv"
-             else raw.to_parquet(tmp, index=False))
-    return changed, len(frame)
-
-
-def _replace(path: Path, write_to: Callable[[Path], object]) -> None:
-    """Write ``path`` whole through ``write_to(tmp)`` and a rename over it."""
-    tmp = path.with_name(path.name + ".tmp")
-    try:
-        write_to(tmp)
-        tmp.replace(path)
-    except OSError as exc:
-        tmp.unlink(missing_ok=True)
-        raise UserError(f"{path} cannot be written ({exc.strerror or exc}); expected a "
-                        "writable file") from None
+def named_problem(row: Mapping[Hashable, Any], config: dict[str, Any]) -> str | None:
+    """A config that names another cell than its row, or does not hash to its key."""
+    if config["key"] != row["key"] or cell_key(config) != row["key"]:
+        return (f"has key {printable(row['key'])!r}, which is not the hash of its config "
+                "(the row was changed after it ran)")
+    named = {"task": row["task"], "model": row["model"], "length": row["length"],
+             "seed": row["seed"]}
+    said = {k: config[k] for k in named}
+    if said != named:
+        return printable(f"is {named['task']} x {named['model']} T={named['length']} seed "
+                         f"{named['seed']}, but its config says {said['task']} x "
+                         f"{said['model']} T={said['length']} seed {said['seed']}")
+    return None
 
 
 def select(frame: pd.DataFrame, tasks: Sequence[str] = (), models: Sequence[str] = ()

@@ -9,7 +9,6 @@ import numbers
 import os
 import sqlite3
 from collections.abc import Callable
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -17,6 +16,7 @@ import pandas as pd
 
 from memorybench.cells import COLUMNS, JSON_COLUMNS, upgrade_config
 from memorybench.errors import UserError
+from memorybench.store.rows import config_problem, json_problem, shown
 
 SCHEMA_VERSION = 4
 # One row per diagnosed (task, model, length, seed, budget): memorybench.diagnostics. The
@@ -47,10 +47,10 @@ def rekey(con: sqlite3.Connection) -> None:
             config = json.loads(text)
         except (TypeError, ValueError):
             continue  # a row without a readable config keeps its key
-        if not isinstance(config, dict):
-            continue
+        if not isinstance(config, dict) or config_problem(config):
+            continue  # nor does one whose config is malformed: reading it says so
         new = upgrade_config(config)
-        if new["key"] != key:
+        if new is not config and new["key"] != key:  # else of the current form already
             con.execute("UPDATE cells SET key = ?, config = ? WHERE key = ?",
                         (new["key"], json.dumps(new, sort_keys=True), key))
 
@@ -70,11 +70,11 @@ BASE_COLUMNS = [c for c in COLUMNS if c not in ("host", "state_size")]
 ADDED_COLUMNS = {2: ["host"], 4: ["state_size"]}
 
 
-def check_schema(con: sqlite3.Connection, path: Path, version: int) -> None:
+def check_schema(con: sqlite3.Connection, name: str, version: int) -> None:
     """The tables a store of ``version`` must have, with their columns; anything else is a
-    damaged store, refused before any work."""
+    damaged store, refused before any work. ``name``: the store as errors name it."""
     def damaged(what: str) -> UserError:
-        return UserError(f"--db {path} is a damaged memorybench store ({what}); expected a "
+        return UserError(f"{name} is a damaged memorybench store ({what}); expected a "
                          "store written by `memorybench run`")
 
     if version > SCHEMA_VERSION:
@@ -93,48 +93,72 @@ def check_schema(con: sqlite3.Connection, path: Path, version: int) -> None:
 
 def typed(frame: pd.DataFrame, bad: Callable[[int, str], Exception]) -> pd.DataFrame:
     """``frame`` with each column of COLUMNS in its fixed dtype, whatever the rows hold:
-    a value that is not of its column's kind (a metric that is text, a seed of 1.5, JSON
-    that does not parse) is ``bad(row, what)``, raised."""
+    a value that is not of its column's kind (a metric that is text, a seed of 1.5, a task
+    that is a list, JSON that does not parse or is not an object, a config field of the
+    wrong type: ``rows``) is ``bad(row, what)``, raised."""
     for name, kind in COLUMNS.items():
         column = frame[name]
-        if kind.startswith(("INTEGER", "REAL")):
-            if name == "solved":  # true/false in exported files, 0/1 in the store
-                column = column.map(lambda v: int(v) if isinstance(v, bool | np.bool_) else v)
-            numbers = pd.to_numeric(column.where(column.map(_numeric_or_na), None),
-                                    errors="coerce")
-            wrong = column.notna() & numbers.isna()
-            if kind.startswith("INTEGER"):
-                finite = numbers.abs() < 2 ** 63
-                wrong |= numbers.notna() & (~finite | (numbers != numbers.round()))
-                numbers = numbers.where(finite | numbers.isna(), None)
+        if name in JSON_COLUMNS:
+            check_json(name, column, bad)
+            frame[name] = column.astype("string")
+        elif kind.startswith(("INTEGER", "REAL")):
+            frame[name] = _numbers(name, kind, column, bad)
+        else:
+            wrong = ~column.map(lambda v: isinstance(v, str) or _missing(v))
             if wrong.any():
                 raise bad(int(wrong.to_numpy().argmax()),
-                          f"a {name} that is not {'an integer' if kind[0] == 'I' else 'a number'}"
-                          f" ({column[wrong].iloc[0]!r})")
-            frame[name] = numbers.astype("Int64" if kind.startswith("INTEGER") else "float64")
-        else:
+                          f"a {name} that is not text ({shown(column[wrong].iloc[0])})")
             frame[name] = column.astype("string")
-    for name in JSON_COLUMNS:
-        for row, text in enumerate(frame[name]):
-            if isinstance(text, str) and not _parses(text):
-                raise bad(row, f"{name} that is not valid JSON")
     frame["solved"] = frame["solved"].fillna(0).astype(bool)
     return frame
+
+
+def _numbers(name: str, kind: str, column: pd.Series,
+             bad: Callable[[int, str], Exception]) -> pd.Series:
+    """A numeric column in its dtype (Int64 or float64), or ``bad`` for its first value that
+    is not a number (an integer, for an INTEGER column)."""
+    if name == "solved":  # true/false in exported files, 0/1 in the store
+        column = column.map(lambda v: int(v) if isinstance(v, bool | np.bool_) else v)
+    values = pd.to_numeric(column.where(column.map(_numeric_or_na), None), errors="coerce")
+    wrong = column.notna() & values.isna()
+    if kind.startswith("INTEGER"):
+        finite = values.abs() < 2 ** 63
+        wrong |= values.notna() & (~finite | (values != values.round()))
+        values = values.where(finite | values.isna(), None)
+    if wrong.any():
+        raise bad(int(wrong.to_numpy().argmax()),
+                  f"a {name} that is not {'an integer' if kind[0] == 'I' else 'a number'}"
+                  f" ({shown(column[wrong].iloc[0])})")
+    return values.astype("Int64" if kind.startswith("INTEGER") else "float64")
+
+
+def check_json(name: str, column: pd.Series, bad: Callable[[int, str], Exception]) -> None:
+    """Every value of JSON column ``name`` is JSON text of an object as ``rows`` wants it
+    (or missing); else ``bad`` for the first that is not."""
+    for row, text in enumerate(column):
+        if _missing(text):
+            continue
+        if not isinstance(text, str):
+            raise bad(row, f"{name} that is not JSON text ({shown(text)})")
+        try:
+            value = json.loads(text)
+        except ValueError:
+            raise bad(row, f"{name} that is not valid JSON") from None
+        problem = json_problem(name, value)
+        if problem:
+            raise bad(row, problem)
+
+
+def _missing(value: Any) -> bool:
+    """None, NA or NaN: a value a row does not have (not a list, whose isna is a list)."""
+    return value is None or value is pd.NA or (isinstance(value, float) and value != value)
 
 
 def _numeric_or_na(value: Any) -> bool:
     """A number (not a bool, not text that looks like one) or a missing value."""
     if isinstance(value, str | bool | np.bool_):
         return False
-    return isinstance(value, numbers.Number) or value is None or pd.isna(value)
-
-
-def _parses(text: str) -> bool:
-    try:
-        json.loads(text)
-    except ValueError:
-        return False
-    return True
+    return isinstance(value, numbers.Number) or _missing(value)
 
 
 def alive(pid: int, host: str, taken: float, here: str, now: float) -> bool:

@@ -15,6 +15,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from memorybench.config import MAX_LENGTH
 from memorybench.errors import UserError, expected_type
 
 IGNORE = -100  # target value at positions that carry no label (PyTorch's cross-entropy default)
@@ -101,9 +102,13 @@ class Task:
         return 1
 
     def check_length(self, length: int) -> None:
+        """An integer from ``min_length`` to ``MAX_LENGTH``, or one line saying why not."""
         if isinstance(length, bool) or not isinstance(length, int) or length < self.min_length:
             raise UserError(f"task {self.name}: length {length!r} is invalid; expected an "
                             f"integer >= {self.min_length} ({self.length_meaning})")
+        if length > MAX_LENGTH:
+            raise UserError(f"task {self.name}: length {length:,} is too long; expected at "
+                            f"most {MAX_LENGTH:,} (memorybench.config.MAX_LENGTH)")
 
     # --- to implement -------------------------------------------------------------------
     @property
