@@ -61,18 +61,23 @@ def run(tasks: str | Sequence[str] | None = None,
     ----------
     tasks, models : names, as ``memorybench run --task/--model``; ``models`` also takes
         a ``Core`` subclass, a factory returning an ``nn.Module`` that maps (batch, time,
-        features) to (batch, time, out), a ``"path.py:Name"`` string, or a
-        ``(name, model)`` pair. Such a model runs under its lower-cased ``__name__`` and
-        is keyed by a fingerprint of its source. A store binds that name to one model:
-        another model under it, or the same one edited, is refused before anything
-        trains (give it another name, or another ``db``). One whose earlier outputs
-        move with later inputs is stored and ranked as non-causal.
+        features) to (batch, time, out), a ``"path.py:Name"`` (or
+        ``"path.py:Name=alias"``) string, or a ``(name, model)`` pair. Such a model runs
+        under its lower-cased ``__name__`` and is keyed by a fingerprint of what its code
+        is built from (``memorybench.fingerprints``). A store binds that name to one
+        model: another model under it is refused before anything trains (give it another
+        name, or another ``db``); the same one edited trains as its new version. One
+        whose earlier outputs move with later inputs is stored and ranked as non-causal.
     lengths, seeds : default: each task's spec lengths, seed 0.
     params : about this many trainable parameters per model (``--params``).
     db : the results store. ``suite``: a suite the other arguments override.
     workers : cells trained at once; in-process models must then be picklable
         (cloudpickle sends a notebook's by value).
-    task, model : task and model parameters (``--set task.X=...``, ``--set model.X=...``).
+    task, model : task and model parameters (``--set task.X=...``, ``--set model.X=...``):
+        a plain key sets every selected task (model) that takes it, and a table named
+        after a selected one sets that one only, over the plain keys (``--set
+        model.mamba.layers=1``): ``model={"hidden": 32, "mamba": {"layers": 1}}``. A key
+        no selected task (model) takes, or a table naming one not selected, is an error.
     **train : training settings, e.g. ``steps=500, batch_size=32, lr=1e-3`` (``--set
         train.X=...``).
 
@@ -128,8 +133,9 @@ def horizon(tasks: str | Sequence[str] | None = None,
     ``multiples``, ``test_size``, ``patience``, ``control``, ``ceiling``,
     ``control_multiple``, ``lr_beyond``, ``recipe``, ``stop_margin``:
     ``memorybench.config.Protocol``) and
-    training settings (``steps=...``). Seeds default to 0, 1, 2. Training checkpoints live
-    beside ``db`` while the searches run and are removed once they close.
+    training settings (``steps=...``; not ``lr``, which the grid ``lrs`` sets). Seeds
+    default to 0, 1, 2. Training checkpoints live beside ``db`` while the searches run and
+    are removed once they close.
 
     Returns
     -------
@@ -141,12 +147,14 @@ def horizon(tasks: str | Sequence[str] | None = None,
     from memorybench import usermodels
     from memorybench.checkpoints import folder_of
     from memorybench.horizon.plan import plan_searches, search_sweep
+    from memorybench.horizon.protocol import refuse_lr
     from memorybench.horizon.run import brackets, run_searches
     from memorybench.runner import check_device
     from memorybench.training import Continuing
 
     flags = {k: settings.pop(k) for k in PROTOCOL if k in settings}
     with _python_errors():
+        refuse_lr(settings)
         names, classes = usermodels.resolve(_names(models))
         with usermodels.registered(classes):
             with usermodels.to_stderr():  # a model's prints; the brackets print as they close

@@ -134,7 +134,10 @@ class Metrics:
     on the held-out set that stopped the run and chose its learning rate (``values`` where
     there was no separate test set); ``curve``: (step, held-out metric) per evaluation, []
     for a baseline's fit; ``extrapolation``: multiple -> metric at that multiple of the
-    length (None where it does not apply); ``error``: a failed cell's traceback."""
+    length (None where it does not apply); ``error``: a failed cell's traceback;
+    ``control``: the cell was a horizon search's control; ``search``: the protocol of the
+    search that trained it (``horizon.plan.Search.record``: its ladder, caps, budget and
+    task settings), non-key data the report reads back, {} where none was recorded."""
 
     values: dict[str, Any] = field(default_factory=dict)
     validation: dict[str, Any] = field(default_factory=dict)
@@ -143,9 +146,10 @@ class Metrics:
     error: str | None = None
     no_progress_step: int | None = None
     control: bool = False  # the cell was a horizon search's control (``Protocol.control``)
+    search: dict[str, Any] = field(default_factory=dict)
 
     RECORDS = ("validation", "curve", "extrapolation", "traceback", "no_progress_step",
-               "control", "model_source")
+               "control", "model_source", "search")
 
     @classmethod
     def read(cls, raw: Metrics | dict[str, Any] | str | None) -> Metrics:
@@ -164,11 +168,12 @@ class Metrics:
         validation = raw.get("validation")
         extrapolation = raw.get("extrapolation")
         step = raw.get("no_progress_step")
+        search = raw.get("search")
         return cls(values, validation if isinstance(validation, dict) and validation
                    else values, curve, extrapolation if isinstance(extrapolation, dict) else {},
                    raw.get("traceback") if isinstance(raw.get("traceback"), str) else None,
                    step if isinstance(step, int) and not isinstance(step, bool) else None,
-                   raw.get("control") is True)
+                   raw.get("control") is True, search if isinstance(search, dict) else {})
 
 
 COLUMNS = {f.name: f.metadata["sql"] for f in dataclasses.fields(Result)}

@@ -15,10 +15,17 @@ Where a setting comes from, lowest first (a later layer wins, key by key; ``merg
     5 a suite, one task/model     [train.T]                 [task.T]        [model.M]
     6 the search only             [horizon.train], [horizon.train.T], [horizon.task],
                                   [horizon.model] (``memorybench horizon``; ``run`` skips them)
-    7 the command line / the API  --steps, --lr, ..., --set train.X / task.X / model.X
+    7 the command line / the API  --steps, --lr, ..., --set train.X / task.X / model.X,
+      (``task={"copy": {...}}``)  --set train.T.X / task.T.X / model.M.X
     8 the search's protocol       lr of the grid, test_size, extrapolate, patience,
                                   min_delta, solved_evals, stop_margin (``Protocol``,
                                   a horizon's cells)
+
+Within a layer a value for one task or model (a table named after it: ``[model.mamba]``,
+``--set model.mamba.layers=1``, ``model={"mamba": {"layers": 1}}``) beats the value for
+all (scoped beats unscoped); a value for all applies to every selected task or model that
+takes the key, and a key none of them takes, a key the named one lacks, or a table naming
+one not selected is an error.
 
 A model's width chosen by ``--params`` replaces a width from layers 1-5 but not one given
 at layer 7. A learning-rate *grid* (``memorybench horizon``) is, lowest first: ``Protocol``'s
@@ -283,9 +290,10 @@ def check_protocol(p: Protocol) -> None:
 class Request:
     """What a command or an API call asks to run, before any spec is read: a suite and/or
     names, lengths, seeds and a parameter budget, and the values of layer 7 of the table
-    above (``train``, ``task``, ``model``: ``--set SECTION.KEY=VALUE`` and the training
-    flags; ``protocol``: the horizon flags ``--factor``, ``--lrs``, ...). ``None`` and empty
-    mean "not given": the suite's, or the specs'."""
+    above (``train``, ``task``, ``model``: ``--set SECTION.KEY=VALUE``, ``--set
+    SECTION.NAME.KEY=VALUE`` as a table ``{NAME: {KEY: VALUE}}``, and the training flags;
+    ``protocol``: the horizon flags ``--factor``, ``--lrs``, ...). ``None`` and empty mean
+    "not given": the suite's, or the specs'."""
 
     suite: str | None = None
     tasks: Sequence[str] = ()
@@ -306,5 +314,26 @@ class Request:
             object.__setattr__(self, name, tuple(value) if value else None)
         check_seeds(self.seeds or ())
         check_lengths(self.lengths or ())
+        for name in ("train", "task", "model"):
+            check_table(name, getattr(self, name))
         given = {k: v for k, v in self.train.items() if v is not None}
         object.__setattr__(self, "train", given)
+
+
+def check_table(section: str, values: object) -> None:
+    """Settings of ``section`` as a ``Request`` takes them: a mapping of keys to values,
+    and of task or model names to such mappings (one level: ``{"copy": {"symbols": 4}}``)."""
+    example = {"train": '{"steps": 500, "copy": {"steps": 900}}',
+               "task": '{"symbols": 4, "copy": {"symbols": 8}}',
+               "model": '{"hidden": 64, "mamba": {"layers": 1}}'}[section]
+    wrong = UserError(f"{section} settings {values!r} are invalid; expected a dict of "
+                      f"values and of tables named after a task or model, e.g. {example}")
+    if not isinstance(values, Mapping):
+        raise wrong
+    for key, value in values.items():
+        if not isinstance(key, str):
+            raise wrong
+        if isinstance(value, Mapping) and (
+                not all(isinstance(k, str) for k in value)
+                or any(isinstance(v, Mapping) for v in value.values())):
+            raise wrong

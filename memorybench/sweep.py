@@ -21,6 +21,7 @@ from memorybench.models.base import Core
 from memorybench.models.checks import check_fits, check_model_params, model_build_error
 from memorybench.models.sizing import size_for
 from memorybench.registry import unknown_name
+from memorybench.settings import check_settings, searched, takes
 from memorybench.specs import check_keys, read_toml, spec_dir, spec_names
 from memorybench.store import results
 from memorybench.tasks.base import Task
@@ -37,12 +38,13 @@ class Sweep:
     models: list[str] = field(default_factory=list)
     lengths: list[int] | dict[str, list[int]] | None = None  # None: each task's spec lengths
     seeds: list[int] = field(default_factory=lambda: [0])
-    # Overrides of TrainConfig fields and of task parameters. A value that is a table,
-    # keyed by a task's name (``[train.copy]`` in a suite), applies to that task only.
+    # Overrides of TrainConfig fields and of task parameters. A flat value applies to every
+    # task that takes it; a table keyed by a task's name (``[train.copy]`` in a suite,
+    # ``--set task.copy.symbols=4``) to that task only, over the flat values.
     train: dict = field(default_factory=dict)
     task: dict = field(default_factory=dict)
-    # Overrides of model parameters; a table keyed by a model's name (``[model.mamba]``)
-    # applies to that model only, over the flat values.
+    # Overrides of model parameters, the same way: a flat value for every model that takes
+    # it, a table keyed by a model's name (``[model.mamba]``) for that model only.
     model: dict = field(default_factory=dict)
     params: int | None = None  # size every model's width (`Core.width_arg`) to about this
     # many parameters
@@ -51,21 +53,31 @@ class Sweep:
     # (memorybench.horizon.plan.protocol_from); `run` ignores it
 
     def override(self, section: str, values: dict) -> None:
-        """Set ``values`` for every task, also where a per-task table set them: flags
-        win over a suite."""
+        """Lay ``values``, a later layer of ``memorybench.config``'s table, over the
+        sweep's: a flat value replaces the flat one and the per-name tables' (flags win
+        over a suite), then a per-name table (``{"copy": {"symbols": 4}}``) is merged into
+        that name's table, over all of them (scoped beats unscoped)."""
         table = getattr(self, section)
+        flat = {k: v for k, v in values.items() if not isinstance(v, dict)}
         for sub in table.values():
             if isinstance(sub, dict):
-                for key in values:
+                for key in flat:
                     sub.pop(key, None)
-        table.update(values)
+        table.update(flat)
+        for name, sub in values.items():
+            if isinstance(sub, dict):
+                old = table.get(name)
+                table[name] = {**(old if isinstance(old, dict) else {}), **sub}
 
     def for_task(self, section: str, task: str) -> dict:
         """The overrides of ``section`` ('train' or 'task') that apply to ``task``; of
-        'model', those that apply to the model named ``task``: the flat values, and the
-        table of that name over them."""
+        'model', those that apply to the model named ``task``: the flat values it takes
+        (every train setting; the task's or model's own parameters), and the table of
+        that name over them."""
         table = getattr(self, section)
-        flat = {k: v for k, v in table.items() if not isinstance(v, dict)}
+        own = takes(section, task)
+        flat = {k: v for k, v in table.items() if not isinstance(v, dict)
+                and (own is None or k in own)}
         return {**flat, **table.get(task, {})}
 
     def for_model(self, model: str) -> dict:
@@ -162,7 +174,10 @@ class Sweep:
         """A baseline's cells, or none where it does not apply to the task. Model
         overrides set only the baseline's own parameters (e.g. ``model.window``)."""
         own = bcls.parameters_of()
-        params = {**own, **{k: v for k, v in self.for_model(name).items() if k in own}}
+        scoped = self.model.get(name)
+        check_keys(f"model {name} parameters", scoped if isinstance(scoped, dict) else {},
+                   set(own))
+        params = {**own, **self.for_model(name)}
         if not bcls(**params).applies_to(task):
             return []
         train = TrainConfig(**merged(catalog.task_spec(task_name).get("train", {}),
@@ -259,6 +274,15 @@ def load_suite(name: str) -> tuple[Sweep, str]:
                   suite=None if name.endswith(".toml") else name,
                   horizon=dict(data.get("horizon", {})))
     check_tables_name_tasks(str(path), data, sweep.tasks)
+    tables = {"": (sweep.task, sweep.model),
+              " [horizon]": (sweep.horizon.get("task"), sweep.horizon.get("model"))}
+    for where, (task, model) in tables.items():  # a table not a table: protocol_from's error
+        flat = {name: values for name, values in (("task", task), ("model", model))
+                if isinstance(values, dict)}
+        try:
+            check_settings(flat, *searched(sweep), scopes=False)
+        except UserError as exc:
+            raise UserError(f"{path}{where}: {exc}") from None
     return sweep, data.get("description", "")
 
 
@@ -307,9 +331,15 @@ def build_sweep(request: Request) -> Sweep:
                                                 else catalog.model_names())
     sweep.lengths = list(request.lengths or []) or sweep.lengths
     sweep.seeds = list(request.seeds or []) or sweep.seeds
+    # what the request's settings may name: the tasks and models it selects, or, where it
+    # names none, those its suite runs or searches (``memorybench horizon`` cuts to those)
+    if sweep.tasks and sweep.models:  # else an empty sweep, refused by ``cells``
+        check_settings({"train": request.train, "task": request.task,
+                        "model": request.model}, list(request.tasks) or searched(sweep)[0],
+                       list(request.models) or searched(sweep)[1])
     sweep.override("train", dict(request.train))
     sweep.override("task", dict(request.task))
-    sweep.model.update(request.model)
+    sweep.override("model", dict(request.model))
     if request.params:
         if "hidden" not in request.model:
             sweep.model.pop("hidden", None)  # the flag wins over a suite's width

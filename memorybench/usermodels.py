@@ -9,9 +9,15 @@ reads the last step's features where a task wants one answer per sequence::
     def make_net(hidden: int = 32):             # `hidden`: the width --params sizes
         return MyNet(hidden)                    # (B, T, hidden) -> (B, T, F)
 
+A factory with no width argument builds a module of fixed size: it trains at that size, the
+encoder made as wide as the module's input (``contract.input_width``), and ``--params`` is
+refused for it. A factory's ``vocab`` and ``classes`` parameters, if it has them, are given
+the task's (``contract.TASK_ARGS``).
+
 Such objects are registered under their name for one call (``registered``) and keyed by a
-fingerprint of their source. A store binds a name to one fingerprint (``check_bound``): an
-edited model is another model there, to be given another name or another store. Each is
+fingerprint of what their code is built from (``fingerprints``). A store binds a name to one
+model, a file's object or an object's module and name (``check_bound``): another model
+under it is refused; the same one edited trains as a new version. Each is
 built once on a tiny batch before anything trains: a factory that raises (or exits), or a
 module whose output has the wrong shape, is one line naming what it got and what was
 expected; a model whose earlier outputs move with later inputs is ranked as non-causal.
@@ -26,35 +32,33 @@ import hashlib
 import importlib.util
 import inspect
 import json
+import re
 import sys
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager, redirect_stdout
 from pathlib import Path
 from typing import Any
 
-import torch
 from torch import nn
 
-from memorybench import catalog, fingerprints
+from memorybench import catalog
 from memorybench.cells import Cell
 from memorybench.contract import (
-    call_factory,
     check_core,
     did,
+    factory_core,
     first_line,
     label_of,
+    origin_of,
     passes_through,
-    probe_features,
 )
 from memorybench.errors import UserError, UserTypeError
 from memorybench.models import MODELS
 from memorybench.models.base import Core
 from memorybench.training import error_text, train_cell
 
-# Width arguments a factory may have, in the order they are looked for; a factory (or
-# class) with another name for it says so with a ``width_arg`` attribute.
-WIDTH_NAMES = ("hidden", "d_model", "width", "dim", "hidden_size")
 ModelLike = str | type | Callable[..., nn.Module] | tuple[str, Any]  # what `models` takes
+MODEL_NAME = re.compile(r"[a-z0-9][a-z0-9_-]{0,63}")  # what an alias may be
 SOURCE = "model_source"  # the attribute naming where an in-process model's class comes from
 
 
@@ -66,73 +70,8 @@ def to_stderr() -> Iterator[None]:
         yield
 
 
-def origin_of(obj) -> str:
-    """Where a model given in-process comes from, for a person to find it again:
-    ``path.py:Name`` (a file's, as the path was given), else ``module.Name``; a partial's
-    is its target's."""
-    while isinstance(obj, functools.partial):
-        obj = obj.func
-    module_name = getattr(obj, "__module__", None) or "?"
-    path = getattr(sys.modules.get(module_name), "__file__", None)
-    return f"{path}:{label_of(obj)}" if path else f"{module_name}.{label_of(obj)}"
-
-
 def is_core(obj) -> bool:
     return isinstance(obj, type) and issubclass(obj, Core)
-
-
-def factory_core(factory: Callable[..., nn.Module], name: str) -> type[Core]:
-    """A ``Core`` whose parameters are the factory's and whose forward pass is the
-    module's: (B, T, d) -> (B, T, F) per step, the last step's (B, F) otherwise. A factory
-    that takes ``d_in`` is given the encoder's width."""
-    label = label_of(factory)
-    try:
-        signature = inspect.signature(factory)
-    except (TypeError, ValueError):
-        raise UserTypeError(f"model {name}: {label} has no signature to read; expected a "
-                            "function or class that builds an nn.Module") from None
-    kinds = (inspect.Parameter.POSITIONAL_OR_KEYWORD, inspect.Parameter.KEYWORD_ONLY)
-    params = {k: p.default for k, p in signature.parameters.items()
-              if p.kind in kinds and k != "d_in"}
-    takes_d_in = "d_in" in signature.parameters
-    width_arg = getattr(factory, "width_arg", None) or next(
-        (n for n in WIDTH_NAMES if n in params), None)
-    if width_arg not in params:
-        raise UserTypeError(f"model {name}: {label} has no width argument; expected a "
-                            f"parameter named {' or '.join(WIDTH_NAMES[:2])} (the features it "
-                            "takes), or a width_arg attribute naming one")
-
-    class ModuleCore(Core):
-        description = (inspect.getdoc(factory) or f"{label} (in-process)").splitlines()[0]
-        version = fingerprints.fingerprint(factory)
-        built_from = staticmethod(factory) if inspect.isfunction(factory) else factory
-        causal = bool(getattr(factory, "causal", True))
-        model_source = origin_of(factory)
-
-        def __init__(self, d_in: int, **kwargs):
-            super().__init__()
-            self.module = call_factory(name, factory, {**kwargs, **(
-                {"d_in": d_in} if takes_d_in else {})})
-            if not isinstance(self.module, nn.Module):
-                raise UserTypeError(f"model {name}: {label} returned a "
-                                    f"{type(self.module).__name__}; expected an nn.Module")
-            self.out_features = probe_features(name, self.module, d_in)
-
-        @classmethod
-        def parameters_of(cls) -> dict[str, object]:
-            return dict(params)
-
-        def forward(self, h: torch.Tensor, per_step: bool) -> torch.Tensor:
-            out = self.module(h)  # (B, T, F)
-            return out if per_step else out[:, -1]  # (B, F): the features after the last step
-
-        def lr_factors(self) -> dict[str, float]:
-            factors = getattr(self.module, "lr_factors", None)
-            return {f"module.{k}": v for k, v in factors().items()} if callable(factors) else {}
-
-    ModuleCore.width_arg = width_arg
-    ModuleCore.__qualname__ = ModuleCore.__name__ = f"ModuleCore[{label}]"
-    return ModuleCore
 
 
 def name_of(obj) -> str:
@@ -168,9 +107,9 @@ def as_core(obj, name: str) -> type[Core]:
 
 
 def resolve(models) -> tuple[list[str], dict[str, type[Core]]]:
-    """Names for ``models`` (registered names, ``path.py:Name`` strings, Core subclasses,
-    module factories, or (name, model) pairs), and the Core class of each one that is
-    not registered."""
+    """Names for ``models`` (registered names, ``path.py:Name`` or ``path.py:Name=alias``
+    strings, Core subclasses, module factories, or (name, model) pairs), and the Core class
+    of each one that is not registered."""
     if isinstance(models, str) or not isinstance(models, list | tuple):
         models = [models]
     names, classes = [], {}
@@ -182,16 +121,21 @@ def resolve(models) -> tuple[list[str], dict[str, type[Core]]]:
             name, obj = load_file(item)
         elif isinstance(item, tuple) and len(item) == 2 and isinstance(item[0], str):
             name, obj = item
+            check_name(name, f"model ({name!r}, {label_of(obj)})", "a name")
         else:  # something that is no model at all is named by its repr in the error
             named = callable(item) and not isinstance(item, nn.Module)
             name, obj = (name_of(item) if named else repr(item)[:40]), item
         if name in classes:
             raise UserError(f"model name {name!r} is given twice; expected each model once "
-                            "(a (name, model) pair gives one another name)")
+                            "(an alias, PATH.py:NAME=ALIAS, or a (name, model) pair gives one "
+                            "another name)")
+        if name in catalog.model_names():
+            raise UserError(f"model {name!r} is already a registered model; expected another "
+                            f"name for yours, e.g. a ('my-{name}', model) pair")
         classes[name] = as_core(obj, name)
         if isinstance(item, str):  # the file and the name in it, as the user named them
-            path, _, attr = item.rpartition(":")
-            setattr(classes[name], SOURCE, f"{Path(path).resolve()}:{attr}")
+            path, attr, _ = parse_spec(item)
+            setattr(classes[name], SOURCE, f"{path.resolve()}:{attr}")
         names.append(name)
     return names, classes
 
@@ -210,7 +154,8 @@ def registered(classes: dict[str, type[Core]]) -> Iterator[None]:
                 continue  # already here: a worker of this process
             if name in catalog.model_names():
                 raise UserError(f"model {name!r} is already a registered model; expected "
-                                "another name for yours (a (name, model) pair)")
+                                "another name for yours (PATH.py:NAME=ALIAS, or a (name, "
+                                "model) pair)")
             added.append((name, cls, vars(cls).get("name"), SOURCE in vars(cls)))
             MODELS.register(name)(cls)
             if not added[-1][3]:  # a worker's copy of a class brings the parent's along
@@ -227,13 +172,33 @@ def registered(classes: dict[str, type[Core]]) -> Iterator[None]:
                 delattr(cls, SOURCE)
 
 
-def load_file(spec: str) -> tuple[str, object]:
-    """(name, object) of ``path.py:Name``: the file is run as a module of its own."""
-    path_text, sep, attr = spec.rpartition(":")
+def check_name(name: str, where: str, what: str = "an alias") -> None:
+    """A name a user gives a model must be one a user can type: a one-line error else."""
+    if not MODEL_NAME.fullmatch(name):
+        raise UserError(f"{where}: {name!r} is not a model name; expected {what} made of "
+                        "lowercase letters, digits, '-' and '_' (at most 64 characters, the "
+                        "first a letter or digit), e.g. my-net")
+
+
+def parse_spec(spec: str) -> tuple[Path, str, str | None]:
+    """(path, name in the file, alias or None) of ``path.py:Name`` or ``path.py:Name=alias``;
+    a malformed one, or an alias that is no model name, is a one-line error."""
     where = f"--model-file {spec}"
-    if not sep or not path_text.endswith(".py") or not attr.isidentifier():
-        raise UserError(f"{where}: expected PATH.py:NAME, e.g. models/mine.py:MyCore")
-    path = Path(path_text)
+    cut = spec.rfind(".py:")
+    attr, sep, alias = spec[cut + 4:].partition("=")
+    if cut < 0 or not attr.isidentifier():
+        raise UserError(f"{where}: expected PATH.py:NAME (or PATH.py:NAME=ALIAS, to run it "
+                        "under another name), e.g. models/mine.py:MyCore")
+    if sep:
+        check_name(alias, where)
+    return Path(spec[:cut + 3]), attr, alias if sep else None
+
+
+def load_file(spec: str) -> tuple[str, object]:
+    """(name, object) of ``path.py:Name`` (or ``path.py:Name=alias``, named ``alias``): the
+    file is run as a module of its own."""
+    path, attr, alias = parse_spec(spec)
+    where = f"--model-file {spec}"
     if not path.is_file():
         raise UserError(f"{where}: no such file {path}; expected a Python file")
     # One module per path and content: an edited file is run again, not taken from cache.
@@ -243,16 +208,36 @@ def load_file(spec: str) -> tuple[str, object]:
     if module is None:
         module = _exec_file(where, path, module_name)
     if not hasattr(module, attr):
-        found = [k for k, v in vars(module).items() if not k.startswith("_") and (
-            is_core(v) or inspect.isfunction(v) or (isinstance(v, type)
-                                                    and issubclass(v, nn.Module)))
-                 and getattr(v, "__module__", None) == module_name]
-        close = difflib.get_close_matches(attr, found, n=1)
-        hint = f"did you mean {close[0]!r}? " if close else ""
+        found = candidates(module)
+        lower = {k.lower(): k for k in found}  # Gru finds GRU
+        close = difflib.get_close_matches(attr.lower(), lower, n=1)
+        hint = f"did you mean {lower[close[0]]!r}? " if close else ""
+        shown = ", ".join(found[:20]) + (f" ({len(found) - 20} more)" if len(found) > 20 else "")
         raise UserError(f"{where}: {path} has no {attr!r}; {hint}expected one of: "
-                        f"{', '.join(sorted(found)) or 'none (no model in the file)'}")
+                        f"{shown or 'none (no model in the file)'}")
     obj = getattr(module, attr)
-    return (name_of(obj) if is_core(obj) else attr.lower()), obj
+    name = alias or (name_of(obj) if is_core(obj) else attr.lower())
+    if alias is None:
+        check_name(name, where, f"an alias ({path}:{attr}=ALIAS)")
+    if name in catalog.model_names():
+        raise UserError(f"{where}: model {name!r} is already a registered model; expected "
+                        f"another name for yours, an alias: {path}:{attr}=my-{name}")
+    return name, obj
+
+
+def candidates(module) -> list[str]:
+    """The names in a model file's namespace that could be models, its own and those it
+    imports: Core and nn.Module subclasses, functions (not the standard library's) and
+    partials."""
+
+    def could_be(value) -> bool:
+        if isinstance(value, type):
+            return issubclass(value, nn.Module) and value not in (nn.Module, Core)
+        stdlib = getattr(value, "__module__", "").split(".")[0] in sys.stdlib_module_names
+        return isinstance(value, functools.partial) or (inspect.isfunction(value)
+                                                        and not stdlib)
+
+    return sorted(k for k, v in vars(module).items() if not k.startswith("_") and could_be(v))
 
 
 def _exec_file(where: str, path: Path, module_name: str):

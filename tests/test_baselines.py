@@ -73,8 +73,11 @@ def test_a_sweep_keeps_only_the_pairs_a_baseline_applies_to(baseline, applies, n
 
 
 def test_baselines_run_through_the_cli_and_are_stored_like_models(invoke):
+    # no network selected: a model.hidden would fit no model, and is refused
+    assert TINY[:2] == ["--set", "model.hidden=8"]
+    tiny = TINY[2:]
     result = invoke("run", "--task", "sentiment", "--task", "agreement", "--model", "bow-logreg",
-                    "--model", "recent-noun", "--lengths", "5", *TINY)
+                    "--model", "recent-noun", "--lengths", "5", *tiny)
     assert result.exit_code == 0, result.output
     with Store("results/memorybench.db", readonly=True) as store:
         frame = store.frame().set_index(["task", "model"])

@@ -6,10 +6,15 @@ hostile model and task name, and opened from its ``file://`` path. The page load
 console error and no network request; every figure decodes and has alt text; every column
 of the search table sorts both ways; the contents links scroll; headings do not skip a level
 and tables have header cells; the hostile names are text that runs nothing; at a phone's
-width nothing overflows sideways; printed, figures are not cut by a page break.
+width nothing overflows sideways; printed, figures are not cut by a page break. At a page's
+width (1280 px) and a phone's (390 px): the headline figure is shown at a size its smallest
+text can be read at (a phone gets the rendering drawn for it), no mark of that figure hides
+another and its legend names every mark, and a table wider than the page scrolls in its box
+with its first column in view, its last column in reach.
 
-Screenshots at desktop and phone width go to ``$MEMORYBENCH_SCREENSHOTS`` (else a pytest
-temporary folder). Skipped when the browser, its driver or selenium is missing, unless
+Screenshots at desktop and phone width (the whole page, the headline figure, a wide table
+scrolled to its end) go to ``$MEMORYBENCH_SCREENSHOTS`` (else a pytest temporary folder).
+Skipped when the browser, its driver or selenium is missing, unless
 ``MEMORYBENCH_REQUIRE_BROWSER=1`` (``tox -e browser``), where that is a failure.
 """
 
@@ -23,7 +28,8 @@ import pytest
 from test_report import cell, store_of
 from test_report_searches import search_rows, searched
 
-from memorybench.report import render_report
+from memorybench.report import figures, render_report, search_figures, searches, summary
+from memorybench.store import Store
 
 pytestmark = pytest.mark.browser
 
@@ -54,10 +60,13 @@ PAPER = {**DESKTOP, "width": 718}  # A4 at 96 dpi less Chromium's default margin
 EMPTY = {"", "—", "-", "none", "n/a"}
 
 
+SWEPT = (8, 16, 32, 64, 128, 256, 512, 1024)  # the hostile task's: a table wider than a page
+
+
 def browser_rows():
     """The search store of test_report_searches, a search that solved every length it
     trained at a small learning rate, the hostile model searched and swept, and a hostile
-    task swept."""
+    task swept at eight lengths."""
     rows = search_rows()
     for n in (8, 16):
         for seed in range(2):
@@ -65,14 +74,20 @@ def browser_rows():
             row["config"]["train"]["lr"] = 1e-5  # shown as "1e-05": a number, not 1
             rows.append(row)
             rows.append(searched("copy", HOSTILE_MODEL, n, seed, n == 8))
-            rows.append(cell(HOSTILE_TASK, "lstm", n, seed, 0.95 if n == 8 else 0.4))
+    rows += [cell(HOSTILE_TASK, "lstm", n, seed, 0.95 if n == 8 else 0.4 + 0.1 * seed)
+             for n in SWEPT for seed in range(2)]
     return rows
 
 
 @pytest.fixture(scope="module")
-def page(tmp_path_factory):
+def store(tmp_path_factory):
+    return store_of(tmp_path_factory.mktemp("store") / "b.db", browser_rows())
+
+
+@pytest.fixture(scope="module")
+def page(store, tmp_path_factory):
     folder = tmp_path_factory.mktemp("browser")
-    render_report(store_of(folder / "b.db", browser_rows()), folder / "report")
+    render_report(store, folder / "report")
     return (folder / "report" / "index.html").resolve()
 
 
@@ -278,7 +293,113 @@ def test_printed_figures_are_not_split_across_pages(driver, page, screenshots):
         assert set(boxes) == {"visible"}  # on paper a table shows whole, nothing to scroll
         assert driver.execute_script("return document.documentElement.scrollWidth <="
                                      " document.documentElement.clientWidth")
+        assert driver.execute_script(  # paper takes the page's headline, not the phone's
+            "var img = document.querySelector(arguments[0]);"
+            " return img.currentSrc === img.src", HEADLINE)
     finally:
         driver.execute_cdp_cmd("Emulation.setEmulatedMedia", {"media": ""})
     pdf = driver.execute_cdp_cmd("Page.printToPDF", {"printBackground": True})
     (screenshots / "report.pdf").write_bytes(base64.b64decode(pdf["data"]))
+
+
+HEADLINE = "#horizon-search figure img"
+# The headline's smallest text (tick labels and legend, 13 pt) in the figure's own pixels,
+# and the smallest a reader is asked to read on a screen, in CSS pixels.
+SMALLEST_TEXT = min(figures.RC[k] for k in ("xtick.labelsize", "ytick.labelsize",
+                                            "legend.fontsize")) * figures.RC["figure.dpi"] / 72
+READABLE = 11
+
+
+@pytest.mark.parametrize("name, size", [("desktop", DESKTOP), ("phone", PHONE)])
+def test_the_headline_figure_is_shown_at_a_size_its_text_can_be_read(driver, page, screenshots,
+                                                                      name, size):
+    """Scaled to fit the page, the figure drawn for a page's width would show its 13 pt text
+    at 6 px on a phone: a phone is shown the rendering drawn for it, and either is shown at
+    a scale that keeps its smallest text at 11 px or more."""
+    reload(driver, page, size)
+    figure = driver.find_element(By.CSS_SELECTOR, "#horizon-search figure")
+    driver.execute_script("arguments[0].scrollIntoView()", figure)
+    shown = driver.execute_script(
+        "var img = document.querySelector(arguments[0]);"
+        "var source = img.parentElement.querySelector('source');"
+        "return {complete: img.complete, width: img.getBoundingClientRect().width,"
+        " natural: img.naturalWidth, current: img.currentSrc, page: img.src,"
+        " phone: source && source.srcset};", HEADLINE)
+    assert shown["complete"] and shown["natural"] > 0
+    assert shown["phone"], "the headline has no rendering for a phone"
+    assert shown["current"] == (shown["phone"] if name == "phone" else shown["page"])
+    text = shown["width"] / shown["natural"] * SMALLEST_TEXT
+    assert text >= READABLE, f"the headline's smallest text is {text:.1f} px at {name} width"
+    figure.screenshot(str(screenshots / f"headline-{name}.png"))
+
+
+def headline_data(driver, page, size) -> bytes:
+    """The headline PNG the page shows at ``size``."""
+    reload(driver, page, size)
+    url = driver.execute_script("return document.querySelector(arguments[0]).currentSrc",
+                                HEADLINE)
+    return base64.b64decode(url.removeprefix("data:image/png;base64,"))
+
+
+@pytest.mark.parametrize("narrow, size", [(False, DESKTOP), (True, PHONE)])
+def test_no_mark_of_the_shown_headline_hides_another_and_its_legend_names_each(
+        driver, page, store, narrow, size):
+    """The figure the page shows at each width, drawn again with its marks' boxes
+    (``search_figures.headline``): no two marks overlap, and every kind of mark drawn
+    (solved, failed, failed the first length, ↗, ≥, not learned, a seed's horizon) has its
+    line in the legend."""
+    found = searches.results(summary.normalise(Store(store, readonly=True).frame()))
+    shown = [{**s, "label": searches.display(s), "group": searches.group_of(s)} for s in found]
+    drawn = search_figures.headline(shown, searches.model_labels(found), narrow)
+    assert drawn.png == headline_data(driver, page, size)  # the very figure on the page
+    assert search_figures.overlaps(drawn.marks) == []
+    kinds = {m.kind for m in drawn.marks}
+    assert {"solved", "failed", "first-rung", "seed"} <= kinds
+    assert {search_figures.MARKS[k][0] for k in kinds} <= set(drawn.legend)
+
+
+TABLES = """
+return Array.prototype.map.call(document.querySelectorAll('table'), function (t) {
+  var box = t.parentElement, page = document.documentElement.clientWidth;
+  var edges = function () {
+    var first = Array.prototype.map.call(t.rows, function (r) {
+      return r.cells[0].getBoundingClientRect(); });
+    var head = t.rows[0].cells, last = head[head.length - 1].getBoundingClientRect();
+    return {left: Math.min.apply(null, first.map(function (r) { return r.left; })),
+            right: Math.max.apply(null, first.map(function (r) { return r.right; })),
+            last: last.right};
+  };
+  var r = box.getBoundingClientRect();
+  box.scrollLeft = box.scrollWidth;  // as far right as a reader can scroll it
+  var end = edges();
+  box.scrollLeft = 0;
+  return {id: t.id, wide: t.offsetWidth > box.clientWidth + 1, page: page,
+          overflow: getComputedStyle(box).overflowX, left: r.left,
+          right: r.left + box.clientWidth, end: end};
+});
+"""
+
+
+@pytest.mark.parametrize("name, size", [("desktop", DESKTOP), ("phone", PHONE)])
+def test_a_wide_table_scrolls_with_its_first_column_in_view(driver, page, screenshots, name,
+                                                           size):
+    """Every table's box fits the page; a table wider than its box scrolls in it, and
+    scrolled to its end its last column is in reach and its first column (each row's name)
+    still in view, at most half the box wide. The hostile task's eight lengths make one such
+    table at each width."""
+    reload(driver, page, size)
+    boxes = driver.execute_script(TABLES)
+    assert any(b["wide"] for b in boxes), "no table here is wider than the page"
+    for b in boxes:
+        end = b["end"]
+        assert b["right"] <= b["page"] + 0.5, b["id"]  # the box itself is not cut
+        assert end["last"] <= b["right"] + 1, b["id"]  # the last column can be reached
+        if b["wide"]:
+            assert b["overflow"] in ("auto", "scroll"), b["id"]
+            assert b["left"] - 1 <= end["left"] and end["right"] <= b["right"], b["id"]
+            assert end["right"] - b["left"] <= (b["right"] - b["left"]) / 2, b["id"]
+    widest = max((b for b in boxes if b["wide"]), key=lambda b: b["end"]["last"] - b["right"])
+    box = driver.execute_script("var box = document.getElementById(arguments[0]).parentElement;"
+                                "box.scrollIntoView(); box.scrollLeft = box.scrollWidth;"
+                                " return box;", widest["id"])
+    box.screenshot(str(screenshots / f"table-scrolled-{name}.png"))

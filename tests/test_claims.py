@@ -73,8 +73,8 @@ def attractor_rows(elman_drop, lstm_drop):
 def test_attractor_slopes_are_taken_within_lengths_where_the_model_learned():
     # Perfect at a short length, at chance at a long one where the many-attractor sentences
     # live: pooled over lengths that would look like a steep fall; within lengths it is none.
-    rows = [cell("agreement", "gru", 5, 0, 1.0, chance=0.5,
-                 extra={"by_attractors": {"0": 1.0, "1": 1.0}}),
+    rows = [cell("agreement", "gru", 5, 0, 0.95, chance=0.5,
+                 extra={"by_attractors": {"0": 0.95, "1": 0.95}}),
             cell("agreement", "gru", 20, 0, 0.5, chance=0.5,
                  extra={"by_attractors": {str(k): 0.5 for k in range(2, 7)}})]
     rows += [cell("agreement", "elman", 20, 0, 0.8, chance=0.5,
@@ -94,12 +94,26 @@ def test_a_model_at_chance_everywhere_has_no_attractor_slope():
     frame = frame_of(rows)
     ok, evidence = claims.attractors({"task": "agreement", "models": ["elman", "lstm"]},
                                      frame, summary.by_length(frame))
-    assert not ok
-    assert "elman at chance (T=20)" in evidence
+    assert ok is None  # no effect to measure: not measured, and not "does not hold"
+    assert "elman not measured: at chance (T=20)" in evidence
+
+
+def test_models_right_on_every_example_show_no_attractor_effect_and_are_not_measured():
+    """Every model right on every example at every length (a run whose lengths are all
+    easy for it): no slope is a measured +0.000; the claim is not measured."""
+    rows = [cell("agreement", model, n, 0, 1.0, chance=0.5,
+                 extra={"by_attractors": {str(k): 1.0 for k in range(3)}})
+            for model in ("elman", "lstm", "gru") for n in (8, 16)]
+    frame = frame_of(rows)
+    claim = {"task": "agreement", "models": ["elman", "lstm", "gru"], "kind": "attractors",
+             "text": "t", "citation": "c", "id": "x"}
+    ok, evidence = claims.attractors(claim, frame, summary.by_length(frame))
+    assert ok is None and "+0.000" not in evidence
+    assert "elman not measured: right on every example (T=8, T=16)" in evidence
 
 
 @pytest.mark.parametrize("elman,lstm,holds", [(0.1, 0.02, True), (0.02, 0.1, False),
-                                              (0.0, -0.05, False)])
+                                              (0.005, -0.05, False), (0.0, 0.05, None)])
 def test_attractor_claim(elman, lstm, holds):
     claim = {"task": "agreement", "models": ["elman", "lstm"]}
     frame = frame_of(attractor_rows(elman, lstm))

@@ -107,7 +107,8 @@ def test_a_refinement_that_fails_moves_the_upper_end():
 def test_a_search_solved_to_the_cap_reads_at_least_the_cap_and_one_failing_at_start_less():
     lengths = ladder(8, 32, 2)
     state = advance(lengths, {n: passed(n) for n in lengths}, 1.4)
-    assert state.closed and bracket(state, 32) == "≥ 32"
+    assert state.closed and bracket(state, 32) == "≥ 32 (capped)"
+    assert bracket(state, 64) == "≥ 32 (open)"  # short of its cap: not closed
     state = advance(lengths, {8: passed(8, ok=False)}, 1.4)
     assert state.closed and bracket(state, 32) == "< 8"
 
@@ -161,7 +162,8 @@ def test_each_seed_has_its_own_horizon():
     assert seed_horizons(rungs) == {0: 16, 1: 8, 2: None}
     from memorybench.horizon.text import seed_text
 
-    assert seed_text(seed_horizons(rungs), rungs) == "0: ≥ 16, 1: 8, 2: < 8"  # ≥: a lower bound
+    # ≥: a lower bound; seed 2 failed 8 and solved 16 all the same
+    assert seed_text(rungs) == "0: ≥ 16, 1: [8, 16), 2: < 8 (solves 16)"
 
 
 def test_a_cell_still_learning_is_one_whose_budget_cut_a_rising_curve():
@@ -524,11 +526,12 @@ def test_a_report_reads_the_caps_of_the_suite_it_is_given(invoke, tmp_path):
     is written. (How a report reads them: test_report_searches.)"""
     assert invoke("horizon", "--task", "adding", "--model", "lstm", "--start", "4", "--cap",
                   "4", "--seeds", "0", "--lrs", "1e-2", *TINY).exit_code == 0
-    from memorybench.horizon.plan import suite_caps
+    from memorybench.horizon.plan import suite_protocols
 
-    caps = suite_caps("standard")
+    caps = {k: p["cap"] for k, p in suite_protocols("standard").items()}
     assert caps[("adding", "lstm")] == 1024 and caps[("flipflop", "gru")] == 512
     assert caps[("copy", "attention")] == 256  # the suite's model cap
+    assert suite_protocols("standard")[("copy", "attention")]["task_cap"] == 1024
     bad = invoke("report", "--db", "h.db", "--out", "rep", "--suite", "nosuch")
     assert bad.exit_code == 2 and bad.stderr.count("\n") == 1 and "unknown suite" in bad.stderr
     assert not (tmp_path / "rep").exists()
@@ -712,7 +715,7 @@ def test_a_control_harder_than_the_first_rung_is_read_past():
     assert closed_state(rungs, 6) == state and closed_state(rungs).hi == 6
     line = describe("recall", "gru", state, rungs, 64, control=6)
     assert "horizon [16, 32)" in line and "fails the control T=6 (3/3 seeds) all the same" in line
-    assert "seeds' horizons 0: ≥ 32, 1: 16, 2: 16" in line
+    assert "seeds' horizons 0: ≥ 32, 1: [16, 32), 2: [16, 32)" in line
 
 
 def test_a_networks_search_trains_its_tasks_control_first_and_a_baseline_does_not():

@@ -44,7 +44,9 @@ def verdict(checks, *groups, task="copy", **extra):
 LADDER = [8, 16, 32, 64, 128, 256, 512, 1024]
 
 
-@pytest.mark.parametrize("horizon,expected", [(1024, H.HOLDS), (512, H.FAILS)])
+@pytest.mark.parametrize("horizon,expected", [
+    (1024, H.HOLDS), (256, H.FAILS),  # failed 512 <= 1000
+    (512, H.NOT_MEASURED)])  # [512, 1024) straddles 1000: it was never tried
 def test_at_least_needs_the_length_solved(horizon, expected):
     rows = search("copy", "orthogonal", horizon, [n for n in LADDER if n <= horizon * 2])
     assert verdict([{"model": "orthogonal", "at_least": 1000}], rows)[0] == expected
@@ -305,3 +307,101 @@ def test_a_claim_on_a_model_that_did_not_learn_its_control_is_not_measured():
                                 {"model": "gru", "below": 8}], rows)
     assert result == H.NOT_MEASURED
     assert "gru did not learn the control of copy" in evidence and "not learned" in evidence
+
+
+def recorded(rows: list, cap: int, suite: str | None = "quick", steps: int = 1000) -> list:
+    """``rows`` as a search of ``suite`` stores them: its protocol recorded in each cell."""
+    for row in rows:
+        row["metrics"]["search"] = {"suite": suite, "cap": cap, "task_cap": cap,
+                                    "steps": steps}
+        row["config"]["train"] = {**row["config"]["train"], "steps": steps}
+    return rows
+
+
+def test_a_check_past_the_runs_cap_is_not_measured_whatever_else_the_search_did():
+    """A quick run stops at 64: the orthogonal RNN failing copy at 32 says nothing the run
+    measured of T = 1,000, nor the LSTM solving every length to 64 of T = 200; both read
+    "not measured: this run stops at 64", never "does not hold"."""
+    rows = recorded(search("copy", "orthogonal", 16, [8, 16, 32]), 64)
+    rows += recorded(search("copy", "lstm", 64, [8, 16, 32, 64]), 64)
+    result, evidence = verdict([{"model": "lstm", "below": 200},
+                                {"model": "orthogonal", "at_least": 1000}], rows)
+    assert result == H.NOT_MEASURED
+    assert "not measured: this run stops at 64 (the claim asks about T = 1,000)" in evidence
+    assert "lstm solved every length up to it" in evidence
+    assert "lstm ≥ 64 (capped)" in evidence
+    # a length the run trained still decides: the LSTM failing 16 is below 200
+    short = recorded(search("copy", "lstm", 8, [8, 16]), 64)
+    assert verdict([{"model": "lstm", "below": 200}], short)[0] == H.HOLDS
+
+
+def test_a_comparison_with_a_model_that_failed_nothing_up_to_the_cap_is_not_measured():
+    """Attention solved every length to 64; the Elman RNN too: neither failed a length the
+    other solved, and past 64 nothing was trained. So is attention against a model whose
+    failure lies past attention's own (lower) cap."""
+    rows = recorded(search("recall", "attention", 64, [16, 32, 64]), 64)
+    rows += recorded(search("recall", "elman", 64, [16, 32, 64]), 64)
+    result, evidence = verdict([{"model": "attention", "above": ["elman"]}], rows,
+                               task="recall")
+    assert result == H.NOT_MEASURED and "this run stops at 64" in evidence
+    rows = recorded(search("recall", "attention", 64, [16, 32, 64]), 64)
+    rows += recorded(search("recall", "gru", 128, [16, 32, 64, 128, 256]), 512)
+    result, evidence = verdict([{"model": "attention", "above": ["gru"]}], rows, task="recall")
+    assert result == H.NOT_MEASURED and "below gru's failure at 256" in evidence
+
+
+def test_a_horizon_that_is_a_lower_bound_may_not_decide_the_state_size_claim():
+    """The GRU, the largest state, failed T = 16 still learning (≥ 8 (budget)): with its
+    8 as it stands the horizon falls with the state size; raised past the others (it is
+    a lower bound), it rises. The run cannot tell."""
+    climbing = [[100, 0.1, 2.0], [200, 0.1, 2.0], [300, 0.1, 2.0], [400, 0.2, 1.8],
+                [500, 0.4, 1.5], [1000, 0.6, 1.2]]
+    rows = []
+    for model, horizon, size in (("elman", 16, 16), ("gru", 8, 64), ("mamba", 32, 32)):
+        mine = recorded(search("recall", model, horizon, [8, 16, 32, 64][:[8, 16, 32].index(
+            horizon) + 2]), 64)
+        for row in mine:
+            row["state_size"] = size
+            if model == "gru" and row["length"] == 16:
+                row["metrics"]["curve"] = climbing
+        rows += mine
+    result, evidence = verdict([{"models": ["elman", "gru", "mamba"],
+                                 "rises_with_state": True}], rows, task="recall")
+    assert result == H.NOT_MEASURED and "gru 64 → 8+" in evidence
+
+
+def test_a_claims_notes_are_this_runs_own_and_quoted_numbers_only_on_the_run_measured():
+    """The shipped copy claim's measured note describes the standard suite's run: on a quick
+    run it is not shown; the note computed from this run's cells is, with its budget and
+    each failure its budget cut; on a search that recorded the standard suite at its copy
+    budget, the measured note is shown."""
+    by_id = {c["id"]: c for c in claims.load()}
+    text = by_id["copy-orthogonal-1000"]["text"]
+    climbing = [[100, 0.1, 2.0], [200, 0.1, 2.0], [300, 0.1, 2.0], [400, 0.2, 1.8],
+                [500, 0.4, 1.5], [1000, 0.6, 1.2]]
+    rows = recorded(search("copy", "lstm", 8, [8, 16]), 64)
+    for row in rows:
+        if row["length"] == 16:
+            row["metrics"]["curve"] = climbing
+    rows += recorded(search("copy", "orthogonal", 64, [8, 16, 32, 64]), 64)
+    frame = frame_of(rows)
+    table = claims.evaluate(frame, summary.by_length(frame), searches.results(frame))
+    notes = [n for n in table.notes if text in n]
+    assert not any("At the suite's budget" in n for n in notes)
+    ours = next(n for n in notes if n.startswith(f"On “{text}”, this run:"))
+    assert "copy searched at 1,000 steps" in ours and "up to T = 64" in ours
+    assert "lstm failed T=16 with 3/3 seeds still learning when their 1,000 steps ran " \
+           "out" in ours
+    standard = [dict(r, metrics={**r["metrics"], "search": {**r["metrics"]["search"],
+                                                            "suite": "standard"}})
+                for r in rows]
+    frame = frame_of(standard)
+    table = claims.evaluate(frame, summary.by_length(frame), searches.results(frame))
+    assert any("At the suite's budget" in n for n in table.notes if text in n)
+
+
+def test_every_shipped_text_that_quotes_a_run_names_the_run_it_was_measured_on():
+    for claim in claims.load():
+        if claim.get("measured") or claim.get("explanation"):
+            assert claim.get("measured_on"), claim["id"]
+            assert set(claim["measured_on"]) <= {"suite", "steps", "lengths"}, claim["id"]

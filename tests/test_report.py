@@ -18,7 +18,7 @@ import pytest
 from click.testing import CliRunner
 
 from memorybench.cli import cli
-from memorybench.report import render_report, summary, tables
+from memorybench.report import facts, render_report, summary, tables
 from memorybench.store import Store
 
 from conftest import TINY, one_line_exit_2
@@ -227,6 +227,39 @@ def test_the_interval_is_the_student_t_interval_of_the_mean_and_one_seed_has_non
     assert hi - lo > 0.9 - 0.5  # wider than the seeds' range, which a bootstrap would give
     mean, lo, hi = summary.mean_interval([0.8])
     assert mean == 0.8 and math.isnan(lo) and math.isnan(hi)
+    # cut to the values the metric can take: an accuracy's mean is never above 1
+    assert summary.mean_interval([0.5, 0.7, 0.9], (0.0, 1.0)) == (
+        pytest.approx(0.7), pytest.approx(0.7 - half), 1.0)
+
+
+def test_an_accuracy_interval_stays_in_0_1_and_a_tick_stands_beside_its_seed_count(tmp_path):
+    """The issue's cell: two seeds of three solved (threshold 0.8), the third far below, mean
+    0.706 under the threshold: solved by the majority's verdict, so ✓ beside "2/3", and its
+    interval (± 1.2 by t) cut to [0, 1]. One seed of three solved: no ✓, whatever its
+    mean; a seed that failed counts as not solved and is left out of the mean."""
+    rows = [cell("copy", "lstm", 64, seed, score, threshold=0.8)
+            for seed, score in enumerate([1.0, 1.0, 0.118])]
+    rows += [cell("copy", "lstm", 128, seed, score, threshold=0.8)
+             for seed, score in enumerate([0.9, 0.7, 0.75])]
+    rows += [cell("copy", "lstm", 256, 0, 0.85, threshold=0.8),
+             cell("copy", "lstm", 256, 1, 0.82, threshold=0.8),
+             cell("copy", "lstm", 256, 2, math.nan, status="diverged", metric=None,
+                  threshold=0.8, key="copy-lstm-256-diverged")]
+    rows += [cell("copy", "lstm", 512, seed, 0.9, threshold=0.8, extra={"r2": r2})
+             for seed, r2 in enumerate([0.99, 0.98, 0.2])]
+    frame = summary.normalise(Store(store_of(tmp_path / "s.db", rows), readonly=True).frame())
+    scores = summary.by_length(frame)
+    assert (scores["lo"] >= 0).all() and (scores["hi"] <= 1).all()
+    table = tables.score_table(scores, "accuracy")
+    cells = dict(zip(table.headers[1:], table.rows[0][1:], strict=True))
+    assert cells["64"] == "0.706 [0.000, 1.000] (2/3 ✓)"
+    assert cells["128"].startswith("0.783 [") and cells["128"].endswith(" (1/3)")
+    assert cells["256"].startswith("0.835 [") and cells["256"].endswith(" (2/3 ✓; 2 ok)")
+    assert cells["512"] == "0.900 [0.900, 0.900] (3/3 ✓)"  # seeds alike: no width
+    assert any("(k/n)" in note and "majority" in note for note in table.notes)
+    r2 = summary.by_length(frame, summary.extra(frame, "r2")).dropna(subset=["lo"])
+    assert r2["hi"].tolist() == [1.0]  # an R² is at most 1, and has no floor
+    assert r2["lo"].iloc[0] < 0
 
 
 @pytest.fixture
@@ -411,7 +444,7 @@ def test_every_interval_is_labelled_the_student_t_interval(tmp_path):
         assert "small points: each seed" in text
     readme = (out / "README.md").read_text("utf-8")
     half = 4.302653 * 0.1 / math.sqrt(3)  # t(0.975, 2) x sd / sqrt(3)
-    assert f"| 0.600 ± {half:.3f} " in readme
+    assert f"| 0.600 \\[{0.6 - half:.3f}, {0.6 + half:.3f}\\] (0/3) " in readme
 
 
 def test_the_training_time_table_sums_each_model_and_task_with_totals():
@@ -440,10 +473,10 @@ def test_the_wall_clock_counts_overlapping_cells_once_and_finds_the_peak():
                         "2026-01-01T10:01:09+00:00"],
         "wall_time": [10.0, 10.0, 5.0, 99.0, 99.0, 9.5]})
     # [0:00, 0:10] and [0:05, 0:15] overlap: 15 s; [0:55, 1:00]: 5 s; [0:59.5, 1:09]: 9 s more
-    total, peak = summary.elapsed(frame)
+    total, peak = facts.elapsed(frame)
     assert total == pytest.approx(29.0)
     assert peak == 2
-    assert summary.elapsed(frame.iloc[3:5]) is None
+    assert facts.elapsed(frame.iloc[3:5]) is None
 
 
 def test_report_out_keeps_files_the_user_put_in_its_folders(invoke, tmp_path):

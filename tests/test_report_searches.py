@@ -58,8 +58,10 @@ def test_the_search_table_gives_each_seed_its_own_horizon_beside_the_bracket(sea
     assert table.headers[column + 1] == "each seed's horizon"
     rows = {(r[0], r[3]): r for r in table.rows}
     assert len(rows) == 4
-    assert rows["lstm", "copy"][column:column + 2] == ["[16, 32)", "0: ≥ 32, 1: 16, 2: 8"]
-    assert rows["birnn", "copy"][column:column + 2] == ["[8, 16)", "0: 8, 1: 8, 2: 8"]
+    assert rows["lstm", "copy"][column:column + 2] == ["[16, 32)",
+                                                       "0: ≥ 32, 1: [16, 32), 2: [8, 16)"]
+    assert rows["birnn", "copy"][column:column + 2] == ["[8, 16)",
+                                                        "0: [8, 16), 1: [8, 16), 2: [8, 16)"]
     assert rows["ridge-window", "copy"][column:column + 2] == ["< 8", "0: < 8, 1: < 8, 2: < 8"]
     assert searches.SEED_RULE in table.notes and searches.SCORE_RULE in table.notes
     assert [r[1] for r in table.rows] == ["network", "network", "network, non-causal",
@@ -74,11 +76,12 @@ def test_the_headline_figure_ticks_each_seed_and_rules_off_the_groups(search_sto
     kept = drawn(monkeypatch)
     shown = [{**s, "label": searches.display(s), "group": searches.group_of(s)} for s in found]
     search_figures.search_figure(shown, searches.model_labels(found))
-    ax = kept[0].axes[0]
-    ticks = sorted(x for line in ax.lines if line.get_gid() == "seed-horizon"
-                   for x in line.get_xdata())
-    assert ticks == sorted([32, 16, 8] + [8, 8, 8] + [8, 8])  # copy: lstm, birnn; adding
-    assert [t.get_text() for t in ax.get_yticklabels()] == [
+    panels = {ax.get_title(): ax for ax in kept[0].axes}
+    ticks = {task: sorted(x for line in panels[task].lines if line.get_gid() == "seed"
+                          for x in line.get_xdata()) for task in ("adding", "copy")}
+    assert ticks == {"copy": sorted([32, 16, 8] + [8, 8, 8]), "adding": [8, 8]}
+    ax = panels["copy"]
+    assert [t.get_text() for t in kept[0].axes[0].get_yticklabels()] == [
         "lstm", "birnn (non-causal)", "ridge-window (baseline)"]
     rules = [line for line in ax.lines if line.get_gid() is None and
              list(line.get_xdata()) == [0, 1]]  # axhline: a line across the axes
@@ -99,7 +102,8 @@ def test_the_report_has_a_learning_curve_figure_per_searched_task(search_store, 
     labels = [t.get_text() for t in copy.axes[0].get_legend().get_texts()]
     assert "lstm, T=16" in labels and "birnn (non-causal), T=8" in labels
     readme = (tmp_path / "r" / "README.md").read_text("utf-8")
-    section = readme[readme.index("## Horizon search"):readme.index("## Memory horizon")]
+    section = readme[readme.index("## Horizon search"):readme.index("## Task ")]
+    assert "## Memory horizon" not in readme  # a report of searches alone: one notation
     for task in ("adding", "copy"):
         assert f"(figures/curves-{task}.png)" in section
         assert (tmp_path / "r" / "figures" / f"curves-{task}.png").exists()
@@ -146,7 +150,8 @@ def test_the_score_table_ranks_models_with_their_horizon_on_each_task(search_sto
     html = render_report(search_store, search_store.parent / "r") and \
         (search_store.parent / "r" / "index.html").read_text("utf-8")
     assert html.index('id="score-table"') < html.index('id="search-table"') < \
-        html.index('id="claims"') < html.index('id="horizon"')
+        html.index('id="claims"') < html.index('id="task-adding"')
+    assert 'id="horizon"' not in html and 'href="#horizon"' not in html
 
 
 def test_a_horizon_the_budget_cut_is_marked_where_its_failed_length_was_still_learning():
@@ -186,29 +191,86 @@ def test_a_horizon_the_budget_cut_is_marked_where_its_failed_length_was_still_le
     assert searches.RISING_RULE not in searches.score_table(solved).notes
 
 
-def test_a_suites_caps_close_a_search_solved_to_its_cap_and_score_on_the_tasks_ladder():
-    """copy × lstm solved 8 and 16, copy × gru failed 32: without the suite's caps lstm reads
-    "≥ 16 (open)"; with its cap at 16 (a model cap, as attention's) it is closed, "≥ 16",
-    and scored on the task's ladder (to 64 here), log2(16) / log2(64), not a full mark."""
+def frame_of(rows):
+    return summary.normalise(pd.DataFrame(
+        [{k: json.dumps(v) if isinstance(v, dict) else v for k, v in r.items()} for r in rows]))
+
+
+def test_a_suites_protocol_closes_a_search_solved_to_its_cap_and_scores_on_the_tasks_ladder():
+    """copy × lstm solved 8 and 16, copy × gru failed 32, cells that recorded no protocol
+    (an earlier memorybench's): without a suite lstm reads "≥ 16 (open)", short of the task
+    spec's cap; with its cap at 16 (a model cap, as attention's) it is closed, and scored on
+    the task's ladder (to 64 here), log2(16) / log2(64), not a full mark: a censored lower
+    bound."""
     from memorybench.report import searches
 
     rows = [searched("copy", "lstm", n, seed, True) for n in (8, 16) for seed in range(3)]
     rows += [searched("copy", "gru", n, seed, n < 32) for n in (8, 16, 32) for seed in range(3)]
-    frame = summary.normalise(pd.DataFrame(
-        [{k: json.dumps(v) if isinstance(v, dict) else v for k, v in r.items()} for r in rows]))
+    frame = frame_of(rows)
     plain = {s["model"]: s for s in searches.results(frame)}
     assert plain["lstm"]["bracket"] == "≥ 16 (open)"
-    capped = {s["model"]: s for s in searches.results(frame, {("copy", "lstm"): 16,
-                                                              ("copy", "gru"): 64})}
-    assert capped["lstm"]["bracket"] == "≥ 16" and capped["gru"]["bracket"] == "[16, 32)"
+    assert any("(open)" in note for note in searches.score_table(list(plain.values())).notes)
+    assert searches.coverage(list(plain.values()))["lstm"] == (0, 1)  # no horizon yet
+    capped = {s["model"]: s for s in searches.results(frame, {
+        ("copy", "lstm"): {"cap": 16, "task_cap": 64},
+        ("copy", "gru"): {"cap": 64, "task_cap": 64}})}
+    assert capped["lstm"]["bracket"] == "≥ 16 (censored)"
+    assert capped["gru"]["bracket"] == "[16, 32)"
     assert capped["lstm"]["score"] == pytest.approx(4 / 6)
     assert capped["gru"]["score"] == pytest.approx(4 / 6)
-    # lstm's cap, 16, is below the task's ladder (64): a censored lower bound, not scored
     assert capped["lstm"]["censored"] and not capped["gru"]["censored"]
     assert searches.marked(capped["lstm"]) == "≥ 16 (censored)"
     found = list(capped.values())
     assert searches.coverage(found) == {"lstm": (0, 1), "gru": (1, 1)}
     assert searches.scores(found) == {"lstm": 0.0, "gru": pytest.approx(4 / 6)}
+
+
+def test_a_search_is_read_by_the_protocol_its_cells_recorded_and_a_suite_overrides_it():
+    """Cells that recorded their search's protocol (a ladder capped at 16, 600 steps) read
+    "≥ 16 (capped)", scored 1.0, with no suite named; a suite's protocol given to the report
+    wins over the recorded one; the rule names the ladders and the budget read."""
+    from memorybench.report import searches
+
+    rows = [searched("copy", "lstm", n, seed, True) for n in (8, 16) for seed in range(3)]
+    for row in rows:
+        row["metrics"]["search"] = {"cap": 16, "task_cap": 16, "ladder": [8, 16],
+                                    "factor": 2.0, "steps": 600}
+        row["config"]["train"] = {**row["config"]["train"], "steps": 600, "batch_size": 32}
+    found = searches.results(frame_of(rows))
+    assert found[0]["bracket"] == "≥ 16 (capped)" and found[0]["score"] == 1.0
+    assert found[0]["protocol"]["cap"] == 16 and found[0]["steps"] == 600
+    assert "copy 8 to 16; 600 steps of 32 sequences" in searches.search_rule(found)
+    wider = searches.results(frame_of(rows), {("copy", "lstm"): {"cap": 64, "task_cap": 64}})
+    assert wider[0]["bracket"] == "≥ 16 (open)" and wider[0]["score"] == pytest.approx(4 / 6)
+
+
+def test_a_baseline_shows_no_learning_rate_and_each_seed_reads_in_the_brackets_notation():
+    """A seed that failed a length the majority solved, and solved a longer one all the
+    same (attention's copy seed 0 on the committed leaderboard: failed 128, solved 256)
+    reads "[64, 128) (solves 256)" beside the majority's "≥ 256"; a baseline's learning-rate
+    column is empty, as its search line has none."""
+    from memorybench.horizon import text
+    from memorybench.report import searches
+
+    solves = {0: (8, 16, 64), 1: (8, 16, 32, 64), 2: (8, 16, 32, 64)}
+    rows = [searched("copy", "attention", n, seed, n in solves[seed]) for n in (8, 16, 32, 64)
+            for seed in range(3)]
+    rows += [searched("copy", "ridge-window", n, seed, n == 8, baseline=True)
+             for n in (8, 16) for seed in range(3)]
+    found = {s["model"]: s for s in searches.results(frame_of(rows), {
+        ("copy", "attention"): {"cap": 64, "task_cap": 64},
+        ("copy", "ridge-window"): {"cap": 64, "task_cap": 64}})}
+    table = searches.search_table(list(found.values()))
+    by = {r[0]: dict(zip(table.headers, r, strict=True)) for r in table.rows}
+    assert by["attention"]["horizon"] == "≥ 64 (capped)"
+    assert by["attention"]["each seed's horizon"] == (
+        "0: [16, 32) (solves 64), 1: ≥ 64, 2: ≥ 64")
+    assert by["ridge-window"]["learning rate"] == "—" and by["attention"]["learning rate"]
+    s = found["ridge-window"]
+    line = text.describe("copy", "ridge-window", s["state"], s["rungs"], 64, baseline=True)
+    assert "lr" not in line.split("seeds' horizons")[1]
+    assert "lr 0.01" in text.describe("copy", "attention", found["attention"]["state"],
+                                      found["attention"]["rungs"], 64)
 
 
 def test_searches_of_one_model_at_other_settings_are_rows_apart_never_averaged():
@@ -305,3 +367,17 @@ def test_a_report_file_outside_the_report_is_refused_before_anything_is_written(
     with pytest.raises(RuntimeError, match="outside the report"):
         write_atomically(tmp_path / "rep", {"figures/../../PWNED.png": b"x"})
     assert sorted(p.name for p in tmp_path.iterdir()) == []
+
+
+def test_a_stores_length_sweep_keeps_its_memory_horizon_section_without_the_searches(tmp_path):
+    """A store of searches and a length sweep (`run`) of another model: the "Memory
+    horizon" section is the sweep's alone; the searched models are the horizon search
+    section's, in its notation, and not read again as "none" or "8" there."""
+    rows = search_rows() + [cell("copy", "gru", n, seed, 0.95 if n == 10 else 0.2)
+                            for n in (10, 20) for seed in range(2)]
+    render_report(store_of(tmp_path / "h.db", rows), tmp_path / "r")
+    readme = (tmp_path / "r" / "README.md").read_text("utf-8")
+    section = readme.split("## Memory horizon")[1].split("\n## ")[0]
+    table = [line for line in section.splitlines() if line.startswith("| ")]
+    assert [line.split("|")[1].strip() for line in table[1:]] == ["gru"]
+    assert "| lstm " not in section and "| birnn " not in section

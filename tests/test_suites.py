@@ -111,7 +111,8 @@ LEADERBOARD_CAPS = {"copy": 1000, "adding": 1000, "recall": 512, "selective-copy
 def test_the_standard_horizon_search_covers_every_task_and_model_at_the_literatures_lengths():
     from memorybench import catalog
     from memorybench.config import Request
-    from memorybench.horizon.plan import protocol_from, search_sweep, task_ladder
+    from memorybench.horizon.ladders import task_ladder
+    from memorybench.horizon.plan import protocol_from, search_sweep
 
     protocol, extra = protocol_from(load_suite("standard")[0].horizon, {})
     assert sorted(extra["tasks"]) == catalog.task_names()

@@ -27,7 +27,8 @@ from memorybench.errors import UserError
 @click.option("--batch-size", type=click.IntRange(min=1),
               help="The training batch the examples are drawn in [default: the task spec's].")
 @click.option("--set", "settings", multiple=True, metavar="task.KEY=VALUE",
-              help="A task parameter, as in `run` (e.g. --set task.symbols=5).")
+              help="A task parameter, as in `run` (e.g. --set task.symbols=5; "
+              "task.TASK.KEY=VALUE for this task is the same).")
 def data(task, lengths, seeds, out, train_size, validation_size, test_size, batch_size,
          settings):
     """Write a task's train, validation and test examples to .npz files, for any framework.
@@ -43,13 +44,19 @@ def data(task, lengths, seeds, out, train_size, validation_size, test_size, batc
       python -c "import numpy as np; d = np.load('data/copy/copy-T10-seed0.npz'); print(d.files)"
     """
     from memorybench import datasets  # imports torch: inside the command (cli/__init__.py)
+    from memorybench.settings import not_selected
 
     overrides = parse_set(settings)
     if overrides["train"] or overrides["model"]:
         raise UserError("--set: data takes task.KEY=VALUE only (e.g. --set task.symbols=5)")
+    asked = overrides["task"]  # task.KEY, and task.TASK.KEY for this task, as in `run`
+    for name, value in asked.items():
+        if isinstance(value, dict) and name != task:
+            raise UserError(not_selected("task", name, [task]))
+    params = {**{k: v for k, v in asked.items() if not isinstance(v, dict)},
+              **asked.get(task, {})}
     written = datasets.write(task, parse_lengths(lengths), parse_ints("--seeds", seeds, "0,1"),
-                             out, train_size, validation_size, test_size, overrides["task"],
-                             batch_size)
+                             out, train_size, validation_size, test_size, params, batch_size)
     for path in written:
         click.echo(str(path))
     click.echo(f"wrote {len(written)} files and {out / datasets.MANIFEST}", err=True)

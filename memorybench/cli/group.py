@@ -15,8 +15,25 @@ from memorybench.store import DEFAULT_DB
 EXIT_USAGE = 2
 
 
+# The commands in the order a newcomer needs them: the main job first.
+ORDER = ("horizon", "report", "run", "compare", "list", "export", "import", "leaderboard",
+         "diagnose", "data", "score", "rekey")
+
+
 class Cli(click.Group):
-    """A click group whose user errors are one line on stderr with exit code 2."""
+    """A click group whose user errors are one line on stderr with exit code 2, and whose
+    help lists the commands in ``ORDER`` with each one's whole first sentence."""
+
+    def list_commands(self, ctx):
+        names = super().list_commands(ctx)
+        return [n for n in ORDER if n in names] + [n for n in names if n not in ORDER]
+
+    def format_commands(self, ctx, formatter):
+        rows = [(name, self.commands[name].get_short_help_str(limit=300))
+                for name in self.list_commands(ctx) if not self.commands[name].hidden]
+        if rows:
+            with formatter.section("Commands"):
+                formatter.write_dl(rows)
 
     def main(self, args=None, prog_name=None, complete_var=None, standalone_mode=True, **extra):
         try:
@@ -52,10 +69,12 @@ class FiniteFloat(click.FloatRange):
 db_option = click.option("--db", "db", type=click.Path(path_type=Path), default=DEFAULT_DB,
                          show_default=True, help="Results database (SQLite).")
 model_file_option = click.option(
-    "--model-file", "model_files", multiple=True, metavar="PATH.py:NAME",
+    "--model-file", "model_files", multiple=True, metavar="PATH.py:NAME[=ALIAS]",
     help="Your own model from a Python file: a Core subclass or a function (or nn.Module "
     "class) building a module that maps (batch, time, features) to (batch, time, out); "
-    "--set model.X=... sets its arguments. Repeat for several.")
+    "--set model.X=... sets its arguments; NAME=ALIAS runs it under ALIAS (lowercase "
+    "letters, digits, '-', '_'); one with no width argument trains at its own size. Repeat "
+    "for several.")
 
 
 @click.group(cls=Cli, context_settings={"help_option_names": ["-h", "--help"]})
@@ -67,11 +86,12 @@ def cli():
     and stores every result.
 
     \b
-    Example:
-      memorybench list
-      memorybench run --suite smoke
+    Examples:
+      memorybench horizon --suite quick     # the main job: each model's memory horizon
+      memorybench report                    # reports/latest/index.html and README.md
+      memorybench list                      # every task, model, baseline and suite
+      memorybench run --suite smoke         # a sweep: every cell of tasks x models x lengths
       memorybench export --format csv --out results.csv
-      memorybench report --out reports/latest
 
     \b
     Exit codes:

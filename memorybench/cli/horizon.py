@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from memorybench.cli.flags import Options
+from memorybench.cli.flags import Options, set_option, training_flags
 from memorybench.cli.group import cli, db_option, model_file_option
 
 
@@ -58,8 +58,8 @@ from memorybench.cli.group import cli, db_option, model_file_option
 @click.option("--stop-margin", type=float, help="An early stop waits for the held-out metric "
               "this fraction of the way from the threshold to 1 (0.2: 0.92 at 0.9); 0: at "
               "the threshold [default: the suite's, else 0.2].")
-@click.option("--set", "settings", multiple=True, metavar="SECTION.KEY=VALUE",
-              help="Override any spec value, as in `run` (e.g. --set train.steps=500).")
+@training_flags(lr=False)
+@set_option
 @db_option
 @click.option("--keep-checkpoints", is_flag=True, help="Keep the training checkpoints beside "
               "the store (DB.checkpoints/) once the searches close [default: removed].")
@@ -98,15 +98,18 @@ def search(o: Options) -> int:
     from memorybench import usermodels  # imports torch: not for `memorybench --help`
     from memorybench.checkpoints import folder_of
     from memorybench.horizon.plan import plan_searches, search_sweep
+    from memorybench.horizon.protocol import refuse_lr
     from memorybench.horizon.run import run_searches
     from memorybench.runner import check_device, default_workers, require_dask
     from memorybench.training import Continuing
 
     names, classes = usermodels.from_files(o.model_files)
     workers = o.workers or default_workers()
+    request = o.request(names)
+    refuse_lr(request.train)
     with usermodels.registered(classes):
         with usermodels.to_stderr():  # a model that prints as it is built
-            sweep, protocol = search_sweep(o.request(names))
+            sweep, protocol = search_sweep(request)
             searches = plan_searches(sweep, protocol, o.start, o.cap,
                                      lrs_given=o.lrs is not None)
         device = check_device(o.device)

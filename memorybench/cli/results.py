@@ -139,13 +139,16 @@ def compare(new, baseline, margin, fmt, update_baseline):
 @click.option("--format", "formats", metavar="html,md", default="html,md", show_default=True,
               help="Comma list: html (index.html, figures embedded) and/or md (README.md).")
 @click.option("--suite", default=None,
-              help="The suite whose horizon searches the store holds: their caps (the "
-              "suite's, not the task specs') end each search [default: the task specs'].")
+              help="Read the store's horizon searches by this suite's [horizon] protocol "
+              "(its ladders and caps) instead of the one each search's cells recorded "
+              "[default: the recorded one; the task specs' caps for results that recorded "
+              "none].")
 def report(db, out, tasks, models, formats, suite):
     """A results store as a report: figures, tables, memory horizons, published references.
 
     Writes index.html (one self-contained file), README.md and figures/*.png into --out.
-    Nothing is written unless the whole report renders.
+    Nothing is written unless the whole report renders. Each horizon search is read by the
+    protocol its cells recorded (ladder, caps, budget), whichever command made it.
 
     \b
     Example:
@@ -154,12 +157,13 @@ def report(db, out, tasks, models, formats, suite):
     """
     from memorybench.report import parse_formats, render_report
 
-    caps = None
+    protocols = None
     if suite:  # planning a suite's searches imports the models: only when asked
-        from memorybench.horizon.plan import suite_caps
+        from memorybench.horizon.plan import suite_protocols
 
-        caps = suite_caps(suite)
-    written = render_report(db, out, tasks, models, parse_formats(formats), caps=caps)
+        protocols = suite_protocols(suite)
+    written = render_report(db, out, tasks, models, parse_formats(formats),
+                            protocols=protocols)
     echo(f"wrote {len(written)} files to {out}", err=True)
 
 
@@ -190,7 +194,7 @@ def leaderboard(results_path, out, db, suite, searched, check):
       memorybench run --suite standard --db sweep.db      # the suite's length sweep
       memorybench leaderboard --db sweep.db --sweep --results sweep.jsonl --out sweep
     """
-    from memorybench.horizon.plan import suite_caps
+    from memorybench.horizon.plan import suite_protocols
     from memorybench.report import render_report, summary, tables
     from memorybench.report.leaderboard import stale_report
     from memorybench.store import results
@@ -207,21 +211,23 @@ def leaderboard(results_path, out, db, suite, searched, check):
             echo(f"left out {left_out} stored cells that are not in suite {suite}", err=True)
         results.write(rows, results_path, "jsonl", inputs=(db,))
     frame = summary.normalise(results.load(results_path))
-    caps = suite_caps(suite)  # where the suite's searches end: "≥ cap", not open
+    # the suite's protocol: where its searches end ("≥ cap", not open), also for committed
+    # results that recorded none
+    protocols = suite_protocols(suite)
     if check:
-        stale = stale_report(results_path, out, caps)
+        stale = stale_report(results_path, out, protocols)
         if stale:
             echo(f"{out} is stale ({', '.join(stale)} differ from a fresh render); "
                  "rebuild it with `memorybench leaderboard`", err=True)
             return 1
         echo(f"{out} is up to date with {results_path}", err=True)
         return 0
-    render_report(results_path, out, caps=caps)
+    render_report(results_path, out, protocols=protocols)
     from memorybench.report import search_rows, searches
 
     search_rows = search_rows.searched(frame)
     if len(search_rows):  # the searches' brackets, each at its chosen learning rate
-        echo(searches.score_table(searches.results(search_rows, caps)).text())
+        echo(searches.score_table(searches.results(search_rows, protocols)).text())
     else:
         horizons = summary.horizons(summary.by_length(frame))
         table = tables.horizon_table(horizons, sorted(frame["model"].unique()),

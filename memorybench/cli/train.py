@@ -9,8 +9,8 @@ from typing import cast
 
 import click
 
-from memorybench.cli.flags import Options
-from memorybench.cli.group import Cli, FiniteFloat, cli, db_option, model_file_option
+from memorybench.cli.flags import Options, set_option, training_flags
+from memorybench.cli.group import Cli, cli, db_option, model_file_option
 from memorybench.console import echo, print_diagnostics, print_outcome, print_plan
 
 format_option = click.option("--format", "fmt", type=click.Choice(["text", "json"]),
@@ -56,17 +56,13 @@ def list_cmd(fmt):
 @click.option("--lengths", help="Comma-separated lengths, e.g. 10,50,100 (default: each "
               "task's spec).")
 @click.option("--seeds", help="Comma-separated seeds, e.g. 0,1,2 (default: 0).")
-@click.option("--steps", type=click.IntRange(min=1), help="Training budget in steps per cell.")
-@click.option("--batch-size", type=click.IntRange(min=1), help="Examples per training step.")
-@click.option("--lr", type=FiniteFloat(min=0, min_open=True), help="Learning rate.")
-@click.option("--eval-every", type=click.IntRange(min=1), help="Steps between evaluations.")
+@training_flags()
 @click.option("--params", "n_params", type=click.IntRange(min=1), metavar="N",
               help="Equal-size comparison: set each model's width (hidden, or the argument its "
-              "width_arg names) so it has about N trainable parameters (within 10%) "
-              "[default: the specs' widths].")
-@click.option("--set", "settings", multiple=True, metavar="SECTION.KEY=VALUE",
-              help="Override any spec value: train.*, task.* or model.* "
-              "(e.g. --set model.hidden=64).")
+              "width_arg names) so it has about N trainable parameters (within 10%); "
+              "refused for a model of fixed size (no width argument) [default: the specs' "
+              "widths].")
+@set_option
 @db_option
 @click.option("--workers", type=click.IntRange(min=1), default=None,
               help="Cells trained at once, one process and one torch thread each "
@@ -135,22 +131,20 @@ def run_cells(o: Options) -> int:
 @click.option("--task", default="adding", show_default=True, help="Task to diagnose.")
 @click.option("--model", "models", multiple=True, help="Model to diagnose; repeat for several "
               "[default: elman, lstm, gru, orthogonal].")
-@click.option("--model-file", "model_files", multiple=True, metavar="PATH.py:NAME",
+@click.option("--model-file", "model_files", multiple=True, metavar="PATH.py:NAME[=ALIAS]",
               help="Your own model from a Python file: a Core subclass or a function (or "
               "nn.Module class) building a module that maps (batch, time, features) to "
-              "(batch, time, out); --set model.X=... sets its arguments. A diagnosed core "
-              "needs recurrent_state and unroll.")
+              "(batch, time, out); --set model.X=... sets its arguments; NAME=ALIAS runs it "
+              "under ALIAS. A diagnosed core needs recurrent_state and unroll.")
 @click.option("--length", type=int, default=100, show_default=True,
               help="Sequence length T: gradients are measured at every distance from the "
               "last step of the sequence (T steps; T + 20 for copy).")
 @click.option("--seeds", default="0", show_default=True, help="Comma-separated seeds.")
-@click.option("--steps", type=click.IntRange(min=1), default=200, show_default=True,
-              help="Diagnostic training budget: 'after training' means after at most these "
-              "many steps of the cell's own protocol (task and model specs, held-out "
-              "evaluation every eval_every steps, early stop once solved). The specs train "
-              "for thousands of steps; a model still at chance is flagged in the output.")
-@click.option("--set", "settings", multiple=True, metavar="SECTION.KEY=VALUE",
-              help="Override any spec value, as in `run` (e.g. --set model.hidden=64).")
+@training_flags(steps=200, steps_note=" 'After training' means after at most these many "
+                "steps of the cell's own protocol (task and model specs, held-out evaluation "
+                "every eval_every steps, early stop once solved). The specs train for "
+                "thousands of steps; a model still at chance is flagged in the output.")
+@set_option
 @db_option
 @click.option("--out", type=click.Path(path_type=Path), default=Path("reports") / "latest",
               show_default=True, help="Report folder; its diagnostics/ subfolder (figures, "
@@ -158,7 +152,8 @@ def run_cells(o: Options) -> int:
 @click.option("--workers", type=click.IntRange(min=1), default=None,
               help="Diagnostics run at once, one process and one torch thread each "
               "[default: number of cores].")
-def diagnose(task, models, model_files, length, seeds, steps, settings, db, out, workers):
+def diagnose(task, models, model_files, length, seeds, steps, batch_size, lr, eval_every,
+             settings, db, out, workers):
     """Why a model forgets: gradient flow and a memory probe, at init and after training.
 
     Per model: the norm of dLoss/dh_t against the distance from the last step, with its
@@ -175,7 +170,7 @@ def diagnose(task, models, model_files, length, seeds, steps, settings, db, out,
       memorybench diagnose --task adding --model lstm --length 50 --steps 2000 --seeds 0,1,2
     """
     from memorybench import diagnostics, usermodels
-    from memorybench.cli.flags import parse_ints, parse_set
+    from memorybench.cli.flags import parse_ints, parse_set, train_flags
     from memorybench.report import check_out
     from memorybench.report import diagnostics as report_diagnostics
     from memorybench.runner import default_workers
@@ -185,9 +180,11 @@ def diagnose(task, models, model_files, length, seeds, steps, settings, db, out,
     names = list(dict.fromkeys([*(models or default), *files]))
     seed_list = parse_ints("--seeds", seeds, "0,1,2") or [0]
     workers = workers or default_workers()
+    asked = parse_set(settings)
+    asked["train"].update(train_flags(batch_size=batch_size, lr=lr, eval_every=eval_every))
     with usermodels.registered(classes):
         todo, not_applicable, skipped = diagnostics.plan_models(
-            task, names, length, seed_list, steps, parse_set(settings))
+            task, names, length, seed_list, steps, one_task(task, names, asked))
         check_out(out)  # a bad --out is refused now, not after minutes of training
         usermodels.check_sendable(classes, workers)
         for name in skipped:
@@ -203,3 +200,18 @@ def diagnose(task, models, model_files, length, seeds, steps, settings, db, out,
     written = report_diagnostics.write(db, out)
     click.echo(f"wrote {len(written)} files to {out / report_diagnostics.FOLDER}", err=True)
     return 1 if counts["failed"] else 0
+
+
+def one_task(task: str, models: list[str], asked: dict[str, dict]) -> dict[str, dict]:
+    """``--set`` values of a command on one task (``diagnose``), checked as ``run`` checks
+    them, with the task's tables laid flat: ``task.copy.symbols=4`` is ``task.symbols=4``
+    there, so both name the same diagnostic."""
+    from memorybench.catalog import task_spec
+    from memorybench.settings import check_settings
+
+    task_spec(task)  # an unknown task: "unknown task", before its settings
+    check_settings(asked, [task], models)  # a flat task key is then the task's
+    flat = {k: v for k, v in asked["task"].items() if not isinstance(v, dict)}
+    return {"train": {**{k: v for k, v in asked["train"].items() if not isinstance(v, dict)},
+                      **asked["train"].get(task, {})},
+            "task": {**flat, **asked["task"].get(task, {})}, "model": asked["model"]}

@@ -15,20 +15,19 @@ from typing import Any
 from memorybench import catalog
 from memorybench.cells import Cell
 from memorybench.config import (
-    MAX_LENGTH,
     TRAIN_KEYS,
     Protocol,
     Request,
-    check_distinct,
     check_seeds,
 )
 from memorybench.errors import UserError, is_integer
 from memorybench.horizon import checks, failure, rules
+from memorybench.horizon.ladders import checked_probes, task_ladder
 from memorybench.horizon.protocol import protocol_from
 from memorybench.horizon.rules import Rung, State, Trial
+from memorybench.settings import check_settings
 from memorybench.specs import check_keys
 from memorybench.sweep import Sweep, build_sweep
-from memorybench.tasks.base import Task
 
 
 @dataclass
@@ -55,6 +54,20 @@ class Search:
     lr_beyond: int = 0
     ceiling: int = 1
     multiple: float = 0.0  # k: a failure needs k x the steps the control took
+    task_cap: int = 0  # the task's cap, where a model's own (``cap``) ends below it
+    suite: str | None = None  # the suite that planned it, if one did
+
+    def record(self, protocol: Protocol) -> dict[str, Any]:
+        """The protocol of this search as each of its stored cells records it
+        (``Metrics.search``), non-key data the report reads back: its ladder, caps, grid,
+        budget and task settings, whatever flags the command that trained it was given."""
+        first = self.base[0]
+        return {"suite": self.suite, "ladder": list(self.lengths), "cap": self.cap,
+                "task_cap": self.task_cap or self.cap, "control": self.control,
+                "factor": protocol.factor, "resolution": protocol.resolution,
+                "lrs": list(self.lrs), "ceiling": self.ceiling,
+                "steps": first.train.steps, "batch_size": first.train.batch_size,
+                "task": dict(first.task_params)}
 
     def probe_cells(self, state: State, rungs: dict[int, Rung]) -> list[Cell]:
         """The probes' cells of a closed search (none while it is open)."""
@@ -196,6 +209,10 @@ def search_sweep(request: Request) -> tuple[Sweep, Protocol]:
         sweep.tasks = list(extra["tasks"])  # the suite's searched tasks, unless flags name some
     if suite and not models and "models" in extra:
         sweep.models = list(extra["models"])
+    # the settings again, against what is searched: a scope naming a model the suite runs
+    # but does not search would otherwise be checked, then silently left out
+    check_settings({"train": request.train, "task": request.task, "model": request.model},
+                   sweep.tasks, sweep.models)
     sweep.seeds = list(request.seeds or []) or extra.get("seeds") or (
         sweep.seeds if suite else [0, 1, 2])
     check_seeds(sweep.seeds, "seeds" if request.seeds else f"suite {suite}: seeds")
@@ -207,62 +224,6 @@ def search_sweep(request: Request) -> tuple[Sweep, Protocol]:
             sweep.model.pop("hidden", None)  # the budget chooses the suite's width
         sweep.params = n_params
     return sweep, protocol
-
-
-def task_ladder(task: str, sweep: Sweep, protocol: Protocol, start: int | None,
-                cap: int | None,
-                suite_ladder: dict[str, Any] | None = None
-                ) -> tuple[list[int], int, Task, int]:
-    """The task's ladder: start and cap from flags, else the suite's ``[horizon] ladders``
-    entry for the task, else the task spec's ``horizon`` table; lengths the task cannot
-    take left out. And its control length: the ``control`` of those tables, else the
-    shortest length the task takes at these parameters (never below it)."""
-    spec = catalog.task_spec(task)
-    table = spec.get("horizon", {})
-    if not isinstance(table, dict) or set(table) - {"start", "cap", "control"}:
-        raise UserError(f"task {task}: horizon = {table!r} is invalid; expected "
-                        "horizon = { start = 8, cap = 1024, control = 1 }")
-    table = {**table, **(suite_ladder or {})}
-    cap = table.get("cap") if cap is None else cap
-    if cap is None:
-        raise UserError(f"task {task} has no horizon cap in its spec and none was given; pass "
-                        f"--cap N or add horizon = {{ start = 8, cap = 1024 }} to {task}.toml")
-    if start is None:
-        start = table["start"] if "start" in table else min(spec.get("lengths") or [1])
-    for name, value in (("start", start), ("cap", cap), ("control", table.get("control", 1))):
-        if not is_integer(value) or not 1 <= value <= MAX_LENGTH:
-            raise UserError(f"task {task}: horizon {name} {value!r} is invalid; expected an "
-                            f"integer from 1 to {MAX_LENGTH:,} (memorybench.config.MAX_LENGTH)")
-    built = catalog.build_task(task, {**spec.get("params", {}), **sweep.for_task("task", task)})
-
-    def valid(length: int) -> bool:
-        try:
-            built.check_length(length)
-        except UserError:
-            return False
-        return True
-
-    lengths = [n for n in rules.ladder(start, cap, protocol.factor) if valid(n)]
-    if not lengths:
-        raise UserError(f"task {task}: no length from {start} to {cap} is valid for it; "
-                        "raise --start")
-    control = max(int(table.get("control") or 1), built.min_length)
-    return lengths, cap, built, min(control, lengths[0]) if valid(control) else lengths[0]
-
-
-def checked_probes(task: str, built: Task, table: dict[str, list[int]]
-                   ) -> dict[str, tuple[int, ...]]:
-    """A suite's probe lengths of ``task`` per model (``[horizon] probes``), each a length
-    the task takes, each once; or one line naming the first that is not."""
-    for model, lengths in table.items():
-        where = f"[horizon] probes: {task} {model}"
-        try:
-            for length in lengths:
-                built.check_length(length)
-        except UserError as exc:
-            raise UserError(f"{where}: {exc}") from None
-        check_distinct(where, lengths, "[10, 20, 40]")
-    return {model: tuple(lengths) for model, lengths in table.items()}
 
 
 def apply_horizon_tables(sweep: Sweep, extra: dict[str, Any]) -> None:
@@ -281,11 +242,13 @@ def apply_horizon_tables(sweep: Sweep, extra: dict[str, Any]) -> None:
                 sweep.override(section, {key: value})
 
 
-def suite_caps(suite: str) -> dict[tuple[str, str], int]:
-    """(task, model) -> the cap of its ladder in ``suite``'s ``[horizon]`` table: a report
-    reads "≥ cap" there as solved to the cap, not as a search still open."""
+def suite_protocols(suite: str) -> dict[tuple[str, str], dict[str, Any]]:
+    """(task, model) -> the protocol each search of ``suite``'s ``[horizon]`` table records
+    (``Search.record``): what a report reads a store's searches by when told the suite,
+    over what their cells recorded, and for cells that recorded none (results of an
+    earlier memorybench, such as the committed leaderboard's)."""
     sweep, protocol = search_sweep(Request(suite))
-    return {(s.task, s.model): s.cap for s in plan_searches(sweep, protocol)}
+    return {(s.task, s.model): s.record(protocol) for s in plan_searches(sweep, protocol)}
 
 
 def plan_searches(sweep: Sweep, protocol: Protocol, start: int | None = None,
@@ -337,5 +300,6 @@ def plan_searches(sweep: Sweep, protocol: Protocol, start: int | None = None,
                                    baseline, protocol.lr_rungs != "every" and len(lrs) > 1,
                                    task_probes.get(model, ()), first,
                                    protocol.lr_rungs == "first", protocol.lr_beyond,
-                                   protocol.ceiling, protocol.control_multiple))
+                                   protocol.ceiling, protocol.control_multiple, task_cap,
+                                   sweep.suite))
     return searches

@@ -4,6 +4,7 @@ which size and seeds: ``SWEEP_KEYS``). One clear line for every bad value."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 from memorybench import catalog
@@ -101,3 +102,14 @@ def protocol_from(table: dict[str, Any], flags: dict[str, Any]) -> tuple[Protoco
         if task not in known:
             raise UserError(f"[horizon]: {unknown_name('task', task, known)}")
     return Protocol(**values), extra
+
+
+def refuse_lr(train: Mapping[str, Any]) -> None:
+    """A search trains each network at every rate of its grid (``--lrs``; layer 8 of
+    ``memorybench.config``'s table), so one rate asked for (``--lr``, ``train.lr``) would
+    be replaced without a word: it is refused, pointing at the grid."""
+    tables = [train, *(v for v in train.values() if isinstance(v, Mapping))]
+    if any("lr" in table for table in tables):
+        raise UserError("--lr / train.lr: horizon searches a grid of learning rates and "
+                        "keeps the best per length; give the grid instead, e.g. --lrs 1e-3 "
+                        "for one rate (lrs=[1e-3] from Python)")

@@ -272,10 +272,12 @@ def not_learned(state: State, control: int | None) -> bool:
 
 
 def bracket(state: State, cap: int, control: int | None = None, cut: bool = False) -> str:
-    """'[256, 512)', '≥ 1024' (solved up to the cap), '< 8' (the first rung failed),
-    'not learned' (the first rung was the control, and it failed) or, where the first
-    failed length was still learning when its budget ran out (``cut``), '≥ 256 (budget)':
-    a lower bound, not a limit."""
+    """'[256, 512)', '≥ 1024 (capped)' (solved every length up to the ladder's cap: no
+    failure found below it), '≥ 32 (open)' (solved every length trained, short of the
+    cap: the search has not closed), '< 8' (the first rung failed), 'not learned' (the
+    first rung was the control, and it failed) or, where the first failed length was still
+    learning when its budget ran out (``cut``), '≥ 256 (budget)': a lower bound, not a
+    limit."""
     if not_learned(state, control):
         return NOT_LEARNED
     if cut and state.lo is not None and state.hi is not None:
@@ -283,13 +285,36 @@ def bracket(state: State, cap: int, control: int | None = None, cut: bool = Fals
     if state.lo is None:
         return f"< {state.hi}"
     if state.hi is None:
-        return f"≥ {state.lo}" if state.lo == cap else f"≥ {state.lo} (open)"
+        return f"≥ {state.lo} ({'capped' if state.lo >= cap else 'open'})"
     return f"[{state.lo}, {state.hi})"
+
+
+def censored(state: State, cap: int, task_cap: int | None) -> bool:
+    """Solved up to a cap set below the task's for cost (``caps = { attention = 256 }``):
+    a lower bound on the horizon, not a measured limit."""
+    return (state.hi is None and state.lo is not None and state.lo >= cap
+            and task_cap is not None and cap < task_cap)
 
 
 def cut(state: State, rungs: dict[int, Rung]) -> bool:
     """The search's first failed length was the budget's (``Rung.budget_bound``)."""
     return state.hi is not None and state.hi in rungs and rungs[state.hi].budget_bound
+
+
+def seed_brackets(rungs: dict[int, Rung]) -> dict[int, tuple[int | None, int | None,
+                                                            int | None]]:
+    """Each seed's own bracket over the trained lengths, as the majority's is read: (lo, hi,
+    later): lo its horizon (``seed_horizons``), hi the first length it failed (None: it
+    solved every one), later the longest length above hi it solved all the same (None:
+    none), which the majority's bracket may reach while this seed's does not."""
+    out = {}
+    lengths = sorted(rungs)
+    for seed, lo in seed_horizons(rungs).items():
+        above = [n for n in lengths if lo is None or n > lo]
+        hi = above[0] if above else None
+        later = [n for n in above[1:] if rungs[n].seeds.get(seed, False)]
+        out[seed] = (lo, hi, later[-1] if later else None)
+    return out
 
 
 def seed_horizons(rungs: dict[int, Rung]) -> dict[int, int | None]:

@@ -22,6 +22,7 @@ from memorybench.costs import cell_seconds, duration, sweep_seconds
 from memorybench.errors import UserError
 from memorybench.horizon import rules, text
 from memorybench.horizon.plan import Search, plan_searches, search_sweep
+from memorybench.horizon.progress import Progress
 from memorybench.horizon.rules import Rung, State
 from memorybench.runner import SweepInterrupted, Work, make_plan, run_plan
 from memorybench.store import Store, results
@@ -47,20 +48,25 @@ def brackets(searches: list[Search], protocol: Protocol, db: str | Path) -> list
         best = rungs.get(state.lo) if state.lo is not None else None
         out.append({"task": search.task, "model": search.model, "closed": state.closed,
                     "solved": state.lo, "failed": state.hi, "cap": search.cap,
-                    "bracket": rules.bracket(state, search.cap, search.control,
-                                             rules.cut(state, rungs))
+                    "bracket": text.verdict(state, rungs, search.cap, search.control,
+                                            search.task_cap)
                     if state.closed else None,
                     "lr": best.lr if best else None, "causal": search.causal,
                     "lengths_trained": list(state.trained)})
     return out
 
 
-def as_control(row: dict[str, Any], controls: set[str]) -> dict[str, Any]:
-    """A result row, with ``metrics["control"]`` where its cell was a search's control: the
-    report reads a failed control as "not learned" (``rules.not_learned``)."""
-    if row.get("key") in controls and isinstance(row.get("metrics"), dict):
-        return {**row, "metrics": {**row["metrics"], "control": True}}
-    return row
+def as_searched(row: dict[str, Any], record: dict[str, Any] | None,
+                control: bool = False) -> dict[str, Any]:
+    """A result row as a search stores it: ``metrics["search"]``, the protocol of the search
+    that asked for it (``Search.record``), and ``metrics["control"]`` where its cell was
+    the search's control (the report reads a failed control as "not learned",
+    ``rules.not_learned``). Both are non-key data: the cell's key stays as it was."""
+    if not isinstance(row.get("metrics"), dict):
+        return row
+    extra = ({"search": record} if record is not None else {}) | (
+        {"control": True} if control else {})
+    return {**row, "metrics": {**row["metrics"], **extra}} if extra else row
 
 
 def stored_rows(store: Store) -> dict[str, Row]:
@@ -110,7 +116,9 @@ def run_searches(searches: list[Search], protocol: Protocol, db: str | Path, wor
     removed once every search has closed unless ``keep_checkpoints``)."""
     printed: set[int] = set()
     trained: set[str] = set()  # the keys this command stored
-    with Store(db, readonly=dry_run) as store:
+    records = {(s.task, s.model): s.record(protocol) for s in searches}
+    with Progress(progress and not dry_run, workers) as bar, \
+            Store(db, readonly=dry_run) as store:
         # a name the store holds for another model: refused before anything is said
         check_bound(store, [s.cells(s.lengths[0])[0] for s in searches])
         while True:
@@ -119,8 +127,9 @@ def run_searches(searches: list[Search], protocol: Protocol, db: str | Path, wor
             for i, (search, (state, rungs)) in enumerate(zip(searches, states, strict=True)):
                 if state.closed and i not in printed:
                     printed.add(i)
-                    click.echo(text.describe(search.task, search.model, state, rungs,
-                                              search.cap, search.causal, search.control))
+                    bar.write(text.describe(search.task, search.model, state, rungs,
+                                            search.cap, search.causal, search.control,
+                                            search.baseline, search.task_cap))
             if dry_run:
                 print_dry_run(searches, states, protocol, workers, rows)
                 return 0
@@ -133,18 +142,23 @@ def run_searches(searches: list[Search], protocol: Protocol, db: str | Path, wor
                 raise RuntimeError("horizon search made no progress")
             controls = {c.key for s, (_, rungs) in zip(searches, states, strict=True)
                         if s.control is not None for c in s.at(s.control, rows, rungs)[0]}
+            bar.round(plan.todo, worst_left(searches, states, protocol, rows))
 
             def put(row: Row, keys: set[str] = controls) -> None:
-                store.put(as_control(row, keys))
+                search = records.get((str(row.get("task")), str(row.get("model"))))
+                store.put(as_searched(row, search, row.get("key") in keys))
                 trained.add(row["key"])
 
             try:
                 run_plan(plan, store, workers=workers, device=device, backend=backend,
-                         scheduler=scheduler, progress=progress,
-                         work=work or Continuing(str(folder_of(db))), put=put)
+                         scheduler=scheduler, progress=False,
+                         work=work or Continuing(str(folder_of(db))), put=put,
+                         on_result=bar.done)
             except SweepInterrupted:
+                bar.close()  # before the lines that follow
                 print_interrupted(searches, protocol, stored_rows(store), trained, db)
                 return 130
+        bar.close(finished=True)  # every search closed: the plan was what was trained
     print_totals(searches, states, trained, db, rows)
     if not keep_checkpoints:
         checkpoints.prune(folder_of(db), {checkpoints.lineage(c) for s, (state, rungs) in
@@ -213,16 +227,11 @@ def print_dry_run(searches: list[Search], states: list[tuple[State, dict[int, Ru
     extra: list[Cell] = []  # stand-ins of extensions, each as long as the steps it adds
     for search, (state, rungs) in zip(searches, states, strict=True):
         done = " ".join(f"{n}{'✓' if rungs[n].passed else '✗'}" for n in sorted(rungs))
-        lengths = rules.worst_case(search.lengths, state, protocol.resolution)
-        cells = [c for n in lengths for c in search.cells(n, rungs)]
-        cells += [c for n in search.probes for c in search.cells(n, rungs)
-                  if c.key not in rows]
-        cells = list({c.key: c for c in cells}.values())  # a probe may be a rung
-        more = [c for n in lengths for c in search.worst_extra(n, rungs)]
+        cells, more = search_left(search, state, rungs, protocol, rows)
         left += cells
         extra += more
         seconds = sum(cell_seconds(c) for c in cells + more)
-        verdict = rules.bracket(state, search.cap, search.control, rules.cut(state, rungs))
+        verdict = text.verdict(state, rungs, search.cap, search.control, search.task_cap)
         status = (f"closed: {verdict}" if state.closed
                   else f"next T={state.next}; worst case left {len(cells)} cells and "
                   f"{len(more)} extensions, {duration(seconds)}")
@@ -235,3 +244,25 @@ def print_dry_run(searches: list[Search], states: list[tuple[State, dict[int, Ru
                "full budget, every failing rung checked: the rest of the grid, the rates "
                "past its edge, its seeds continued up to the ceiling; model: "
                "memorybench/costs.toml)")
+
+
+def search_left(search: Search, state: State, rungs: dict[int, Rung], protocol: Protocol,
+                rows: dict[str, Row]) -> tuple[list[Cell], list[Cell]]:
+    """The most one search may still train: the cells of every rung left (climbed and
+    refined, ``rules.worst_case``) and its probes, and stand-ins of every extension a
+    failing rung may ask for (``Search.worst_extra``), each as long as the steps it adds."""
+    lengths = rules.worst_case(search.lengths, state, protocol.resolution)
+    cells = [c for n in lengths for c in search.cells(n, rungs)]
+    cells += [c for n in search.probes for c in search.cells(n, rungs) if c.key not in rows]
+    cells = list({c.key: c for c in cells}.values())  # a probe may be a rung
+    return cells, [c for n in lengths for c in search.worst_extra(n, rungs)]
+
+
+def worst_left(searches: list[Search], states: list[tuple[State, dict[int, Rung]]],
+               protocol: Protocol, rows: dict[str, Row]) -> list[Cell]:
+    """Every cell the searches may still train, at most (``search_left``), not yet stored."""
+    left: list[Cell] = []
+    for search, (state, rungs) in zip(searches, states, strict=True):
+        cells, more = search_left(search, state, rungs, protocol, rows)
+        left += [c for c in cells if c.key not in rows] + more
+    return left

@@ -10,15 +10,31 @@ from memorybench.horizon.rules import (
     Rung,
     State,
     bracket,
+    censored,
     cut,
     not_learned,
-    seed_horizons,
+    seed_brackets,
 )
 
 
+def verdict(state: State, rungs: dict[int, Rung], cap: int, control: int | None = None,
+            task_cap: int | None = None, mark: bool = True) -> str:
+    """A search's horizon as every line, table and figure writes it: its bracket
+    (``rules.bracket``), '≥ 256 (censored)' where it was solved up to a cap set below the
+    task's (``rules.censored``), and, with ``mark``, ' ↗' after a failure its budget cut
+    that the bracket does not already call the budget's."""
+    budget = cut(state, rungs)
+    if censored(state, cap, task_cap):
+        return f"≥ {state.lo} (censored)"
+    text = bracket(state, cap, control, budget)
+    return text + (" ↗" if mark and budget and "budget" not in text else "")
+
+
 def describe(task: str, model: str, state: State, rungs: dict[int, Rung], cap: int,
-             causal: bool = True, control: int | None = None) -> str:
-    """One line a user reads when a search closes."""
+             causal: bool = True, control: int | None = None, baseline: bool = False,
+             task_cap: int | None = None) -> str:
+    """One line a user reads when a search closes; a baseline's has no learning rate (it is
+    fitted, not trained by steps)."""
     parts = []
     lo = None if state.lo is None else rungs.get(state.lo)
     hi = None if state.hi is None else rungs.get(state.hi)
@@ -33,14 +49,15 @@ def describe(task: str, model: str, state: State, rungs: dict[int, Rung], cap: i
         text += "".join(f" and T={n} ({failures(r)})" for n, r in sorted(rungs.items())
                         if n > c.length)
     else:
-        text += f"{', '.join(parts)}; horizon {bracket(state, cap, cut=cut(state, rungs))}"
+        text += f"{', '.join(parts)}; horizon {verdict(state, rungs, cap, task_cap=task_cap)}"
         if c is not None and not c.passed:  # the control was the harder length for it
             text += f"; fails the control T={control} ({failures(c)}) all the same"
             rungs = {n: r for n, r in rungs.items() if n != control}
-    text += "; seeds' horizons " + seed_text(seed_horizons(rungs), rungs)
+    text += "; seeds' horizons " + seed_text(rungs)
     if lo is not None:
-        edge = " (grid edge)" if lo.lr_at_edge else ""
-        text += f"; lr {lo.lr:g}{edge}"
+        if not baseline:
+            edge = " (grid edge)" if lo.lr_at_edge else ""
+            text += f"; lr {lo.lr:g}{edge}"
         text += extrapolation_text(lo)
     if hi is not None and hi.budget_bound:
         text += (f"; at T={hi.length} {sum(hi.rising.values())}/{len(hi.seeds)} seeds were "
@@ -61,14 +78,16 @@ def failures(r: Rung) -> str:
     return f"{len(r.seeds) - r.n_solved}/{len(r.seeds)} seeds{steps}"
 
 
-def seed_text(seeds: dict[int, int | None], rungs: dict[int, Rung]) -> str:
-    """'0: 64, 1: ≥ 128, 2: < 8': each seed's own horizon (``seed_horizons``); ≥ where the
-    seed solved every length trained (the longest is a lower bound), < where it failed the
-    first."""
-    longest, first = max(rungs), min(rungs)
-    return ", ".join(f"{seed}: " + (f"< {first}" if v is None else
-                                     f"≥ {v}" if v == longest else str(v))
-                     for seed, v in seeds.items())
+def seed_text(rungs: dict[int, Rung]) -> str:
+    """'0: [64, 128), 1: ≥ 128, 2: < 8': each seed's own bracket (``rules.seed_brackets``)
+    in the majority's notation; ≥ where the seed solved every length trained, < where it
+    failed the first, and '(solves 256)' after a seed's bracket where it solved a longer
+    length all the same, as the majority did: '0: [64, 128) (solves 256)'."""
+    def one(lo: int | None, hi: int | None, later: int | None) -> str:
+        text = f"< {hi}" if lo is None else f"≥ {lo}" if hi is None else f"[{lo}, {hi})"
+        return text + (f" (solves {later})" if later is not None else "")
+
+    return ", ".join(f"{seed}: {one(*v)}" for seed, v in seed_brackets(rungs).items())
 
 
 def extrapolation_text(r: Rung) -> str:

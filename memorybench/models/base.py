@@ -45,6 +45,11 @@ class Core(nn.Module):
     # An integer parameter ``--params`` may move away from the spec's value when no
     # width alone lands within 10% of the target (memorybench.models.sizing).
     sizing_knob: ClassVar[str | None] = None
+    # True for a core whose input width is its own, not an argument (a module of fixed size
+    # given in-process, memorybench.usermodels): it is built with d_in=None, sets
+    # ``in_features``, and the encoder is made that wide; --params cannot size it.
+    fixed_size: ClassVar[bool] = False
+    in_features: int
     out_features: int
 
     def forward(self, h: torch.Tensor, per_step: bool) -> torch.Tensor:
@@ -81,13 +86,20 @@ class Core(nn.Module):
         sig = inspect.signature(cls.__init__)
         return {k: p.default for k, p in sig.parameters.items() if k not in ("self", "d_in")}
 
+    @classmethod
+    def task_args(cls, io: TaskIO) -> dict[str, int]:
+        """Constructor arguments taken from the task, not set by the user (none by default;
+        a module given in-process may ask for the task's ``vocab`` and ``classes``)."""
+        return {}
+
 
 class SequenceModel(nn.Module):
     """A core between an input encoder and an output head sized for one task."""
 
     def __init__(self, io: TaskIO, core_cls: type[Core], embed: int | None = None,
                  target_params: int | None = None, **params):
-        """``embed``: encoder width (default: the core's width, ``Core.width_arg``).
+        """``embed``: encoder width (default: the core's width, ``Core.width_arg``; a core
+        of fixed size takes its own, ``Core.fixed_size``).
         ``target_params``: the ``--params`` budget the width was chosen for; recorded with
         the cell, unused here."""
         super().__init__()
@@ -96,7 +108,15 @@ class SequenceModel(nn.Module):
             if key not in known:
                 raise UserError(f"model {core_cls.name}: unknown parameter {key!r}; expected "
                                 f"one of: {', '.join(sorted(['embed', *known]))}")
-        width = embed or params.get(core_cls.width_arg) or known.get(core_cls.width_arg)
+        task_args = core_cls.task_args(io)
+        core = None
+        if core_cls.fixed_size:  # built first: its own input width sets the encoder's
+            if embed is not None:
+                raise UserError(f"model {core_cls.name} has a fixed size: embed cannot change "
+                                "the width it takes; expected no model.embed")
+            core = core_cls(d_in=None, **params, **task_args)
+        width = core.in_features if core is not None else (
+            embed or params.get(core_cls.width_arg) or known.get(core_cls.width_arg))
         if not isinstance(width, int) or width < 1:
             raise UserError(f"model {core_cls.name}: embed/{core_cls.width_arg} must be a "
                             "positive integer")
@@ -105,7 +125,7 @@ class SequenceModel(nn.Module):
             self.encode = nn.Embedding(io.in_size, width)
         else:
             self.encode = nn.Linear(io.in_size, width)
-        self.core = core_cls(d_in=width, **params)
+        self.core = core if core is not None else core_cls(d_in=width, **params, **task_args)
         self.head = nn.Linear(self.core.out_features, io.out_size)
         self.per_step = io.positions == "each"
 

@@ -11,6 +11,9 @@ differ by 50% or more in parameters. Such a core names a second integer paramete
 ``Core.sizing_knob`` (attention: its MLP ratio), which the sizing moves away from the
 spec's value, nearest values first, only as far as needed for some width to land within
 10% of the target.
+
+A core of fixed size (a module given in-process with no width argument,
+``Core.fixed_size``) has no width to move: ``--params`` is refused for it, with its count.
 """
 
 from __future__ import annotations
@@ -90,8 +93,15 @@ def size_for(io: TaskIO, core_cls: type[Core], params: dict, target: int,
     own ``width_arg``) and, where the width alone
     misses, the core's ``sizing_knob``, so that the model has ``count`` trainable
     parameters, the nearest to ``target`` within 10%. Parameters in ``fixed`` (set by the
-    user) are never changed. Raises a one-line ``UserError`` if no width lands."""
+    user) are never changed. Raises a one-line ``UserError`` if no width lands, or if the
+    model has no width (``Core.fixed_size``)."""
     name = name or core_cls.name
+    if core_cls.fixed_size:
+        with torch.random.fork_rng():
+            count = count_parameters(SequenceModel(io, core_cls, **params))
+        raise UserError(f"model {name} has a fixed size ({count:,} parameters); --params "
+                        "cannot size it; expected no --params, or a width argument (hidden "
+                        "or d_model) in the model")
     if target > MAX_PARAMS:
         raise UserError(f"--params {target}: too large; expected at most {MAX_PARAMS:,} "
                         "trainable parameters")

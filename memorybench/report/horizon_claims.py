@@ -5,8 +5,10 @@ A horizon claim is a list of checks on one task, each about one model's search
 metric of each rung, the extrapolation at its horizon. The claim holds when every check
 holds, does not hold when one fails, and is "not measured" otherwise: a search it needs is
 absent or did not learn its task's control, a bracket straddles the length it asks about,
+the length it asks about lies past a search's cap ("not measured: this run stops at 64"),
 or the verdict would rest on a failure the budget cut (a failed length still learning,
-↗). No check passes on no evidence, and none on a budget's failure.
+↗). No check passes on no evidence, none on a budget's failure, and none fails on a
+length the run did not train. ``run_note`` says what this run's cells show beside it.
 
     checks = [{ model = "lstm", below = 200 }, { model = "orthogonal", at_least = 1000 }]
 """
@@ -17,6 +19,7 @@ import math
 
 import pandas as pd
 
+from memorybench.horizon import text
 from memorybench.report.searches import budget_bound, marked
 from memorybench.report.tables import number
 
@@ -79,8 +82,52 @@ def evaluate(claim: dict, found: list[dict]) -> tuple[str, str]:
     return verdict, "; ".join(parts)
 
 
+def run_note(claim: dict, found: list[dict]) -> str | None:
+    """This run's numbers behind a horizon claim, from its cells (None without a search
+    it names): the task settings, budget and caps its task was searched at, each failure
+    of the claim's models the budget cut, each control not learned, and the mean test
+    metric by length a quoted accuracy is checked against."""
+    searches = {m: s for m in models_of(claim)
+                if (s := search_of(found, claim["task"], m, claim.get("task_params", {})))}
+    if not searches:
+        return None
+    present = list(searches.values())
+    settings = ", ".join(f"{k}={v}" for k, v in sorted(present[0]["task_params"].items()))
+    budgets = sorted({(s["steps"], s["batch_size"] or 0) for s in present if s.get("steps")})
+    caps: dict[int, list[str]] = {}
+    for m, s in searches.items():
+        caps.setdefault(s["cap"], []).append(m)
+    top = max(caps)
+    parts = [f"{claim['task']}" + (f" ({settings})" if settings else "") + " searched"
+             + (" at " + ", ".join(f"{n:,} steps" + (f" of {b} sequences" if b else "")
+                                   for n, b in budgets) if budgets else "")
+             + f", up to T = {top:,}" + "".join(f" ({', '.join(ms)} to {cap:,})"
+                                                 for cap, ms in sorted(caps.items())
+                                                 if cap != top)]
+    for m, s in searches.items():
+        state, rungs = s["state"], s["rungs"]
+        if s.get("not_learned") and state.hi is not None:
+            parts.append(f"{m} failed its control T={state.hi} "
+                         f"({text.failures(rungs[state.hi])})")
+        elif budget_bound(s) and state.hi is not None:
+            r = rungs[state.hi]
+            mean = s["means"].get(state.hi)
+            parts.append(f"{m} failed T={state.hi} with {sum(r.rising.values())}/"
+                         f"{len(r.seeds)} seeds still learning when their {r.budget:,} "
+                         "steps ran out" + (f" (mean test {s['metric_name']} {number(mean)})"
+                                            if mean is not None else ""))
+    for c in claim["checks"]:
+        if "accuracy" in c and (s := searches.get(c["model"])):
+            means = ", ".join(f"T={n} {number(v)}" for n, v in sorted(s["means"].items())
+                              if v is not None and n != s.get("control"))
+            parts.append(f"{c['model']}'s mean test {s['metric_name']} by length: {means}")
+    return "; ".join(parts) + "."
+
+
 def check(c: dict, searches: dict) -> tuple[bool | None, str]:
-    """One check: True, False or None (not measured), and the numbers that decided."""
+    """One check: True, False or None (not measured), and the numbers that decided. A check
+    is judged only on lengths the searches trained: one that asks about a length past a
+    search's cap (``stops``) is not measured, whatever else the search did."""
     if "rises_with_state" in c:
         return rises_with_state(c["models"], searches)
     s = searches[c["model"]]
@@ -88,28 +135,36 @@ def check(c: dict, searches: dict) -> tuple[bool | None, str]:
     if "at_least" in c:
         if lo is not None and lo >= c["at_least"]:
             return True, ""
+        if s["cap"] < c["at_least"]:
+            return None, stops(c["model"], s, c["at_least"])
         if hi is None:  # solved every length searched, all of them short of the claim's
             return None, (f"{c['model']} solved every length it was searched at, up to "
                           f"{lo}, short of {c['at_least']}")
+        if hi > c["at_least"]:  # failed past the length, solved below it: never tried it
+            return None, f"{c['model']}'s bracket {s['bracket']} straddles {c['at_least']}"
         return (None, cut(c["model"], s)) if budget_bound(s) else (False, "")
     if "below" in c:
         if hi is not None and hi <= c["below"]:
             return (None, cut(c["model"], s)) if budget_bound(s) else (True, "")
         if lo is not None and lo >= c["below"]:
             return False, ""
+        if hi is None and s["cap"] < c["below"]:
+            return None, stops(c["model"], s, c["below"])
         return None, f"{c['model']}'s bracket {s['bracket']} straddles {c['below']}"
     if "above" in c or "at_least_as" in c:
         others = c["above"] if "above" in c else c["at_least_as"]
         others = [others] if isinstance(others, str) else others
         if "above" in c:  # rests on the others' failures
-            ok = all(separated(s, searches[o]) for o in others)
-            cuts = [o for o in others if budget_bound(searches[o])]
-        else:  # a failure of the model's own decides against it
-            ok = not any(separated(searches[o], s) for o in others)
-            cuts = [c["model"]] if budget_bound(s) else []
-        if cuts and (ok if "above" in c else not ok):
-            return None, "; ".join(cut(m, searches[m]) for m in cuts)
-        return ok, ""
+            return above(c["model"], others, searches)
+        # a failure of the model's own decides against it
+        beaten = [o for o in others if separated(searches[o], s)]
+        if beaten:
+            return (None, cut(c["model"], s)) if budget_bound(s) else (False, "")
+        untried = [o for o in others if hi is None and (searches[o]["state"].lo or 0) > s["cap"]]
+        if untried:
+            return None, (f"{c['model']} solved every length to its cap {s['cap']:,}, "
+                          f"short of {', '.join(untried)}'s horizon: not compared there")
+        return True, ""
     if "solves_multiple" in c or "fails_multiple" in c:
         k = c.get("solves_multiple", c.get("fails_multiple"))
         rung = s["rungs"].get(lo) if lo is not None else None
@@ -122,6 +177,47 @@ def check(c: dict, searches: dict) -> tuple[bool | None, str]:
     if "accuracy" in c:
         return accuracy(c["model"], c["accuracy"], s)
     raise ValueError(f"unknown horizon check {sorted(c)}")
+
+
+def above(model: str, others: list[str], searches: dict) -> tuple[bool | None, str]:
+    """The model solved a length each of ``others`` failed; not measured where one of
+    them failed nothing up to its cap, where the model's ladder ended below another's
+    failure, or where the model's own bracket straddles it (no length tried there), and
+    where a failure it rests on was the budget's."""
+    s, ok, untested = searches[model], True, []
+    for o in others:
+        t = searches[o]
+        if separated(s, t):
+            continue
+        if t["state"].hi is None:
+            untested.append(stops(o, t))
+        elif s["state"].hi is None and s["cap"] < t["state"].hi:
+            untested.append(f"{model} solved every length to its cap {s['cap']:,}, below "
+                            f"{o}'s failure at {t['state'].hi:,}: not compared there")
+        elif s["state"].hi is not None and s["state"].hi > t["state"].hi:
+            untested.append(f"{model}'s bracket {s['bracket']} straddles {o}'s failure at "
+                            f"{t['state'].hi:,}")
+        else:
+            ok = False
+    cuts = [o for o in others if budget_bound(searches[o])]
+    if ok and cuts:
+        return None, "; ".join(cut(m, searches[m]) for m in cuts)
+    if ok and untested:
+        return None, "; ".join(untested)
+    return ok, ""
+
+
+def stops(model: str, s: dict, length: int | None = None) -> str:
+    """Why a check past the lengths a search trained is not measured: 'not measured: this
+    run stops at 64 (the claim asks about T = 1,000), and lstm solved every length up to
+    it'."""
+    asked = f" (the claim asks about T = {length:,})" if length is not None else ""
+    lo, hi = s["state"].lo, s["state"].hi
+    if hi is None and lo is not None and lo < s["cap"]:
+        return (f"not measured: {model}'s search is open, solved up to {lo:,} of a ladder "
+                f"to {s['cap']:,}{asked}")
+    solved = f", and {model} solved every length up to it" if hi is None else ""
+    return f"not measured: this run stops at {s['cap']:,}{asked}{solved}"
 
 
 def cut(model: str, s: dict) -> str:
@@ -145,7 +241,11 @@ def accuracy(model: str, ranges: list, s: dict) -> tuple[bool | None, str]:
         span = f"{low}–{high:g}" if math.isfinite(high) else f"{low}+"
         if not means:
             ok = False if ok is False else None
-            parts.append(f"{span}: quoted {number(value)}, not measured")
+            hi = s["state"].hi
+            why = (f" (this run stops at {s['cap']:,})" if s["cap"] < low else
+                   f" (the search stopped at its first failure, T = {hi:,})"
+                   if hi is not None and hi < low else "")
+            parts.append(f"{span}: quoted {number(value)}, not measured{why}")
             continue
         ours = sum(means) / len(means)
         ok = False if abs(ours - value) > TOLERANCE else ok
@@ -154,20 +254,48 @@ def accuracy(model: str, ranges: list, s: dict) -> tuple[bool | None, str]:
 
 
 def rises_with_state(models: list[str], searches: dict) -> tuple[bool | None, str]:
-    """Horizon against state size over the models whose state size is known."""
+    """Horizon against state size over the models whose state size is known (Spearman rank
+    correlation above 0). A horizon solved to its cap, or cut by the budget, is a lower
+    bound (+): the verdict stands only where it is the same whichever of them lie past
+    every other horizon (``spearman_range``); otherwise the run cannot tell."""
     pairs = []
     for m in models:
         size = str(searches[m]["state_size"]).split("–")[0].replace(",", "")
         if size.isdigit():
-            lo = searches[m]["state"].lo
-            pairs.append((m, int(size), lo or 0))
-    text = "state size → horizon: " + ", ".join(f"{m} {n} → {lo}" for m, n, lo in
+            s = searches[m]
+            lower = s["state"].hi is None or budget_bound(s)
+            pairs.append((m, int(size), s["state"].lo or 0, lower))
+    text = "state size → horizon: " + ", ".join(f"{m} {n} → {lo}{'+' if lower else ''}"
+                                                 for m, n, lo, lower in
                                                  sorted(pairs, key=lambda p: p[1]))
     if len(pairs) < 3:
         return None, text
-    sizes = pd.Series([p[1] for p in pairs], dtype=float)
-    horizons = pd.Series([p[2] for p in pairs], dtype=float)
-    rho = sizes.rank().corr(horizons.rank())  # Spearman: Pearson of the ranks
-    if rho != rho:  # every size or every horizon the same: no rise to see
+    rho = spearman([p[1] for p in pairs], [p[2] for p in pairs])
+    low, high = spearman_range(pairs)
+    if rho != rho and low != low:  # every size or every horizon the same: no rise to see
         return False, text + "; no rank correlation"
-    return bool(rho > 0), text + f"; Spearman ρ {rho:+.2f}"
+    if (low > 0) != (high > 0):  # NaN compares False: no rise either
+        return None, (text + f"; Spearman ρ {rho:+.2f}, from {low:+.2f} to {high:+.2f} as "
+                      "the lower bounds (+) lie at them or past every other horizon: not "
+                      "measured")
+    return bool(low > 0), text + f"; Spearman ρ {rho:+.2f}"
+
+
+def spearman(x: list[float], y: list[float]) -> float:
+    """Spearman's rank correlation (Pearson's of the ranks, ties averaged); NaN where one
+    side is constant."""
+    return float(pd.Series(x, dtype=float).rank().corr(pd.Series(y, dtype=float).rank()))
+
+
+def spearman_range(pairs: list[tuple[str, int, int, bool]]) -> tuple[float, float]:
+    """The least and the greatest rank correlation of size and horizon over every choice of
+    which lower bounds (a pair's last field) lie past every other horizon (the rest stay at
+    their bound); NaNs left out (NaN, NaN where every choice gives one)."""
+    bounds = [i for i, p in enumerate(pairs) if p[3]][:12]  # 4,096 choices at most
+    found = []
+    for mask in range(2 ** len(bounds)):
+        raised = {i for k, i in enumerate(bounds) if mask >> k & 1}
+        rho = spearman([p[1] for p in pairs],
+                       [math.inf if i in raised else p[2] for i, p in enumerate(pairs)])
+        found += [rho] if rho == rho else []
+    return (min(found), max(found)) if found else (math.nan, math.nan)

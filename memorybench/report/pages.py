@@ -12,7 +12,17 @@ from typing import Any
 import pandas as pd
 
 from memorybench.errors import UserError
-from memorybench.report import claims, diagnostics, figures, latest, references, summary, tables
+from memorybench.report import (
+    claims,
+    diagnostics,
+    facts,
+    figures,
+    latest,
+    references,
+    search_rows,
+    summary,
+    tables,
+)
 from memorybench.report.output import FIGURES, add_figure, check_out, render, write_atomically
 from memorybench.report.search_rows import at_chosen_rates
 from memorybench.report.searches import results as search_results
@@ -38,9 +48,11 @@ def parse_formats(text: str | None) -> tuple[str, ...]:
 
 
 def render_report(db: str | Path, out: str | Path = DEFAULT_OUT, tasks=(), models=(),
-                  formats=FORMATS, caps: dict | None = None) -> list[Path]:
+                  formats=FORMATS, protocols: dict | None = None) -> list[Path]:
     """Write the report of store ``db`` into folder ``out``; returns the files written.
-    ``caps``: the cap each (task, model) was searched to, where a suite set it."""
+    Each horizon search is read by the protocol its cells recorded (its ladder, caps and
+    budget); ``protocols``, (task, model) -> protocol (``horizon.plan.suite_protocols``),
+    overrides that, and reads results that recorded none."""
     db, out = Path(db), Path(out)
     check_out(out)
     if not db.exists():
@@ -61,11 +73,11 @@ def render_report(db: str | Path, out: str | Path = DEFAULT_OUT, tasks=(), model
         styles = figures.style(sorted(set(frame["model"]) | set(diag.get("model", []))),
                                summary.baseline_models(frame))
         files, context = _build(frame, styles, store_name=db.name, tasks=tasks, models=models,
-                                caps=caps)
+                                protocols=protocols)
         context["superseded"] = superseded
     diag_files, context["gradient"] = diagnostics.build(diag, styles)
     files.update(diag_files)
-    context["diagnostic_facts"] = summary.stored_facts(diag) if not diag.empty else None
+    context["diagnostic_facts"] = facts.stored_facts(diag) if not diag.empty else None
     if frame is None:
         context["versions"] = _versions_table(context["diagnostic_facts"]["versions"])
     context["plotting"] = ", ".join(f"{k} {v}" for k, v in figures.plotting_versions().items())
@@ -91,32 +103,20 @@ def _versions_table(versions: dict[str, str]) -> tables.Table:
 
 
 def _build(frame: pd.DataFrame, styles: dict, store_name: str, tasks,
-           models, caps: dict | None = None) -> tuple[dict, dict]:
+           models, protocols: dict | None = None) -> tuple[dict, dict]:
     """Every figure (bytes) and the template context, from normalised store rows."""
     files: dict[str, bytes] = {}
     all_models = sorted(frame["model"].unique())
     all_tasks = sorted(frame["task"].unique())
-    found = search_results(frame, caps)
+    found = search_results(frame, protocols)
     ran = frame  # the run facts count every cell trained, the grid's losing rates too
     # Scores by length read a searched cell only at the rate its rung chose
     frame = at_chosen_rates(frame) if found else frame
     scores = summary.by_length(frame)
-    horizons = summary.horizons(scores)
     context_refs = references.compare(frame)
     published = {r["model"]: r["values"] for r in references.load()
                  if "values" in r and "by_attractors" == r["ours"]}
-
-    share = pd.DataFrame(float("nan"), index=all_models, columns=all_tasks)
-    text = pd.DataFrame("not run", index=all_models, columns=all_tasks)
-    for (model, task), h in horizons.items():
-        share.loc[model, task] = h.share
-        text.loc[model, task] = h.text()
-    horizon = {
-        "rule": summary.HORIZON_RULE,
-        "table": tables.horizon_table(horizons, all_models, all_tasks),
-        "figure": add_figure(files, FIGURES, "horizon", figures.horizon_figure(share, text),
-                             "Heatmap of the memory horizon of each model on each task"),
-    }
+    horizon = _sweep_horizon(files, scores, frame, bool(found))
 
     sections = []
     for task in all_tasks:
@@ -162,13 +162,13 @@ def _build(frame: pd.DataFrame, styles: dict, store_name: str, tasks,
     search = search_section(found, files, add_figure, FIGURES, styles) if found \
         else None
 
-    facts = summary.run_facts(ran)
+    run = facts.run_facts(ran)
     params = tables.Table(["model / task"] + all_tasks,
-                          [[m] + [facts["params"].get((m, t), "not run") for t in all_tasks]
+                          [[m] + [run["params"].get((m, t), "not run") for t in all_tasks]
                            for m in all_models])
     bad = tables.Table(["task", "model", "length", "seed", "status", "detail"],
                        [[b["task"], b["model"], str(b["length"]), str(b["seed"]), b["status"],
-                         b["detail"]] for b in facts["bad"]])
+                         b["detail"]] for b in run["bad"]])
     context = {
         "cells": True, "store": store_name,
         "filters": {"tasks": ", ".join(tasks) or "all", "models": ", ".join(models) or "all"},
@@ -176,10 +176,35 @@ def _build(frame: pd.DataFrame, styles: dict, store_name: str, tasks,
         "claims": _claims(ran, scores, found),
         "sections": sections,
         "matched": context_refs[0], "context_refs": context_refs[1],
-        "facts": facts, "params": params, "bad": bad, "times": tables.time_table(ran),
-        "versions": _versions_table(facts["versions"]),
+        "facts": run, "params": params, "bad": bad, "times": tables.time_table(ran),
+        "versions": _versions_table(run["versions"]),
     }
     return files, context
+
+
+def _sweep_horizon(files: dict, scores: pd.DataFrame, frame: pd.DataFrame,
+                   searched: bool) -> dict | None:
+    """The "Memory horizon" section of a length sweep (``run``): its heatmap and table. A
+    horizon search's cells are left out of it, their horizons are the "Horizon search"
+    section's, in its notation; a report of searches alone has no such section (None)."""
+    if searched:
+        frame = frame[~frame["key"].isin(set(search_rows.searched(frame)["key"]))]
+        if frame.empty:
+            return None
+        scores = summary.by_length(frame)
+    horizons = summary.horizons(scores)
+    all_models, all_tasks = sorted(frame["model"].unique()), sorted(frame["task"].unique())
+    share = pd.DataFrame(float("nan"), index=all_models, columns=all_tasks)
+    text = pd.DataFrame("not run", index=all_models, columns=all_tasks)
+    for (model, task), h in horizons.items():
+        share.loc[model, task] = h.share
+        text.loc[model, task] = h.text()
+    return {
+        "rule": summary.HORIZON_RULE,
+        "table": tables.horizon_table(horizons, all_models, all_tasks),
+        "figure": add_figure(files, FIGURES, "horizon", figures.horizon_figure(share, text),
+                             "Heatmap of the memory horizon of each model on each task"),
+    }
 
 
 def _claims(frame: pd.DataFrame, scores: pd.DataFrame, found: list[dict]):

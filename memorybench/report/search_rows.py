@@ -9,6 +9,7 @@ from typing import Any
 
 import pandas as pd
 
+from memorybench.cells import Metrics
 from memorybench.horizon import failure, rules
 
 
@@ -35,6 +36,18 @@ def each_search(frame: pd.DataFrame):
         protocols = group["config"].map(_protocol)
         for protocol in sorted(set(protocols)):
             yield task, model, group[protocols == protocol]
+
+
+def recorded(g: pd.DataFrame) -> dict[str, Any]:
+    """The protocol one search's cells recorded (``Metrics.search``: its ladder, caps and
+    budget); of several (a search resumed with other flags), the one with the longest
+    ladder, then the newest; {} where none did (results of an earlier memorybench)."""
+    found = [(Metrics.read(m).search, str(f or "")) for m, f in zip(
+        g["metrics"], g["finished_at"], strict=True)]
+    found = [(p, f) for p, f in found if isinstance(p.get("cap"), int)]
+    if not found:
+        return {}
+    return max(found, key=lambda pf: (pf[0]["cap"], pf[1]))[0]
 
 
 def rungs_of(g: pd.DataFrame) -> dict[int, rules.Rung]:

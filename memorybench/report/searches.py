@@ -20,18 +20,21 @@ from memorybench.report.search_notes import (
     SEED_RULE,
     search_rule,
 )
-from memorybench.report.search_rows import cells_at, each_search, rungs_of
+from memorybench.report.search_rows import cells_at, each_search, recorded, rungs_of
 from memorybench.specs import horizon_cap
 
 
-def results(frame: pd.DataFrame, caps: dict | None = None) -> list[dict]:
+def results(frame: pd.DataFrame, protocols: dict | None = None) -> list[dict]:
     """One dict per search: task, model, bracket text, state, rungs, cap, causal, baseline,
     params, state size, seeds' horizons, the extrapolation points at the horizon's length,
     the learning curves at both ends of the bracket ("lo", "hi": (seed, curve) each), the
-    mean test metric of each rung at its learning rate ("means"), the task parameters, and
-    "rising": (seeds still learning, seeds) at the first failed length (``rules.still_learning``),
-    None where no length failed. ``caps``, (task, model) -> the cap its suite searched it to
-    (``horizon.plan.suite_caps``), overrides the task spec's."""
+    mean test metric of each rung at its learning rate ("means"), the task parameters,
+    "rising": (seeds still learning, seeds) at the first failed length
+    (``rules.still_learning``), None where no length failed, and "protocol": what its
+    ladder, caps and budget were. Each search is read by the protocol its cells recorded
+    (``search_rows.recorded``); ``protocols``, (task, model) -> a protocol
+    (``horizon.plan.suite_protocols``: a suite's, ``report --suite``), overrides it; where
+    neither says, the task spec's cap ends the ladder (results of an earlier memorybench)."""
     out = []
     for task, model, g in each_search(frame):
         rungs, means = rungs_of(g), {}
@@ -43,10 +46,11 @@ def results(frame: pd.DataFrame, caps: dict | None = None) -> list[dict]:
         control = first if any(Metrics.read(r.metrics).control
                                for r in cells_at(g, first, rungs)) else None
         state = rules.closed_state(rungs, control)
-        cap = (caps or {}).get((task, model)) or horizon_cap(task) or max(rungs)
+        protocol = (protocols or {}).get((task, model)) or recorded(g)
+        cap = protocol.get("cap") or horizon_cap(task) or max(rungs)
         # The score's scale is the task's longest ladder: a model capped shorter (for
         # cost) scores what it solved, a lower bound, not a full mark at its own cap.
-        top = max((c for (t, _), c in (caps or {}).items() if t == task), default=None)
+        top = protocol.get("task_cap")
         points = []  # (multiple, seed, metric) at the horizon's length and rate
         for r in cells_at(g, state.lo, rungs):
             if r.status != "ok":
@@ -60,18 +64,26 @@ def results(frame: pd.DataFrame, caps: dict | None = None) -> list[dict]:
                   for end, n in (("lo", state.lo), ("hi", state.hi)) if n is not None}
         config = g["config"].iloc[0]
         causal = all(m.get("causal", True) is not False for m in g["metrics"])
+        unlearned = rules.not_learned(state, control)
+        # a failed control the ladder was read without (the harder length for this model)
+        # is left out of the seeds' brackets too, as the search's line leaves it out
+        seed_rungs = {n: r for n, r in rungs.items() if n != control} if (
+            control is not None and not rungs[control].passed and not unlearned) else rungs
+        baseline = config.get("model_kind") == "baseline"
+        steps = sorted({int(c["train"].get("steps") or 0) for c in g["config"]})
         out.append({
             "task": task, "model": model, "state": state, "rungs": rungs, "cap": cap,
-            "means": means, "task_params": config.get("task_params") or {},
+            "top": top, "means": means, "task_params": config.get("task_params") or {},
             "lrs_at": {int(n): {float(c["train"]["lr"]) for c in at["config"]}
                        for n, at in g.groupby("length")},
-            "bracket": rules.bracket(state, cap, control, rules.cut(state, rungs)),
-            "causal": causal, "not_learned": rules.not_learned(state, control),
-            "censored": state.hi is None and top is not None and cap < top,
+            "bracket": text.verdict(state, rungs, cap, control, top, mark=False),
+            "causal": causal, "not_learned": unlearned,
+            "censored": rules.censored(state, cap, top),
+            "open": state.hi is None and state.lo is not None and state.lo < cap,
             "control": control,
-            "baseline": config.get("model_kind") == "baseline",
+            "baseline": baseline,
             "params": _one(g["params"]), "state_size": _one(g.get("state_size")),
-            "seeds": rules.seed_horizons(rungs),
+            "seeds": rules.seed_horizons(seed_rungs), "seed_rungs": seed_rungs,
             "score": rules.memory_score(state.lo, top or cap),
             "points": sorted(points), "curves": {k: sorted(v) for k, v in curves.items()},
             "rising": (sum(rungs[state.hi].rising.values()), len(rungs[state.hi].seeds))
@@ -80,6 +92,9 @@ def results(frame: pd.DataFrame, caps: dict | None = None) -> list[dict]:
             "threshold": float(g["solved_threshold"].dropna().iloc[0])
             if g["solved_threshold"].notna().any() else None,
             "model_params": config.get("model_params") or {},
+            "protocol": protocol,
+            "steps": None if baseline else steps[0],  # the base budget, before extensions
+            "batch_size": (config.get("train") or {}).get("batch_size"),
         })
     return _with_variants(out)
 
@@ -123,8 +138,9 @@ def _one(column) -> str:
 def converged(s: dict) -> bool:
     """A search whose horizon is a measured limit, scored: not one that did not learn its
     control, nor one whose failure was the budget's (``budget_bound``), nor one solved up to
-    a cap set below the task's for cost (censored: a lower bound)."""
-    return not (s.get("not_learned") or budget_bound(s) or s.get("censored"))
+    a cap set below the task's for cost (censored: a lower bound), nor one still open
+    (solved every length trained, short of its cap: no horizon yet)."""
+    return not (s.get("not_learned") or budget_bound(s) or s.get("censored") or s.get("open"))
 
 
 def scores(found: list[dict]) -> dict[str, float]:
@@ -170,11 +186,10 @@ def budget_bound(s: dict) -> bool:
 
 
 def marked(s: dict) -> str:
-    """The search's bracket, with ↗ where the budget cut it (``RISING_RULE``) and the
-    bracket does not already say so ('≥ 16 (budget)'); '(censored)' after a horizon
-    solved up to a cap set below the task's."""
-    text = s["bracket"] + (" ↗" if budget_bound(s) and "budget" not in s["bracket"] else "")
-    return text + (" (censored)" if s.get("censored") else "")
+    """The search's horizon as every table, claim and search line writes it
+    (``horizon.text.verdict``): its bracket, with ↗ where the budget cut it
+    (``RISING_RULE``) and the bracket does not already say so ('≥ 16 (budget)')."""
+    return text.verdict(s["state"], s["rungs"], s["cap"], s.get("control"), s.get("top"))
 
 
 def budget_cuts(found: list[dict]) -> str:
@@ -215,10 +230,11 @@ def search_table(found: list[dict]) -> tables.Table:
             f"solves {lo.length} ({lo.n_solved}/{len(lo.seeds)})" if lo else "",
             f"fails {hi.length} ({text.failures(hi)})" if hi
             else "") if x)
-        lr = (f"{lo.lr:g}" + (" (grid edge)" if lo.lr_at_edge else "")) if lo else "—"
+        lr = (f"{lo.lr:g}" + (" (grid edge)" if lo.lr_at_edge else "")) if (
+            lo and not s["baseline"]) else "—"  # a baseline is fitted: no learning rate
         extrapolation = text.extrapolation_text(lo).removeprefix("; ") if lo else "—"
         rows.append([name(s), kind, f"{score[name(s)]:.2f}", s["task"], marked(s),
-                     text.seed_text(s["seeds"], rungs), evidence, rising_text(s), lr,
+                     text.seed_text(s["seed_rungs"]), evidence, rising_text(s), lr,
                      s["params"], s["state_size"], extrapolation or "—"])
     return tables.Table(["model", "kind", "memory score", "task", "horizon",
                          "each seed's horizon", "evidence (seeds)", "at the failed length",
@@ -249,6 +265,15 @@ def score_table(found: list[dict]) -> tables.Table:
                                                       for s in unlearned) + "."]
     if any(budget_bound(s) for s in found):
         notes += [RISING_RULE, budget_cuts(found)]
+    still_open = [s for s in found if s.get("open")]
+    if still_open:
+        notes.append(f"{len(still_open)} of the {len(found)} searches are open (≥ a (open)): "
+                     "they solved every length trained, short of their ladder's cap ("
+                     + ", ".join(f"{s['task']} × {name(s)} to {s['cap']:,}"
+                                 for s in still_open[:3]) + (", ..." if len(still_open) > 3
+                                                             else "")
+                     + "), so they have no horizon yet and count in no score: the same "
+                     "`memorybench horizon` command resumes them.")
     return tables.Table(["model", "memory score"] + tasks, rows, notes=notes)
 
 
@@ -262,10 +287,13 @@ def section(found: list[dict], files: dict, add_figure, folder: str, styles: dic
     the learning curves at each bracket's ends and the extrapolation at its horizon;
     ``styles`` (``figures.style``) colours each model as every figure of the report does."""
     shown = [{**s, "label": display(s), "group": group_of(s)} for s in found]
+    labels = model_labels(found)
+    alt = ("Horizon bracket of every model on every task, a panel per task on one log length "
+           "axis; a tick per seed at its own horizon")
     figure = add_figure(files, folder, "horizon-search",
-                        search_figures.search_figure(shown, model_labels(found)),
-                        "Horizon bracket of every model on every task, log length axis; a "
-                        "tick per seed at its own horizon")
+                        search_figures.search_figure(shown, labels), alt)
+    narrow = add_figure(files, folder, "horizon-search-narrow",  # for a phone's width
+                        search_figures.search_figure(shown, labels, narrow=True), alt)
     curves, extrapolation = [], []
     for task in sorted({s["task"] for s in found}):
         mine = [s for s in shown if s["task"] == task and any(s["curves"].values())]
@@ -282,6 +310,7 @@ def section(found: list[dict], files: dict, add_figure, folder: str, styles: dic
                 search_figures.extrapolation_figure(mine, styles, task),
                 f"Task {task}: metric of each model trained at its horizon length, scored at "
                 "multiples of that length (one point per seed)"))
-    return {"figure": figure, "scores": score_table(found), "table": search_table(found),
+    return {"figure": figure, "narrow": narrow, "scores": score_table(found),
+            "table": search_table(found),
             "rule": search_rule(found),
             "curves": curves, "extrapolation": extrapolation}

@@ -18,10 +18,17 @@ from scipy.special import stdtrit
 from memorybench.errors import UserError
 
 DASH = "—"  # a value that does not exist (not a zero, not "not run")
-# What every band and ± of the report is. A percentile bootstrap over 2 or 3 seeds is only
-# the range of the seeds (each seed drawn every time has a chance above 2.5%); the t
-# interval covers the mean 95% of the time when seeds vary normally, and needs no draws.
-INTERVAL = "Student-t 95% confidence interval of the mean over seeds"
+# What every band and bracketed interval of the report is. A percentile bootstrap over 2 or 3
+# seeds is only the range of the seeds (each seed drawn every time has a chance above 2.5%);
+# the t interval covers the mean 95% of the time when seeds vary normally, and needs no draws.
+# Its ends are cut to the metric's range (``RANGES``): the mean of an accuracy lies in [0, 1],
+# so the cut drops no value the mean could take and the interval covers it as often as before,
+# where "0.706 ± 1.166" (two seeds solved, one far below) claimed accuracies up to 1.87.
+INTERVAL = ("Student-t 95% confidence interval of the mean over seeds, cut to the range of "
+            "the metric, 0 to 1 for an accuracy")
+# The values a score can take, by metric name (a stored metric, ``extra``'s key, a column).
+RANGES = {"accuracy": (0.0, 1.0), "r2": (-math.inf, 1.0), "loss": (0.0, math.inf)}
+UNBOUNDED = (-math.inf, math.inf)
 HORIZON_RULE = (
     "A (model, task, length) is solved when the majority of its seeds reach the task's "
     "solved threshold. The memory horizon is the longest swept length such that it and every "
@@ -103,12 +110,16 @@ def chosen(frame: pd.DataFrame, tasks=(), models=()) -> pd.DataFrame:
     return frame
 
 
-def mean_interval(values) -> tuple[float, float, float]:
+def mean_interval(values, bounds: tuple[float, float] = UNBOUNDED
+                  ) -> tuple[float, float, float]:
     """Mean and its Student-t 95% confidence interval over seeds (``INTERVAL``): mean ± t(0.975,
-    n-1) x s / sqrt(n); no interval for fewer than two values. NaN (a failed cell) is left out.
+    n-1) x s / sqrt(n), its ends cut to ``bounds``, the values the metric can take; no
+    interval for fewer than two values. NaN (a failed cell) is left out.
 
     >>> [round(x, 3) for x in mean_interval([0.5, 0.7, 0.9])]  # t(0.975, 2) = 4.303
     [0.7, 0.203, 1.197]
+    >>> [round(x, 3) for x in mean_interval([0.5, 0.7, 0.9], RANGES["accuracy"])]
+    [0.7, 0.203, 1.0]
     """
     v = np.asarray([x for x in values if x == x], dtype=float)
     if len(v) == 0:
@@ -117,7 +128,7 @@ def mean_interval(values) -> tuple[float, float, float]:
     if len(v) < 2:
         return mean, math.nan, math.nan
     half = float(stdtrit(len(v) - 1, 0.975) * v.std(ddof=1) / math.sqrt(len(v)))
-    return mean, mean - half, mean + half
+    return mean, max(mean - half, bounds[0]), min(mean + half, bounds[1])
 
 
 def extra(frame: pd.DataFrame, key: str) -> pd.Series:
@@ -125,19 +136,20 @@ def extra(frame: pd.DataFrame, key: str) -> pd.Series:
     def get(m):
         value = m.get(key)
         return float(value) if isinstance(value, int | float) else math.nan
-    return frame["metrics"].map(get).astype(float)
+    return frame["metrics"].map(get).astype(float).rename(key)  # the name sets its range
 
 
 def by_length(frame: pd.DataFrame, value: str | pd.Series = "metric") -> pd.DataFrame:
-    """One row per (task, model, length): mean, lo, hi (``INTERVAL``) of ``value`` over ok
-    seeds and each ok seed's value (``values``, by seed), seed counts, majority-solved,
-    median steps-to-solve, chance and threshold."""
+    """One row per (task, model, length): mean, lo, hi (``INTERVAL``, cut to the range of
+    ``value``: ``metric_range``) of ``value`` over ok seeds and each ok seed's value
+    (``values``, by seed), seed counts, majority-solved, median steps-to-solve, chance and
+    threshold."""
     values = frame[value] if isinstance(value, str) else value
     frame = frame.assign(_v=values.where(frame["status"] == "ok"))
     rows = []
     for key, g in frame.groupby(["task", "model", "length"], sort=True):
         task, model, length = cast(tuple[str, str, int], key)  # pandas types keys Hashable
-        mean, lo, hi = mean_interval(g["_v"])
+        mean, lo, hi = mean_interval(g["_v"], metric_range(value, g["metric_name"]))
         solved_steps = g.loc[g["solved"], "steps_to_solve"].dropna()
         rows.append({
             "task": task, "model": model, "length": int(length), "mean": mean, "lo": lo,
@@ -153,6 +165,15 @@ def by_length(frame: pd.DataFrame, value: str | pd.Series = "metric") -> pd.Data
     return pd.DataFrame(rows, columns=["task", "model", "length", "mean", "lo", "hi", "values",
                                        "seeds", "ok", "n_solved", "solved", "steps_to_solve",
                                        "chance", "threshold"])
+
+
+def metric_range(value: str | pd.Series, metric_names) -> tuple[float, float]:
+    """The values ``value`` can take (``RANGES``): the stored metric's by its name where one
+    name covers the rows, another column's or score's by its own name; unbounded otherwise."""
+    if isinstance(value, str) and value == "metric":
+        names = {n for n in metric_names if n}
+        return RANGES.get(names.pop(), UNBOUNDED) if len(names) == 1 else UNBOUNDED
+    return RANGES.get(str(value if isinstance(value, str) else value.name), UNBOUNDED)
 
 
 @dataclass(frozen=True)
@@ -222,112 +243,3 @@ def attractor_frame(frame: pd.DataFrame) -> pd.DataFrame:
                              "examples": n})
     return pd.DataFrame(rows, columns=["task", "model", "length", "seed", "attractors",
                                        "accuracy", "examples"])
-
-
-def clock(seconds: float) -> str:
-    """Training time as people say it: 45.3 s, 12 min 05 s, 3 h 02 min."""
-    if seconds < 60:
-        return f"{seconds:.1f} s"
-    minutes, secs = divmod(int(round(seconds)), 60)
-    if minutes < 60:
-        return f"{minutes} min {secs:02d} s"
-    hours, minutes = divmod(minutes, 60)
-    return f"{hours} h {minutes:02d} min"
-
-
-COMMIT_KEYS = ("git", "git_commit", "commit")
-
-
-def version_facts(rows) -> tuple[dict[str, str], str]:
-    """Package versions (name -> every version seen, comma-joined) and the git commits,
-    from the stored ``versions`` dicts of results or diagnostics."""
-    versions: dict[str, set] = {}
-    for v in rows:
-        for name, value in v.items():
-            versions.setdefault(str(name), set()).add(str(value))
-    commits = sorted(set().union(*(versions.pop(k, set()) for k in COMMIT_KEYS)))
-    return ({name: ", ".join(sorted(values)) for name, values in sorted(versions.items())},
-            ", ".join(commits) if commits else "not recorded in the store")
-
-
-def elapsed(frame: pd.DataFrame) -> tuple[float, int] | None:
-    """Wall-clock time during which at least one of the rows was computing, and the most
-    computing at once: each row spans [finished_at - wall_time, finished_at], and
-    overlapping spans count once. None when no row has both."""
-    spans = []
-    for end, seconds in zip(frame["finished_at"], numbers(frame["wall_time"]), strict=True):
-        if isinstance(end, str) and end and seconds == seconds:
-            try:
-                stop = pd.Timestamp(end).timestamp()
-            except ValueError:
-                continue
-            spans.append((stop - float(seconds), stop))
-    if not spans:
-        return None
-    spans.sort()
-    total, peak, start, stop = 0.0, 0, *spans[0]
-    for a, b in spans[1:]:
-        if a > stop:
-            total, start = total + stop - start, a
-        stop = max(stop, b)
-    total += stop - start
-    # finished_at is stored to the second, so a span may start up to a second early and
-    # seem to overlap the one before it on the same worker: peaks count a second later
-    events = sorted([(min(a + 1.0, b), 1) for a, b in spans] + [(b, -1) for _, b in spans])
-    running = 0
-    for _, step in events:  # an end at the same instant as a start sorts first
-        running += step
-        peak = max(peak, running)
-    return total, peak
-
-
-def stored_facts(frame: pd.DataFrame) -> dict:
-    """What any stored rows (cells or diagnostics) say about their run: versions, commit,
-    first and last finishing dates, total time, count and count per status."""
-    versions, commit = version_facts(frame["versions"])
-    dates = sorted(d for d in frame["finished_at"] if isinstance(d, str) and d)
-    return {"versions": versions, "commit": commit,
-            "newest": dates[-1] if dates else "not recorded",
-            "oldest": dates[0] if dates else "not recorded",
-            "time": clock(float(np.nansum(numbers(frame["wall_time"])))),
-            "elapsed": _elapsed_text(frame),
-            "count": len(frame),
-            "status_counts": {s: int(n) for s, n in
-                              frame["status"].value_counts().sort_index().items()}}
-
-
-def _elapsed_text(frame: pd.DataFrame) -> str:
-    span = elapsed(frame)
-    if span is None:
-        return "not recorded"
-    return f"{clock(span[0])} (at most {span[1]} at once)"
-
-
-def error_line(error: str | None) -> str:
-    """The first line of a stored error, cut to 200 characters, as a table shows it."""
-    return (error or "no error recorded").strip().splitlines()[0][:200]
-
-
-def run_facts(frame: pd.DataFrame) -> dict:
-    """``stored_facts`` of cells, and their devices, parameters and cells not ok."""
-    params = {}
-    for (model, task), g in frame.groupby(["model", "task"], sort=True):
-        counts = sorted({int(p) for p in g["params"].dropna()})
-        params[model, task] = (f"{counts[0]:,}" if len(counts) == 1 else
-                               f"{counts[0]:,}–{counts[-1]:,}" if counts else DASH)
-    bad = []
-    r: Any  # a row of itertuples: pandas types each field as any scalar
-    for r in frame[frame["status"] != "ok"].itertuples():
-        if r.status == "diverged":
-            step = "?" if r.diverged_step != r.diverged_step else int(r.diverged_step)
-            detail = f"loss not finite at step {step}"
-        else:
-            detail = error_line(r.error)
-        bad.append({"task": r.task, "model": r.model, "length": r.length, "seed": r.seed,
-                    "status": r.status, "detail": detail})
-    return {
-        **stored_facts(frame),
-        "devices": ", ".join(sorted({d for d in frame["device"] if d})) or "not recorded",
-        "params": params,
-        "bad": bad,
-    }

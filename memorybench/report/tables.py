@@ -16,8 +16,9 @@ import pandas as pd
 from tabulate import tabulate
 
 from memorybench.report import gradients
+from memorybench.report.facts import clock, elapsed, error_line
 from memorybench.report.gradients import LEARNED, PHASES, R2_FLOOR, SOURCES
-from memorybench.report.summary import DASH, INTERVAL, Horizon, clock, elapsed, error_line, numbers
+from memorybench.report.summary import DASH, INTERVAL, Horizon, numbers
 
 # What Markdown (GitHub's included) would read as syntax inside running text or a table
 # cell: emphasis, code, links, tables, strike-through, math ($), headings' closing #.
@@ -68,12 +69,13 @@ def number(x: float) -> str:
 
 
 def mean_ci(row) -> str:
-    """'0.934 ± 0.021' (the half-width of ``summary.INTERVAL``), '0.934' for one seed."""
+    """'0.934 [0.913, 0.955]': the mean and its ``summary.INTERVAL`` (cut to the metric's
+    range, so it may sit off-centre), '0.934' for one seed."""
     if row["mean"] != row["mean"]:
         return DASH
     text = number(row["mean"])
     if row["lo"] == row["lo"]:
-        text += f" ± {(row['hi'] - row['lo']) / 2:.3f}"
+        text += f" [{number(row['lo'])}, {number(row['hi'])}]"
     return text
 
 
@@ -92,10 +94,16 @@ def model_by_length(summary: pd.DataFrame, cell, corner: str = "model / length")
 
 
 def score_cell(row) -> str:
-    text = mean_ci(row)
-    if row["ok"] < row["seeds"]:
-        text += f" (n={row['ok']}/{row['seeds']})"
-    return text + (" ✓" if row["solved"] else "")
+    """'0.706 [0.000, 1.000] (2/3 ✓)': mean and interval, then the seeds that solved the
+    length of all its seeds, ✓ where they are a majority: the verdict, which a mean below
+    the threshold does not contradict when one seed failed far below it."""
+    return f"{mean_ci(row)} ({solved_count(row)})"
+
+
+def solved_count(row) -> str:
+    """'2/3 ✓', '1/3', '2/4 ✓; 3 ok' (a seed diverged or failed: left out of the mean)."""
+    text = f"{row['n_solved']}/{row['seeds']}" + (" ✓" if row["solved"] else "")
+    return text + (f"; {row['ok']} ok" if row["ok"] < row["seeds"] else "")
 
 
 def steps_cell(row) -> str:
@@ -108,12 +116,14 @@ def steps_cell(row) -> str:
 def score_table(summary: pd.DataFrame, metric_name: str) -> Table:
     table = model_by_length(summary, score_cell)
     threshold = summary["threshold"].dropna()
+    at = f" {number(threshold.iloc[0])}" if len(threshold) else ""
     table.notes = [
-        f"Mean {metric_name} over seeds ± the half-width of the {INTERVAL} (none for a "
-        "single seed; wide with few seeds: t = 4.30 for 3); (n=ok/all) when some seeds "
-        "diverged or failed and are left out of the mean.",
-        "✓ marks lengths solved by a majority of seeds"
-        + (f" (threshold {number(threshold.iloc[0])})." if len(threshold) else "."),
+        f"Mean {metric_name} over seeds, then in brackets the {INTERVAL} (none for a single "
+        "seed; wide with few seeds: t = 4.30 for 3).",
+        f"(k/n): k of the n seeds reached the solved threshold{at}; ✓ where k is a majority, "
+        "the length is solved. A mean below the threshold can be solved, one seed failing far "
+        "below it; '; m ok': only m seeds finished, the others diverged or failed, are left "
+        "out of the mean and count as not solved.",
     ]
     return table
 
@@ -197,9 +207,9 @@ def forecast_table(score: pd.DataFrame, r2: pd.DataFrame, metric_name: str) -> T
         other = r2.loc[(row["model"], row["length"])]
         rows.append([row["model"], str(row["length"]), mean_ci(row), mean_ci(other)])
     return Table(["model", "length", metric_name, "R²"], rows,
-                 [f"Both mean over seeds ± the half-width of the {INTERVAL} (none for a "
-                  "single seed). R² = 1 - MSE / variance of the target: 0 is no better than "
-                  "predicting the mean."])
+                 [f"Both mean over seeds, then in brackets the {INTERVAL} (none for a "
+                  "single seed; R² is at most 1). R² = 1 - MSE / variance of the target: 0 is "
+                  "no better than predicting the mean."])
 
 
 def _factor(rho) -> str:
