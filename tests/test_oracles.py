@@ -132,6 +132,9 @@ def assert_same(ours, theirs, x: torch.Tensor, atol: float) -> None:
         (y * w).sum().backward()
         outputs.append(y.detach())
         grads.append(x_.grad)
+    # the largest differences, which docs/your-model.md quotes (pytest -rP shows them)
+    print(f"largest difference: output {(outputs[1] - outputs[0]).abs().max():.1e}, "
+          f"gradient {(grads[1] - grads[0]).abs().max():.1e}")
     torch.testing.assert_close(outputs[1], outputs[0], rtol=0, atol=atol)
     torch.testing.assert_close(grads[1], grads[0], rtol=0, atol=atol)
 

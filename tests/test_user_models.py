@@ -71,6 +71,9 @@ def test_a_second_model_under_a_stored_name_is_refused_naming_both_files(invoke,
         line = result.stderr
         assert f"already holds net from {two_nets / 'good.py'}:Net (sha256:" in line
         assert f"this is {two_nets / 'other.py'}:Net (sha256:" in line
+    planned = invoke("horizon", "--task", "adding", "--model-file", "other.py:Net", "--db",
+                     "s.db", "--dry-run")  # a search's plan is refused the same way
+    one_line_exit_2(planned, "expected another name for it")
     assert len(rows(two_nets / "s.db")) == 1
     # the same model again is no conflict (nothing to train), and another store is free
     again = invoke(*RUN, "--model-file", "good.py:Net", "--db", "s.db")
