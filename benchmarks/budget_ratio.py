@@ -2,7 +2,7 @@
 measurement behind the horizon protocol's k (``Protocol.control_multiple``): a length
 counts as failed only after k x the steps the control took.
 
-    python -m benchmarks.budget_ratio                         # results/standard.jsonl
+    python -m benchmarks.budget_ratio                         # results/standard-v2.jsonl
     python -m benchmarks.budget_ratio results/x.db --k 2,3,4,8
 
 For every (task, model, learning rate, seed) of a results file's networks, the steps each
@@ -42,7 +42,7 @@ def ratios(frame) -> list[float]:
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("results", nargs="?", default="results/standard.jsonl")
+    parser.add_argument("results", nargs="?", default="results/standard-v2.jsonl")
     parser.add_argument("--k", default="2,3,4,5,8", help="multiples to report the share of")
     args = parser.parse_args(argv)
     values = np.array(ratios(results.load(args.results)))

@@ -2,7 +2,7 @@
 its test metric is not under the threshold? The measurement behind the horizon protocol's
 ``stop_margin`` (``Protocol.stop_margin``).
 
-    python -m benchmarks.stop_margin                          # results/standard.jsonl
+    python -m benchmarks.stop_margin                          # results/standard-v2.jsonl
     python -m benchmarks.stop_margin results/x.db --margins 0,0.1,0.2,0.3
 
 For every network cell of a results file that stopped early because its validation metric
@@ -42,7 +42,7 @@ def early_stops(frame) -> list[tuple[float, bool, str]]:
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("results", nargs="?", default="results/standard.jsonl")
+    parser.add_argument("results", nargs="?", default="results/standard-v2.jsonl")
     parser.add_argument("--margins", default="0,0.05,0.1,0.2,0.3,0.5",
                         help="candidate margins, fractions of the way from threshold to 1")
     args = parser.parse_args(argv)

@@ -68,6 +68,29 @@ def test_the_stop_margin_reads_how_far_past_the_threshold_each_early_stop_was():
     assert [(round(m, 6), under) for m, under, _ in stops] == [(0.2, True), (0.9, False)]
 
 
+def test_the_search_cost_tells_each_cells_part_of_the_protocol():
+    from types import SimpleNamespace
+
+    from benchmarks.search_cost import role
+
+    search = {"ladder": [1, 8, 16], "steps": 1000, "lrs": [1e-3, 1e-2]}
+
+    def row(length, lr, steps=1000, control=False, record=True):
+        metrics = {"search": search if record else None, "control": control}
+        return SimpleNamespace(length=length, metrics=metrics,
+                               config={"train": {"lr": lr, "steps": steps}})
+
+    assert role(row(1, 1e-3, control=True), 8, 1e-2) == "control"
+    assert role(row(8, 1e-3), 8, 1e-2) == "ladder"  # the first rung's grid
+    assert role(row(16, 1e-2), 8, 1e-2) == "ladder"  # the held rate up the ladder
+    assert role(row(16, 1e-3), 8, 1e-2) == "rest of the grid"  # a failing rung's
+    assert role(row(16, 3e-2), 8, 1e-2) == "past the edge"
+    assert role(row(16, 1e-2, steps=2000), 8, 1e-2) == "longer budget"
+    assert role(row(16, 1e-2, record=False), 8, 1e-2) == "unrecorded"
+    assert role(row(1, 1e-2, steps=2000, control=True), 8, 1e-2) == "longer budget"
+    assert role(row(1, 3e-2, control=True), 8, 1e-2) == "past the edge"
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize("model", ["mingru", "minlstm", "mamba"])
 def test_each_modern_model_is_timed_against_its_public_implementation(model):

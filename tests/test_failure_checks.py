@@ -42,6 +42,41 @@ def test_budgets_double_up_to_the_ceiling():
     assert next_budget(1000, 1000, 1) is None  # a ceiling of 1: never extended
 
 
+def test_a_suites_ceiling_per_task_reaches_its_searches_and_the_flag_overrides_it(tmp_path):
+    from memorybench.config import Request
+    from memorybench.horizon.plan import search_sweep
+
+    (tmp_path / "c.toml").write_text('tasks = ["copy", "adding"]\nmodels = ["lstm"]\n'
+                                     '[horizon]\nceilings = { copy = 32 }\n')
+    suite = str(tmp_path / "c.toml")
+    searches = plan_searches(*search_sweep(Request(suite)))
+    assert {s.task: s.ceiling for s in searches} == {"copy": 32, "adding": 8}
+    assert {s.task: s.record(search_sweep(Request(suite))[1])["ceiling"]
+            for s in searches} == {"copy": 32, "adding": 8}  # recorded for the report
+    flagged = plan_searches(*search_sweep(Request(suite, protocol={"ceiling": 2})))
+    assert {s.task: s.ceiling for s in flagged} == {"copy": 2, "adding": 2}
+
+
+def test_a_failed_rung_trains_on_where_a_slower_rate_is_still_climbing():
+    """The best rate's seeds flattened near the threshold (0.85, not climbing), a slower
+    rate's still climbing (0.55): successive halving keeps both, and the rung trains on;
+    with every kept rate flat it stops."""
+    from memorybench.horizon.failure import any_extendable
+    from memorybench.horizon.rules import Trial
+
+    def trials(slow_rising):
+        return ([Trial(1e-2, s, True, False, 0.85, 0.9, steps=1000, rising=False,
+                       budget=1000) for s in range(3)]
+                + [Trial(1e-3, s, True, False, 0.55, 0.9, steps=1000, rising=slow_rising,
+                         budget=1000) for s in range(3)])
+
+    assert decided(1, trials(True), (1e-3, 1e-2)).lr == 1e-2  # judged at the best rate
+    assert not extendable(decided(1, trials(True), (1e-3, 1e-2)), 0.0)  # alone: stops
+    assert any_extendable(1, trials(True), (1e-2, 1e-3), 0.0)
+    assert not any_extendable(1, trials(False), (1e-2, 1e-3), 0.0)
+    assert not any_extendable(1, trials(True), (1e-2,), 0.0)  # the slow rate not kept
+
+
 def _rung(solved, ran_out, rising, budget=1000, steps=()):
     return Rung(8, 1e-2, dict(enumerate(solved)), False, {}, dict(enumerate(rising)), budget,
                 dict(enumerate(ran_out)), tuple(steps))

@@ -203,13 +203,13 @@ def test_a_flat_noisy_curve_is_a_plateau_and_a_slow_noisy_rise_is_not():
 
 
 def test_the_lstms_copy_curves_of_the_committed_leaderboard_are_still_learning():
-    """copy × lstm at T = 8 in results/standard.jsonl: every one of its 9 cells (3 rates x 3
+    """copy × lstm at T = 8 in results/standard-v2.jsonl: every one of its 9 cells (3 rates x 3
     seeds) climbed to its last evaluation, so its "< 8" is the
     budget's; the old rule (a gain of 0.05 over the last third) missed it."""
     from memorybench.cells import Metrics
     from memorybench.horizon.checks import still_learning
 
-    path = Path(__file__).resolve().parents[1] / "results" / "standard.jsonl"
+    path = Path(__file__).resolve().parents[1] / "results" / "standard-v2.jsonl"
     rows = [json.loads(line) for line in path.read_text().splitlines()]
     cells = [r for r in rows if (r["task"], r["model"], r["length"]) == ("copy", "lstm", 8)]
     assert len(cells) == 9
@@ -474,6 +474,9 @@ def test_a_per_model_table_sets_that_model_only_and_flags_win(tmp_path):
     ('lr_rungs = "last"', "lr_rungs"),
     ('caps = { atention = 64 }', "did you mean 'attention'"),
     ('caps = { attention = 0 }', "caps"),
+    ('ceilings = { copy = 0 }', "ceilings"),
+    ('ceilings = { copy = 2.5 }', "ceilings"),
+    ('ceilings = { coppy = 4 }', "unknown task"),
     ('probes = { copy = { lstm = [] } }', "probes"),
     ('probes = { copy = { lstn = [10] } }', "did you mean 'lstm'"),
     ('probes = { coppy = { lstm = [10] } }', "unknown task"),

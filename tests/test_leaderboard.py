@@ -106,6 +106,25 @@ def test_the_leaderboard_of_a_horizon_suite_holds_its_searched_cells(invoke, tmp
     assert "not learned" in elman and "(0 of 1)" in elman or "≥ 8" in elman or "[" in elman, \
         elman
     assert "## Horizon search" in (tmp_path / "lb" / "README.md").read_text()
+    assert "## Since" not in (tmp_path / "lb" / "README.md").read_text()  # no earlier run
+    # against an earlier run of the same searches: what moved, here nothing
+    shutil.copy(tmp_path / "lb.jsonl", tmp_path / "old.jsonl")
+    since = invoke("leaderboard", "--results", "lb.jsonl", "--suite", "h.toml", "--out", "lb",
+                   "--since", "old.jsonl", "--since-suite", "h.toml")
+    assert since.exit_code == 0, since.output
+    page = (tmp_path / "lb" / "README.md").read_text()
+    assert "## Since h.toml" in page and ("0 of the 1 (task, model) pairs searched in both "
+                                          "runs read otherwise than in h.toml; 1 read the "
+                                          "same.") in page
+    assert invoke("leaderboard", "--results", "lb.jsonl", "--suite", "h.toml", "--out", "lb",
+                  "--since", "old.jsonl", "--since-suite", "h.toml", "--check").exit_code == 0
+    # and against the same searches at another size (here the same run): nothing separates
+    sized = invoke("leaderboard", "--results", "lb.jsonl", "--suite", "h.toml", "--out", "lb",
+                   "--sizes", "old.jsonl", "--sizes-suite", "h.toml")
+    assert sized.exit_code == 0, sized.output
+    page = (tmp_path / "lb" / "README.md").read_text()
+    assert "## Horizon against size" in page and "## Since" not in page
+    assert "no length separates them: 1." in page
     unfinished = invoke("leaderboard", "--db", "h.db", "--suite", "open.toml", "--horizon",
                         "--results", "open.jsonl", "--out", "open")
     assert unfinished.exit_code == 2
@@ -114,10 +133,11 @@ def test_the_leaderboard_of_a_horizon_suite_holds_its_searched_cells(invoke, tmp
     assert not (tmp_path / "open.jsonl").exists()
 
 
-@pytest.mark.skipif(not (ROOT / "results" / "standard.jsonl").exists(),
+@pytest.mark.skipif(not (ROOT / "results" / "standard-v2.jsonl").exists(),
                     reason="no standard-suite results are committed yet")
 def test_the_committed_leaderboard_is_up_to_date(invoke):
-    result = invoke("leaderboard", "--results", str(ROOT / "results" / "standard.jsonl"),
+    result = invoke("leaderboard", "--results", str(ROOT / "results" / "standard-v2.jsonl"),
+                    "--suite", "standard-v2",
                     "--out", str(ROOT / "reports" / "leaderboard"), "--check")
     assert result.exit_code == 0, result.stderr
 

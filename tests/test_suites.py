@@ -121,9 +121,15 @@ def test_the_standard_horizon_search_covers_every_task_and_model_at_the_literatu
     assert sorted(extra["models"]) == [m for m in catalog.model_names() if m != "encoder"]
     assert len(extra["seeds"]) == 3 and extra["params"] == 20000
     assert protocol.lrs == (1e-3, 3e-3, 1e-2) and protocol.resolution == 1.5
-    assert protocol.lr_rungs == "first-only" and extra["caps"] == {"attention": 256}
-    assert protocol.ceiling == 1 and protocol.lr_beyond == 0  # v2: failures not extended
-    assert protocol.stop_margin == 0.0  # v2: stopped at the threshold, the stored keys kept
+    assert protocol.lr_rungs == "first" and extra["caps"] == {"attention": 256}
+    # v3: the full protocol, every horizon converged or labelled
+    assert protocol.control and protocol.recipe == "common" and protocol.stop_margin == 0.2
+    assert protocol.ceiling == 8 and protocol.lr_beyond == 2
+    assert extra["ceilings"] == {"copy": 32}
+    # v2, frozen with its results: no control, failures not extended, the threshold's stop
+    v2, _ = protocol_from(load_suite("standard-v2")[0].horizon, {})
+    assert (v2.control, v2.ceiling, v2.lr_beyond, v2.recipe, v2.stop_margin, v2.lr_rungs) == (
+        False, 1, 0, "model", 0.0, "first-only")
     sweep, _ = search_sweep(Request("standard"))
     for task in catalog.task_names():
         _, cap, _, _ = task_ladder(task, sweep, protocol, None, None, extra["ladders"].get(task))

@@ -167,6 +167,18 @@ def report(db, out, tasks, models, formats, suite):
     echo(f"wrote {len(written)} files to {out}", err=True)
 
 
+def _other_run(name: str, suite: str, help: str):
+    """``--NAME PATH`` (default ``results/SUITE.jsonl``) and ``--NAME-suite SUITE``: another
+    run of the leaderboard's searches that the report compares with."""
+    def decorate(f):
+        f = click.option(f"--{name}-suite", default=suite, show_default=True,
+                         help=f"The suite that searched --{name}.")(f)
+        return click.option(f"--{name}", f"{name}_path", type=click.Path(path_type=Path),
+                            default=Path("results") / f"{suite}.jsonl", show_default=True,
+                            help=help)(f)
+    return decorate
+
+
 @cli.command()
 @click.option("--results", "results_path", type=click.Path(path_type=Path),
               default=Path("results") / "standard.jsonl", show_default=True,
@@ -180,9 +192,14 @@ def report(db, out, tasks, models, formats, suite):
 @click.option("--horizon/--sweep", "searched", default=True, show_default=True,
               help="With --db: the cells of the suite's horizon searches (every search "
               "closed: the leaderboard), or of its length sweep (`run --suite`).")
+@_other_run("since", "standard-v2", "An earlier leaderboard's results: the report lists every "
+            "horizon that moved since (left out where it is --results or missing).")
+@_other_run("sizes", "standard-size", "The same searches at another parameter budget: the "
+            "report adds horizon against size (left out where missing).")
 @click.option("--check", is_flag=True,
               help="Change nothing; exit 1 if the committed report is stale.")
-def leaderboard(results_path, out, db, suite, searched, check):
+def leaderboard(results_path, out, db, suite, searched, since_path, since_suite, sizes_path,
+                sizes_suite, check):
     """Rebuild the leaderboard: the memory horizon table and the report of the committed
     standard-suite results.
 
@@ -214,15 +231,21 @@ def leaderboard(results_path, out, db, suite, searched, check):
     # the suite's protocol: where its searches end ("≥ cap", not open), also for committed
     # results that recorded none
     protocols = suite_protocols(suite)
+    previous = None
+    if since_path.is_file() and since_path.resolve() != results_path.resolve():
+        previous = (since_path, suite_protocols(since_suite),
+                    since_suite.removeprefix(suite + "-"))
+    sizes = (sizes_path, suite_protocols(sizes_suite), sizes_suite) if (
+        sizes_path.is_file() and sizes_path.resolve() != results_path.resolve()) else None
     if check:
-        stale = stale_report(results_path, out, protocols)
+        stale = stale_report(results_path, out, protocols, previous, sizes)
         if stale:
             echo(f"{out} is stale ({', '.join(stale)} differ from a fresh render); "
                  "rebuild it with `memorybench leaderboard`", err=True)
             return 1
         echo(f"{out} is up to date with {results_path}", err=True)
         return 0
-    render_report(results_path, out, protocols=protocols)
+    render_report(results_path, out, protocols=protocols, previous=previous, sizes=sizes)
     from memorybench.report import search_rows, searches
 
     search_rows = search_rows.searched(frame)

@@ -51,6 +51,18 @@ def extendable(r: Rung, need: float) -> bool:
             and (sum(r.rising.values()) > half or r.budget < need))
 
 
+def any_extendable(length: int, trials: list[Trial], rates: tuple[float, ...],
+                   need: float) -> bool:
+    """Whether a failed rung's seeds train on at any of ``rates`` (the better half that
+    would, ``halving``): each rate's seeds at the longest budget judged as a rung of their
+    own (``extendable``). The best rate's seeds may have flattened near the threshold while
+    a slower rate's are still climbing, and successive halving keeps both."""
+    top = max(t.budget for t in trials)
+    return any(extendable(rung(length, [t for t in trials if t.budget == top and t.lr == lr],
+                               (lr,)), need)
+               for lr in rates if any(t.budget == top and t.lr == lr for t in trials))
+
+
 def control_steps(r: Rung) -> float | None:
     """The median steps the control's solving seeds trained (an early stop's: when it
     stopped), the measure of how fast a model learns the task; None if none solved."""

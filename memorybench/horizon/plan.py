@@ -96,18 +96,20 @@ class Search:
                 return cells, None
             trials = [trial(c, rows[c.key]) for c in cells]
             r = failure.decided(length, trials, self.lrs)
-            extra = self.more(r, cells, rungs, failure.halving(trials))
+            extra = self.more(r, cells, rungs, failure.halving(trials), trials)
             if not extra:
                 return cells, r
             cells = cells + extra
 
     def more(self, r: Rung, cells: list[Cell], rungs: dict[int, Rung],
-             keep: tuple[float, ...] = ()) -> list[Cell]:
+             keep: tuple[float, ...] = (), trials: list[Trial] | None = None
+             ) -> list[Cell]:
         """What a failed rung trains before it counts as failed, one check at a time: the
         whole grid where its rate was held (``grid_again``); the rate one step past the
         grid's edge where the best rate is the edge (up to ``lr_beyond`` per side); then
         the seeds of the rates in ``keep`` (``failure.halving``) continued at twice their
-        budget while ``failure.extendable``, up to ``ceiling`` x the base budget."""
+        budget while the seeds of any of them are ``failure.extendable``
+        (``failure.any_extendable``), up to ``ceiling`` x the base budget."""
         if r.passed or self.baseline:
             return []
         base = min(c.train.steps for c in cells)
@@ -124,10 +126,12 @@ class Search:
         budget = checks.next_budget(r.budget, base, self.ceiling)
         solved = [x for n, x in sorted(rungs.items()) if n < r.length and x.solve_steps]
         need = self.multiple * (failure.control_steps(solved[0]) or 0.0) if solved else 0.0
-        if budget is None or not failure.extendable(r, need):
+        keep = keep or (r.lr,)
+        if budget is None or not (failure.any_extendable(r.length, trials, keep, need)
+                                  if trials else failure.extendable(r, need)):
             return []
         return [c.with_train(steps=budget) for c in cells
-                if c.train.lr in (keep or (r.lr,)) and c.train.steps == r.budget]
+                if c.train.lr in keep and c.train.steps == r.budget]
 
     def state(self, rows: dict[str, dict[str, Any]],
               resolution: float) -> tuple[State, dict[int, Rung]]:
@@ -201,6 +205,8 @@ def search_sweep(request: Request) -> tuple[Sweep, Protocol]:
     suite, tasks, models = request.suite, request.tasks, request.models
     sweep = build_sweep(dataclasses.replace(request, lengths=None, seeds=None, params=None))
     protocol, extra = protocol_from(sweep.horizon, dict(request.protocol))
+    if "ceilings" not in extra:  # --ceiling is every task's
+        sweep.horizon = {k: v for k, v in sweep.horizon.items() if k != "ceilings"}
     apply_horizon_tables(sweep, extra)
     sweep.override("train", dict(request.train))  # flags win over [horizon.train]
     sweep.override("task", dict(request.task))
@@ -261,6 +267,7 @@ def plan_searches(sweep: Sweep, protocol: Protocol, start: int | None = None,
                         "--suite")
     ladders = sweep.horizon.get("ladders") or {}  # the suite's, checked by protocol_from
     model_caps = sweep.horizon.get("caps") or {}  # a model's cap over every task's
+    ceilings = sweep.horizon.get("ceilings") or {}  # a task's ceiling over the protocol's
     probes = sweep.horizon.get("probes") or {}
     searches = []
     train = {"test_size": protocol.test_size, "extrapolate": list(protocol.multiples),
@@ -300,6 +307,7 @@ def plan_searches(sweep: Sweep, protocol: Protocol, start: int | None = None,
                                    baseline, protocol.lr_rungs != "every" and len(lrs) > 1,
                                    task_probes.get(model, ()), first,
                                    protocol.lr_rungs == "first", protocol.lr_beyond,
-                                   protocol.ceiling, protocol.control_multiple, task_cap,
+                                   ceilings.get(task, protocol.ceiling),
+                                   protocol.control_multiple, task_cap,
                                    sweep.suite))
     return searches

@@ -14,12 +14,12 @@ from memorybench.registry import unknown_name
 
 HORIZON_KEYS = {"factor", "resolution", "lrs", "lr_rungs", "multiples", "test_size", "patience",
                 "control", "ceiling", "control_multiple", "lr_beyond", "recipe",
-                "min_delta", "solved_evals", "stop_margin", "params",
-                "seeds", "tasks", "models", "ladders", "caps", "probes", "train", "task", "model"}
+                "min_delta", "solved_evals", "stop_margin", "params", "seeds", "tasks",
+                "models", "ladders", "caps", "ceilings", "probes", "train", "task", "model"}
 # the sweep's, not the protocol's: what is searched, over which ladders, at which size and
 # seeds, with which training budget and task settings (over the suite's, for `horizon` only)
-SWEEP_KEYS = ("params", "seeds", "tasks", "models", "ladders", "caps", "probes", "train",
-              "task", "model")
+SWEEP_KEYS = ("params", "seeds", "tasks", "models", "ladders", "caps", "ceilings", "probes",
+              "train", "task", "model")
 
 
 def is_length(value: object) -> bool:
@@ -78,6 +78,13 @@ def protocol_from(table: dict[str, Any], flags: dict[str, Any]) -> tuple[Protoco
     if not isinstance(caps, dict) or not all(is_length(v) for v in caps.values()):
         raise UserError(f"[horizon] caps = {caps!r} is invalid; expected a table of models "
                         f"and lengths from 1 to {MAX_LENGTH:,}, e.g. caps = {{ attention = 256 }}")
+    ceilings = extra.get("ceilings", {})
+    if not isinstance(ceilings, dict) or not all(
+            is_integer(v) and 1 <= v <= 1024 for v in ceilings.values()):
+        raise UserError(f"[horizon] ceilings = {ceilings!r} is invalid; expected a table of "
+                        "tasks and integers from 1 to 1024, e.g. ceilings = { copy = 32 }")
+    if flags.get("ceiling") is not None:  # --ceiling is every task's, the table's included
+        extra.pop("ceilings", None)
     per_model = [name for name, v in extra.get("model", {}).items() if isinstance(v, dict)]
     for where, names in (("caps", list(caps)), ("model", per_model)):
         for model in names:
@@ -98,7 +105,7 @@ def protocol_from(table: dict[str, Any], flags: dict[str, Any]) -> tuple[Protoco
                 raise UserError(f"[horizon] probes: "
                                 f"{unknown_name('model', model, catalog.model_names())}")
     known = catalog.task_names()
-    for task in [*ladders, *probes, *extra.get("task", {})]:
+    for task in [*ladders, *probes, *ceilings, *extra.get("task", {})]:
         if task not in known:
             raise UserError(f"[horizon]: {unknown_name('task', task, known)}")
     return Protocol(**values), extra

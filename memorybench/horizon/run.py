@@ -232,9 +232,12 @@ def print_dry_run(searches: list[Search], states: list[tuple[State, dict[int, Ru
         extra += more
         seconds = sum(cell_seconds(c) for c in cells + more)
         verdict = text.verdict(state, rungs, search.cap, search.control, search.task_cap)
+        stored = 0 if state.closed else sum(
+            c.key in rows for c in search.at(state.next, rows, rungs)[0])
+        under_way = f" ({stored} of its cells stored, its checks under way)" if stored else ""
         status = (f"closed: {verdict}" if state.closed
-                  else f"next T={state.next}; worst case left {len(cells)} cells and "
-                  f"{len(more)} extensions, {duration(seconds)}")
+                  else f"next T={state.next}{under_way}; worst case left {len(cells)} cells "
+                  f"and {len(more)} extensions, {duration(seconds)}")
         click.echo(f"{text.pair(search.task, search.model)}: ladder "
                    f"{' '.join(map(str, search.lengths))}; trained {done or 'nothing'}; "
                    f"{status}")

@@ -69,8 +69,14 @@ def evaluate(claim: dict, found: list[dict]) -> tuple[str, str]:
     if any(budget_bound(s) for s in searches.values() if s):
         brackets += " (↗: its first failed length was still learning when the budget ran out)"
     if missing:
-        return NOT_MEASURED, (f"no search of {', '.join(missing)} on {claim['task']}"
+        params = claim.get("task_params", {})
+        at = f" at {', '.join(f'{k}={v}' for k, v in sorted(params.items()))}" if params else ""
+        return NOT_MEASURED, (f"no search of {', '.join(missing)} on {claim['task']}{at}"
                               + (f"; {brackets}" if brackets else ""))
+    waiting = [m for m, s in searches.items() if s and s.get("pending") is not None]
+    if waiting:
+        return NOT_MEASURED, (f"{', '.join(waiting)}: a failure still to be checked (the "
+                              f"search is open); horizons: {brackets}")
     unlearned = [m for m, s in searches.items() if s and s.get("not_learned")]
     if unlearned:
         return NOT_MEASURED, (f"{', '.join(unlearned)} did not learn the control of "

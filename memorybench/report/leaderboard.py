@@ -42,13 +42,15 @@ def _masked(path: Path) -> str:
     return _INLINE_PNG.sub("data:image/png;base64,(image masked)", text)
 
 
-def stale_report(results: Path, committed: Path, protocols: dict | None = None) -> list[str]:
+def stale_report(results: Path, committed: Path, protocols: dict | None = None,
+                 previous: tuple | None = None, sizes: tuple | None = None) -> list[str]:
     """The files of the report ``committed`` that a fresh render of ``results`` (its
-    searches read by ``protocols``, ``horizon.plan.suite_protocols``) would change (empty:
-    up to date)."""
+    searches read by ``protocols``, ``horizon.plan.suite_protocols``; ``previous``, an
+    earlier run to list what moved since, and ``sizes``, a run at another size:
+    ``render_report``'s) would change (empty: up to date)."""
     import tempfile
 
     with tempfile.TemporaryDirectory() as tmp:
         fresh = Path(tmp) / "report"
-        render_report(results, fresh, protocols=protocols)
+        render_report(results, fresh, protocols=protocols, previous=previous, sizes=sizes)
         return stale_files(fresh, committed)

@@ -13,13 +13,16 @@ import pandas as pd
 
 from memorybench.errors import UserError
 from memorybench.report import (
+    changes,
     claims,
     diagnostics,
     facts,
     figures,
+    kinds,
     latest,
     references,
     search_rows,
+    sizes,
     summary,
     tables,
 )
@@ -47,12 +50,36 @@ def parse_formats(text: str | None) -> tuple[str, ...]:
     return tuple(dict.fromkeys(chosen))
 
 
+def _searches_of(path: Path, protocols: dict | None) -> list[dict]:
+    return search_results(search_rows.searched(summary.normalise(results.load(path))),
+                          protocols)
+
+
+def _changes(previous: tuple[Path, dict | None, str], found: list[dict]) -> dict:
+    """The "since" section: the earlier run's searches against this report's."""
+    path, protocols, label = previous
+    return {"label": label, "source": path.name,
+            "table": changes.changes_table(_searches_of(path, protocols), found, label)}
+
+
+def _sizes(other: tuple[Path, dict | None, str], found: list[dict]) -> dict:
+    """The "size" section: this report's searches against the same at another budget."""
+    path, protocols, label = other
+    return {"label": label, "source": path.name,
+            "table": sizes.sizes_table(found, _searches_of(path, protocols))}
+
+
 def render_report(db: str | Path, out: str | Path = DEFAULT_OUT, tasks=(), models=(),
-                  formats=FORMATS, protocols: dict | None = None) -> list[Path]:
+                  formats=FORMATS, protocols: dict | None = None,
+                  previous: tuple[Path, dict | None, str] | None = None,
+                  sizes: tuple[Path, dict | None, str] | None = None) -> list[Path]:
     """Write the report of store ``db`` into folder ``out``; returns the files written.
     Each horizon search is read by the protocol its cells recorded (its ladder, caps and
     budget); ``protocols``, (task, model) -> protocol (``horizon.plan.suite_protocols``),
-    overrides that, and reads results that recorded none."""
+    overrides that, and reads results that recorded none. ``previous``, (results,
+    protocols, label) of an earlier run of the same searches, adds a section listing every
+    horizon that moved since it (``changes``); ``sizes``, the same of a run of the same
+    searches at another parameter budget, a section of horizon against size (``sizes``)."""
     db, out = Path(db), Path(out)
     check_out(out)
     if not db.exists():
@@ -65,7 +92,8 @@ def render_report(db: str | Path, out: str | Path = DEFAULT_OUT, tasks=(), model
     if raw.empty and not diag.empty:  # a store of diagnostics only
         frame = None
         styles = figures.style(sorted(diag["model"].unique()))
-        files, context = {}, {"cells": False, "store": db.name}
+        files, context = {}, {"cells": False, "store": db.name, "changes": None,
+                              "sizes": None}
     else:
         frame, superseded = latest.newest_versions(
             summary.select(summary.normalise(raw), tuple(tasks), tuple(models)))
@@ -75,6 +103,9 @@ def render_report(db: str | Path, out: str | Path = DEFAULT_OUT, tasks=(), model
         files, context = _build(frame, styles, store_name=db.name, tasks=tasks, models=models,
                                 protocols=protocols)
         context["superseded"] = superseded
+        found = context["found"]
+        context["changes"] = _changes(previous, found) if previous and found else None
+        context["sizes"] = _sizes(sizes, found) if sizes and found else None
     diag_files, context["gradient"] = diagnostics.build(diag, styles)
     files.update(diag_files)
     context["diagnostic_facts"] = facts.stored_facts(diag) if not diag.empty else None
@@ -161,6 +192,9 @@ def _build(frame: pd.DataFrame, styles: dict, store_name: str, tasks,
 
     search = search_section(found, files, add_figure, FIGURES, styles) if found \
         else None
+    if search:
+        search["kinds"] = [kinds.kinds_table(found, "task", notes=False),
+                           kinds.kinds_table(found, "model")]
 
     run = facts.run_facts(ran)
     params = tables.Table(["model / task"] + all_tasks,
@@ -172,7 +206,7 @@ def _build(frame: pd.DataFrame, styles: dict, store_name: str, tasks,
     context = {
         "cells": True, "store": store_name,
         "filters": {"tasks": ", ".join(tasks) or "all", "models": ", ".join(models) or "all"},
-        "horizon": horizon, "search": search, "interval": summary.INTERVAL,
+        "horizon": horizon, "search": search, "found": found, "interval": summary.INTERVAL,
         "claims": _claims(ran, scores, found),
         "sections": sections,
         "matched": context_refs[0], "context_refs": context_refs[1],

@@ -51,7 +51,7 @@ MARKS: dict[str, tuple[str, dict, float]] = {
                     "markeredgewidth": 2, "color": VERMILLION}, 0.0),
     "capped": ("no length failed, up to the cap (≥)",
                {"marker": ">", "markersize": 8, "color": BLUE}, 10.0),
-    "open": ("no length failed, short of the cap: open (≥)",
+    "open": ("open: the search has not closed (≥)",
              {"marker": ">", "markersize": 8, "fillstyle": "none", "markeredgewidth": 1.5,
               "color": BLUE}, 10.0),
     "budget": ("failed still learning: the budget's (↗)",
@@ -150,7 +150,12 @@ def _search_marks(ax, s: dict, y: int) -> list[tuple[str, Line2D]]:
                           transform=transform, **style)
         out.append((kind, line))
 
-    if s.get("not_learned"):
+    if s.get("pending") is not None:  # a failure still to be checked: open where it stands
+        if lo is not None:
+            mark("solved", lo)
+        mark("open", lo if lo is not None else s["pending"])
+        budget = False
+    elif s.get("not_learned"):
         mark("not-learned", hi)
     elif lo is None:
         mark("first-rung", hi)

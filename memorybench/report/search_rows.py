@@ -10,6 +10,7 @@ from typing import Any
 import pandas as pd
 
 from memorybench.cells import Metrics
+from memorybench.config import Protocol
 from memorybench.horizon import failure, rules
 
 
@@ -53,6 +54,11 @@ def recorded(g: pd.DataFrame) -> dict[str, Any]:
 def rungs_of(g: pd.DataFrame) -> dict[int, rules.Rung]:
     """Length -> rung of one search's rows, each at the learning rate it chose."""
     lrs = tuple(sorted({float(c["train"]["lr"]) for c in g["config"]}))
+    return {n: failure.decided(n, trials, lrs) for n, trials in trials_of(g).items()}
+
+
+def trials_of(g: pd.DataFrame) -> dict[int, list[rules.Trial]]:
+    """Length -> the trials (one per stored cell) of one search's rows."""
     rows: list[Any] = list(g.sort_values("length").itertuples())  # columns as attributes
     by_length: dict[int, list[rules.Trial]] = {}
     for r in rows:
@@ -62,7 +68,7 @@ def rungs_of(g: pd.DataFrame) -> dict[int, rules.Rung]:
                 "solved_threshold": r.solved_threshold, "steps": r.steps},
             r.metrics, 0 if r.config.get("model_kind") == "baseline"
             else int(r.config["train"].get("steps") or 0)))
-    return {n: failure.decided(n, trials, lrs) for n, trials in by_length.items()}
+    return by_length
 
 
 def at_chosen_rates(frame: pd.DataFrame) -> pd.DataFrame:
@@ -91,3 +97,25 @@ def chosen(r: Any, rung: rules.Rung) -> bool:
     train = r.config["train"]
     return float(train["lr"]) == rung.lr and (
         not rung.budget or int(train.get("steps") or 0) == rung.budget)
+
+
+def pending(g: pd.DataFrame, rungs: dict[int, rules.Rung], state: rules.State,
+            protocol: dict) -> int | None:
+    """The failed length whose checks a search would still run, read back from its cells
+    and the protocol it recorded (an interrupted run's): short of the ceiling, the seeds of
+    one of the better half of its rates trained their whole budget and were still learning
+    or short of k x the steps of the shortest solved length (``failure.any_extendable``, k
+    at its default); None where no failure waits on more steps. A ceiling of 1 (the
+    leaderboard v2's) extends nothing."""
+    if state.hi is None:
+        return None
+    r = rungs[state.hi]
+    ceiling, base = protocol.get("ceiling"), protocol.get("steps")
+    if not (isinstance(ceiling, int) and isinstance(base, int) and r.budget < ceiling * base):
+        return None
+    solved = [x for n, x in sorted(rungs.items()) if n < r.length and x.solve_steps]
+    steps = failure.control_steps(solved[0]) if solved else None
+    need = Protocol().control_multiple * (steps or 0.0)
+    trials = trials_of(g)[state.hi]
+    return state.hi if r.passed is False and failure.any_extendable(
+        state.hi, trials, failure.halving(trials), need) else None

@@ -20,7 +20,7 @@ from memorybench.report.search_notes import (
     SEED_RULE,
     search_rule,
 )
-from memorybench.report.search_rows import cells_at, each_search, recorded, rungs_of
+from memorybench.report.search_rows import cells_at, each_search, pending, recorded, rungs_of
 from memorybench.specs import horizon_cap
 
 
@@ -64,12 +64,14 @@ def results(frame: pd.DataFrame, protocols: dict | None = None) -> list[dict]:
                   for end, n in (("lo", state.lo), ("hi", state.hi)) if n is not None}
         config = g["config"].iloc[0]
         causal = all(m.get("causal", True) is not False for m in g["metrics"])
-        unlearned = rules.not_learned(state, control)
+        baseline = config.get("model_kind") == "baseline"
+        # a failure an interrupted run would still check: the search is open, not decided
+        wait = None if baseline else pending(g, rungs, state, protocol)
+        unlearned = rules.not_learned(state, control) and wait is None
         # a failed control the ladder was read without (the harder length for this model)
         # is left out of the seeds' brackets too, as the search's line leaves it out
         seed_rungs = {n: r for n, r in rungs.items() if n != control} if (
             control is not None and not rungs[control].passed and not unlearned) else rungs
-        baseline = config.get("model_kind") == "baseline"
         steps = sorted({int(c["train"].get("steps") or 0) for c in g["config"]})
         out.append({
             "task": task, "model": model, "state": state, "rungs": rungs, "cap": cap,
@@ -79,7 +81,8 @@ def results(frame: pd.DataFrame, protocols: dict | None = None) -> list[dict]:
             "bracket": text.verdict(state, rungs, cap, control, top, mark=False),
             "causal": causal, "not_learned": unlearned,
             "censored": rules.censored(state, cap, top),
-            "open": state.hi is None and state.lo is not None and state.lo < cap,
+            "open": state.hi is None and state.lo is not None and state.lo < cap
+            or wait is not None, "pending": wait,
             "control": control,
             "baseline": baseline,
             "params": _one(g["params"]), "state_size": _one(g.get("state_size")),
@@ -188,7 +191,12 @@ def budget_bound(s: dict) -> bool:
 def marked(s: dict) -> str:
     """The search's horizon as every table, claim and search line writes it
     (``horizon.text.verdict``): its bracket, with ↗ where the budget cut it
-    (``RISING_RULE``) and the bracket does not already say so ('≥ 16 (budget)')."""
+    (``RISING_RULE``) and the bracket does not already say so ('≥ 16 (budget)'); a search
+    whose failure an interrupted run would still check, '≥ 8 (open)' or 'checking T=1
+    (open)'."""
+    if s.get("pending") is not None:
+        lo = s["state"].lo
+        return f"≥ {lo} (open)" if lo is not None else f"checking T={s['pending']} (open)"
     return text.verdict(s["state"], s["rungs"], s["cap"], s.get("control"), s.get("top"))
 
 
