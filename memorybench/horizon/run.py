@@ -232,7 +232,7 @@ def print_dry_run(searches: list[Search], states: list[tuple[State, dict[int, Ru
         extra += more
         seconds = sum(cell_seconds(c) for c in cells + more)
         verdict = text.verdict(state, rungs, search.cap, search.control, search.task_cap)
-        stored = 0 if state.closed else sum(
+        stored = 0 if state.next is None else sum(
             c.key in rows for c in search.at(state.next, rows, rungs)[0])
         under_way = f" ({stored} of its cells stored, its checks under way)" if stored else ""
         status = (f"closed: {verdict}" if state.closed
