@@ -39,15 +39,16 @@ def separated(small: dict, large: dict) -> tuple[str, str]:
     return SAME, "every length both trained has one verdict"
 
 
-def sizes_table(small: list[dict], large: list[dict], networks: bool = True) -> tables.Table:
+def sizes_table(small: list[dict], large: list[dict]) -> tables.Table:
     """One row per (task, model) searched at both sizes: each horizon with its kind and
-    parameter count, and whether it grows (``separated``); a note counts each verdict."""
+    parameter count, and whether it grows (``separated``); a note counts each verdict.
+    Baselines are fitted, not sized, and are left out."""
     big = {(s["task"], name(s)): s for s in large}
     rows: list[list[str]] = []
     counts: dict[str, int] = {}
     for s in sorted(small, key=lambda s: (s["task"], name(s))):
         other = big.get((s["task"], name(s)))
-        if other is None or (networks and s["baseline"]):
+        if other is None or s["baseline"]:
             continue
         verdict, evidence = separated(s, other)
         counts[verdict] = counts.get(verdict, 0) + 1
