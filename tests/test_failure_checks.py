@@ -176,6 +176,26 @@ def test_a_flat_failure_with_enough_steps_counts_as_failed():
     assert bracket(state, 16) == "[8, 16)"
 
 
+def test_a_failed_control_trains_on_to_the_ceiling_though_its_curves_are_flat():
+    """recall's control at the v3 setting: minLSTM's seeds sat at 0.34 for 3,000 steps and
+    reached 0.45-0.49 at 6,000. At the control a flat failure trains on to the ceiling;
+    past it, a flat failure with enough steps stops (above)."""
+    search, protocol = _search(control=True, ceiling=4, lr_beyond=0, control_multiple=2)
+    control = search.control
+    assert control is not None and control == search.lengths[0]
+    rows: dict = {}
+    budgets = []
+    for _ in range(4):
+        state, rungs = search.state(rows, protocol.resolution)
+        asked = search.todo(state, rungs, rows)
+        if not asked or asked[0].length != control:
+            break
+        budgets.append(sorted({c.train.steps for c in asked}))
+        rows |= {c.key: _row(False, 0.34, c.train.steps, c.train.steps) for c in asked}
+    assert budgets == [[1000], [2000], [4000]]  # flat, yet continued to 4 x 1,000
+    assert state.next == search.lengths[1] and not rungs[control].passed
+
+
 def test_a_run_stopped_for_no_progress_is_not_extended():
     search, protocol = _search(lr_beyond=0, control_multiple=100)
     rows = {c.key: _row(True, 0.95, 400, 1000) for c in search.cells(8)}

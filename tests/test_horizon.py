@@ -778,8 +778,8 @@ def test_a_networks_search_trains_its_tasks_control_first_and_a_baseline_does_no
 
 def test_a_model_that_cannot_learn_the_control_prints_not_learned_and_stores_the_mark(
         invoke, tmp_path):
-    """Two steps of training learn nothing: copy × elman fails its control, T = 1, and the
-    ladder's first rung, T = 8."""
+    """Two steps of training learn nothing: copy × elman fails its control, T = 1, trained
+    on to the ceiling (8 x 2 steps), and the ladder's first rung, T = 8."""
     result = invoke("horizon", "--task", "copy", "--model", "elman", "--seeds", "0",
                     "--lrs", "1e-2", "--cap", "8", "--set", "train.steps=2",
                     "--set", "train.eval_every=1", "--set", "train.batch_size=8",
@@ -787,9 +787,10 @@ def test_a_model_that_cannot_learn_the_control_prints_not_learned_and_stores_the
                     "model.hidden=4", "--multiples", "2", "--workers", "1", "--quiet",
                     "--db", "h.db")
     assert result.exit_code == 0, result.output
-    assert ("copy × elman: not learned: fails the control T=1 (1/1 seeds at 2 steps) and T=8 "
-            "(1/1 seeds at 2 steps)"
+    assert ("copy × elman: not learned: fails the control T=1 (1/1 seeds at 16 steps) and "
+            "T=8 (1/1 seeds at 2 steps)"
             in result.stdout)
-    stored = results.load(tmp_path / "h.db").sort_values("length")
-    assert list(stored["length"]) == [1, 8]  # the control, checked against the first rung
-    assert [json.loads(m).get("control") for m in stored["metrics"]] == [True, None]
+    stored = results.load(tmp_path / "h.db").sort_values(["length", "steps"])
+    # the control at 2, 4, 8 and 16 steps, checked against the first rung
+    assert list(stored["length"]) == [1, 1, 1, 1, 8]
+    assert [json.loads(m).get("control") for m in stored["metrics"]] == [True] * 4 + [None]

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import copy
 import dataclasses
+import math
 from dataclasses import dataclass
 from typing import Any
 
@@ -109,7 +110,8 @@ class Search:
         grid's edge where the best rate is the edge (up to ``lr_beyond`` per side); then
         the seeds of the rates in ``keep`` (``failure.halving``) continued at twice their
         budget while the seeds of any of them are ``failure.extendable``
-        (``failure.any_extendable``), up to ``ceiling`` x the base budget."""
+        (``failure.any_extendable``), up to ``ceiling`` x the base budget; at the control,
+        while they trained their whole budget, flat or not."""
         if r.passed or self.baseline:
             return []
         base = min(c.train.steps for c in cells)
@@ -126,6 +128,8 @@ class Search:
         budget = checks.next_budget(r.budget, base, self.ceiling)
         solved = [x for n, x in sorted(rungs.items()) if n < r.length and x.solve_steps]
         need = self.multiple * (failure.control_steps(solved[0]) or 0.0) if solved else 0.0
+        if r.length == self.control:  # "not learned" claims the ceiling's steps: a plateau
+            need = math.inf  # at the control may still break, and its cells are the cheapest
         keep = keep or (r.lr,)
         if budget is None or not (failure.any_extendable(r.length, trials, keep, need)
                                   if trials else failure.extendable(r, need)):

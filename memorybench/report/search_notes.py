@@ -45,7 +45,8 @@ RISING_RULE = (
 NOT_LEARNED_RULE = (
     "not learned: the search's first length was its task's control, the shortest memory "
     "distance the task takes, and a majority of seeds failed it: the model did not learn the "
-    "task in its budget, which says nothing of how far back it remembers. Such a search "
+    "task in its budget (where the protocol checked failures, its seeds trained on to the "
+    "ceiling, flat or not), which says nothing of how far back it remembers. Such a search "
     "counts in no memory score; a score over fewer tasks says how many, e.g. (5 of 6).")
 EVERY_RUNG = ("At each length every learning rate of the grid was trained and the one with "
               "the best mean validation metric kept (ties: the one that stopped soonest).")
