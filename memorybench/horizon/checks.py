@@ -14,11 +14,11 @@ from scipy.stats import t as student_t
 # over the last WINDOW of a cell's evaluations (at least POINTS of them), and its one-sided
 # (1 - ALPHA) confidence bound (Student's t): a curve is still learning while that bound
 # stays above zero, and flat once it reaches zero. Calibrated on the cells a search
-# continued to twice their budget (``python -m benchmarks.plateau_test``): the last 40%
-# (4 points, 2 degrees of freedom, on a 1,000-step curve of 10 evaluations) called flat 17
-# of the 73 curves that went on to gain more than 0.02; the last 60% calls 6 flat, with 10
-# false alarms of 16 as before. A 600-step curve is still judged on its last 4 points, past
-# the rise that came before its plateau.
+# continued to twice their budget (``python -m benchmarks.plateau_test``), the v3 run's
+# first 89 (copy and recall): the last 40% (4 points, 2 degrees of freedom, on a 1,000-step
+# curve of 10 evaluations) called flat 17 of the 73 curves that went on to gain more than
+# 0.02; the last 60% calls 6 flat, with 10 false alarms of 16 as before. A 600-step curve
+# is still judged on its last 4 points, past the rise that came before its plateau.
 WINDOW, POINTS, ALPHA = 0.6, 4, 0.05
 
 
