@@ -19,9 +19,6 @@ import json
 import math
 from typing import Any
 
-from scipy.stats import linregress
-from scipy.stats import t as student_t
-
 from memorybench.cells import Metrics
 from memorybench.horizon import checks
 from memorybench.report import summary
@@ -34,14 +31,13 @@ RULES = (("in use", checks.WINDOW, checks.POINTS, False), ("earlier", 0.4, 4, Fa
 
 def loss_falling(raw: list[Any], steps: int, window: float, points: int) -> bool:
     """The held-out loss's fall over the last ``window`` of evaluations (at least
-    ``points``), at its one-sided 95% bound, times ``steps``: at least 1% of its level."""
-    rows = [(float(p[0]), float(p[2])) for p in raw if len(p) > 2 and math.isfinite(p[2])]
-    n = max(points, math.ceil(window * len(rows)))
-    if len(rows) < points or rows[-1][0] < steps:
+    ``points``), at its one-sided bound (``checks.slope_bound`` of the negated loss), times
+    ``steps``: at least 1% of its level."""
+    rows = [(int(p[0]), -float(p[2])) for p in raw if len(p) > 2 and math.isfinite(p[2])]
+    if not rows or rows[-1][0] < steps:
         return False
-    fit = linregress([x for x, _ in rows[-n:]], [-y for _, y in rows[-n:]])
-    bound = fit.slope - student_t.ppf(1 - checks.ALPHA, n - 2) * fit.stderr
-    return bound > 0 and bound * steps >= 0.01 * rows[-1][1]
+    bound = checks.slope_bound(rows, window, points)
+    return bound is not None and bound[1] > 0 and bound[1] * steps >= 0.01 * -rows[-1][1]
 
 
 def cases(frame) -> list[tuple[list[tuple[int, float]], list[Any], int, float]]:

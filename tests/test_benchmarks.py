@@ -178,3 +178,17 @@ def test_the_device_benchmark_skips_without_cuda_and_times_a_cpu(capsys):
         main(["--model", "lstm"])
         assert "no CUDA device here" in capsys.readouterr().out
     assert ms_per_step("lstm", 4, 4, 2000, torch.device("cpu"), rounds=1, steps=1) > 0
+
+
+def test_the_plateau_tests_table_counts_every_case_once_per_rule(capsys):
+    """python -m benchmarks.plateau_test on the committed v3 cells: one row per rule, each
+    splitting every continued failing cell into the four outcomes."""
+    from benchmarks import plateau_test
+
+    plateau_test.main([])
+    out = capsys.readouterr().out
+    total = int(out.split(" failing cells")[0])
+    rows = [line for line in out.splitlines() if line.startswith("| ") and "---" not in line
+            and not line.startswith("| rule")]
+    assert total > 0 and len(rows) == len(plateau_test.RULES)
+    assert all(sum(int(x) for x in row.strip("| ").split(" | ")[3:]) == total for row in rows)
