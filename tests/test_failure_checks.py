@@ -161,6 +161,23 @@ def test_a_failing_held_rung_tries_the_grid_then_past_its_edge_then_more_steps()
     assert len(search.trained(state, rungs, rows)) == 6 + 3 * 4 + 3 * 2 + 3  # all it asked for
 
 
+def test_a_rate_chosen_past_the_grids_edge_at_the_first_rung_is_held_above_it():
+    """The first rung failed at every rate of the grid and solved one step past its edge:
+    the next rung trains its seeds at that rate (there are no cells of it in the grid's)."""
+    search, protocol = _search(lr_rungs="first", ceiling=1, lr_beyond=1)
+    rows = {c.key: _row(False, 0.3 if c.train.lr == 1e-3 else 0.6, 1000, 1000)
+            for c in search.cells(8)}
+    state, rungs = search.state(rows, protocol.resolution)
+    asked = search.todo(state, rungs, rows)
+    assert {c.train.lr for c in asked} == {3e-2} and len(asked) == 3
+    rows |= {c.key: _row(True, 0.95, 500, 1000) for c in asked}
+    state, rungs = search.state(rows, protocol.resolution)
+    assert rungs[8].passed and rungs[8].lr == 3e-2 and state.next == 16
+    nxt = search.todo(state, rungs, rows)
+    assert {(c.length, c.train.lr) for c in nxt} == {(16, 3e-2)} and len(nxt) == 3
+    assert {c.seed for c in nxt} == {0, 1, 2}
+
+
 def test_a_flat_failure_with_enough_steps_counts_as_failed():
     search, protocol = _search(ceiling=8, control_multiple=2)
     rows = {c.key: _row(True, 0.95, 400, 1000) for c in search.cells(8)}

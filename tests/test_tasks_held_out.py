@@ -91,3 +91,31 @@ def test_a_task_whose_held_out_set_holds_every_input_fails_with_a_clear_error():
     result = train_cell(c)
     assert result["status"] == "failed"
     assert "too few distinct inputs for a separate held-out set" in result["error"]
+
+
+def test_a_search_starts_where_the_held_out_sets_leave_most_inputs_unseen():
+    """Parity at length 2 has 4 inputs: its held-out sets (500 validation and 1,000 test
+    examples, the standard suite's) would be every one of them, and no training example
+    could be drawn. A search's control and first rung are the shortest lengths whose
+    held-out sets cover at most half of what the task draws (``HELD_OUT_SHARE``)."""
+    from memorybench.catalog import build_task
+    from memorybench.config import Request
+    from memorybench.horizon.ladders import HELD_OUT_SHARE
+    from memorybench.horizon.plan import plan_searches, search_sweep
+    from memorybench.tasks.base import held_out_share
+    from memorybench.tasks.parity import Parity
+
+    assert held_out_share(Parity(), 2, 1500) == 1.0
+    assert held_out_share(Forecasting(), 2, 1500) == 0.0  # real inputs never repeat
+    sweep, protocol = search_sweep(Request("standard"))
+    searches = [s for s in plan_searches(sweep, protocol) if s.model == "lstm"]
+    assert len(searches) == 11
+    for s in searches:
+        built = build_task(s.task, s.base[0].task_params)
+        held = s.base[0].train.eval_size + s.base[0].train.test_size
+        assert s.control is not None and s.control <= s.lengths[1]
+        assert held_out_share(built, s.control, held) <= HELD_OUT_SHARE, s.task
+        if s.control > built.min_length:  # moved up: the length below it has too few
+            assert held_out_share(built, s.control - 1, held) > HELD_OUT_SHARE, s.task
+    controls = {s.task: s.control for s in searches}
+    assert controls["parity"] == 12 and controls["copy"] == 1  # 4,096 inputs; copy's many

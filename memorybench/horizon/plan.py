@@ -78,12 +78,14 @@ class Search:
         """The first cells of the rung at ``length``: one per (learning rate, seed), or,
         where the rate is held, one per seed at the rate the first rung chose (``rungs``;
         before the first rung is trained, the grid's first rate stands in, for counting
-        costs). A failing rung asks for more (``at``)."""
+        costs). A rate the first rung chose past the grid's edge is held as one of the
+        grid's would be. A failing rung asks for more (``at``)."""
         base = self.base
         if self.hold_lr and length != self.lengths[0]:
             first = (rungs or {}).get(self.lengths[0])
             lr = first.lr if first else base[0].train.lr
-            base = [c for c in base if c.train.lr == lr]
+            base = ([c for c in base if c.train.lr == lr]
+                    or [c.with_train(lr=lr) for c in base if c.train.lr == base[0].train.lr])
         return [dataclasses.replace(c, length=length, key="") for c in base]
 
     def at(self, length: int, rows: dict[str, dict[str, Any]],

@@ -190,6 +190,19 @@ def input_rows(task: Task, batch: Batch) -> frozenset[bytes]:
     return frozenset(_row_bytes(batch.x))
 
 
+def held_out_share(task: Task, length: int, size: int, seed: int = 0) -> float:
+    """The share of fresh inputs at ``length`` that repeat an input of a held-out set of
+    ``size`` examples drawn before them: near 0 where a task has many more inputs than
+    that, near 1 where a held-out set that big is nearly every input it has (parity at
+    length 2 has 4). Real-valued inputs never repeat: 0."""
+    if task.io.inputs != "tokens" or size < 1:
+        return 0.0
+    rng = np.random.default_rng(seed)
+    held = input_rows(task, task.sample(size, length, rng))
+    fresh = _row_bytes(task.sample(size, length, rng).x)
+    return sum(row in held for row in fresh) / len(fresh)
+
+
 def _row_bytes(x: torch.Tensor) -> list[bytes]:
     rows = np.ascontiguousarray(x.cpu().numpy())
     return [row.tobytes() for row in rows]
