@@ -219,6 +219,11 @@ class Protocol:
     ceiling: int = 8  # a failing rung's budget is doubled, each cell continuing from its
     # checkpoint, while its seeds were still learning or had fewer than control_multiple x
     # the steps the control took, up to ceiling x the base budget; 1: never extended
+    ceiling_tokens: int = 0  # above the control, a failing rung's budget doubles only
+    # while each seed's budget stays within this many training tokens (steps x batch size x
+    # the time steps of one example), so a rung is given the same tokens whatever the
+    # model; 0: the step ceiling alone. A failure cut by it while still learning reads
+    # "≥ a (budget)", as at the ceiling
     control_multiple: float = 4.0  # k: a length counts as failed only after k x the steps
     # its seeds needed to solve the control (the ladder's first rung), or at the ceiling
     lr_beyond: int = 2  # at a failing rung whose best rate is the grid's edge, rates tried
@@ -279,7 +284,8 @@ def check_protocol(p: Protocol) -> None:
             raise UserError(f"horizon {name} {getattr(p, name)!r} is invalid; expected a "
                             f"number in [0, 1), e.g. {example}")
     # test_size >= 1: a search judges solved-or-not on a test set, not on the stop's own set
-    for name in ("test_size", "patience", "solved_evals", "ceiling", "lr_beyond"):
+    for name in ("test_size", "patience", "solved_evals", "ceiling", "lr_beyond",
+                 "ceiling_tokens"):
         value, least = getattr(p, name), int(name in ("solved_evals", "ceiling", "test_size"))
         if not _whole(value, least):
             raise UserError(f"horizon {name} {value!r} is invalid; expected an integer >= "

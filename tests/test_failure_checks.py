@@ -16,7 +16,7 @@ import pytest
 import torch
 
 from memorybench import checkpoints
-from memorybench.horizon.checks import beyond, next_budget
+from memorybench.horizon.checks import beyond, next_budget, rung_ceiling
 from memorybench.horizon.failure import control_steps, decided, extendable
 from memorybench.horizon.plan import plan_searches, protocol_from
 from memorybench.horizon.rules import Rung, bracket, cut, trial_of
@@ -40,6 +40,50 @@ def test_budgets_double_up_to_the_ceiling():
     assert next_budget(8000, 1000, 8) is None
     assert next_budget(1000, 1000, 3) == 2000 and next_budget(2000, 1000, 3) == 3000
     assert next_budget(1000, 1000, 1) is None  # a ceiling of 1: never extended
+
+
+def test_the_token_ceiling_halves_the_step_ceiling_where_a_rung_is_long():
+    # 600 steps of 64 sequences: T x multiple <= 64,000,000 / 38,400 = 1,666
+    assert [rung_ceiling(8, 600, 64, n, 64_000_000) for n in (128, 181, 256, 512, 2048)] == [
+        8, 8, 4, 2, 1]
+    assert rung_ceiling(32, 1000, 64, 8, 64_000_000) == 32  # copy's LSTM rungs: all of it
+    assert rung_ceiling(8, 600, 64, 2048, 0) == 8  # 0: no limit
+
+
+def test_a_failing_rung_above_the_control_trains_on_within_its_tokens():
+    """Failures still learning: at the control they train on to the step ceiling, at a
+    rung whose tokens reach the limit after one doubling they stop there (``≥ a
+    (budget)``); the report's reading of a stored search agrees (``search_rows.pending``)."""
+    import pandas as pd
+
+    from memorybench.report.search_rows import pending
+
+    search, protocol = _search(control=True, ceiling=8, lr_beyond=0)
+    batch = search.base[0].train.batch_size
+    search, protocol = _search(control=True, ceiling=8, lr_beyond=0,
+                               ceiling_tokens=1000 * batch * 16 * 2)  # 2 x 1,000 at T = 16
+    assert (search.steps_ceiling(16), search.steps_ceiling(8)) == (2, 4)
+    assert search.control == 1 and search.steps_ceiling(1) == 8  # the control: all of it
+    rows = {c.key: _row(True, 0.95, 300, 1000) for n in (1, 8) for c in search.cells(n)}
+    budgets = []
+    for _ in range(5):
+        state, rungs = search.state(rows, protocol.resolution)
+        asked = search.todo(state, rungs, rows)
+        if not asked:
+            break
+        budgets.append(sorted({c.train.steps for c in asked}))
+        rows |= {c.key: _row(False, 0.5, c.train.steps, c.train.steps, slope=0.05)
+                 for c in asked}
+    assert budgets == [[1000], [2000]]  # the grid, then one doubling of the better half
+    assert state.closed and rungs[16].budget == 2000 and not rungs[16].passed
+    record = search.record(protocol)
+    assert record["ceiling_tokens"] == 1000 * batch * 32
+    cells = search.at(16, rows, rungs)[0]
+    frame = pd.DataFrame([{**rows[c.key], "length": c.length, "seed": c.seed,
+                           "config": c.config()} for c in cells])
+    assert pending(frame, rungs, state, record) is None  # at its tokens: not waiting
+    more = {**record, "ceiling_tokens": 4 * record["ceiling_tokens"]}
+    assert pending(frame, rungs, state, more) == 16  # with more tokens it would train on
 
 
 def test_a_suites_ceiling_per_task_reaches_its_searches_and_the_flag_overrides_it(tmp_path):
@@ -357,6 +401,10 @@ def test_the_protocols_flags_reach_the_search(invoke):
     assert "worst case left: 2 cells and 0 extensions" in plain.stdout
     # 1 rate past the edge, then 2 doublings at the better half of 3 rates: 2, then 1
     assert "worst case left: 2 cells and 4 extensions" in wider.stdout
+    capped = invoke(*args, "--ceiling", "4", "--lr-beyond", "1", "--ceiling-tokens", "1")
+    assert "worst case left: 2 cells and 1 extensions" in capped.stdout  # past the edge only
+    negative = invoke(*args, "--ceiling-tokens", "-1")
+    assert negative.exit_code == 2 and "ceiling_tokens -1 is invalid" in negative.output
     bad = invoke(*args, "--recipe", "mine")
     assert bad.exit_code == 2 and "mine" in bad.output
 

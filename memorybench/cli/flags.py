@@ -169,6 +169,7 @@ class Options:
     min_delta: float | None = None
     control: bool | None = None
     ceiling: int | None = None
+    ceiling_tokens: int | None = None
     control_multiple: float | None = None
     lr_beyond: int | None = None
     recipe: str | None = None
@@ -184,7 +185,8 @@ class Options:
                     "multiples": parse_ints("--multiples", self.multiples, "2,4,8"),
                     "test_size": self.test_size, "patience": self.patience,
                     "min_delta": self.min_delta, "control": self.control,
-                    "ceiling": self.ceiling, "control_multiple": self.control_multiple,
+                    "ceiling": self.ceiling, "ceiling_tokens": self.ceiling_tokens,
+                    "control_multiple": self.control_multiple,
                     "lr_beyond": self.lr_beyond, "recipe": self.recipe,
                     "stop_margin": self.stop_margin}
         return Request(self.suite, self.tasks, (*self.models, *models),

@@ -46,6 +46,10 @@ from memorybench.cli.group import cli, db_option, model_file_option
 @click.option("--ceiling", type=int, help="Extend a failing rung (its seeds continued at "
               "twice the budget) up to this many times the base budget; 1: never "
               "[default: the suite's, else 8].")
+@click.option("--ceiling-tokens", type=int, help="Above the control, extend a failing rung "
+              "only while each seed's budget stays within this many training tokens (steps "
+              "x batch x time steps of one example); 0: no limit [default: the suite's, "
+              "else 0].")
 @click.option("--control-multiple", type=float, help="k: a length fails only after k x the "
               "steps the control took to solve, or at the ceiling [default: the suite's, "
               "else 4].")

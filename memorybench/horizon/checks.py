@@ -56,6 +56,17 @@ def next_budget(budget: int, base: int, ceiling: int) -> int | None:
     return min(2 * budget, top) if budget < top else None
 
 
+def rung_ceiling(ceiling: int, base: int, batch: int, length: int, tokens: int) -> int:
+    """A failing rung's ceiling, as a multiple of its ``base`` budget of steps: ``ceiling``,
+    halved while that many times ``base`` steps of ``batch`` sequences of ``length`` would
+    train more than ``tokens`` (the length, the memory distance, stands for an example's
+    time steps); at least 1. ``tokens`` 0: ``ceiling``, whatever the length."""
+    top = ceiling
+    while tokens > 0 and top > 1 and top * base * batch * length > tokens:
+        top //= 2
+    return top
+
+
 def beyond(lr: float, grid: tuple[float, ...], up: bool) -> float:
     """The rate one step past ``lr`` on the grid's scale: along the 1-3-10 series where the
     grid lies on it (1e-2 -> 3e-2 -> 1e-1), else by the grid's geometric step."""

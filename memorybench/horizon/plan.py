@@ -57,6 +57,8 @@ class Search:
     multiple: float = 0.0  # k: a failure needs k x the steps the control took
     task_cap: int = 0  # the task's cap, where a model's own (``cap``) ends below it
     suite: str | None = None  # the suite that planned it, if one did
+    ceiling_tokens: int = 0  # above the control, a failing rung's seeds train at most this
+    # many tokens each (``steps_ceiling``); 0: the ceiling alone
 
     def record(self, protocol: Protocol) -> dict[str, Any]:
         """The protocol of this search as each of its stored cells records it
@@ -67,8 +69,18 @@ class Search:
                 "task_cap": self.task_cap or self.cap, "control": self.control,
                 "factor": protocol.factor, "resolution": protocol.resolution,
                 "lrs": list(self.lrs), "ceiling": self.ceiling,
+                "ceiling_tokens": self.ceiling_tokens,
                 "steps": first.train.steps, "batch_size": first.train.batch_size,
                 "task": dict(first.task_params)}
+
+    def steps_ceiling(self, length: int) -> int:
+        """The ceiling of a failing rung at ``length``, as a multiple of the base budget
+        (``checks.rung_ceiling``): at the control, where a failure reads "not learned",
+        ``ceiling``; above it, lowered to keep each seed within ``ceiling_tokens``."""
+        first = self.base[0]
+        return checks.rung_ceiling(self.ceiling, first.train.steps, first.train.batch_size,
+                                   length, self.ceiling_tokens if length != self.control
+                                   else 0)
 
     def probe_cells(self, state: State, rungs: dict[int, Rung]) -> list[Cell]:
         """The probes' cells of a closed search (none while it is open)."""
@@ -112,8 +124,9 @@ class Search:
         grid's edge where the best rate is the edge (up to ``lr_beyond`` per side); then
         the seeds of the rates in ``keep`` (``failure.halving``) continued at twice their
         budget while the seeds of any of them are ``failure.extendable``
-        (``failure.any_extendable``), up to ``ceiling`` x the base budget; at the control,
-        while they trained their whole budget, flat or not."""
+        (``failure.any_extendable``), up to ``ceiling`` x the base budget and
+        ``ceiling_tokens`` (``steps_ceiling``); at the control, while they trained their
+        whole budget, flat or not."""
         if r.passed or self.baseline:
             return []
         base = min(c.train.steps for c in cells)
@@ -127,7 +140,7 @@ class Search:
             if len(past) < self.lr_beyond:
                 lr = checks.beyond(r.lr, self.lrs, up)
                 return [c.with_train(lr=lr) for c in seeds]
-        budget = checks.next_budget(r.budget, base, self.ceiling)
+        budget = checks.next_budget(r.budget, base, self.steps_ceiling(r.length))
         solved = [x for n, x in sorted(rungs.items()) if n < r.length and x.solve_steps]
         need = self.multiple * (failure.control_steps(solved[0]) or 0.0) if solved else 0.0
         if r.length == self.control:  # "not learned" claims the ceiling's steps: a plateau
@@ -189,7 +202,7 @@ class Search:
                       for i in range(self.lr_beyond) for c in seeds]
         rates = len(self.lrs) + (self.lr_beyond if len(self.lrs) > 1 else 0)
         budget = base = seeds[0].train.steps if seeds else 0
-        while (nxt := checks.next_budget(budget, base, self.ceiling)) is not None:
+        while (nxt := checks.next_budget(budget, base, self.steps_ceiling(length))) is not None:
             rates = -(-rates // 2)  # the better half of the rates trains on
             extra += [c.with_train(steps=nxt - budget) for _ in range(rates) for c in seeds]
             budget = nxt
@@ -315,5 +328,5 @@ def plan_searches(sweep: Sweep, protocol: Protocol, start: int | None = None,
                                    protocol.lr_rungs == "first", protocol.lr_beyond,
                                    ceilings.get(task, protocol.ceiling),
                                    protocol.control_multiple, task_cap,
-                                   sweep.suite))
+                                   sweep.suite, protocol.ceiling_tokens))
     return searches

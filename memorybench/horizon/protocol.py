@@ -13,7 +13,7 @@ from memorybench.errors import UserError, is_integer
 from memorybench.registry import unknown_name
 
 HORIZON_KEYS = {"factor", "resolution", "lrs", "lr_rungs", "multiples", "test_size", "patience",
-                "control", "ceiling", "control_multiple", "lr_beyond", "recipe",
+                "control", "ceiling", "ceiling_tokens", "control_multiple", "lr_beyond", "recipe",
                 "min_delta", "solved_evals", "stop_margin", "params", "seeds", "tasks",
                 "models", "ladders", "caps", "ceilings", "probes", "train", "task", "model"}
 # the sweep's, not the protocol's: what is searched, over which ladders, at which size and

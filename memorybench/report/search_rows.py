@@ -11,7 +11,7 @@ import pandas as pd
 
 from memorybench.cells import Metrics
 from memorybench.config import Protocol
-from memorybench.horizon import failure, rules
+from memorybench.horizon import checks, failure, rules
 
 
 def searched(frame: pd.DataFrame) -> pd.DataFrame:
@@ -102,7 +102,8 @@ def chosen(r: Any, rung: rules.Rung) -> bool:
 def pending(g: pd.DataFrame, rungs: dict[int, rules.Rung], state: rules.State,
             protocol: dict) -> int | None:
     """The failed length whose checks a search would still run, read back from its cells
-    and the protocol it recorded (an interrupted run's): short of the ceiling, the seeds of
+    and the protocol it recorded (an interrupted run's): short of the ceiling (and of its
+    tokens above the control, ``checks.rung_ceiling``), the seeds of
     one of the better half of its rates trained their whole budget and were still learning
     or short of k x the steps of the shortest solved length (``failure.any_extendable``, k
     at its default); None where no failure waits on more steps. A ceiling of 1 (the
@@ -111,7 +112,12 @@ def pending(g: pd.DataFrame, rungs: dict[int, rules.Rung], state: rules.State,
         return None
     r = rungs[state.hi]
     ceiling, base = protocol.get("ceiling"), protocol.get("steps")
-    if not (isinstance(ceiling, int) and isinstance(base, int) and r.budget < ceiling * base):
+    if not (isinstance(ceiling, int) and isinstance(base, int)):
+        return None
+    tokens, batch = protocol.get("ceiling_tokens") or 0, protocol.get("batch_size") or 0
+    if tokens and batch and state.hi != protocol.get("control"):
+        ceiling = checks.rung_ceiling(ceiling, base, batch, state.hi, tokens)
+    if r.budget >= ceiling * base:
         return None
     solved = [x for n, x in sorted(rungs.items()) if n < r.length and x.solve_steps]
     steps = failure.control_steps(solved[0]) if solved else None
