@@ -29,6 +29,10 @@ from memorybench.usermodels import check_bound
 # a ``key`` and a ``failure(error)`` row; ``work(unit, device)`` returns its store row.
 Unit = Any
 Work = Callable[[Unit, str], dict[str, Any]]
+# More work, asked for whenever a worker is free and nothing is queued: the units to train
+# next, given the keys of those in flight (results so far are stored). A horizon search
+# plans its next rungs from the results as they arrive, so no worker waits for a round.
+Refill = Callable[[set[str]], list[Unit]]
 
 
 @dataclass
@@ -97,10 +101,11 @@ def longest_first(units: list[Unit]) -> list[Unit]:
 IDLE_SECONDS = 15
 
 
-def _local(cells: list[Unit], workers: int, device: str, work: Work
-           ) -> Generator[dict[str, Any], None, None]:
+def _local(cells: list[Unit], workers: int, device: str, work: Work,
+           refill: Refill | None = None) -> Generator[dict[str, Any], None, None]:
     """Train ``cells`` in ``workers`` processes of joblib's process pool (loky), at most one
-    cell per process at a time, yielding results as they finish.
+    cell per process at a time, yielding results as they finish, then what ``refill``
+    gives whenever a process is free and the queue is empty, until it gives nothing.
 
     A cell whose process dies (a segfault, the kernel's out-of-memory killer, a plugin that
     exits) takes down the whole pool, and with it the other cells in flight. The pool is
@@ -109,23 +114,28 @@ def _local(cells: list[Unit], workers: int, device: str, work: Work
     shared pool dying meanwhile is not blamed on it), so the cell is stored as failed and
     the sweep goes on.
     """
-    if workers == 1 or len(cells) <= 1:
-        for cell in cells:
-            yield work(cell, device)
+    if workers == 1 or (len(cells) <= 1 and refill is None):
+        queue = deque(cells)
+        while queue or (refill is not None and (queue := deque(refill(set())))):
+            yield work(queue.popleft(), device)
         return
     from concurrent.futures import FIRST_COMPLETED, wait
 
     from joblib.externals.loky import ProcessPoolExecutor, get_reusable_executor
     from joblib.externals.loky.process_executor import BrokenProcessPool
 
-    size = min(workers, len(cells))
+    size = workers if refill is not None else min(workers, len(cells))
     queue = deque(longest_first(cells))
     suspects: set[str] = set()  # keys of cells in flight when a process died
     running: dict = {}  # future -> cell
     solo = None  # the one-process pool of a suspect
     executor = get_reusable_executor(max_workers=size, timeout=IDLE_SECONDS)
     try:
-        while queue or running:
+        while True:
+            if refill is not None and not queue and len(running) < size:
+                queue.extend(longest_first(refill({c.key for c in running.values()})))
+            if not queue and not running:
+                break
             # A suspect runs alone, so that a second death names its cell for certain.
             while queue and len(running) < size and not (
                     running and (queue[0].key in suspects
@@ -175,7 +185,7 @@ def require_dask(scheduler: str | None) -> None:
 
 
 def _dask(cells: list[Unit], workers: int, device: str, scheduler: str | None,
-          work: Work) -> Generator[dict[str, Any], None, None]:
+          work: Work, refill: Refill | None = None) -> Generator[dict[str, Any], None, None]:
     require_dask(scheduler)
     import logging
 
@@ -196,14 +206,26 @@ def _dask(cells: list[Unit], workers: int, device: str, scheduler: str | None,
     try:
         # A cell whose worker dies is rescheduled by Dask on another worker; `retries` also
         # covers errors raised outside train_cell (which records its own failures).
-        futures = {client.submit(work, cell, device, key=f"memorybench-{cell.key}",
-                                 retries=2): cell for cell in longest_first(cells)}
-        for future in as_completed(futures):
+        def submit(units: list[Unit]) -> dict:
+            return {client.submit(work, cell, device, key=f"memorybench-{cell.key}",
+                                  retries=2): cell for cell in longest_first(units)}
+
+        futures = submit(cells)
+        finished = as_completed(futures)
+        if not futures and refill is not None:
+            futures = submit(refill(set()))
+            finished.update(futures)
+        for future in finished:
+            cell = futures.pop(future)
             try:
                 yield future.result()
             except Exception as exc:  # e.g. KilledWorker: the cell kept killing workers
-                yield futures[future].failure(f"{type(exc).__name__}: {exc}")
+                yield cell.failure(f"{type(exc).__name__}: {exc}")
             future.release()
+            if refill is not None and len(futures) < workers:
+                more = submit(refill({c.key for c in futures.values()}))
+                futures |= more
+                finished.update(more)
     finally:
         client.close()
         if cluster is not None:
@@ -213,18 +235,27 @@ def _dask(cells: list[Unit], workers: int, device: str, scheduler: str | None,
 def run_plan(plan: Plan, store, workers: int = 1, device: str = "cpu",
              backend: str = "local", scheduler: str | None = None, progress: bool = True,
              work: Work = train_cell, put: Callable[[dict], None] | None = None,
-             on_result: Callable[[dict], None] | None = None) -> Counter:
+             on_result: Callable[[dict], None] | None = None,
+             refill: Refill | None = None) -> Counter:
     """Run every unit still to do (by default: train cells), storing each result the
-    moment it arrives (``put``, by default ``store.put``). An in-process model whose name
-    the store holds for another model is refused first (``usermodels.check_bound``)."""
+    moment it arrives (``put``, by default ``store.put``), then what ``refill`` gives
+    while it gives more (``Refill``). An in-process model whose name the store holds for
+    another model is refused first (``usermodels.check_bound``)."""
     check_bound(store, plan.todo)
     put = put or store.put
     counts: Counter = Counter()
-    if backend == "dask":
-        results = _dask(plan.todo, workers, device, scheduler, work)
-    else:
-        results = _local(plan.todo, workers, device, work)
     bar = tqdm(total=len(plan.todo), file=sys.stderr, disable=not progress, unit="cell")
+
+    def more(flying: set[str]) -> list[Unit]:
+        units = list({u.key: u for u in refill(flying)}.values()) if refill else []
+        check_bound(store, units)
+        bar.total = (bar.total or 0) + len(units)
+        return units
+
+    if backend == "dask":
+        results = _dask(plan.todo, workers, device, scheduler, work, more if refill else None)
+    else:
+        results = _local(plan.todo, workers, device, work, more if refill else None)
     try:
         for result in results:
             put(result)

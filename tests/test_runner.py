@@ -324,3 +324,73 @@ def test_a_second_run_skips_cells_a_live_run_holds_and_takes_over_stale_ones(inv
     assert "1 to train" in taken.stderr and taken.exit_code == 0
     with Store(tmp_path / "results" / "memorybench.db") as store:
         assert store.con.execute("SELECT count(*) FROM leases").fetchone()[0] == 0
+
+
+class _Unit:
+    """A unit of work that sleeps ``seconds`` and returns its key (``_sleep``)."""
+
+    def __init__(self, key: str, seconds: float):
+        self.key, self.seconds, self.length, self.train = key, seconds, 1, None
+
+    def failure(self, error: str) -> dict:
+        return {"key": self.key, "status": "failed", "error": error}
+
+
+def _sleep(unit, device):
+    time.sleep(unit.seconds)
+    return {"key": unit.key, "status": "ok", "finished": time.time()}
+
+
+@pytest.mark.parametrize("workers", [1, 2])
+def test_refilled_work_starts_while_a_long_unit_still_runs(workers, monkeypatch):
+    """A horizon search asks for its next rung as results arrive (``Refill``): with a long
+    unit running, the short one's follow-ups are trained beside it, not after it; the
+    refill is told what is in flight, and nothing is trained twice."""
+    from memorybench import runner
+
+    monkeypatch.setattr(runner, "longest_first", lambda units: sorted(
+        units, key=lambda u: -u.seconds))
+    asked: list[set[str]] = []
+    follow = iter([[_Unit("b2", 0.1)], [_Unit("b3", 0.1)]])
+
+    def refill(flying: set[str]) -> list:
+        asked.append(set(flying))
+        return next(follow, [])
+
+    results = list(runner._local([_Unit("a", 3.0 if workers == 2 else 0.1),
+                                  _Unit("b1", 0.1)], workers, "cpu", _sleep, refill))
+    keys = [r["key"] for r in results]
+    assert sorted(keys) == ["a", "b1", "b2", "b3"] and len(keys) == 4
+    if workers == 2:
+        assert keys[-1] == "a"  # b2 and b3 ran while a did
+        assert asked[0] == {"a"}  # the first refill: b1 done, a in flight
+    assert list(follow) == [] and len(asked) >= 3  # both follow-ups given, then nothing
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("backend", ["local", "dask"])
+def test_a_horizon_search_on_two_workers_trains_what_one_worker_does(invoke, backend):
+    """Rungs asked for as results arrive (``runner.Refill``), on the local process pool
+    and on a Dask cluster, store the cells and brackets that one worker's rounds do."""
+    if backend == "dask":
+        pytest.importorskip("distributed")
+    args = ["horizon", "--task", "adding", "--task", "copy", "--model", "gru", "--model",
+            "elman", "--start", "4", "--cap", "16", "--seeds", "0,1", "--lrs", "1e-3,1e-2",
+            "--ceiling", "2", "--multiples", "2", "--set", "model.hidden=8", "--set",
+            "train.steps=6", "--set", "train.eval_every=3", "--set", "train.batch_size=8",
+            "--set", "train.eval_size=32", "--test-size", "32", "--quiet"]
+    one = invoke(*args, "--workers", "1", "--db", "one.db")
+    two = invoke(*args, "--workers", "2", "--backend", backend, "--db", "two.db")
+    assert one.exit_code == two.exit_code == 0, one.output + two.output
+    lines = sorted(line for line in one.stdout.splitlines() if " × " in line)
+    assert len(lines) == 4 and lines == sorted(
+        line for line in two.stdout.splitlines() if " × " in line)
+    cols = ["status", "metric", "steps"]
+    with Store("one.db", readonly=True) as a, Store("two.db", readonly=True) as b:
+        pd.testing.assert_frame_equal(a.frame().set_index("key")[cols].sort_index(),
+                                      b.frame().set_index("key")[cols].sort_index())
+        marked = [f.set_index("key")["metrics"].map(
+            lambda m: bool((json.loads(m) if isinstance(m, str) else m).get("control")))
+            .sort_index() for f in (a.frame(), b.frame())]
+    assert marked[0].sum() > 0  # the control cells, marked as such on both
+    pd.testing.assert_series_equal(*marked)

@@ -54,6 +54,16 @@ class Progress:
         self.all_left = self.wall(list(self.costs.values()) + [bound(c) for c in later])
         self.show()
 
+    def more(self, todo: list[Cell]) -> None:
+        """The round takes on ``todo``, rungs asked for as results arrived: cells of the
+        bound already counted as may follow, now part of this round."""
+        if not self.enabled or not todo:
+            return
+        new = {c.key: bound(c) for c in todo if c.key not in self.costs}
+        self.costs |= new
+        self.round_left += self.wall(list(new.values()))
+        self.show()
+
     def wall(self, times: list[float]) -> float:
         """Seconds on the workers, longest cell first (``costs.sweep_seconds``)."""
         return max(sum(times) / min(self.workers, len(times)), max(times)) if times else 0.0

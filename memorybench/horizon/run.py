@@ -117,11 +117,18 @@ def run_searches(searches: list[Search], protocol: Protocol, db: str | Path, wor
     printed: set[int] = set()
     trained: set[str] = set()  # the keys this command stored
     records = {(s.task, s.model): s.record(protocol) for s in searches}
+    controls: set[str] = set()  # the keys of the searches' control cells asked for so far
+    rows: dict[str, Row] = {}
+    states: list[tuple[State, dict[int, Rung]]] = []
     with Progress(progress and not dry_run, workers) as bar, \
             Store(db, readonly=dry_run) as store:
         # a name the store holds for another model: refused before anything is said
         check_bound(store, [s.cells(s.lengths[0])[0] for s in searches])
-        while True:
+
+        def next_cells(flying: set[str]) -> list[Cell]:
+            """The cells the searches ask for now, from what is stored, but those in
+            ``flying``; each search that has closed meanwhile is printed."""
+            nonlocal rows, states
             rows = stored_rows(store)
             states = [s.state(rows, protocol.resolution) for s in searches]
             for i, (search, (state, rungs)) in enumerate(zip(searches, states, strict=True)):
@@ -130,30 +137,34 @@ def run_searches(searches: list[Search], protocol: Protocol, db: str | Path, wor
                     bar.write(text.describe(search.task, search.model, state, rungs,
                                             search.cap, search.causal, search.control,
                                             search.baseline, search.task_cap))
+                if search.control is not None and state.next == search.control:
+                    controls.update(c.key for c in search.at(search.control, rows, rungs)[0])
+            todo = [c for s, (state, rungs) in zip(searches, states, strict=True)
+                    for c in s.todo(state, rungs, rows) if c.key not in flying]
+            bar.more(todo if flying else [])
+            return todo
+
+        def put(row: Row) -> None:
+            search = records.get((str(row.get("task")), str(row.get("model"))))
+            store.put(as_searched(row, search, row.get("key") in controls))
+            trained.add(row["key"])
+
+        while True:
+            todo = next_cells(set())
             if dry_run:
                 print_dry_run(searches, states, protocol, workers, rows)
                 return 0
-            todo = [c for s, (state, rungs) in zip(searches, states, strict=True)
-                    for c in s.todo(state, rungs, rows)]
             if not todo:
                 break
             plan = make_plan(todo, store.statuses())
             if not plan.todo:  # every cell stored, yet no rung closed: a bug, not a loop
                 raise RuntimeError("horizon search made no progress")
-            controls = {c.key for s, (_, rungs) in zip(searches, states, strict=True)
-                        if s.control is not None for c in s.at(s.control, rows, rungs)[0]}
             bar.round(plan.todo, worst_left(searches, states, protocol, rows))
-
-            def put(row: Row, keys: set[str] = controls) -> None:
-                search = records.get((str(row.get("task")), str(row.get("model"))))
-                store.put(as_searched(row, search, row.get("key") in keys))
-                trained.add(row["key"])
-
-            try:
+            try:  # each rung asks for the next as its results arrive (``next_cells``)
                 run_plan(plan, store, workers=workers, device=device, backend=backend,
                          scheduler=scheduler, progress=False,
                          work=work or Continuing(str(folder_of(db))), put=put,
-                         on_result=bar.done)
+                         on_result=bar.done, refill=next_cells)
             except SweepInterrupted:
                 bar.close()  # before the lines that follow
                 print_interrupted(searches, protocol, stored_rows(store), trained, db)
