@@ -3,8 +3,10 @@ ordinary cells, planned by ``memorybench.horizon.plan``, trained and stored by t
 
 Each rung of a search is one cell per (learning rate, seed) at one length, so it is keyed,
 resumable and parallel like any cell of ``run``: a rerun reads every rung back from the
-store and trains nothing. Rounds: every open search asks for its next rung, the runner
-trains the rungs of all searches at once, and each search whose bracket closes is printed.
+store and trains nothing. Every open search asks for its next rung, the runner trains the
+rungs of all searches at once, and whenever a worker is free and nothing is queued the
+searches are read back from the store and asked again (``runner.Refill``), so no worker
+waits for the slowest cell of a round; each search whose bracket closes is printed.
 """
 
 from __future__ import annotations
