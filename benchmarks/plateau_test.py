@@ -40,8 +40,11 @@ def loss_falling(raw: list[Any], steps: int, window: float, points: int) -> bool
     return bound is not None and bound[1] > 0 and bound[1] * steps >= 0.01 * -rows[-1][1]
 
 
-def cases(frame) -> list[tuple[list[tuple[int, float]], list[Any], int, float]]:
-    """(curve, raw curve with losses, budget, gain) per continued failing cell."""
+def cases(frame, above_control: bool = False
+          ) -> list[tuple[list[tuple[int, float]], list[Any], int, float]]:
+    """(curve, raw curve with losses, budget, gain) per continued failing cell; with
+    ``above_control``, only cells of rungs above a search's control (where the rule
+    decides: a failing control trains on to the ceiling whatever its curves)."""
     cells: dict[tuple[str, int], tuple[Any, int]] = {}
     for r in frame.itertuples():
         config = dict(r.config)
@@ -53,7 +56,7 @@ def cases(frame) -> list[tuple[list[tuple[int, float]], list[Any], int, float]]:
     out = []
     for (key, steps), (r, _) in cells.items():
         after = cells.get((key, 2 * steps))
-        if r.solved or after is None:
+        if r.solved or after is None or (above_control and Metrics.read(r.metrics).control):
             continue
         raw = (r.metrics or {}).get("curve") or []
         out.append((Metrics.read(r.metrics).curve, raw, steps,
@@ -66,8 +69,10 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("results", nargs="?", default="results/standard.jsonl")
     parser.add_argument("--gain", type=float, default=0.02,
                         help="a continuation gained when its metric rose by more [0.02]")
+    parser.add_argument("--above-control", action="store_true",
+                        help="only the rungs above a search's control, where the rule decides")
     args = parser.parse_args(argv)
-    found = cases(summary.normalise(results.load(args.results)))
+    found = cases(summary.normalise(results.load(args.results)), args.above_control)
     if not found:
         raise SystemExit(f"{args.results}: no failing cell continued to twice its budget")
     gained = sum(g > args.gain for *_, g in found)

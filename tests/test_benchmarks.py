@@ -192,3 +192,6 @@ def test_the_plateau_tests_table_counts_every_case_once_per_rule(capsys):
             and not line.startswith("| rule")]
     assert total > 0 and len(rows) == len(plateau_test.RULES)
     assert all(sum(int(x) for x in row.strip("| ").split(" | ")[3:]) == total for row in rows)
+    plateau_test.main(["--above-control"])  # the rungs where the rule decides: fewer cases
+    above = int(capsys.readouterr().out.split(" failing cells")[0])
+    assert 0 < above < total
