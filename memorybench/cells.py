@@ -12,6 +12,7 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
+import math
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -133,7 +134,8 @@ class Metrics:
     metrics on the set the result reports (its test set, where it had one); ``validation``:
     on the held-out set that stopped the run and chose its learning rate (``values`` where
     there was no separate test set); ``curve``: (step, held-out metric) per evaluation, []
-    for a baseline's fit; ``extrapolation``: multiple -> metric at that multiple of the
+    for a baseline's fit; ``losses``: (step, held-out loss) per evaluation that recorded
+    one; ``extrapolation``: multiple -> metric at that multiple of the
     length (None where it does not apply); ``error``: a failed cell's traceback;
     ``control``: the cell was a horizon search's control; ``search``: the protocol of the
     search that trained it (``horizon.plan.Search.record``: its ladder, caps, budget and
@@ -147,6 +149,7 @@ class Metrics:
     no_progress_step: int | None = None
     control: bool = False  # the cell was a horizon search's control (``Protocol.control``)
     search: dict[str, Any] = field(default_factory=dict)
+    losses: list[tuple[int, float]] = field(default_factory=list)
 
     RECORDS = ("validation", "curve", "extrapolation", "traceback", "no_progress_step",
                "control", "model_source", "search")
@@ -160,11 +163,14 @@ class Metrics:
             raw = json.loads(raw)
         raw = raw if isinstance(raw, dict) else {}
         values = {k: v for k, v in raw.items() if k not in cls.RECORDS}
-        curve = []
+        curve, losses = [], []
         for point in raw.get("curve") or []:  # [step, metric, loss] per evaluation
-            if isinstance(point, list) and len(point) >= 2 and all(
-                    isinstance(v, int | float) and not isinstance(v, bool) for v in point[:2]):
+            numbers = isinstance(point, list) and all(
+                isinstance(v, int | float) and not isinstance(v, bool) for v in point[:3])
+            if numbers and len(point) >= 2:
                 curve.append((int(point[0]), float(point[1])))
+            if numbers and len(point) >= 3 and math.isfinite(point[2]):
+                losses.append((int(point[0]), float(point[2])))
         validation = raw.get("validation")
         extrapolation = raw.get("extrapolation")
         step = raw.get("no_progress_step")
@@ -173,7 +179,8 @@ class Metrics:
                    else values, curve, extrapolation if isinstance(extrapolation, dict) else {},
                    raw.get("traceback") if isinstance(raw.get("traceback"), str) else None,
                    step if isinstance(step, int) and not isinstance(step, bool) else None,
-                   raw.get("control") is True, search if isinstance(search, dict) else {})
+                   raw.get("control") is True, search if isinstance(search, dict) else {},
+                   losses)
 
 
 COLUMNS = {f.name: f.metadata["sql"] for f in dataclasses.fields(Result)}

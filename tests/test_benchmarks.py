@@ -182,7 +182,8 @@ def test_the_device_benchmark_skips_without_cuda_and_times_a_cpu(capsys):
 
 def test_the_plateau_tests_table_counts_every_case_once_per_rule(capsys):
     """python -m benchmarks.plateau_test on the committed v3 cells: one row per rule, each
-    splitting every continued failing cell into the four outcomes."""
+    splitting every continued failing cell into the four outcomes, and counting the cells
+    that solved their length later but were read flat."""
     from benchmarks import plateau_test
 
     plateau_test.main([])
@@ -191,7 +192,10 @@ def test_the_plateau_tests_table_counts_every_case_once_per_rule(capsys):
     rows = [line for line in out.splitlines() if line.startswith("| ") and "---" not in line
             and not line.startswith("| rule")]
     assert total > 0 and len(rows) == len(plateau_test.RULES)
-    assert all(sum(int(x) for x in row.strip("| ").split(" | ")[3:]) == total for row in rows)
+    cells = [[int(x) for x in row.strip("| ").split(" | ")[3:]] for row in rows]
+    assert all(sum(c[:4]) == total for c in cells)
+    later = int(out.split("; ")[-1].split(" solved")[0])
+    assert all(c[4] <= later and c[5] <= total - later for c in cells)
     plateau_test.main(["--above-control"])  # the rungs where the rule decides: fewer cases
     above = int(capsys.readouterr().out.split(" failing cells")[0])
     assert 0 < above < total

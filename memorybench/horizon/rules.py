@@ -95,7 +95,7 @@ def trial_of(lr: float, seed: int, row: dict[str, Any],
         steps = math.nan
     return Trial(lr=lr, seed=seed, ok=row.get("status") == "ok", steps=steps, budget=budget,
                  rising=row.get("status") == "ok" and budget > 0
-                 and still_learning(metrics.curve, budget),
+                 and still_learning(metrics.curve, budget, losses=metrics.losses),
                  solved=bool(row.get("solved")),
                  validation=float(validation) if number and validation is not None
                  else math.nan,

@@ -4,7 +4,7 @@ their constants, so a changed rule changes its note."""
 
 from __future__ import annotations
 
-from memorybench.horizon.checks import ALPHA, WINDOW
+from memorybench.horizon.checks import ALPHA, LOSS_FALL, POINTS, WINDOW
 
 SCORE_RULE = (
     "The memory score of a model is the mean, over the tasks where its horizon converged, "
@@ -40,8 +40,10 @@ SEARCH_RULE = (
 RISING_RULE = (
     "↗ after a horizon: at the first length it failed, a majority of seeds were still "
     "learning when their training budget ran out (they trained every step, and the slope of "
-    f"their held-out metric over the last {WINDOW:.0%} of evaluations was above zero with "
-    f"{1 - ALPHA:.0%} confidence): that horizon is the budget's, and more steps may move it.")
+    f"their held-out metric over the last {WINDOW:.0%} of evaluations (at least {POINTS}) "
+    f"was above zero with {1 - ALPHA:.0%} confidence, or their held-out loss still fell by "
+    f"{LOSS_FALL:.0%} of its level over another budget): that horizon is the budget's, and "
+    "more steps may move it.")
 NOT_LEARNED_RULE = (
     "not learned: the search's first length was its task's control, the shortest memory "
     "distance the task takes, and a majority of seeds failed it: the model did not learn the "
