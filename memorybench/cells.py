@@ -165,12 +165,13 @@ class Metrics:
         values = {k: v for k, v in raw.items() if k not in cls.RECORDS}
         curve, losses = [], []
         for point in raw.get("curve") or []:  # [step, metric, loss] per evaluation
-            numbers = isinstance(point, list) and all(
-                isinstance(v, int | float) and not isinstance(v, bool) for v in point[:3])
-            if numbers and len(point) >= 2:
+            if not isinstance(point, list) or len(point) < 2:
+                continue
+            numbers = [isinstance(v, int | float) and not isinstance(v, bool) for v in point[:3]]
+            if numbers[0] and numbers[1]:
                 curve.append((int(point[0]), float(point[1])))
-            if numbers and len(point) >= 3 and math.isfinite(point[2]):
-                losses.append((int(point[0]), float(point[2])))
+                if len(point) >= 3 and numbers[2] and math.isfinite(point[2]):
+                    losses.append((int(point[0]), float(point[2])))
         validation = raw.get("validation")
         extrapolation = raw.get("extrapolation")
         step = raw.get("no_progress_step")

@@ -201,7 +201,8 @@ def test_a_flat_metric_over_a_falling_loss_is_still_learning():
     slow = [(s, 1.7 - 1e-6 * s) for s in range(100, 700, 100)]  # 0.0006 over 600 steps
     assert not loss_falling(slow, 600) and not still_learning([], 600, losses=metrics.losses)
     assert not loss_falling(metrics.losses, 1000)  # stopped early: the budget did not cut it
-    assert Metrics.read({"curve": [[100, 0.5, None], [200, 0.6]]}).losses == []
+    unscored = Metrics.read({"curve": [[100, 0.5, None], [200, 0.6], [300, 0.7, float("nan")]]})
+    assert unscored.losses == [] and unscored.curve == [(100, 0.5), (200, 0.6), (300, 0.7)]
 
 
 def test_a_flat_noisy_curve_is_a_plateau_and_a_slow_noisy_rise_is_not():
