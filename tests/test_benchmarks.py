@@ -199,3 +199,10 @@ def test_the_plateau_tests_table_counts_every_case_once_per_rule(capsys):
     plateau_test.main(["--above-control"])  # the rungs where the rule decides: fewer cases
     above = int(capsys.readouterr().out.split(" failing cells")[0])
     assert 0 < above < total
+    plateau_test.main(["--above-control", "--task", "parity"])  # one task's cases only
+    parity = int(capsys.readouterr().out.split(" failing cells")[0])
+    plateau_test.main(["--above-control", "--task", "parity", "--task", "permutation"])
+    both = int(capsys.readouterr().out.split(" failing cells")[0])
+    assert 0 < parity < both <= above
+    with pytest.raises(SystemExit, match="no failing cell"):
+        plateau_test.main(["--task", "no-such-task"])

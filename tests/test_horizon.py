@@ -259,12 +259,13 @@ def test_the_plateau_tests_calibration_counts_every_continued_failure():
     from memorybench.store import results
 
     path = Path(__file__).resolve().parents[1] / "results" / "standard.jsonl"
-    found = plateau_test.cases(summary.normalise(results.load(path)))
+    frame = summary.normalise(results.load(path))
+    found = plateau_test.cases(frame)
     gained = [c for c in found if c.gain > 0.02 and c.task in ("copy", "recall")]
     assert len(found) >= 89 and len(gained) >= 73
     assert sum(not still_learning(c.curve, c.budget, 0.6, 4) for c in gained) < sum(
         not still_learning(c.curve, c.budget, 0.4, 4) for c in gained)
-    above = [c for c in plateau_test.cases(summary.normalise(results.load(path)), True)
+    above = [c for c in plateau_test.cases(frame, True)
              if c.solved_later and c.task in ("parity", "permutation")]
     assert len(above) >= 65
     in_use = sum(not still_learning(c.curve, c.budget, losses=c.losses) for c in above)
