@@ -19,7 +19,7 @@ from memorybench import checkpoints
 from memorybench.horizon.checks import beyond, next_budget, rung_ceiling
 from memorybench.horizon.failure import control_steps, decided, extendable
 from memorybench.horizon.plan import plan_searches, protocol_from
-from memorybench.horizon.rules import Rung, bracket, cut, trial_of
+from memorybench.horizon.rules import Rung, bracket, closed_state, cut, trial_of
 from memorybench.store import results
 from memorybench.sweep import Sweep
 from memorybench.training import train_cell
@@ -240,21 +240,35 @@ def test_a_flat_failure_with_enough_steps_counts_as_failed():
 def test_a_failed_control_trains_on_to_the_ceiling_though_its_curves_are_flat():
     """recall's control at the v3 setting: minLSTM's seeds sat at 0.34 for 3,000 steps and
     reached 0.45-0.49 at 6,000. At the control a flat failure trains on to the ceiling;
-    past it, a flat failure with enough steps stops (above)."""
+    past it, a flat failure with enough steps stops (above). The report's reading of the
+    stored search agrees at each budget (``search_rows.pending``): its control is still
+    being checked, not "not learned", until the ceiling."""
+    import pandas as pd
+
+    from memorybench.report.search_rows import pending, rungs_of
+
     search, protocol = _search(control=True, ceiling=4, lr_beyond=0, control_multiple=2)
     control = search.control
     assert control is not None and control == search.lengths[0]
+    record = search.record(protocol)
     rows: dict = {}
-    budgets = []
+    budgets, waits, stored = [], [], []
     for _ in range(4):
         state, rungs = search.state(rows, protocol.resolution)
         asked = search.todo(state, rungs, rows)
+        if rows:  # the report's reading of the cells stored so far
+            frame = pd.DataFrame([{**rows[c.key], "length": c.length, "seed": c.seed,
+                                   "config": c.config()} for c in stored])
+            read = rungs_of(frame)
+            waits.append(pending(frame, read, closed_state(read, control), record))
         if not asked or asked[0].length != control:
             break
         budgets.append(sorted({c.train.steps for c in asked}))
         rows |= {c.key: _row(False, 0.34, c.train.steps, c.train.steps) for c in asked}
+        stored += asked
     assert budgets == [[1000], [2000], [4000]]  # flat, yet continued to 4 x 1,000
     assert state.next == search.lengths[1] and not rungs[control].passed
+    assert waits == [control, control, None]  # the report: checking, until the ceiling
 
 
 def test_a_run_stopped_for_no_progress_is_not_extended():

@@ -63,6 +63,19 @@ def any_extendable(length: int, trials: list[Trial], rates: tuple[float, ...],
                for lr in rates if any(t.budget == top and t.lr == lr for t in trials))
 
 
+def steps_needed(rungs: dict[int, Rung], length: int, control: int | None,
+                 multiple: float) -> float:
+    """The steps a failure at ``length`` must have trained before a flat curve lets it count
+    as failed (``extendable``'s ``need``): ``multiple`` (k) x the steps the shortest solved
+    length below it took (``control_steps``), 0 where none solved; at the ``control``,
+    every step up to the ceiling: "not learned" claims the ceiling's steps, since a plateau
+    at the control may still break, and its cells are the cheapest."""
+    if length == control:
+        return math.inf
+    solved = [x for n, x in sorted(rungs.items()) if n < length and x.solve_steps]
+    return multiple * (control_steps(solved[0]) or 0.0) if solved else 0.0
+
+
 def control_steps(r: Rung) -> float | None:
     """The median steps the control's solving seeds trained (an early stop's: when it
     stopped), the measure of how fast a model learns the task; None if none solved."""

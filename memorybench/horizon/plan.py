@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import copy
 import dataclasses
-import math
 from dataclasses import dataclass
 from typing import Any
 
@@ -141,10 +140,7 @@ class Search:
                 lr = checks.beyond(r.lr, self.lrs, up)
                 return [c.with_train(lr=lr) for c in seeds]
         budget = checks.next_budget(r.budget, base, self.steps_ceiling(r.length))
-        solved = [x for n, x in sorted(rungs.items()) if n < r.length and x.solve_steps]
-        need = self.multiple * (failure.control_steps(solved[0]) or 0.0) if solved else 0.0
-        if r.length == self.control:  # "not learned" claims the ceiling's steps: a plateau
-            need = math.inf  # at the control may still break, and its cells are the cheapest
+        need = failure.steps_needed(rungs, r.length, self.control, self.multiple)
         keep = keep or (r.lr,)
         if budget is None or not (failure.any_extendable(r.length, trials, keep, need)
                                   if trials else failure.extendable(r, need)):

@@ -105,9 +105,9 @@ def pending(g: pd.DataFrame, rungs: dict[int, rules.Rung], state: rules.State,
     and the protocol it recorded (an interrupted run's): short of the ceiling (and of its
     tokens above the control, ``checks.rung_ceiling``), the seeds of
     one of the better half of its rates trained their whole budget and were still learning
-    or short of k x the steps of the shortest solved length (``failure.any_extendable``, k
-    at its default); None where no failure waits on more steps. A ceiling of 1 (the
-    leaderboard v2's) extends nothing."""
+    or short of the steps it needs (``failure.steps_needed``: k, at its default, x those of
+    the shortest solved length; at the control, the ceiling's); None where no failure
+    waits on more steps. A ceiling of 1 (the leaderboard v2's) extends nothing."""
     if state.hi is None:
         return None
     r = rungs[state.hi]
@@ -119,9 +119,8 @@ def pending(g: pd.DataFrame, rungs: dict[int, rules.Rung], state: rules.State,
         ceiling = checks.rung_ceiling(ceiling, base, batch, state.hi, tokens)
     if r.budget >= ceiling * base:
         return None
-    solved = [x for n, x in sorted(rungs.items()) if n < r.length and x.solve_steps]
-    steps = failure.control_steps(solved[0]) if solved else None
-    need = Protocol().control_multiple * (steps or 0.0)
+    need = failure.steps_needed(rungs, r.length, protocol.get("control"),
+                                Protocol().control_multiple)
     trials = trials_of(g)[state.hi]
     return state.hi if r.passed is False and failure.any_extendable(
         state.hi, trials, failure.halving(trials), need) else None
