@@ -4,6 +4,7 @@ key, the test set and extrapolation of training, and the `horizon` command."""
 
 import json
 import math
+import sqlite3
 from pathlib import Path
 
 import pytest
@@ -404,6 +405,25 @@ def test_horizon_streams_brackets_and_a_rerun_trains_nothing(invoke):
     dry = invoke(*args, "--dry-run")
     assert dry.exit_code == 0 and "closed:" in dry.stdout and "worst case left: 0 cells" in \
         dry.stdout
+
+
+def test_dry_run_projects_the_open_searches_from_the_share_the_closed_ones_took(invoke,
+                                                                              tmp_path):
+    args = ["horizon", "--task", "adding", "--model", "elman", "--start", "4", "--cap", "8",
+            "--seeds", "0", "--lrs", "1e-2", "--multiples", "2", *TINY]
+    assert invoke(*args).exit_code == 0
+    with sqlite3.connect(tmp_path / "h.db") as db:  # each stored cell: one CPU-hour / count
+        (count,) = db.execute("select count(*) from cells").fetchone()
+        assert count > 0
+        db.execute("update cells set wall_time = ?", (3600 / count,))
+    alone = invoke(*args, "--dry-run")
+    assert "projection: the 1 closed networks' searches took 1.0 CPU-hours" in alone.stdout
+    assert "the 0 open ones would take about 0 CPU-hours more (0.0 spent so far)" in \
+        alone.stdout
+    both = invoke(*args, "--model", "gru", "--dry-run")  # the GRU's search: nothing stored
+    assert "the 1 open ones would take about" in both.stdout
+    nothing = invoke("horizon", "--task", "copy", "--model", "lstm", "--dry-run", "--db", "n.db")
+    assert nothing.exit_code == 0 and "projection" not in nothing.stdout  # none closed yet
 
 
 def test_dry_run_shows_the_ladder_and_the_worst_case_cost_and_creates_no_store(invoke,

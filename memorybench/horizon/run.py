@@ -260,6 +260,38 @@ def print_dry_run(searches: list[Search], states: list[tuple[State, dict[int, Ru
                "full budget, every failing rung checked: the rest of the grid, the rates "
                "past its edge, its seeds continued up to the ceiling; model: "
                "memorybench/costs.toml)")
+    line = projection(searches, states, protocol, rows)
+    if line:
+        click.echo(line)
+
+
+def projection(searches: list[Search], states: list[tuple[State, dict[int, Rung]]],
+               protocol: Protocol, rows: dict[str, Row]) -> str | None:
+    """What the open searches would take at the share of their worst case (from the start,
+    ``search_left`` with nothing stored) that the closed searches' stored cells took: a
+    projection from the run so far, not a bound. None before any search has closed."""
+    spent = {True: 0.0, False: 0.0}  # closed or open -> CPU seconds stored
+    worst = {True: 0.0, False: 0.0}  # the same, at their worst case from the start
+    count = {True: 0, False: 0}
+    for search, (state, rungs) in zip(searches, states, strict=True):
+        if search.baseline:
+            continue
+        closed = state.closed
+        count[closed] += 1
+        spent[closed] += sum(rows[c.key].get("wall_time") or 0.0
+                             for c in search.asked(state, rungs, rows) if c.key in rows)
+        start, nothing = search.state({}, protocol.resolution)
+        cells, more = search_left(search, start, nothing, protocol, {})
+        worst[closed] += sum(cell_seconds(c) for c in cells + more)
+    if not count[True] or not worst[True]:
+        return None
+    share = spent[True] / worst[True]
+    left = max(0.0, share * worst[False] - spent[False])
+    return (f"projection: the {count[True]} closed networks' searches took "
+            f"{spent[True] / 3600:.1f} CPU-hours, {share:.0%} of their worst case from the "
+            f"start; at that share the {count[False]} open ones would take about "
+            f"{left / 3600:.0f} CPU-hours more ({spent[False] / 3600:.1f} spent so far), "
+            "a projection from the run so far, not a bound")
 
 
 def search_left(search: Search, state: State, rungs: dict[int, Rung], protocol: Protocol,
