@@ -137,6 +137,35 @@ def test_the_standard_horizon_search_covers_every_task_and_model_at_the_literatu
         assert cap >= LEADERBOARD_CAPS.get(task, spec_cap), task
 
 
+def test_the_size_suite_searches_at_the_leaderboards_protocol_five_times_the_parameters():
+    """The size axis compares a horizon at 100,000 parameters with the leaderboard's at 20,000:
+    every search it holds must be the leaderboard's search of that (task, model) in all but
+    the width (its protocol record, task settings, training budget, depth)."""
+    from memorybench.config import Request
+    from memorybench.horizon.plan import plan_searches, search_sweep
+
+    def searches(name, tasks=(), models=()):
+        sweep, protocol = search_sweep(Request(name, tasks=tasks, models=models))
+        return {(s.task, s.model): (s, s.record(protocol)) for s in plan_searches(sweep, protocol)}
+
+    size = searches("standard-size")
+    assert len(size) == 21
+    standard = searches("standard", sorted({t for t, _ in size}), sorted({m for _, m in size}))
+    assert standard.keys() == size.keys()
+    for pair, (search, record) in size.items():
+        (ours, theirs), base = (record, standard[pair][1]), standard[pair][0].base
+        assert {**ours, "suite": None} == {**theirs, "suite": None}, pair
+        assert len(search.base) == len(base) > 0, pair
+        for big, small in zip(search.base, base, strict=True):
+            assert (big.task_params, big.train, big.seed, big.length) == (
+                small.task_params, small.train, small.seed, small.length), pair
+            width = {"hidden", "target_params"}
+            assert {k: v for k, v in big.model_params.items() if k not in width} == {
+                k: v for k, v in small.model_params.items() if k not in width}, pair
+            assert (big.model_params["target_params"], small.model_params["target_params"]) \
+                == (100000, 20000)
+
+
 def test_the_quick_horizon_search_is_the_lectures_tasks_and_models_kept_short():
     from memorybench.config import Request
     from memorybench.horizon.plan import plan_searches, search_sweep

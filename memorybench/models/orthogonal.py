@@ -68,6 +68,8 @@ def make_orthogonal(module: nn.Module, name: str, init: str) -> None:
     A = ``skew_init``. torch stores A through its lower triangle in ``original`` and
     multiplies by a fixed orthogonal ``base``; base = I makes W = expm(A) exactly as in
     expRNN, so the learning rate acts on A itself."""
+    with torch.no_grad():  # an orthogonal start spares torch's QR of a weight replaced below
+        getattr(module, name).copy_(torch.eye(*getattr(module, name).shape))
     parametrizations.orthogonal(module, name, orthogonal_map="matrix_exp")
     weight = getattr(module, name)
     orth = getattr(module.parametrizations, name)

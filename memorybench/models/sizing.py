@@ -87,8 +87,23 @@ def knob_values(spec: int) -> list[int]:
     return sorted(range(1, 2 * spec + 1), key=lambda v: (v != spec, abs(v - spec), v))
 
 
+# (io, core, parameters, target, name, fixed) -> a width found: a sweep sizes each model once
+# per task and parameter set, not once per learning rate or seed.
+_FOUND: dict[tuple, tuple[dict, int]] = {}
+
+
 def size_for(io: TaskIO, core_cls: type[Core], params: dict, target: int,
              name: str | None = None, fixed: Collection[str] = ()) -> tuple[dict, int]:
+    """``find_size``, each answer found once per process."""
+    key = (io, core_cls, repr(sorted(params.items())), target, name, tuple(sorted(fixed)))
+    if key not in _FOUND:
+        _FOUND[key] = find_size(io, core_cls, params, target, name, fixed)
+    chosen, count = _FOUND[key]
+    return dict(chosen), count
+
+
+def find_size(io: TaskIO, core_cls: type[Core], params: dict, target: int,
+              name: str | None = None, fixed: Collection[str] = ()) -> tuple[dict, int]:
     """(chosen, count): the parameters to set, the width (``{"hidden": h}``, or the core's
     own ``width_arg``) and, where the width alone
     misses, the core's ``sizing_knob``, so that the model has ``count`` trainable
