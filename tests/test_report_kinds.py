@@ -2,7 +2,7 @@
 and what moved between two runs of the same searches, with why."""
 
 from memorybench.report import changes, kinds
-from tests.test_horizon_claims import found_of, search
+from tests.test_horizon_claims import found_of, recorded, search
 
 LADDER = [8, 16, 32, 64, 128, 256, 512, 1024]
 
@@ -74,7 +74,6 @@ def test_a_failure_an_interrupted_run_would_still_check_reads_open_not_a_limit()
     a ceiling of 1 (nothing extended, as the leaderboard v2) the same cells are decided: a
     failure still learning at its last budget, '≥ 8 (budget)'."""
     from memorybench.report import horizon_claims, searches
-    from tests.test_horizon_claims import recorded
 
     climbing = [[100, 0.1, 2.0], [200, 0.1, 2.0], [300, 0.1, 2.0], [400, 0.2, 1.8],
                 [500, 0.4, 1.5], [1000, 0.6, 1.2]]
@@ -97,3 +96,26 @@ def test_a_failure_an_interrupted_run_would_still_check_reads_open_not_a_limit()
     (closed,) = found_of(rows(1))
     assert closed["pending"] is None and searches.marked(closed) == "≥ 8 (budget)"
     assert kinds.kind(closed) == "budget"
+    # what moved since an earlier run says the failure is being checked, not "solved every
+    # length trained so far"
+    (earlier,) = found_of(search("copy", "lstm", 1024, LADDER))
+    reason = changes.why(earlier, open_)
+    assert reason.startswith("the search has not closed: its failure at T=16 is still being "
+                             "checked; T=16: earlier solves") and "solved every" not in reason
+
+
+def test_a_search_at_another_task_setting_says_so_where_it_moved():
+    """Recall at 4 pairs of 16 keys is another task than at 2 of 8: a horizon that moved
+    between them says the setting changed, not only where the runs disagree."""
+    def at(pairs, keys, horizon, steps):
+        rows = recorded(search("recall", "gru", horizon, upto(horizon)), 512, steps=steps)
+        for row in rows:
+            row["config"]["task_params"] = {"pairs": pairs, "keys": keys, "solved": 0.9}
+        return rows
+
+    (before,), (now,) = found_of(at(2, 8, 256, 1500)), found_of(at(4, 16, 32, 3000))
+    reason = changes.why(before, now)
+    assert "searched at another setting (keys 8 → 16, pairs 2 → 4, steps 1,500 → 3,000)" \
+        in reason and "T=64: earlier solves" in reason
+    (same,) = found_of(at(2, 8, 64, 1500))
+    assert "another setting" not in changes.why(before, same)

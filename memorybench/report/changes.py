@@ -16,6 +16,7 @@ WHY = {
     "from budget": "the earlier failure was still learning when its budget ran out",
     "to budget": "still learning at the new protocol's longest budget: a lower bound",
     "open": "the search has not closed: it solved every length trained so far",
+    "checking": "the search has not closed: its failure at T={length} is still being checked",
 }
 
 
@@ -53,7 +54,12 @@ def why(before: dict, now: dict) -> str:
     if new == "budget":
         parts.append(WHY["to budget"])
     if new == "open":
-        parts.append(WHY["open"])
+        waits = now.get("pending")
+        parts.append(WHY["checking"].format(length=waits) if waits is not None
+                     else WHY["open"])
+    changed = settings_changed(before, now)
+    if changed:
+        parts.append(f"searched at another setting ({changed}): another task at each length")
     difference = first_difference(before, now)
     if difference:
         parts.append(difference)
@@ -61,6 +67,18 @@ def why(before: dict, now: dict) -> str:
         parts.append("the same verdict at every length both trained; the new ladder or its "
                      "refinement reads it otherwise")
     return "; ".join(parts)
+
+
+def settings_changed(before: dict, now: dict) -> str:
+    """The task parameters and base training steps that differ between the two searches,
+    as 'pairs 2 → 4, keys 8 → 16, steps 1,500 → 3,000'; '' where none does (the solved
+    threshold is the verdict's, not the task's, and is left out)."""
+    a, b = before.get("task_params") or {}, now.get("task_params") or {}
+    out = [f"{k} {a.get(k, '—')} → {b.get(k, '—')}" for k in sorted(set(a) | set(b))
+           if k != "solved" and a.get(k) != b.get(k)]
+    if before.get("steps") and now.get("steps") and before["steps"] != now["steps"]:
+        out.append(f"steps {before['steps']:,} → {now['steps']:,}")
+    return ", ".join(out)
 
 
 def changes_table(before: list[dict], now: list[dict], label: str) -> tables.Table:
