@@ -226,6 +226,29 @@ def test_a_flat_noisy_curve_is_a_plateau_and_a_slow_noisy_rise_is_not():
     assert slope_bound(flat[:3]) is None
 
 
+def test_the_plateau_tests_fit_is_scipys_linregress():
+    """``slope_bound`` fits by linregress's own formulas without scipy's per-call overhead:
+    the same slope and bound on noisy, rising, flat and perfectly straight curves."""
+    import numpy as np
+    from scipy.stats import linregress
+    from scipy.stats import t as student_t
+
+    from memorybench.horizon.checks import ALPHA, slope_bound
+
+    rng = np.random.default_rng(1)
+    curves = [[(100 * (i + 1), float(v)) for i, v in enumerate(rng.uniform(0, 1, n))]
+              for n in (4, 6, 10, 30)]
+    curves.append([(s, 0.001 * s) for s in range(100, 700, 100)])  # a straight line
+    for curve in curves:
+        slope, bound = slope_bound(curve, window=1.0, points=len(curve))
+        fit = linregress(*zip(*curve, strict=True))
+        expected = fit.slope - student_t.ppf(1 - ALPHA, len(curve) - 2) * fit.stderr
+        assert slope == pytest.approx(fit.slope, rel=1e-12, abs=1e-15)
+        assert bound == pytest.approx(expected, rel=1e-12, abs=1e-15)
+    # a flat curve: no slope and no error (linregress's error is nan there): not learning
+    assert slope_bound([(s, 0.5) for s in range(100, 700, 100)]) == (0.0, 0.0)
+
+
 def test_a_ten_point_climb_is_still_learning_and_a_rise_then_plateau_is_flat():
     """The window is 60% of the evaluations: a 1,000-step curve is judged on its last 6
     points, so a climb with one dip at the end still reads as learning (minGRU's copy

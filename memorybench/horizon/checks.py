@@ -5,9 +5,9 @@ test of a learning curve (``still_learning``), the budgets a failing rung is ext
 
 from __future__ import annotations
 
+import functools
 import math
 
-from scipy.stats import linregress
 from scipy.stats import t as student_t
 
 # The plateau test of ``still_learning``: the least-squares slope of the held-out metric
@@ -35,9 +35,29 @@ def slope_bound(curve: list[tuple[int, float]], window: float = WINDOW,
     n = min(len(curve), max(points, math.ceil(window * len(curve))))
     if n < FIT or len({x for x, _ in curve[-n:]}) < 2:
         return None
-    fit = linregress([x for x, _ in curve[-n:]], [y for _, y in curve[-n:]])
-    slope, error = float(fit.slope), float(fit.stderr)
-    return slope, slope - float(student_t.ppf(1 - ALPHA, n - 2)) * error
+    slope, error = _fit([float(x) for x, _ in curve[-n:]], [float(y) for _, y in curve[-n:]])
+    return slope, slope - _quantile(n - 2) * error
+
+
+def _fit(xs: list[float], ys: list[float]) -> tuple[float, float]:
+    """The least-squares slope of ``ys`` on ``xs`` and its standard error, as
+    ``scipy.stats.linregress`` gives them (its formulas, for the few points of a curve
+    without its per-call overhead: a report reads thousands of curves); a constant ``ys``
+    has slope 0 and error 0 (linregress's error: nan; either reads as not rising)."""
+    n = len(xs)
+    mx, my = sum(xs) / n, sum(ys) / n
+    sxx = sum((x - mx) ** 2 for x in xs) / n
+    syy = sum((y - my) ** 2 for y in ys) / n
+    sxy = sum((x - mx) * (y - my) for x, y in zip(xs, ys, strict=True)) / n
+    r = 0.0 if sxx == 0 or syy == 0 else min(1.0, max(-1.0, sxy / math.sqrt(sxx * syy)))
+    slope = sxy / sxx
+    return slope, math.sqrt((1 - r * r) * syy / sxx / (n - 2))
+
+
+@functools.cache
+def _quantile(df: int) -> float:
+    """Student's t at 1 - ``ALPHA`` with ``df`` degrees of freedom."""
+    return float(student_t.ppf(1 - ALPHA, df))
 
 
 def loss_falling(losses: list[tuple[int, float]], steps: int, window: float = WINDOW,
