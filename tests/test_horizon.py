@@ -249,6 +249,45 @@ def test_the_plateau_tests_fit_is_scipys_linregress():
     assert slope_bound([(s, 0.5) for s in range(100, 700, 100)]) == (0.0, 0.0)
 
 
+@pytest.mark.slow
+def test_every_committed_curve_reads_as_scipy_reads_it():
+    """Every learning and loss curve of the committed results, at the plateau test's
+    windows: the same rising-or-not decision as linregress's fit, bounds within 1e-12."""
+    import numpy as np
+    from scipy.stats import linregress
+    from scipy.stats import t as student_t
+
+    from memorybench.horizon import checks
+
+    def by_scipy(curve, window, points):
+        n = min(len(curve), max(points, math.ceil(window * len(curve))))
+        if n < checks.FIT or len({x for x, _ in curve[-n:]}) < 2:
+            return None
+        fit = linregress(*zip(*curve[-n:], strict=True))
+        return fit.slope - student_t.ppf(1 - checks.ALPHA, n - 2) * fit.stderr
+
+    root = Path(__file__).resolve().parent.parent / "results"
+    fits = 0
+    for name in ("standard.jsonl", "standard-v2.jsonl"):
+        for line in (root / name).read_text().splitlines():
+            points = json.loads(line)["metrics"].get("curve") or []
+            for curve in ([(p[0], p[1]) for p in points],
+                          [(p[0], -p[2]) for p in points if len(p) > 2 and p[2] is not None]):
+                for window, least in ((checks.WINDOW, checks.POINTS), (0.4, 4)):
+                    ours, theirs = checks.slope_bound(curve, window, least), by_scipy(
+                        curve, window, least)
+                    assert (ours is None) == (theirs is None)
+                    if ours is None:
+                        continue
+                    fits += 1
+                    if np.isnan(theirs):  # a flat window: linregress's error is nan
+                        assert ours[1] == 0.0
+                        continue
+                    assert (ours[1] > 0) == (theirs > 0)
+                    assert ours[1] == pytest.approx(theirs, rel=1e-12, abs=1e-15)
+    assert fits > 10_000
+
+
 def test_a_ten_point_climb_is_still_learning_and_a_rise_then_plateau_is_flat():
     """The window is 60% of the evaluations: a 1,000-step curve is judged on its last 6
     points, so a climb with one dip at the end still reads as learning (minGRU's copy
