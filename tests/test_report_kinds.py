@@ -104,6 +104,24 @@ def test_a_failure_an_interrupted_run_would_still_check_reads_open_not_a_limit()
                              "checked; T=16: earlier solves") and "solved every" not in reason
 
 
+def test_a_control_still_being_checked_gives_no_seed_a_bracket():
+    """A failed control whose seeds an interrupted run would still continue decides nothing:
+    the search reads "checking", and no seed reads a horizon from the cells of a later
+    length (recall x GRU in a partial v3 run: control T = 12 checking, yet each seed read
+    "< 32" from cells at 32)."""
+    climbing = [[100, 0.1, 2.0], [200, 0.1, 2.0], [300, 0.1, 2.0], [400, 0.2, 1.8],
+                [500, 0.4, 1.5], [1000, 0.6, 1.2]]
+    rows = recorded(search("copy", "lstm", 0, [1, 8]), 1024)
+    for row in rows:
+        row["metrics"]["search"] |= {"ceiling": 8, "control": 1}
+        row["steps"] = 1000
+        if row["length"] == 1:
+            row["metrics"] |= {"control": True, "curve": climbing}
+    (checking,) = found_of(rows)
+    assert checking["pending"] == 1 and checking["control"] == 1
+    assert checking["seeds"] == {} and checking["seed_rungs"] == {}
+
+
 def test_a_search_at_another_task_setting_says_so_where_it_moved():
     """Recall at 4 pairs of 16 keys is another task than at 2 of 8: a horizon that moved
     between them says the setting changed, not only where the runs disagree."""
