@@ -7,6 +7,7 @@
     python -m benchmarks --model lstm --task copy --write-costs
     python -m benchmarks.profile            # the operator profile alone (section 7)
     python -m benchmarks.scan_speed         # parallel forms vs step loops alone (section 9)
+    python -m benchmarks.extrapolation_cost # a cell's extrapolation pass in its steps (16)
 
 Timings on a shared machine are noisy: every row carries the load average it was measured
 under, and the overhead ratio is measured in alternating rounds so load hits both sides.
@@ -46,6 +47,17 @@ def data_section(tasks: list[str], fast: bool) -> Table:
         table.add(name, length, examples / seconds, sample * 1e3, f"{lstm:.1%}",
                   f"{window:.1%}", load())
     return table
+
+
+def kept_sections(path: Path, titles: set[str]) -> str:
+    """The sections of the report at ``path`` that this run did not measure (those the
+    standalone modules write, ``python -m benchmarks.attention_speed``, ...), each with its
+    own "measured with" line, to be kept after this run's tables; '' where there is none."""
+    if not path.exists():
+        return ""
+    parts = path.read_text().split("\n## ")[1:]  # the first part is the header
+    kept = [p for p in parts if p.splitlines()[0].strip() not in titles]
+    return "".join(f"\n## {p.rstrip()}\n" for p in kept)
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -99,6 +111,7 @@ def main(argv: list[str] | None = None) -> None:
                       *[f"- {fact}" for fact in facts],
                       f"- load average at the end: {load()}", "",
                       *[t.markdown() for t in tables]])
+    text += kept_sections(args.out, {t.title for t in tables})
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(text)
     print(text)

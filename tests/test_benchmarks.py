@@ -206,3 +206,30 @@ def test_the_plateau_tests_table_counts_every_case_once_per_rule(capsys):
     assert 0 < parity < both <= above
     with pytest.raises(SystemExit, match="no failing cell"):
         plateau_test.main(["--task", "no-such-task"])
+
+
+def test_the_extrapolation_cost_is_a_cells_own_pass_in_its_training_steps(capsys):
+    from benchmarks import extrapolation_cost
+
+    extrapolation_cost.main(["--case", "copy,lstm,8", "--rounds", "1", "--steps", "1"])
+    (row,) = [line for line in capsys.readouterr().out.splitlines()
+              if line.startswith("| copy | lstm | 8 |")]
+    ms, seconds, steps, share = (c.strip() for c in row.split("|")[4:8])
+    assert float(ms) > 0 and float(seconds) > 0 and share.endswith("of 1,000 steps")
+    # the pass in steps is its seconds over a step's (rounded as printed)
+    assert float(steps) == pytest.approx(float(seconds) * 1e3 / float(ms), rel=0.5, abs=2)
+
+
+def test_a_harness_run_keeps_the_sections_it_did_not_measure(tmp_path):
+    """``python -m benchmarks`` rewrites its own sections and keeps those the standalone
+    modules wrote (attention's kernels, the extrapolation pass, ...), with their notes."""
+    from benchmarks.__main__ import kept_sections
+
+    report = tmp_path / "performance.md"
+    assert kept_sections(report, {"1. Overhead"}) == ""
+    report.write_text("# memorybench performance\n\nMeasured today.\n\n## 1. Overhead\n\n| a |\n"
+                      "\n## 14. Attention\n\n| b |\n\nSection 14 measured with `x`.\n\n"
+                      "## 16. Extrapolation\n\n| c |\n")
+    kept = kept_sections(report, {"1. Overhead"})
+    assert kept == ("\n## 14. Attention\n\n| b |\n\nSection 14 measured with `x`.\n"
+                    "\n## 16. Extrapolation\n\n| c |\n")
