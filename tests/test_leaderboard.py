@@ -133,11 +133,21 @@ def test_the_leaderboard_of_a_horizon_suite_holds_its_searched_cells(invoke, tmp
     assert not (tmp_path / "open.jsonl").exists()
 
 
+def committed_leaderboard() -> tuple[str, str]:
+    """(results file, suite) the committed report was built from, as its first lines name
+    the file: the leaderboard v2 until the v3 run has closed and replaced it."""
+    head = (ROOT / "reports" / "leaderboard" / "README.md").read_text().splitlines()[2]
+    match = re.match(r"Results store `(standard(?:-v2)?)\.jsonl`", head)
+    assert match, head
+    return f"{match[1]}.jsonl", match[1]
+
+
 @pytest.mark.skipif(not (ROOT / "results" / "standard-v2.jsonl").exists(),
                     reason="no standard-suite results are committed yet")
 def test_the_committed_leaderboard_is_up_to_date(invoke):
-    result = invoke("leaderboard", "--results", str(ROOT / "results" / "standard-v2.jsonl"),
-                    "--suite", "standard-v2",
+    name, suite = committed_leaderboard()
+    result = invoke("leaderboard", "--results", str(ROOT / "results" / name),
+                    "--suite", suite,
                     "--out", str(ROOT / "reports" / "leaderboard"), "--check")
     assert result.exit_code == 0, result.stderr
 
