@@ -69,11 +69,13 @@ def results(frame: pd.DataFrame, protocols: dict | None = None) -> list[dict]:
         wait = None if baseline else pending(g, rungs, state, protocol)
         unlearned = rules.not_learned(state, control) and wait is None
         # a failed control the ladder was read without (the harder length for this model)
-        # is left out of the seeds' brackets too, as the search's line leaves it out
-        # (a control still being checked decides nothing yet: no seed has a bracket)
-        seed_rungs = {} if wait is not None and wait == control else {
-            n: r for n, r in rungs.items() if n != control} if (
-            control is not None and not rungs[control].passed and not unlearned) else rungs
+        # is left out of the seeds' brackets too, as the search's line leaves it out; a
+        # control still being checked decides nothing yet: no seed has a bracket
+        seed_rungs = rungs
+        if wait is not None and wait == control:
+            seed_rungs = {}
+        elif control is not None and not rungs[control].passed and not unlearned:
+            seed_rungs = {n: r for n, r in rungs.items() if n != control}
         steps = sorted({int(c["train"].get("steps") or 0) for c in g["config"]})
         out.append({
             "task": task, "model": model, "state": state, "rungs": rungs, "cap": cap,
